@@ -1,0 +1,32 @@
+//! Personal API tokens.
+
+use leptos::prelude::*;
+
+use crate::model::*;
+
+#[server]
+pub async fn list_tokens() -> Result<Vec<TokenRow>, AppError> {
+    use super::ssr::*;
+    let actor = actor().await?;
+    let list = trellis_core::tokens::list(&core()?.db, &actor).await.map_err(fail)?;
+    Ok(list.into_iter().map(token_row).collect())
+}
+
+/// Creates a token; the secret is in the answer and nowhere else.
+#[server]
+pub async fn create_token(name: String, project: Option<String>) -> Result<NewToken, AppError> {
+    use super::ssr::*;
+    let actor = actor().await?;
+    let project = project.filter(|p| !p.is_empty());
+    let (token, secret) = trellis_core::tokens::create(&core()?.db, &actor, &name, project.as_deref())
+        .await
+        .map_err(fail)?;
+    Ok(NewToken { token: token_row(token), secret })
+}
+
+#[server]
+pub async fn revoke_token(id: i64) -> Result<(), AppError> {
+    use super::ssr::*;
+    let actor = actor().await?;
+    trellis_core::tokens::revoke(&core()?.db, &actor, id).await.map_err(fail)
+}

@@ -1,0 +1,101 @@
+//! Small shared widgets.
+
+use leptos::prelude::*;
+
+use crate::model::AppError;
+
+/// An error shown inline, announced to screen readers.
+#[component]
+pub fn ErrorBox(error: AppError) -> impl IntoView {
+    let text = match &error {
+        AppError::Unauthenticated => "Your session has ended. Sign in again.".to_string(),
+        other => other.to_string(),
+    };
+    view! { <p class="error" role="alert">{text}</p> }
+}
+
+/// The error of a server action's last call, if it failed.
+pub fn action_error<S>(action: ServerAction<S>) -> impl IntoView
+where
+    S: leptos::server_fn::ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
+    S::Output: Clone + Send + Sync + 'static,
+{
+    move || {
+        action
+            .value()
+            .get()
+            .and_then(|r| r.err())
+            .map(|e| view! { <ErrorBox error=e/> })
+    }
+}
+
+#[component]
+pub fn Loading() -> impl IntoView {
+    view! { <p class="muted" aria-live="polite">"Loading…"</p> }
+}
+
+/// A labelled progress bar (0–1).
+#[component]
+pub fn ProgressBar(#[prop(into)] value: Signal<f64>, #[prop(into)] label: String) -> impl IntoView {
+    view! {
+        <div class="progress-wrap">
+            <progress
+                max="100"
+                value=move || format!("{:.0}", value.get() * 100.0)
+                aria-label=label
+            ></progress>
+            <span class="progress-text">{move || format!("{:.0}%", value.get() * 100.0)}</span>
+        </div>
+    }
+}
+
+#[component]
+pub fn StateBadge(#[prop(into)] state: String) -> impl IntoView {
+    let class = format!("badge state-{state}");
+    view! { <span class=class>{state}</span> }
+}
+
+#[component]
+pub fn RoleBadge(#[prop(into)] role: String) -> impl IntoView {
+    let class = format!("badge role-{role}");
+    view! { <span class=class>{role}</span> }
+}
+
+/// An absolute URL for a path on this site (in the browser; the path itself on the server).
+pub fn absolute_url(path: &str) -> String {
+    #[cfg(feature = "hydrate")]
+    {
+        if let Ok(origin) = window().location().origin() {
+            return format!("{origin}{path}");
+        }
+    }
+    path.to_string()
+}
+
+/// Full page load (used after sign-in/out so every part of the page sees the new session).
+pub fn go_to(path: &str) {
+    #[cfg(feature = "hydrate")]
+    {
+        let _ = window().location().set_href(path);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = path;
+}
+
+/// A signal that ticks every `secs` seconds in the browser (for live views).
+pub fn ticker(secs: u64) -> RwSignal<u64> {
+    let tick = RwSignal::new(0u64);
+    Effect::new(move |_| {
+        let handle = set_interval_with_handle(
+            move || tick.update(|t| *t += 1),
+            std::time::Duration::from_secs(secs),
+        )
+        .ok();
+        on_cleanup(move || {
+            if let Some(h) = handle {
+                h.clear();
+            }
+        });
+    });
+    tick
+}

@@ -1,0 +1,187 @@
+//! Data that crosses the wire between the server functions and the browser, and the typed
+//! error both sides share.
+
+use chrono::{DateTime, Utc};
+use leptos::prelude::{FromServerFnError, ServerFnErrorErr};
+use leptos::server_fn::codec::JsonEncoding;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("please sign in")]
+    Unauthenticated,
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    RateLimited(String),
+    #[error("something went wrong on the server; the error was logged")]
+    Internal,
+    #[error("could not reach the server: {0}")]
+    Transport(String),
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        AppError::Transport(value.to_string())
+    }
+}
+
+impl From<ServerFnErrorErr> for AppError {
+    fn from(value: ServerFnErrorErr) -> Self {
+        AppError::Transport(value.to_string())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Me {
+    pub user_id: i64,
+    pub email: String,
+    pub display_name: String,
+    pub is_instance_admin: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectSummary {
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    /// The caller's role: admin, editor or viewer.
+    pub role: String,
+    pub member_count: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+impl ProjectSummary {
+    pub fn can_write(&self) -> bool {
+        self.role == "admin" || self.role == "editor"
+    }
+    pub fn can_manage(&self) -> bool {
+        self.role == "admin"
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberRow {
+    pub user_id: i64,
+    pub email: String,
+    pub display_name: String,
+    pub role: String,
+    pub added_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenRow {
+    pub id: i64,
+    pub name: String,
+    pub prefix: String,
+    pub project_slug: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewToken {
+    pub token: TokenRow,
+    pub secret: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserRow {
+    pub id: i64,
+    pub email: String,
+    pub display_name: String,
+    pub is_instance_admin: bool,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InviteRow {
+    pub id: i64,
+    pub email: String,
+    pub make_admin: bool,
+    pub expires_at: DateTime<Utc>,
+    pub accepted_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewInvite {
+    pub invite: InviteRow,
+    /// Path of the one-time link, `/invite/<secret>`.
+    pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRow {
+    pub id: i64,
+    pub project_slug: Option<String>,
+    pub kind: String,
+    pub state: String,
+    pub progress: f64,
+    pub progress_message: String,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub cancel_requested: bool,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl JobRow {
+    pub fn is_active(&self) -> bool {
+        self.state == "queued" || self.state == "running"
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogLine {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub stream: String,
+    pub line: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub user_email: String,
+    pub project_slug: Option<String>,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: String,
+    pub details: String,
+    pub ip: Option<String>,
+}
+
+/// Audit log filters, as they appear in the page's query string.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuditQuery {
+    pub project: Option<String>,
+    pub action: Option<String>,
+    pub user: Option<String>,
+    /// `YYYY-MM-DD` (UTC), inclusive.
+    pub since: Option<String>,
+    /// `YYYY-MM-DD` (UTC), inclusive.
+    pub until: Option<String>,
+    pub before: Option<i64>,
+}
+
+pub fn fmt_time(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+pub fn fmt_opt_time(t: &Option<DateTime<Utc>>) -> String {
+    t.as_ref().map(fmt_time).unwrap_or_else(|| "—".to_string())
+}

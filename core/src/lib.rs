@@ -1,0 +1,36 @@
+//! The Trellis domain: accounts, projects, roles, tokens, audit and jobs.
+//!
+//! Every operation takes the caller's [`Actor`] and checks the permission itself, so no route
+//! can forget. SQL lives here (sqlx on PostgreSQL); nothing here knows about axum or Leptos.
+
+pub mod actor;
+pub mod audit;
+pub mod auth;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod jobs;
+pub mod jobs_builtin;
+pub mod local_pg;
+pub mod projects;
+pub mod tokens;
+pub mod types;
+pub mod worker;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use actor::Actor;
+pub use error::{Error, Result};
+
+/// Everything a request handler needs to reach the domain. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Core {
+    pub db: sqlx::PgPool,
+}
+
+impl Core {
+    pub fn new(db: sqlx::PgPool) -> Self {
+        Self { db }
+    }
+}

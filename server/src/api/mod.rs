@@ -1,0 +1,54 @@
+//! The native REST API under `/v1`: one module per area, each handler authorises through `core`.
+
+pub mod audit;
+pub mod jobs;
+pub mod members;
+pub mod projects;
+pub mod tokens;
+pub mod users;
+
+use axum::routing::{delete, get};
+use axum::Router;
+
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/me", get(users::me))
+        .route("/v1/users", get(users::list).post(users::create))
+        .route("/v1/invites", get(users::list_invites).post(users::invite))
+        .route("/v1/projects", get(projects::list).post(projects::create))
+        .route("/v1/projects/{project}", get(projects::get).patch(projects::update))
+        .route(
+            "/v1/projects/{project}/members",
+            get(members::list).post(members::add).delete(members::remove),
+        )
+        .route("/v1/projects/{project}/jobs", get(jobs::list))
+        .route("/v1/projects/{project}/audit", get(audit::project))
+        .route("/v1/audit", get(audit::instance))
+        .route("/v1/jobs", get(jobs::list_instance))
+        // `POST /v1/jobs/{id}:cancel`: the action is parsed from the last segment.
+        .route("/v1/jobs/{job}", get(jobs::get).post(jobs::action))
+        .route("/v1/jobs/{job}/logs", get(jobs::logs))
+        .route("/v1/tokens", get(tokens::list).post(tokens::create))
+        .route("/v1/tokens/{token}", delete(tokens::revoke))
+        .route("/v1/openapi.json", get(crate::openapi::document))
+        .route("/v1", get(unknown_route))
+        .route("/v1/{*rest}", get(unknown_route).post(unknown_route).put(unknown_route).patch(unknown_route).delete(unknown_route))
+        .route_layer(axum::middleware::from_fn(no_store))
+}
+
+async fn unknown_route(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!("no API route {}", uri.path()))
+}
+
+/// API responses carry per-user data: never cache them.
+async fn no_store(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let mut res = next.run(req).await;
+    res.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    res
+}

@@ -1,0 +1,11 @@
+//! The `trellis` server: configuration, start-up, the REST API, metrics and the command line.
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod openapi;
+pub mod startup;
+pub mod ui_gate;
