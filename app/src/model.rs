@@ -78,6 +78,14 @@ pub struct MemberRow {
     pub added_at: DateTime<Utc>,
 }
 
+/// A project's members, with whether the caller may manage them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MembersPage {
+    pub slug: String,
+    pub can_manage: bool,
+    pub members: Vec<MemberRow>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenRow {
     pub id: i64,

@@ -4,4 +4,10 @@
 pub fn hydrate() {
     console_error_panic_hook::set_once();
     leptos::mount::hydrate_body(trellis_app::App);
+    // A marker that the page is interactive (browser tests wait for it).
+    let _ = js_sys::Reflect::set(
+        &js_sys::global(),
+        &wasm_bindgen::JsValue::from_str("__trellis_hydrated"),
+        &wasm_bindgen::JsValue::TRUE,
+    );
 }

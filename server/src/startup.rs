@@ -114,6 +114,7 @@ pub fn router(state: AppState, store: PostgresStore, settings: &RouterSettings) 
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::metrics::track))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::ui_gate::gate))
         .layer(sessions)
+        .layer(axum::Extension(state.core.clone()))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(SetResponseHeaderLayer::if_not_present(
             axum::http::header::X_CONTENT_TYPE_OPTIONS,

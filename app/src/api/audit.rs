@@ -9,14 +9,15 @@ pub const AUDIT_PAGE: i64 = 50;
 #[server]
 pub async fn list_audit(query: AuditQuery) -> Result<Vec<AuditRow>, AppError> {
     use super::ssr::*;
+    let cx = Ctx::get()?;
     use chrono::{NaiveDate, TimeZone, Utc};
-    let actor = actor().await?;
+    let actor = cx.actor().await?;
     let day = |field: &str, s: &Option<String>, add_days: i64| -> Result<Option<chrono::DateTime<Utc>>, AppError> {
         match s.as_deref().filter(|s| !s.is_empty()) {
             None => Ok(None),
             Some(s) => {
                 let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
-                    fail(trellis_core::Error::bad_request(format!("{field}: '{s}' is not a date (YYYY-MM-DD)")))
+                    cx.fail(trellis_core::Error::bad_request(format!("{field}: '{s}' is not a date (YYYY-MM-DD)")))
                 })?;
                 let d = d + chrono::Duration::days(add_days);
                 Ok(Some(Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).unwrap())))
@@ -32,7 +33,7 @@ pub async fn list_audit(query: AuditQuery) -> Result<Vec<AuditRow>, AppError> {
         before_id: query.before,
         limit: Some(AUDIT_PAGE),
     };
-    let rows = trellis_core::audit::list(&core()?.db, &actor, &filter).await.map_err(fail)?;
+    let rows = trellis_core::audit::list(cx.db(), &actor, &filter).await.map_err(|e| cx.fail(e))?;
     Ok(rows
         .into_iter()
         .map(|a| AuditRow {

@@ -12,6 +12,7 @@ pub(crate) mod ssr {
     use std::net::SocketAddr;
 
     use axum::extract::ConnectInfo;
+    use http::request::Parts;
     use http::StatusCode;
     use leptos::prelude::*;
     use leptos_axum::ResponseOptions;
@@ -21,62 +22,82 @@ pub(crate) mod ssr {
 
     use crate::model::*;
 
-    pub fn core() -> Result<Core, AppError> {
-        use_context::<Core>().ok_or(AppError::Internal)
+    /// What a server function needs from its request, taken from the reactive context once, at
+    /// its start (context lookups after an `.await` are not reliable).
+    pub struct Ctx {
+        pub core: Core,
+        parts: Parts,
+        response: Option<ResponseOptions>,
     }
 
-    pub async fn session() -> Result<Session, AppError> {
-        leptos_axum::extract::<Session>().await.map_err(|e| {
-            tracing::error!(error = %e, "no session layer");
-            AppError::Internal
-        })
-    }
-
-    pub async fn client_ip() -> Option<String> {
-        leptos_axum::extract::<ConnectInfo<SocketAddr>>().await.ok().map(|ci| ci.0.ip().to_string())
-    }
-
-    fn set_status(status: StatusCode) {
-        if let Some(res) = use_context::<ResponseOptions>() {
-            res.set_status(status);
+    impl Ctx {
+        pub fn get() -> Result<Ctx, AppError> {
+            let Some(parts) = use_context::<Parts>() else {
+                tracing::error!("server function ran without its request");
+                return Err(AppError::Internal);
+            };
+            let core = use_context::<Core>().or_else(|| parts.extensions.get::<Core>().cloned());
+            let Some(core) = core else {
+                tracing::error!("server function ran without the Core context");
+                return Err(AppError::Internal);
+            };
+            Ok(Ctx { core, parts, response: use_context::<ResponseOptions>() })
         }
-    }
 
-    /// Maps a domain error to the shared error type and sets the response status.
-    pub fn fail(e: trellis_core::Error) -> AppError {
-        let (status, err) = match e.kind() {
-            ErrorKind::BadRequest => (StatusCode::BAD_REQUEST, AppError::BadRequest(e.to_string())),
-            ErrorKind::Unauthenticated => match e {
-                trellis_core::Error::InvalidCredentials => (StatusCode::UNAUTHORIZED, AppError::InvalidCredentials),
-                _ => (StatusCode::UNAUTHORIZED, AppError::Unauthenticated),
-            },
-            ErrorKind::Forbidden => (StatusCode::FORBIDDEN, AppError::Forbidden(e.to_string())),
-            ErrorKind::NotFound => (StatusCode::NOT_FOUND, AppError::NotFound(e.to_string())),
-            ErrorKind::Conflict => (StatusCode::CONFLICT, AppError::Conflict(e.to_string())),
-            ErrorKind::RateLimited => (StatusCode::TOO_MANY_REQUESTS, AppError::RateLimited(e.to_string())),
-            ErrorKind::Internal => {
-                tracing::error!(error = ?e, "internal error in a server function");
-                (StatusCode::INTERNAL_SERVER_ERROR, AppError::Internal)
+        pub fn db(&self) -> &trellis_core::db::PgPool {
+            &self.core.db
+        }
+
+        pub fn session(&self) -> Result<Session, AppError> {
+            self.parts.extensions.get::<Session>().cloned().ok_or_else(|| {
+                tracing::error!("no session layer");
+                AppError::Internal
+            })
+        }
+
+        pub fn ip(&self) -> Option<String> {
+            self.parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ci| ci.0.ip().to_string())
+        }
+
+        pub fn set_status(&self, status: StatusCode) {
+            if let Some(res) = &self.response {
+                res.set_status(status);
             }
-        };
-        set_status(status);
-        err
-    }
+        }
 
-    /// The signed-in caller, or `Unauthenticated` (401).
-    pub async fn actor() -> Result<Actor, AppError> {
-        let session = session().await?;
-        let user_id: Option<i64> = session.get(crate::SESSION_USER_KEY).await.map_err(|e| {
-            tracing::error!(error = %e, "reading session");
-            AppError::Internal
-        })?;
-        let Some(user_id) = user_id else {
-            set_status(StatusCode::UNAUTHORIZED);
-            return Err(AppError::Unauthenticated);
-        };
-        trellis_core::auth::session_actor(&core()?.db, user_id, client_ip().await)
-            .await
-            .map_err(fail)
+        /// Maps a domain error to the shared error type and sets the response status.
+        pub fn fail(&self, e: trellis_core::Error) -> AppError {
+            let (status, err) = match e.kind() {
+                ErrorKind::BadRequest => (StatusCode::BAD_REQUEST, AppError::BadRequest(e.to_string())),
+                ErrorKind::Unauthenticated => match e {
+                    trellis_core::Error::InvalidCredentials => (StatusCode::UNAUTHORIZED, AppError::InvalidCredentials),
+                    _ => (StatusCode::UNAUTHORIZED, AppError::Unauthenticated),
+                },
+                ErrorKind::Forbidden => (StatusCode::FORBIDDEN, AppError::Forbidden(e.to_string())),
+                ErrorKind::NotFound => (StatusCode::NOT_FOUND, AppError::NotFound(e.to_string())),
+                ErrorKind::Conflict => (StatusCode::CONFLICT, AppError::Conflict(e.to_string())),
+                ErrorKind::RateLimited => (StatusCode::TOO_MANY_REQUESTS, AppError::RateLimited(e.to_string())),
+                ErrorKind::Internal => {
+                    tracing::error!(error = ?e, "internal error in a server function");
+                    (StatusCode::INTERNAL_SERVER_ERROR, AppError::Internal)
+                }
+            };
+            self.set_status(status);
+            err
+        }
+
+        /// The signed-in caller, or `Unauthenticated` (401).
+        pub async fn actor(&self) -> Result<Actor, AppError> {
+            let user_id: Option<i64> = self.session()?.get(crate::SESSION_USER_KEY).await.map_err(|e| {
+                tracing::error!(error = %e, "reading session");
+                AppError::Internal
+            })?;
+            let Some(user_id) = user_id else {
+                self.set_status(StatusCode::UNAUTHORIZED);
+                return Err(AppError::Unauthenticated);
+            };
+            trellis_core::auth::session_actor(self.db(), user_id, self.ip()).await.map_err(|e| self.fail(e))
+        }
     }
 
     pub fn project_summary(v: trellis_core::projects::ProjectView) -> ProjectSummary {

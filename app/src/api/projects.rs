@@ -7,43 +7,50 @@ use crate::model::*;
 #[server]
 pub async fn list_projects() -> Result<Vec<ProjectSummary>, AppError> {
     use super::ssr::*;
-    let actor = actor().await?;
-    let list = trellis_core::projects::list(&core()?.db, &actor).await.map_err(fail)?;
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    let list = trellis_core::projects::list(cx.db(), &actor).await.map_err(|e| cx.fail(e))?;
     Ok(list.into_iter().map(project_summary).collect())
 }
 
 #[server]
 pub async fn get_project(slug: String) -> Result<ProjectSummary, AppError> {
     use super::ssr::*;
-    let actor = actor().await?;
-    trellis_core::projects::get(&core()?.db, &actor, &slug).await.map(project_summary).map_err(fail)
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    trellis_core::projects::get(cx.db(), &actor, &slug).await.map(project_summary).map_err(|e| cx.fail(e))
 }
 
 #[server]
 pub async fn create_project(name: String, slug: Option<String>, description: String) -> Result<String, AppError> {
     use super::ssr::*;
-    let actor = actor().await?;
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
     let input = trellis_core::projects::NewProject { name: &name, slug: slug.as_deref(), description: &description };
-    let project = trellis_core::projects::create(&core()?.db, &actor, input, None).await.map_err(fail)?;
+    let project = trellis_core::projects::create(cx.db(), &actor, input, None).await.map_err(|e| cx.fail(e))?;
     Ok(project.slug)
 }
 
 #[server]
 pub async fn update_project(slug: String, name: String, description: String) -> Result<(), AppError> {
     use super::ssr::*;
-    let actor = actor().await?;
-    trellis_core::projects::update(&core()?.db, &actor, &slug, Some(&name), Some(&description))
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    trellis_core::projects::update(cx.db(), &actor, &slug, Some(&name), Some(&description))
         .await
         .map(|_| ())
-        .map_err(fail)
+        .map_err(|e| cx.fail(e))
 }
 
 #[server]
-pub async fn list_members(slug: String) -> Result<Vec<MemberRow>, AppError> {
+pub async fn list_members(slug: String) -> Result<MembersPage, AppError> {
     use super::ssr::*;
-    let actor = actor().await?;
-    let members = trellis_core::projects::members(&core()?.db, &actor, &slug).await.map_err(fail)?;
-    Ok(members
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    let db = cx.db().clone();
+    let project = trellis_core::projects::get(&db, &actor, &slug).await.map_err(|e| cx.fail(e))?;
+    let members = trellis_core::projects::members(&db, &actor, &slug).await.map_err(|e| cx.fail(e))?;
+    let members = members
         .into_iter()
         .map(|m| MemberRow {
             user_id: m.user_id,
@@ -52,21 +59,24 @@ pub async fn list_members(slug: String) -> Result<Vec<MemberRow>, AppError> {
             role: m.role.0.to_string(),
             added_at: m.added_at,
         })
-        .collect())
+        .collect();
+    Ok(MembersPage { slug: project.project.slug, can_manage: project.role == trellis_core::types::Role::Admin, members })
 }
 
 /// Adds a member or changes a role.
 #[server]
 pub async fn set_member(slug: String, email: String, role: String) -> Result<(), AppError> {
     use super::ssr::*;
-    let actor = actor().await?;
-    let role: trellis_core::types::Role = role.parse().map_err(fail)?;
-    trellis_core::projects::set_member(&core()?.db, &actor, &slug, &email, role).await.map(|_| ()).map_err(fail)
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    let role: trellis_core::types::Role = role.parse().map_err(|e| cx.fail(e))?;
+    trellis_core::projects::set_member(cx.db(), &actor, &slug, &email, role).await.map(|_| ()).map_err(|e| cx.fail(e))
 }
 
 #[server]
 pub async fn remove_member(slug: String, email: String) -> Result<(), AppError> {
     use super::ssr::*;
-    let actor = actor().await?;
-    trellis_core::projects::remove_member(&core()?.db, &actor, &slug, &email).await.map_err(fail)
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    trellis_core::projects::remove_member(cx.db(), &actor, &slug, &email).await.map_err(|e| cx.fail(e))
 }

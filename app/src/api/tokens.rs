@@ -7,8 +7,9 @@ use crate::model::*;
 #[server]
 pub async fn list_tokens() -> Result<Vec<TokenRow>, AppError> {
     use super::ssr::*;
-    let actor = actor().await?;
-    let list = trellis_core::tokens::list(&core()?.db, &actor).await.map_err(fail)?;
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    let list = trellis_core::tokens::list(cx.db(), &actor).await.map_err(|e| cx.fail(e))?;
     Ok(list.into_iter().map(token_row).collect())
 }
 
@@ -16,17 +17,19 @@ pub async fn list_tokens() -> Result<Vec<TokenRow>, AppError> {
 #[server]
 pub async fn create_token(name: String, project: Option<String>) -> Result<NewToken, AppError> {
     use super::ssr::*;
-    let actor = actor().await?;
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
     let project = project.filter(|p| !p.is_empty());
-    let (token, secret) = trellis_core::tokens::create(&core()?.db, &actor, &name, project.as_deref())
+    let (token, secret) = trellis_core::tokens::create(cx.db(), &actor, &name, project.as_deref())
         .await
-        .map_err(fail)?;
+        .map_err(|e| cx.fail(e))?;
     Ok(NewToken { token: token_row(token), secret })
 }
 
 #[server]
 pub async fn revoke_token(id: i64) -> Result<(), AppError> {
     use super::ssr::*;
-    let actor = actor().await?;
-    trellis_core::tokens::revoke(&core()?.db, &actor, id).await.map_err(fail)
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    trellis_core::tokens::revoke(cx.db(), &actor, id).await.map_err(|e| cx.fail(e))
 }

@@ -97,7 +97,8 @@ fn SideNav(slug: Memo<Option<String>>) -> impl IntoView {
 
 #[component]
 fn ProjectSwitcher(slug: Memo<Option<String>>) -> impl IntoView {
-    let projects = Resource::new(|| (), |_| list_projects());
+    // Refetched on every project change, so a new project shows up at once.
+    let projects = Resource::new(move || slug.get(), |_| list_projects());
     let navigate = use_navigate();
     let on_change = move |ev: leptos::ev::Event| {
         let value = event_target_value(&ev);

@@ -32,10 +32,10 @@ pub fn Members() -> impl IntoView {
         <p class="muted">"Admins manage members and settings; editors create and change everything inside the project; viewers read and see reports."</p>
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
-                let project = match ctx.project.await { Ok(p) => p, Err(e) => return view! { <ErrorBox error=e/> }.into_any() };
-                let manage = project.can_manage();
-                let slug = project.slug.clone();
-                let list = match members.await { Ok(l) => l, Err(e) => return view! { <ErrorBox error=e/> }.into_any() };
+                let page = match members.await { Ok(p) => p, Err(e) => return view! { <ErrorBox error=e/> }.into_any() };
+                let manage = page.can_manage;
+                let slug = page.slug.clone();
+                let list = page.members;
                 view! {
                     <table class="table" aria-label="Members">
                         <thead><tr><th>"Email"</th><th>"Name"</th><th>"Role"</th><th>"Added"</th>{manage.then(|| view! { <th>"Actions"</th> })}</tr></thead>

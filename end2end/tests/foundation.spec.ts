@@ -1,0 +1,165 @@
+import { expect, test, type Page } from "@playwright/test";
+
+// One story, in order, as a new team would live it: the first administrator sets up the
+// instance, creates a project, adds a business analyst as a viewer, creates an API token and
+// signs out; the viewer signs in and finds nothing they can change.
+
+const admin = { email: "ada@example.org", password: "correct horse battery" };
+const viewer = { email: "bob@example.org", password: "viewer password 1" };
+
+async function shot(page: Page, name: string) {
+  await page.screenshot({ path: `artifacts/${name}.png`, fullPage: true });
+}
+
+/** Waits until the page is hydrated (the wasm has attached its event handlers). */
+async function hydrated(page: Page) {
+  await page.waitForFunction(() => (window as any).__trellis_hydrated === true);
+}
+
+test.describe.configure({ mode: "serial" });
+
+// Any script error in the browser (a hydration panic, say) fails the test that caused it.
+test.beforeEach(async ({ page }) => {
+  page.on("pageerror", (err) => {
+    throw new Error(`browser error on ${page.url()}: ${err.message}`);
+  });
+  page.on("console", (msg) => {
+    if (msg.type() === "error") console.log(`[browser console] ${page.url()}: ${msg.text()}`);
+  });
+});
+
+test("first administrator sets up the instance and gets the demo project", async ({ page }) => {
+  await page.goto("/");
+  await expect(page).toHaveURL(/\/setup$/);
+  await hydrated(page);
+  await shot(page, "01-setup");
+  await page.getByLabel("Email").fill(admin.email);
+  await page.getByLabel("Name").fill("Ada Admin");
+  await page.getByLabel("Password", { exact: true }).fill(admin.password);
+  await page.getByLabel("Confirm password").fill("something else");
+  await page.getByRole("button", { name: "Create administrator" }).click();
+  await expect(page.getByRole("alert")).toContainText("passwords differ");
+
+  await page.getByLabel("Confirm password").fill(admin.password);
+  await page.getByRole("button", { name: "Create administrator" }).click();
+  await expect(page).toHaveURL(/\/$/);
+  await expect(page.getByRole("heading", { name: "Projects" })).toBeVisible();
+  await expect(page.getByRole("link", { name: "Demo project" })).toBeVisible();
+  await shot(page, "02-projects");
+});
+
+test("admin creates a project, a user, adds them as viewer, and creates a token", async ({ page }) => {
+  await signIn(page, admin);
+
+  await page.getByLabel("Name").fill("Churn model");
+  await page.getByLabel("Description").fill("Predict which customers leave");
+  await page.getByRole("button", { name: "Create project" }).click();
+  await expect(page).toHaveURL(/\/p\/churn-model$/);
+  await expect(page.getByRole("heading", { name: "Churn model" })).toBeVisible();
+  await hydrated(page);
+  await shot(page, "03-project-overview");
+
+  // The project switcher lists it.
+  await expect(page.getByRole("combobox", { name: "Switch project" })).toHaveValue("churn-model");
+
+  // Create the analyst's account.
+  await page.getByRole("link", { name: "Users" }).click();
+  await expect(page.getByRole("heading", { name: "Users", exact: true })).toBeVisible();
+  const createUser = page.locator("section", { has: page.getByRole("heading", { name: "Create a user" }) });
+  await createUser.getByLabel("Email").fill(viewer.email);
+  await createUser.getByLabel("Name").fill("Bob Analyst");
+  await createUser.getByLabel("Initial password").fill(viewer.password);
+  await createUser.getByRole("button", { name: "Create user" }).click();
+  await expect(page.getByRole("table", { name: "Users" })).toContainText(viewer.email);
+
+  // An invitation link, shown once.
+  const invite = page.locator("section", { has: page.getByRole("heading", { name: "Invite someone" }) });
+  await invite.getByLabel("Email").fill("carol@example.org");
+  await invite.getByRole("button", { name: "Create invitation" }).click();
+  await expect(page.getByLabel("Invitation link")).toHaveValue(/\/invite\/inv_[0-9a-f]{64}$/);
+  await shot(page, "04-admin-users");
+
+  // Add the analyst to the project as a viewer.
+  await page.goto("/p/churn-model/members");
+  await hydrated(page);
+  const add = page.locator("section", { has: page.getByRole("heading", { name: "Add a member" }) });
+  await add.getByLabel("Email").fill(viewer.email);
+  await add.getByLabel("Role").selectOption("viewer");
+  await add.getByRole("button", { name: "Add member" }).click();
+  const members = page.getByRole("table", { name: "Members" });
+  await expect(members).toContainText(viewer.email);
+  await expect(members.getByRole("row", { name: new RegExp(viewer.email) })).toContainText("viewer");
+  await shot(page, "05-members");
+
+  // A token, used against the REST API.
+  await page.goto("/settings/tokens");
+  await hydrated(page);
+  await page.getByLabel("Name").fill("laptop");
+  await page.getByRole("button", { name: "Create token" }).click();
+  const secret = page.getByLabel("New token");
+  await expect(secret).toHaveValue(/^trl_[0-9a-f]{64}$/);
+  const token = await secret.inputValue();
+  await expect(page.getByRole("table", { name: "Your tokens" })).toContainText("laptop");
+  await shot(page, "06-tokens");
+  const res = await page.request.get("/v1/projects", {
+    headers: { Authorization: `Bearer ${token}` },
+  });
+  expect(res.status()).toBe(200);
+  const slugs = (await res.json()).map((p: { slug: string }) => p.slug);
+  expect(slugs).toContain("churn-model");
+
+  // The audit log recorded all of it.
+  await page.goto("/admin/audit");
+  const audit = page.getByRole("table", { name: "Audit log" });
+  await expect(audit).toContainText("member.add");
+  await expect(audit).toContainText("token.create");
+  await shot(page, "07-audit");
+
+  // Jobs page renders (housekeeping runs as a system job).
+  await page.goto("/admin/jobs");
+  await expect(page.getByRole("table", { name: "Jobs" })).toContainText("maintenance.cleanup");
+  await shot(page, "08-system-jobs");
+
+  // Sign out.
+  await page.getByText("Ada Admin").click();
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await expect(page).toHaveURL(/\/login/);
+  const after = await page.request.get("/v1/projects");
+  expect(after.status()).toBe(401);
+});
+
+test("the viewer sees the project but cannot change anything", async ({ page }) => {
+  await signIn(page, viewer);
+  await expect(page.getByRole("link", { name: "Churn model" })).toBeVisible();
+  await expect(page.getByRole("link", { name: "Demo project" })).toHaveCount(0);
+  await page.getByRole("link", { name: "Churn model" }).click();
+  await expect(page.getByRole("heading", { name: "Churn model" })).toBeVisible();
+  await expect(page.getByRole("button", { name: "Save settings" })).toHaveCount(0);
+  await page.getByRole("link", { name: "Members" }).click();
+  await expect(page.getByRole("table", { name: "Members" })).toContainText(admin.email);
+  await expect(page.getByRole("button", { name: "Add member" })).toHaveCount(0);
+  await expect(page.getByRole("button", { name: /Remove/ })).toHaveCount(0);
+  await shot(page, "09-viewer-members");
+
+  // The server refuses changes too, not only the UI.
+  const res = await page.request.post("/v1/projects/churn-model/members", {
+    data: { email: viewer.email, role: "admin" },
+  });
+  expect(res.status()).toBe(403);
+  expect((await res.json()).error.code).toBe("forbidden");
+
+  // No administration for a non-admin.
+  await expect(page.getByRole("link", { name: "Users" })).toHaveCount(0);
+  const users = await page.request.get("/v1/users");
+  expect(users.status()).toBe(403);
+});
+
+async function signIn(page: Page, who: { email: string; password: string }) {
+  await page.goto("/login");
+  await hydrated(page);
+  await page.getByLabel("Email").fill(who.email);
+  await page.getByLabel("Password").fill(who.password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page).toHaveURL(/\/$/);
+  await hydrated(page);
+}
