@@ -21,6 +21,7 @@ pub mod worker;
 pub mod testing;
 
 pub use actor::Actor;
+pub use sqlx::PgPool;
 pub use error::{Error, Result};
 
 /// Everything a request handler needs to reach the domain. Cheap to clone.

@@ -205,11 +205,19 @@ impl Worker {
 
         let ctx = JobContext { job: job.clone(), db: db.clone(), worker_id: self.id.clone(), cancel: cancel.clone() };
         let fut = handler(ctx);
-        let outcome = tokio::select! {
+        let finished = tokio::select! {
             biased;
-            r = fut => Outcome::Done(r),
-            _ = user_cancel.cancelled() => Outcome::Cancelled,
-            _ = cancel.cancelled() => Outcome::Shutdown,
+            r = fut => Some(r),
+            _ = cancel.cancelled() => None,
+        };
+        // Once cancellation or shutdown fired, the handler's own ending does not count: a
+        // cancelled job ends cancelled, and a job interrupted by shutdown goes back to the queue.
+        let outcome = if user_cancel.is_cancelled() {
+            Outcome::Cancelled
+        } else if cancel.is_cancelled() {
+            Outcome::Shutdown
+        } else {
+            Outcome::Done(finished.expect("the handler finished"))
         };
         beat.abort();
 

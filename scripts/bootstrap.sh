@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Installs what building, running and testing Trellis need, when it is missing. Fast when all
+# is present. Usage: scripts/bootstrap.sh [run|test]   (test also installs the browser-test tools)
+set -euo pipefail
+mode="${1:-run}"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+say() { printf '\033[1;32m==>\033[0m %s\n' "$*" >&2; }
+have() { command -v "$1" >/dev/null 2>&1; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_updated=0
+apt_install() {
+  if ! have apt-get; then
+    echo "error: please install these packages with your system's package manager: $*" >&2
+    exit 1
+  fi
+  if [ "$apt_updated" = 0 ]; then as_root apt-get update -qq; apt_updated=1; fi
+  say "installing $*"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# Rust toolchain and the wasm target.
+if ! have cargo; then
+  have curl || apt_install curl ca-certificates
+  say "installing the Rust toolchain (rustup)"
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+  # shellcheck disable=SC1091
+  . "$HOME/.cargo/env"
+fi
+have cc || apt_install build-essential pkg-config
+if ! rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$'; then
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+# cargo-leptos (built without its download features: every tool comes from here).
+leptos_version="0.3.10"
+if ! cargo leptos --version 2>/dev/null | grep -q "$leptos_version"; then
+  say "installing cargo-leptos $leptos_version (takes a while, once)"
+  cargo install cargo-leptos --version "$leptos_version" --locked --features no_downloads
+fi
+
+# wasm-bindgen-cli must equal the wasm-bindgen version in Cargo.lock.
+wb_version="$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)"
+if ! wasm-bindgen --version 2>/dev/null | grep -q "$wb_version"; then
+  say "installing wasm-bindgen-cli $wb_version"
+  cargo install wasm-bindgen-cli --version "=$wb_version"
+fi
+
+# Node.js and npm (for wasm-opt and the browser tests).
+if ! have npm; then apt_install nodejs npm; fi
+
+# binaryen's wasm-opt 132 (Debian's is too old for this Rust's wasm).
+if ! wasm-opt --version 2>/dev/null | grep -q "version 1[3-9][0-9]"; then
+  say "installing wasm-opt (binaryen 132)"
+  as_root npm install -g --silent binaryen@132
+fi
+
+# PostgreSQL server binaries (initdb, pg_ctl) for the private cluster.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! have initdb; then
+  apt_install postgresql
+fi
+
+if [ "$mode" = test ]; then
+  if [ ! -x /usr/bin/chromium ] && [ -z "${CHROMIUM_PATH:-}" ]; then apt_install chromium; fi
+  if [ ! -d end2end/node_modules/@playwright/test ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
+    say "installing the browser-test packages"
+    (cd end2end && npm ci --no-audit --no-fund --silent)
+  fi
+  have python3 || apt_install python3 python3-venv
+fi

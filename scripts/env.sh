@@ -1,0 +1,7 @@
+# Shared settings for the scripts: a build cache outside the clone, and the tool paths.
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export TRELLIS_CACHE_DIR="${TRELLIS_CACHE_DIR:-$HOME/.cache/trellis}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$TRELLIS_CACHE_DIR/target}"
+export PATH="$HOME/.cargo/bin:$PATH"
+export LEPTOS_SITE_ROOT="$root/target/site"
+mkdir -p "$TRELLIS_CACHE_DIR"
