@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! The Trellis web UI: pages, shared widgets and the server functions behind them.
 //! Compiled twice: with `ssr` into the server, with `hydrate` into the browser's wasm.
 

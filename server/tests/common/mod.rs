@@ -1,0 +1,101 @@
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{json, Value};
+use trellis_core::projects::{self, NewProject};
+use trellis_core::testing::TestDb;
+use trellis_core::types::Role;
+use trellis_core::{auth, tokens, Actor, Core, PgPool};
+use trellis_server::startup::{self, AppState, RouterSettings};
+
+/// A running Trellis on a random port, with its own fresh database.
+pub struct TestApp {
+    pub url: String,
+    pub db: PgPool,
+    pub http: Client,
+}
+
+pub async fn spawn() -> TestApp {
+    spawn_with(RouterSettings { secure_cookies: false, session_idle_minutes: 60, max_body_bytes: 64 * 1024 }).await
+}
+
+pub async fn spawn_with(settings: RouterSettings) -> TestApp {
+    let t = TestDb::new().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let options = startup::leptos_options(None, addr).unwrap();
+    let state = AppState::new(options, Core::new(t.pool.clone()));
+    let store = startup::session_store(&t.pool).await.unwrap();
+    let app = startup::router(state, store, &settings);
+    tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
+    });
+    TestApp { url: format!("http://{addr}"), db: t.pool, http: Client::new() }
+}
+
+impl TestApp {
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let mut r = self.http.get(self.at(path));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send().await.unwrap()
+    }
+
+    pub async fn send(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
+        let mut r = self.http.request(method, self.at(path));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        r.send().await.unwrap()
+    }
+
+    /// A user with a personal token; returns (actor, token).
+    pub async fn user(&self, email: &str, admin: bool) -> (Actor, String) {
+        let u = auth::create_user(&self.db, &Actor::operator(), email, "", "password 123", admin).await.unwrap();
+        let actor = auth::session_actor(&self.db, u.id, None).await.unwrap();
+        let (_, secret) = tokens::create(&self.db, &actor, "test", None).await.unwrap();
+        (actor, secret)
+    }
+
+    /// A project "churn" with admin, editor and viewer members; tokens for them, an outsider
+    /// and an instance admin.
+    pub async fn team(&self) -> Team {
+        let (admin_actor, admin) = self.user("admin@example.org", false).await;
+        let (_, editor) = self.user("editor@example.org", false).await;
+        let (_, viewer) = self.user("viewer@example.org", false).await;
+        let (_, outsider) = self.user("outsider@example.org", false).await;
+        let (_, root) = self.user("root@example.org", true).await;
+        projects::create(&self.db, &admin_actor, NewProject { name: "Churn", slug: Some("churn"), description: "" }, None)
+            .await
+            .unwrap();
+        projects::set_member(&self.db, &admin_actor, "churn", "editor@example.org", Role::Editor).await.unwrap();
+        projects::set_member(&self.db, &admin_actor, "churn", "viewer@example.org", Role::Viewer).await.unwrap();
+        Team { admin, editor, viewer, outsider, root }
+    }
+}
+
+pub struct Team {
+    pub admin: String,
+    pub editor: String,
+    pub viewer: String,
+    pub outsider: String,
+    pub root: String,
+}
+
+/// Asserts the status and the error code of a JSON error answer.
+pub async fn expect_error(res: Response, status: StatusCode, code: &str) -> String {
+    assert_eq!(res.status(), status, "{}", res.url());
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], json!(code), "{body}");
+    body["error"]["message"].as_str().unwrap().to_string()
+}
