@@ -7,6 +7,7 @@ dir="$(mktemp -d /tmp/trellis-e2e.XXXXXX)"
 chmod 755 "$dir"
 trap 'rm -rf "$dir"' EXIT
 unset DATABASE_URL
+export LEPTOS_SITE_ROOT="${LEPTOS_SITE_ROOT:-$(cd .. && pwd)/target/site}"
 "$bin" serve --data-dir "$dir" --addr "127.0.0.1:$port" &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; wait $pid; rm -rf "$dir"' EXIT TERM INT

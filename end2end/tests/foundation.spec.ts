@@ -6,6 +6,7 @@ import { expect, test, type Page } from "@playwright/test";
 
 const admin = { email: "ada@example.org", password: "correct horse battery" };
 const viewer = { email: "bob@example.org", password: "viewer password 1" };
+let inviteLink = "";
 
 async function shot(page: Page, name: string) {
   await page.screenshot({ path: `artifacts/${name}.png`, fullPage: true });
@@ -76,7 +77,8 @@ test("admin creates a project, a user, adds them as viewer, and creates a token"
   const invite = page.locator("section", { has: page.getByRole("heading", { name: "Invite someone" }) });
   await invite.getByLabel("Email").fill("carol@example.org");
   await invite.getByRole("button", { name: "Create invitation" }).click();
-  await expect(page.getByLabel("Invitation link")).toHaveValue(/\/invite\/inv_[0-9a-f]{64}$/);
+  await expect(page.getByLabel("Invitation link")).toHaveValue(/^http:\/\/127\.0\.0\.1:\d+\/invite\/inv_[0-9a-f]{64}$/);
+  inviteLink = await page.getByLabel("Invitation link").inputValue();
   await shot(page, "04-admin-users");
 
   // Add the analyst to the project as a viewer.
@@ -141,6 +143,13 @@ test("the viewer sees the project but cannot change anything", async ({ page }) 
   await expect(page.getByRole("button", { name: /Remove/ })).toHaveCount(0);
   await shot(page, "09-viewer-members");
 
+  // The dark theme, remembered across pages.
+  await page.getByRole("button", { name: "Toggle dark theme" }).click();
+  await expect(page.locator("html")).toHaveAttribute("data-theme", "dark");
+  await page.reload();
+  await expect(page.locator("html")).toHaveAttribute("data-theme", "dark");
+  await shot(page, "13-dark-theme");
+
   // The server refuses changes too, not only the UI.
   const res = await page.request.post("/v1/projects/churn-model/members", {
     data: { email: viewer.email, role: "admin" },
@@ -152,6 +161,46 @@ test("the viewer sees the project but cannot change anything", async ({ page }) 
   await expect(page.getByRole("link", { name: "Users" })).toHaveCount(0);
   const users = await page.request.get("/v1/users");
   expect(users.status()).toBe(403);
+});
+
+test("an invitation link creates an account, once", async ({ page }) => {
+  expect(inviteLink).not.toBe("");
+  await page.goto(inviteLink);
+  await hydrated(page);
+  await expect(page.getByText("carol@example.org")).toBeVisible();
+  await shot(page, "10-accept-invite");
+  await page.getByLabel("Name").fill("Carol");
+  await page.getByLabel("Password", { exact: true }).fill("carol password 1");
+  await page.getByLabel("Confirm password").fill("carol password 1");
+  await page.getByRole("button", { name: "Create account" }).click();
+  await expect(page).toHaveURL(/\/$/);
+  await expect(page.getByText("You are not a member of any project yet")).toBeVisible();
+  await page.context().clearCookies();
+  await page.goto(inviteLink);
+  await expect(page.getByRole("alert")).toContainText("invalid, used or expired");
+});
+
+test("a user changes their password; sign-in errors are shown", async ({ page }) => {
+  await page.goto("/login");
+  await hydrated(page);
+  await shot(page, "11-sign-in");
+  await page.getByLabel("Email").fill("nobody@example.org");
+  await page.getByLabel("Password").fill("whatever it is");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByRole("alert")).toHaveText("invalid email or password");
+
+  await signIn(page, viewer);
+  await page.goto("/settings/password");
+  await hydrated(page);
+  await page.getByLabel("Current password").fill(viewer.password);
+  await page.getByLabel("New password", { exact: true }).fill("a brand new password");
+  await page.getByLabel("Confirm new password").fill("a brand new password");
+  await page.getByRole("button", { name: "Change password" }).click();
+  await expect(page.getByRole("status")).toHaveText("Password changed.");
+  await shot(page, "12-password");
+  viewer.password = "a brand new password";
+  await page.context().clearCookies();
+  await signIn(page, viewer);
 });
 
 async function signIn(page: Page, who: { email: string; password: string }) {

@@ -160,6 +160,14 @@ pub fn leptos_options(site_root: Option<&std::path::Path>, addr: SocketAddr) -> 
     if let Some(root) = site_root {
         options.site_root = root.display().to_string().into();
     }
+    let pkg = std::path::Path::new(&*options.site_root).join(&*options.site_pkg_dir);
+    if !pkg.exists() {
+        tracing::warn!(
+            path = %pkg.display(),
+            "web assets not found: pages will not become interactive; build with `cargo leptos build --release` \
+             and point TRELLIS_SITE_ROOT at its target/site"
+        );
+    }
     Ok(options)
 }
 

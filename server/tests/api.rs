@@ -40,7 +40,7 @@ async fn no_credentials_or_bad_ones_get_401() {
     assert_eq!(me["email"], "ada@example.org");
 }
 
-/// Each role × action, by token: allowed (2xx) or refused with the designed status.
+/// Each role × action, by token and by session: allowed (2xx) or refused with the designed status.
 #[tokio::test]
 async fn role_by_action_matrix() {
     let app = spawn().await;
@@ -51,13 +51,11 @@ async fn role_by_action_matrix() {
     .fetch_one(&app.db)
     .await
     .unwrap();
-    let actors = [
-        ("outsider", &team.outsider),
-        ("viewer", &team.viewer),
-        ("editor", &team.editor),
-        ("admin", &team.admin),
-        ("instance admin", &team.root),
-    ];
+    let tokens = [&team.outsider, &team.viewer, &team.editor, &team.admin, &team.root];
+    let mut sessions = Vec::new();
+    for email in TEAM_EMAILS {
+        sessions.push(app.session(email).await);
+    }
     // (action, method, path, body, minimum role: 0 viewer, 1 editor, 2 admin, 3 instance admin only)
     let cases: Vec<(&str, Method, String, Option<Value>, usize)> = vec![
         ("read project", Method::GET, "/v1/projects/churn".into(), None, 0),
@@ -66,23 +64,27 @@ async fn role_by_action_matrix() {
         ("read job", Method::GET, format!("/v1/jobs/{job}"), None, 0),
         ("read job logs", Method::GET, format!("/v1/jobs/{job}/logs"), None, 0),
         ("rename project", Method::PATCH, "/v1/projects/churn".into(), Some(json!({ "description": "x" })), 2),
-        ("add member", Method::POST, "/v1/projects/churn/members".into(), Some(json!({ "email": "outsider@example.org", "role": "viewer" })), 2),
+        ("set a member's role", Method::POST, "/v1/projects/churn/members".into(), Some(json!({ "email": "viewer@example.org", "role": "viewer" })), 2),
         ("project audit", Method::GET, "/v1/projects/churn/audit".into(), None, 2),
         ("list users", Method::GET, "/v1/users".into(), None, 3),
+        ("invite", Method::GET, "/v1/invites".into(), None, 3),
         ("instance audit", Method::GET, "/v1/audit".into(), None, 3),
         ("instance jobs", Method::GET, "/v1/jobs".into(), None, 3),
     ];
-    for (level, (who, token)) in actors.iter().enumerate() {
-        for (action, method, path, body, min) in &cases {
-            let res = app.send(method.clone(), path, Some(token), body.clone()).await;
-            let status = res.status();
-            let allowed = if *min == 3 { level == 4 } else { level >= 1 && level - 1 >= *min || level == 4 };
-            if allowed {
-                assert!(status.is_success(), "{who} should be allowed to {action}: got {status}");
-            } else if level == 0 && *min < 3 {
-                assert_eq!(status, StatusCode::NOT_FOUND, "{who} must not see the project ({action})");
-            } else {
-                assert_eq!(status, StatusCode::FORBIDDEN, "{who} must be refused to {action}");
+    for mode in ["token", "session"] {
+        for level in 0..5 {
+            let who = TEAM_EMAILS[level];
+            let cred = if mode == "token" { Cred::Token(tokens[level]) } else { Cred::Session(&sessions[level]) };
+            for (action, method, path, body, min) in &cases {
+                let status = app.send_as(&cred, method.clone(), path, body.clone()).await.status();
+                let allowed = level == 4 || (*min < 3 && level >= 1 && level - 1 >= *min);
+                if allowed {
+                    assert!(status.is_success(), "{who} ({mode}) should be allowed to {action}: got {status}");
+                } else if level == 0 && *min < 3 {
+                    assert_eq!(status, StatusCode::NOT_FOUND, "{who} ({mode}) must not see the project ({action})");
+                } else {
+                    assert_eq!(status, StatusCode::FORBIDDEN, "{who} ({mode}) must be refused to {action}");
+                }
             }
         }
     }

@@ -13,6 +13,8 @@ use crate::model::Me;
 #[derive(Clone, Copy)]
 pub struct Session(pub Resource<Result<Option<Me>, crate::model::AppError>>);
 
+type ProjectsResource = Resource<Result<Vec<crate::model::ProjectSummary>, crate::model::AppError>>;
+
 /// The project slug in the current URL (`/p/{slug}/…`), if any.
 pub fn current_slug(path: &str) -> Option<String> {
     let rest = path.strip_prefix("/p/")?;
@@ -26,12 +28,14 @@ pub fn Layout() -> impl IntoView {
     provide_context(Session(me));
     let location = use_location();
     let slug = Memo::new(move |_| current_slug(&location.pathname.get()));
+    // Refetched on every project change, so a new project shows up at once.
+    let projects = Resource::new(move || slug.get(), |_| list_projects());
 
     view! {
         <div class="app">
             <header class="topbar">
                 <a class="brand" href="/">"Trellis"</a>
-                <ProjectSwitcher slug/>
+                <ProjectSwitcher slug projects/>
                 <div class="spacer"></div>
                 <ThemeToggle/>
                 <Transition fallback=|| ()>
@@ -45,7 +49,7 @@ pub fn Layout() -> impl IntoView {
             </header>
             <div class="body">
                 <nav class="sidenav" aria-label="Main">
-                    <SideNav slug/>
+                    <SideNav slug projects/>
                 </nav>
                 <main class="content">
                     <Outlet/>
@@ -56,7 +60,7 @@ pub fn Layout() -> impl IntoView {
 }
 
 #[component]
-fn SideNav(slug: Memo<Option<String>>) -> impl IntoView {
+fn SideNav(slug: Memo<Option<String>>, projects: ProjectsResource) -> impl IntoView {
     let Session(me) = expect_context::<Session>();
     view! {
         <ul>
@@ -70,7 +74,18 @@ fn SideNav(slug: Memo<Option<String>>) -> impl IntoView {
                     <li><A href=base.clone() exact=true>"Overview"</A></li>
                     <li><A href=format!("{base}/members")>"Members"</A></li>
                     <li><A href=format!("{base}/jobs")>"Jobs"</A></li>
-                    <li><A href=format!("{base}/audit")>"Audit log"</A></li>
+                    <Transition fallback=|| ()>
+                        {
+                            let (s, base) = (s.clone(), base.clone());
+                            move || {
+                                let (s, base) = (s.clone(), base.clone());
+                                Suspend::new(async move {
+                                    let admin = projects.await.unwrap_or_default().iter().any(|p| p.slug == s && p.can_manage());
+                                    admin.then(|| view! { <li><A href=format!("{base}/audit")>"Audit log"</A></li> })
+                                })
+                            }
+                        }
+                    </Transition>
                 </ul>
             }
         })}
@@ -96,9 +111,7 @@ fn SideNav(slug: Memo<Option<String>>) -> impl IntoView {
 }
 
 #[component]
-fn ProjectSwitcher(slug: Memo<Option<String>>) -> impl IntoView {
-    // Refetched on every project change, so a new project shows up at once.
-    let projects = Resource::new(move || slug.get(), |_| list_projects());
+fn ProjectSwitcher(slug: Memo<Option<String>>, projects: ProjectsResource) -> impl IntoView {
     let navigate = use_navigate();
     let on_change = move |ev: leptos::ev::Event| {
         let value = event_target_value(&ev);

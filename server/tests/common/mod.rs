@@ -84,6 +84,46 @@ impl TestApp {
     }
 }
 
+/// How a request authenticates: an API token or a signed-in session (cookie).
+pub enum Cred<'a> {
+    Token(&'a str),
+    Session(&'a Client),
+}
+
+impl TestApp {
+    /// Signs in through the web UI's server function; the client keeps the session cookie.
+    pub async fn session(&self, email: &str) -> Client {
+        use leptos::server_fn::ServerFn;
+        let client = Client::builder().cookie_store(true).build().unwrap();
+        let path = <trellis_app::api::session::SignIn as ServerFn>::PATH;
+        let res = client
+            .post(self.at(path))
+            .form(&[("email", email), ("password", "password 123")])
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "sign-in of {email}: {}", res.status());
+        client
+    }
+
+    pub async fn send_as(&self, cred: &Cred<'_>, method: reqwest::Method, path: &str, body: Option<Value>) -> Response {
+        match cred {
+            Cred::Token(t) => self.send(method, path, Some(t), body).await,
+            Cred::Session(c) => {
+                let mut r = c.request(method, self.at(path));
+                if let Some(b) = body {
+                    r = r.json(&b);
+                }
+                r.send().await.unwrap()
+            }
+        }
+    }
+}
+
+pub const TEAM_EMAILS: [&str; 5] =
+    ["outsider@example.org", "viewer@example.org", "editor@example.org", "admin@example.org", "root@example.org"];
+
 pub struct Team {
     pub admin: String,
     pub editor: String,
