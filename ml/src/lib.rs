@@ -5,5 +5,6 @@
 //! across workers and merges.
 
 pub mod moments;
+pub mod profile;
 
 pub use moments::Moments;

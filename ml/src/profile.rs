@@ -1,0 +1,543 @@
+//! Dataset profiling: inferred column types and per-column statistics in two streaming passes.
+//!
+//! Pass one infers types and gathers counts, moments, distinct counts, top values and quantiles;
+//! pass two fills histograms whose bins are fixed from pass one (monitoring later reuses them).
+//! Memory per column is bounded: exact quantiles up to [`EXACT_QUANTILE_LIMIT`] values, then a
+//! t-digest; exact distinct counts up to [`EXACT_DISTINCT_LIMIT`], then HyperLogLog; top values
+//! tracked for up to [`TOP_TRACK_LIMIT`] keys.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+
+use serde::{Deserialize, Serialize};
+
+use crate::Moments;
+
+pub const QUANTILES: [f64; 7] = [0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99];
+pub const EXACT_QUANTILE_LIMIT: usize = 100_000;
+pub const EXACT_DISTINCT_LIMIT: usize = 10_000;
+pub const TOP_TRACK_LIMIT: usize = 10_000;
+pub const TOP_K: usize = 10;
+pub const HISTOGRAM_BINS: usize = 20;
+
+/// Cells treated as missing (as pandas' default `na_values`, the common ones).
+pub fn is_missing(s: &str) -> bool {
+    matches!(
+        s.trim(),
+        "" | "NA" | "N/A" | "n/a" | "NaN" | "nan" | "-NaN" | "-nan" | "null" | "NULL" | "None" | "<NA>" | "#N/A"
+    )
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnType {
+    Integer,
+    Float,
+    Boolean,
+    Timestamp,
+    String,
+}
+
+impl ColumnType {
+    pub fn is_numeric(self) -> bool {
+        matches!(self, ColumnType::Integer | ColumnType::Float)
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ColumnType::Integer => "integer",
+            ColumnType::Float => "float",
+            ColumnType::Boolean => "boolean",
+            ColumnType::Timestamp => "timestamp",
+            ColumnType::String => "string",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Histogram {
+    /// `counts.len() + 1` increasing edges; bin i is `[edges[i], edges[i+1])`, the last closed.
+    pub edges: Vec<f64>,
+    pub counts: Vec<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnProfile {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub column_type: ColumnType,
+    /// Non-missing values.
+    pub count: u64,
+    pub missing: u64,
+    pub distinct: u64,
+    pub distinct_exact: bool,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub mean: Option<f64>,
+    /// Sample standard deviation (n − 1).
+    pub std: Option<f64>,
+    /// `(p, value)` for p in [`QUANTILES`].
+    pub quantiles: Vec<(f64, f64)>,
+    pub quantiles_exact: bool,
+    pub histogram: Option<Histogram>,
+    /// Most frequent values with counts (booleans, strings, timestamps).
+    pub top: Vec<(String, u64)>,
+    /// Lexicographic min/max for timestamps and strings.
+    pub min_text: Option<String>,
+    pub max_text: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    pub rows: u64,
+    pub columns: Vec<ColumnProfile>,
+}
+
+fn is_bool(s: &str) -> bool {
+    matches!(s.to_ascii_lowercase().as_str(), "true" | "false")
+}
+
+/// `YYYY-MM-DD`, optionally followed by `[T ]HH:MM[:SS[.fff]]` and `Z` or `±HH[:]MM`.
+pub fn is_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b.get(r.clone()).is_some_and(|x| x.iter().all(u8::is_ascii_digit));
+    if b.len() < 10 || !digits(0..4) || b[4] != b'-' || !digits(5..7) || b[7] != b'-' || !digits(8..10) {
+        return false;
+    }
+    let month = (b[5] - b'0') * 10 + (b[6] - b'0');
+    let day = (b[8] - b'0') * 10 + (b[9] - b'0');
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return false;
+    }
+    let rest = &s[10..];
+    if rest.is_empty() {
+        return true;
+    }
+    let r = rest.as_bytes();
+    if !(r[0] == b'T' || r[0] == b' ') || r.len() < 6 {
+        return false;
+    }
+    let t = &rest[1..];
+    let tb = t.as_bytes();
+    if !(tb[0].is_ascii_digit() && tb[1].is_ascii_digit() && tb[2] == b':' && tb[3].is_ascii_digit() && tb[4].is_ascii_digit()) {
+        return false;
+    }
+    let mut i = 5;
+    if tb.get(i) == Some(&b':') {
+        if !(tb.get(i + 1).is_some_and(u8::is_ascii_digit) && tb.get(i + 2).is_some_and(u8::is_ascii_digit)) {
+            return false;
+        }
+        i += 3;
+        if tb.get(i) == Some(&b'.') {
+            i += 1;
+            let start = i;
+            while tb.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            if i == start {
+                return false;
+            }
+        }
+    }
+    let zone = &t[i..];
+    zone.is_empty()
+        || zone == "Z"
+        || ((zone.starts_with('+') || zone.starts_with('-'))
+            && matches!(zone.len(), 3 | 5 | 6)
+            && zone[1..].chars().all(|c| c.is_ascii_digit() || c == ':'))
+}
+
+/// HyperLogLog with 2^12 registers (about 1.6 % standard error).
+#[derive(Clone)]
+struct HyperLogLog {
+    registers: Vec<u8>,
+}
+
+impl HyperLogLog {
+    const P: u32 = 12;
+    fn new() -> Self {
+        HyperLogLog { registers: vec![0; 1 << Self::P] }
+    }
+    fn add_hash(&mut self, h: u64) {
+        let idx = (h >> (64 - Self::P)) as usize;
+        let rest = (h << Self::P) | (1 << (Self::P - 1));
+        let rank = rest.leading_zeros() as u8 + 1;
+        if rank > self.registers[idx] {
+            self.registers[idx] = rank;
+        }
+    }
+    fn estimate(&self) -> u64 {
+        let m = self.registers.len() as f64;
+        let alpha = 0.7213 / (1.0 + 1.079 / m);
+        let sum: f64 = self.registers.iter().map(|&r| 2f64.powi(-(r as i32))).sum();
+        let raw = alpha * m * m / sum;
+        let zeros = self.registers.iter().filter(|&&r| r == 0).count();
+        let e = if raw <= 2.5 * m && zeros > 0 { m * (m / zeros as f64).ln() } else { raw };
+        e.round() as u64
+    }
+}
+
+fn hash_str(s: &str) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}
+
+#[derive(Clone)]
+struct ColumnAcc {
+    missing: u64,
+    count: u64,
+    all_bool: bool,
+    all_int: bool,
+    all_float: bool,
+    all_ts: bool,
+    moments: Moments,
+    exact_values: Vec<f64>,
+    digest: Option<tdigest::TDigest>,
+    digest_buffer: Vec<f64>,
+    distinct: HashSet<u64>,
+    hll: Option<HyperLogLog>,
+    top: HashMap<String, u64>,
+    min_text: Option<String>,
+    max_text: Option<String>,
+}
+
+impl ColumnAcc {
+    fn new() -> Self {
+        ColumnAcc {
+            missing: 0,
+            count: 0,
+            all_bool: true,
+            all_int: true,
+            all_float: true,
+            all_ts: true,
+            moments: Moments::new(),
+            exact_values: Vec::new(),
+            digest: None,
+            digest_buffer: Vec::new(),
+            distinct: HashSet::new(),
+            hll: None,
+            top: HashMap::new(),
+            min_text: None,
+            max_text: None,
+        }
+    }
+
+    fn push(&mut self, raw: &str) {
+        if is_missing(raw) {
+            self.missing += 1;
+            return;
+        }
+        let s = raw.trim();
+        self.count += 1;
+        if self.all_bool && !is_bool(s) {
+            self.all_bool = false;
+        }
+        if self.all_int && s.parse::<i64>().is_err() {
+            self.all_int = false;
+        }
+        let num = if self.all_float { s.parse::<f64>().ok().filter(|x| x.is_finite()) } else { None };
+        match num {
+            Some(x) => self.push_number(x),
+            None => self.all_float = false,
+        }
+        if self.all_ts && !is_timestamp(s) {
+            self.all_ts = false;
+        }
+        // Distinct values.
+        let h = hash_str(s);
+        match &mut self.hll {
+            Some(hll) => hll.add_hash(h),
+            None => {
+                self.distinct.insert(h);
+                if self.distinct.len() > EXACT_DISTINCT_LIMIT {
+                    let mut hll = HyperLogLog::new();
+                    self.distinct.drain().for_each(|h| hll.add_hash(h));
+                    self.hll = Some(hll);
+                }
+            }
+        }
+        // Top values and text range (not for numbers, where they would only cost memory).
+        if !self.all_float {
+            if let Some(n) = self.top.get_mut(s) {
+                *n += 1;
+            } else if self.top.len() < TOP_TRACK_LIMIT {
+                self.top.insert(s.to_string(), 1);
+            }
+            if self.min_text.as_deref().is_none_or(|m| s < m) {
+                self.min_text = Some(s.to_string());
+            }
+            if self.max_text.as_deref().is_none_or(|m| s > m) {
+                self.max_text = Some(s.to_string());
+            }
+        }
+    }
+
+    fn push_number(&mut self, x: f64) {
+        self.moments.push(x);
+        if self.digest.is_none() {
+            self.exact_values.push(x);
+            if self.exact_values.len() > EXACT_QUANTILE_LIMIT {
+                let d = tdigest::TDigest::new_with_size(200).merge_unsorted(std::mem::take(&mut self.exact_values));
+                self.digest = Some(d);
+            }
+        } else {
+            self.digest_buffer.push(x);
+            if self.digest_buffer.len() >= 10_000 {
+                let d = self.digest.take().unwrap().merge_unsorted(std::mem::take(&mut self.digest_buffer));
+                self.digest = Some(d);
+            }
+        }
+    }
+
+    fn column_type(&self) -> ColumnType {
+        if self.count == 0 {
+            ColumnType::String
+        } else if self.all_bool {
+            ColumnType::Boolean
+        } else if self.all_int {
+            ColumnType::Integer
+        } else if self.all_float {
+            ColumnType::Float
+        } else if self.all_ts {
+            ColumnType::Timestamp
+        } else {
+            ColumnType::String
+        }
+    }
+}
+
+/// Quantile with linear interpolation between order statistics (numpy's default method).
+pub fn quantile_sorted(sorted: &[f64], p: f64) -> f64 {
+    let n = sorted.len();
+    if n == 1 {
+        return sorted[0];
+    }
+    let pos = p * (n - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+/// Pass one over the rows.
+pub struct Profiler {
+    names: Vec<String>,
+    cols: Vec<ColumnAcc>,
+    rows: u64,
+}
+
+impl Profiler {
+    pub fn new(names: Vec<String>) -> Self {
+        let cols = vec![ColumnAcc::new(); names.len()];
+        Profiler { names, cols, rows: 0 }
+    }
+
+    /// One row of text cells, in column order (the caller checks the width).
+    pub fn push<'a>(&mut self, row: impl IntoIterator<Item = &'a str>) {
+        self.rows += 1;
+        for (acc, cell) in self.cols.iter_mut().zip(row) {
+            acc.push(cell);
+        }
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Ends pass one: the profile without histograms, and the pass that fills them.
+    pub fn finish(self) -> HistogramPass {
+        let mut columns = Vec::with_capacity(self.cols.len());
+        let mut bins = Vec::with_capacity(self.cols.len());
+        for (name, mut acc) in self.names.into_iter().zip(self.cols) {
+            let column_type = acc.column_type();
+            let numeric = column_type.is_numeric();
+            let (quantiles, quantiles_exact) = if !numeric || acc.moments.count() == 0 {
+                (Vec::new(), true)
+            } else if let Some(d) = acc.digest.take() {
+                let d = d.merge_unsorted(std::mem::take(&mut acc.digest_buffer));
+                (QUANTILES.iter().map(|&p| (p, d.estimate_quantile(p))).collect(), false)
+            } else {
+                let mut v = std::mem::take(&mut acc.exact_values);
+                v.sort_by(f64::total_cmp);
+                (QUANTILES.iter().map(|&p| (p, quantile_sorted(&v, p))).collect(), true)
+            };
+            let (distinct, distinct_exact) = match &acc.hll {
+                Some(h) => (h.estimate(), false),
+                None => (acc.distinct.len() as u64, true),
+            };
+            let mut top: Vec<(String, u64)> = if numeric { Vec::new() } else { acc.top.into_iter().collect() };
+            top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            top.truncate(TOP_K);
+            let edges = if numeric { bin_edges(column_type, acc.moments.min(), acc.moments.max()) } else { None };
+            bins.push(edges.clone().map(|e| Histogram { counts: vec![0; e.len() - 1], edges: e }));
+            let text_range = matches!(column_type, ColumnType::Timestamp | ColumnType::String);
+            columns.push(ColumnProfile {
+                name,
+                column_type,
+                count: acc.count,
+                missing: acc.missing,
+                distinct,
+                distinct_exact,
+                min: if numeric { acc.moments.min() } else { None },
+                max: if numeric { acc.moments.max() } else { None },
+                mean: if numeric { acc.moments.mean() } else { None },
+                std: if numeric { acc.moments.std() } else { None },
+                quantiles,
+                quantiles_exact,
+                histogram: None,
+                top,
+                min_text: if text_range { acc.min_text } else { None },
+                max_text: if text_range { acc.max_text } else { None },
+            });
+        }
+        HistogramPass { profile: Profile { rows: self.rows, columns }, bins }
+    }
+}
+
+/// Equal-width bins over [min, max]; one bin per value for integers with a small range.
+pub fn bin_edges(t: ColumnType, min: Option<f64>, max: Option<f64>) -> Option<Vec<f64>> {
+    let (min, max) = (min?, max?);
+    if t == ColumnType::Integer && max - min < HISTOGRAM_BINS as f64 {
+        let n = (max - min) as usize + 1;
+        return Some((0..=n).map(|i| min - 0.5 + i as f64).collect());
+    }
+    if min == max {
+        return Some(vec![min - 0.5, max + 0.5]);
+    }
+    let w = (max - min) / HISTOGRAM_BINS as f64;
+    let mut e: Vec<f64> = (0..HISTOGRAM_BINS).map(|i| min + w * i as f64).collect();
+    e.push(max);
+    Some(e)
+}
+
+impl Histogram {
+    /// The bin of `x`, if inside the edges (the last bin includes its upper edge).
+    pub fn bin_of(&self, x: f64) -> Option<usize> {
+        let n = self.counts.len();
+        let (lo, hi) = (self.edges[0], self.edges[n]);
+        if !(x >= lo && x <= hi) {
+            return None;
+        }
+        // partition_point: first edge > x; bin = that − 1.
+        let i = self.edges.partition_point(|&e| e <= x);
+        Some(i.saturating_sub(1).min(n - 1))
+    }
+}
+
+/// Pass two: fills the histograms.
+pub struct HistogramPass {
+    profile: Profile,
+    bins: Vec<Option<Histogram>>,
+}
+
+impl HistogramPass {
+    pub fn push<'a>(&mut self, row: impl IntoIterator<Item = &'a str>) {
+        for (h, cell) in self.bins.iter_mut().zip(row) {
+            if let Some(h) = h {
+                if is_missing(cell) {
+                    continue;
+                }
+                if let Ok(x) = cell.trim().parse::<f64>() {
+                    if let Some(b) = h.bin_of(x) {
+                        h.counts[b] += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether any column needs pass two.
+    pub fn needed(&self) -> bool {
+        self.bins.iter().any(Option::is_some)
+    }
+
+    pub fn finish(mut self) -> Profile {
+        for (c, h) in self.profile.columns.iter_mut().zip(self.bins) {
+            c.histogram = h;
+        }
+        self.profile
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(header: &[&str], rows: &[&[&str]]) -> Profile {
+        let mut p = Profiler::new(header.iter().map(|s| s.to_string()).collect());
+        for r in rows {
+            p.push(r.iter().copied());
+        }
+        let mut h = p.finish();
+        for r in rows {
+            h.push(r.iter().copied());
+        }
+        h.finish()
+    }
+
+    #[test]
+    fn infers_types() {
+        let p = profile(
+            &["i", "f", "b", "t", "s", "empty"],
+            &[
+                &["1", "1.5", "true", "2024-01-02", "a", ""],
+                &["-2", "2", "False", "2024-01-03T10:00:00Z", "b", "NA"],
+                &["", "NaN", "TRUE", "2024-02-29 23:59:59.5+01:00", "1", ""],
+            ],
+        );
+        let types: Vec<ColumnType> = p.columns.iter().map(|c| c.column_type).collect();
+        use ColumnType::*;
+        assert_eq!(types, vec![Integer, Float, Boolean, Timestamp, String, String]);
+        assert_eq!(p.columns[0].missing, 1);
+        assert_eq!(p.columns[1].missing, 1);
+        assert_eq!(p.columns[5].count, 0);
+        assert_eq!(p.rows, 3);
+    }
+
+    #[test]
+    fn timestamps() {
+        for ok in ["2024-01-02", "2024-01-02T03:04", "2024-01-02 03:04:05", "2024-01-02T03:04:05.123Z", "2024-01-02T03:04:05+0530"] {
+            assert!(is_timestamp(ok), "{ok}");
+        }
+        for bad in ["2024-13-02", "2024-1-2", "20240102", "2024-01-02X", "2024-01-02T3:04", "hello"] {
+            assert!(!is_timestamp(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn hyperloglog_is_close() {
+        let mut h = HyperLogLog::new();
+        for i in 0..200_000u64 {
+            h.add_hash(hash_str(&i.to_string()));
+        }
+        let e = h.estimate() as f64;
+        assert!((e - 200_000.0).abs() / 200_000.0 < 0.05, "{e}");
+    }
+
+    #[test]
+    fn histogram_bins_cover_min_and_max() {
+        let h = Histogram { edges: bin_edges(ColumnType::Float, Some(0.0), Some(10.0)).unwrap(), counts: vec![0; 20] };
+        assert_eq!(h.bin_of(0.0), Some(0));
+        assert_eq!(h.bin_of(10.0), Some(19));
+        assert_eq!(h.bin_of(0.5), Some(1));
+        assert_eq!(h.bin_of(10.1), None);
+        let small = bin_edges(ColumnType::Integer, Some(1.0), Some(3.0)).unwrap();
+        assert_eq!(small, vec![0.5, 1.5, 2.5, 3.5]);
+    }
+
+    #[test]
+    fn large_columns_switch_to_sketches() {
+        let n = EXACT_QUANTILE_LIMIT + 50_000;
+        let mut p = Profiler::new(vec!["x".into()]);
+        let cells: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+        for c in &cells {
+            p.push([c.as_str()]);
+        }
+        let prof = p.finish().finish();
+        let c = &prof.columns[0];
+        assert!(!c.quantiles_exact && !c.distinct_exact);
+        let median = c.quantiles.iter().find(|(p, _)| *p == 0.5).unwrap().1;
+        let truth = (n - 1) as f64 / 2.0;
+        assert!((median - truth).abs() / truth < 0.01, "{median} vs {truth}");
+        assert!((c.distinct as f64 - n as f64).abs() / (n as f64) < 0.05);
+    }
+}
