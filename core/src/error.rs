@@ -23,6 +23,10 @@ pub enum Error {
     Conflict(String),
     #[error("{0}")]
     RateLimited(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("database error")]
     Database(#[source] sqlx::Error),
     #[error("database migration failed")]
@@ -39,6 +43,8 @@ pub enum ErrorKind {
     NotFound,
     Conflict,
     RateLimited,
+    PayloadTooLarge,
+    UnsupportedMediaType,
     Internal,
 }
 
@@ -51,6 +57,8 @@ impl fmt::Display for ErrorKind {
             ErrorKind::NotFound => "not_found",
             ErrorKind::Conflict => "conflict",
             ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::PayloadTooLarge => "payload_too_large",
+            ErrorKind::UnsupportedMediaType => "unsupported_media_type",
             ErrorKind::Internal => "internal",
         })
     }
@@ -78,6 +86,8 @@ impl Error {
             Error::NotFound(_) => ErrorKind::NotFound,
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::RateLimited(_) => ErrorKind::RateLimited,
+            Error::PayloadTooLarge(_) => ErrorKind::PayloadTooLarge,
+            Error::UnsupportedMediaType(_) => ErrorKind::UnsupportedMediaType,
             Error::Database(_) | Error::Migrate(_) | Error::Internal(_) => ErrorKind::Internal,
         }
     }

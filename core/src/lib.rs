@@ -6,6 +6,7 @@
 pub mod actor;
 pub mod audit;
 pub mod auth;
+pub mod datasets;
 pub mod db;
 pub mod demo;
 pub mod error;
@@ -13,6 +14,7 @@ pub mod jobs;
 pub mod jobs_builtin;
 pub mod local_pg;
 pub mod projects;
+pub mod storage;
 pub mod tokens;
 pub mod types;
 pub mod worker;
@@ -28,10 +30,11 @@ pub use error::{Error, Result};
 #[derive(Clone, Debug)]
 pub struct Core {
     pub db: sqlx::PgPool,
+    pub blobs: storage::Blobs,
 }
 
 impl Core {
-    pub fn new(db: sqlx::PgPool) -> Self {
-        Self { db }
+    pub fn new(db: sqlx::PgPool, blobs: storage::Blobs) -> Self {
+        Self { db, blobs }
     }
 }

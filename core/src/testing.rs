@@ -33,6 +33,9 @@ pub struct TestDb {
     pub pool: PgPool,
     pub name: String,
     pub options: PgConnectOptions,
+    /// Blob storage in a fresh temporary directory.
+    pub blobs: crate::storage::Blobs,
+    pub dir: std::path::PathBuf,
 }
 
 impl TestDb {
@@ -74,6 +77,12 @@ impl TestDb {
         admin.close().await.unwrap();
         let options = server.database(&name);
         let pool = PgPoolOptions::new().max_connections(10).connect_with(options.clone()).await.unwrap();
-        TestDb { pool, name, options }
+        let dir = std::env::temp_dir().join(&name);
+        let blobs = crate::storage::Blobs::local(&dir).unwrap();
+        TestDb { pool, name, options, blobs, dir }
+    }
+
+    pub fn core(&self) -> crate::Core {
+        crate::Core::new(self.pool.clone(), self.blobs.clone())
     }
 }

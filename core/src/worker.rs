@@ -32,9 +32,11 @@ pub struct Registry {
 
 impl Registry {
     /// The job kinds built into Trellis.
-    pub fn builtin() -> Self {
+    pub fn builtin(core: &crate::Core) -> Self {
         let mut r = Registry::default();
         r.register(crate::jobs_builtin::CLEANUP_KIND, crate::jobs_builtin::cleanup);
+        let blobs = core.blobs.clone();
+        r.register(crate::datasets::PROFILE_KIND, move |ctx| crate::datasets::profile_job(ctx, blobs.clone()));
         r
     }
 

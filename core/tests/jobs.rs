@@ -15,8 +15,8 @@ fn fast() -> WorkerConfig {
     WorkerConfig { lease: Duration::from_millis(1500), poll: Duration::from_millis(50) }
 }
 
-fn registry() -> Registry {
-    let mut r = Registry::builtin();
+fn registry(t: &TestDb) -> Registry {
+    let mut r = Registry::builtin(&t.core());
     r.register("test.count", |ctx: JobContext| async move {
         let n: u64 = ctx.payload::<serde_json::Value>()?["n"].as_u64().unwrap_or(3);
         for i in 0..n {
@@ -35,8 +35,8 @@ fn registry() -> Registry {
     r
 }
 
-fn worker(db: &PgPool, id: &str) -> Worker {
-    Worker::new(db.clone(), id, Arc::new(registry()), fast())
+fn worker(t: &TestDb, id: &str) -> Worker {
+    Worker::new(t.pool.clone(), id, Arc::new(registry(t)), fast())
 }
 
 async fn wait_for_state(db: &PgPool, actor: &Actor, id: i64, state: &str) -> Job {
@@ -56,7 +56,7 @@ async fn a_job_runs_with_progress_and_logs() {
     let team = team(&t.pool).await;
     let job = jobs::submit(&t.pool, &team.editor, Some(&team.project.slug), "test.count", json!({ "n": 4 }), 3).await.unwrap();
     assert_eq!(job.state, "queued");
-    assert!(worker(&t.pool, "w1").run_once(&CancellationToken::new()).await.unwrap());
+    assert!(worker(&t, "w1").run_once(&CancellationToken::new()).await.unwrap());
     let done = jobs::get(&t.pool, &team.viewer, job.id).await.unwrap();
     assert_eq!(done.state, "succeeded");
     assert_eq!(done.progress, 1.0);
@@ -68,7 +68,7 @@ async fn a_job_runs_with_progress_and_logs() {
     let tail = jobs::logs(&t.pool, &team.viewer, job.id, Some(logs[1].id), 100).await.unwrap();
     assert_eq!(tail.len(), 2);
     // Nothing left to claim.
-    assert!(!worker(&t.pool, "w1").run_once(&CancellationToken::new()).await.unwrap());
+    assert!(!worker(&t, "w1").run_once(&CancellationToken::new()).await.unwrap());
 }
 
 #[tokio::test]
@@ -96,7 +96,7 @@ async fn failures_are_retried_with_backoff_then_fail() {
     let t = TestDb::new().await;
     let team = team(&t.pool).await;
     let job = jobs::submit(&t.pool, &team.editor, Some(&team.project.slug), "test.fail", json!({}), 2).await.unwrap();
-    let w = worker(&t.pool, "w1");
+    let w = worker(&t, "w1");
     assert!(w.run_once(&CancellationToken::new()).await.unwrap());
     let after_first = jobs::get(&t.pool, &team.editor, job.id).await.unwrap();
     assert_eq!(after_first.state, "queued", "retried");
@@ -120,7 +120,7 @@ async fn permanent_errors_and_unknown_kinds_fail_at_once() {
     let slug = team.project.slug.as_str();
     let a = jobs::submit(&t.pool, &team.editor, Some(slug), "test.permanent", json!({}), 5).await.unwrap();
     let b = jobs::submit(&t.pool, &team.editor, Some(slug), "no.such.kind", json!({}), 5).await.unwrap();
-    let w = worker(&t.pool, "w1");
+    let w = worker(&t, "w1");
     while w.run_once(&CancellationToken::new()).await.unwrap() {}
     let a = jobs::get(&t.pool, &team.editor, a.id).await.unwrap();
     let b = jobs::get(&t.pool, &team.editor, b.id).await.unwrap();
@@ -142,7 +142,7 @@ async fn cancelling_a_queued_and_a_running_job() {
 
     let running = jobs::submit(&t.pool, &team.editor, Some(slug), "test.forever", json!({}), 1).await.unwrap();
     let shutdown = CancellationToken::new();
-    let handle = tokio::spawn(worker(&t.pool, "w1").run(shutdown.clone()));
+    let handle = tokio::spawn(worker(&t, "w1").run(shutdown.clone()));
     wait_for_state(&t.pool, &team.editor, running.id, "running").await;
     let c = jobs::cancel(&t.pool, &team.admin, running.id).await.unwrap();
     assert!(c.cancel_requested);
@@ -162,7 +162,7 @@ async fn a_job_whose_worker_died_is_claimed_again() {
     // A worker claims it, then dies: no heartbeat, no result.
     let claimed = jobs::claim(&t.pool, "dead-worker", Duration::from_millis(300)).await.unwrap().unwrap();
     assert_eq!(claimed.id, job.id);
-    let w = worker(&t.pool, "w2");
+    let w = worker(&t, "w2");
     assert!(!w.run_once(&CancellationToken::new()).await.unwrap(), "the lease still holds");
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert!(w.run_once(&CancellationToken::new()).await.unwrap());
@@ -180,7 +180,7 @@ async fn shutdown_returns_the_running_job_to_the_queue() {
     let team = team(&t.pool).await;
     let job = jobs::submit(&t.pool, &team.editor, Some(&team.project.slug), "test.forever", json!({}), 3).await.unwrap();
     let shutdown = CancellationToken::new();
-    let handle = tokio::spawn(worker(&t.pool, "w1").run(shutdown.clone()));
+    let handle = tokio::spawn(worker(&t, "w1").run(shutdown.clone()));
     wait_for_state(&t.pool, &team.editor, job.id, "running").await;
     shutdown.cancel();
     handle.await.unwrap();
@@ -235,7 +235,7 @@ async fn housekeeping_is_scheduled_once_and_runs() {
         .execute(&t.pool)
         .await
         .unwrap();
-    assert!(worker(&t.pool, "w1").run_once(&CancellationToken::new()).await.unwrap());
+    assert!(worker(&t, "w1").run_once(&CancellationToken::new()).await.unwrap());
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM login_attempts").fetch_one(&t.pool).await.unwrap();
     assert_eq!(left, 1);
     let j = jobs::get(&t.pool, &Actor::operator(), first.unwrap()).await.unwrap();

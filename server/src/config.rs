@@ -38,6 +38,9 @@ pub struct ServeArgs {
     /// Largest request body accepted by the JSON API and forms, in bytes.
     #[arg(long, env = "TRELLIS_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Largest dataset file accepted, in bytes (uploads stream to disk, never into memory).
+    #[arg(long, env = "TRELLIS_MAX_UPLOAD_BYTES", default_value_t = 10 << 30)]
+    pub max_upload_bytes: u64,
     /// Directory of the built web assets (`pkg/`); defaults to LEPTOS_SITE_ROOT or `target/site`.
     #[arg(long, env = "TRELLIS_SITE_ROOT")]
     pub site_root: Option<PathBuf>,

@@ -18,6 +18,8 @@ use crate::api;
         api::jobs::list, api::jobs::list_instance, api::jobs::get, api::jobs::action, api::jobs::logs,
         api::tokens::list, api::tokens::create, api::tokens::revoke,
         api::audit::project, api::audit::instance,
+        api::datasets::list, api::datasets::create, api::datasets::get, api::datasets::upload,
+        api::datasets::version, api::datasets::preview, api::datasets::download,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),

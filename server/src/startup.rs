@@ -23,6 +23,7 @@ use tower_sessions_core::ExpiredDeletion;
 use tower_sessions_sqlx_store::PostgresStore;
 use trellis_app::{shell, App};
 use trellis_core::local_pg::LocalPostgres;
+use trellis_core::storage::Blobs;
 use trellis_core::worker::{Registry, Worker, WorkerConfig};
 use trellis_core::{db, Core};
 
@@ -36,6 +37,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Set once the first user exists (then the setup page is never needed again).
     pub setup_done: Arc<std::sync::atomic::AtomicBool>,
+    /// Largest dataset upload accepted, in bytes.
+    pub max_upload_bytes: u64,
 }
 
 impl AppState {
@@ -45,6 +48,7 @@ impl AppState {
             core,
             metrics: Arc::new(Metrics::new()),
             setup_done: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            max_upload_bytes: 10 << 30,
         }
     }
 }
@@ -173,16 +177,16 @@ pub fn leptos_options(site_root: Option<&std::path::Path>, addr: SocketAddr) -> 
 
 /// Starts `n` workers sharing one registry; returns their join handles.
 pub fn spawn_workers(
-    pool: &PgPool,
+    core: &Core,
     n: usize,
     lease: Duration,
     shutdown: &CancellationToken,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    let registry = Arc::new(Registry::builtin());
+    let registry = Arc::new(Registry::builtin(core));
     (0..n)
         .map(|i| {
             let worker = Worker::new(
-                pool.clone(),
+                core.db.clone(),
                 Worker::default_id(i),
                 registry.clone(),
                 WorkerConfig { lease, ..WorkerConfig::default() },
@@ -230,7 +234,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let pool = database.pool.clone();
     let store = session_store(&pool).await?;
     let deletion = tokio::spawn(store.clone().continuously_delete_expired(tokio::time::Duration::from_secs(3600)));
-    let state = AppState::new(leptos_options(args.site_root.as_deref(), args.addr)?, Core::new(pool.clone()));
+    let core = Core::new(pool.clone(), Blobs::local(&args.db.data_dir)?);
+    let mut state = AppState::new(leptos_options(args.site_root.as_deref(), args.addr)?, core.clone());
+    state.max_upload_bytes = args.max_upload_bytes;
     let settings = RouterSettings {
         secure_cookies: args.secure_cookies(),
         session_idle_minutes: args.session_idle_minutes,
@@ -239,7 +245,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let app = router(state, store, &settings);
 
     let shutdown = CancellationToken::new();
-    let workers = spawn_workers(&pool, args.workers, Duration::from_secs(args.job_lease_seconds.max(3)), &shutdown);
+    let workers = spawn_workers(&core, args.workers, Duration::from_secs(args.job_lease_seconds.max(3)), &shutdown);
     let housekeeping = spawn_housekeeping(pool.clone(), shutdown.clone());
 
     let listener = tokio::net::TcpListener::bind(args.addr)
@@ -273,7 +279,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 pub async fn worker(args: crate::config::WorkerArgs) -> anyhow::Result<()> {
     let database = Database::open(&args.db).await?;
     let shutdown = CancellationToken::new();
-    let workers = spawn_workers(&database.pool, args.concurrency.max(1), Duration::from_secs(args.job_lease_seconds.max(3)), &shutdown);
+    let core = Core::new(database.pool.clone(), Blobs::local(&args.db.data_dir)?);
+    let workers = spawn_workers(&core, args.concurrency.max(1), Duration::from_secs(args.job_lease_seconds.max(3)), &shutdown);
     eprintln!("Trellis worker running {} job slot(s)  (Ctrl-C to stop)", args.concurrency.max(1));
     shutdown_signal().await;
     shutdown.cancel();

@@ -77,6 +77,8 @@ pub(crate) mod ssr {
                 ErrorKind::NotFound => (StatusCode::NOT_FOUND, AppError::NotFound(e.to_string())),
                 ErrorKind::Conflict => (StatusCode::CONFLICT, AppError::Conflict(e.to_string())),
                 ErrorKind::RateLimited => (StatusCode::TOO_MANY_REQUESTS, AppError::RateLimited(e.to_string())),
+                ErrorKind::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, AppError::BadRequest(e.to_string())),
+                ErrorKind::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, AppError::BadRequest(e.to_string())),
                 ErrorKind::Internal => {
                     tracing::error!(error = ?e, "internal error in a server function");
                     (StatusCode::INTERNAL_SERVER_ERROR, AppError::Internal)

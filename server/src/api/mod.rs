@@ -1,6 +1,7 @@
 //! The native REST API under `/v1`: one module per area, each handler authorises through `core`.
 
 pub mod audit;
+pub mod datasets;
 pub mod jobs;
 pub mod members;
 pub mod projects;
@@ -25,6 +26,12 @@ pub fn router() -> Router<AppState> {
             get(members::list).post(members::add).delete(members::remove),
         )
         .route("/v1/projects/{project}/jobs", get(jobs::list))
+        .route("/v1/projects/{project}/datasets", get(datasets::list).post(datasets::create))
+        .route("/v1/projects/{project}/datasets/{dataset}", get(datasets::get))
+        .route("/v1/projects/{project}/datasets/{dataset}/versions", axum::routing::post(datasets::upload))
+        .route("/v1/projects/{project}/datasets/{dataset}/versions/{version}", get(datasets::version))
+        .route("/v1/projects/{project}/datasets/{dataset}/versions/{version}/preview", get(datasets::preview))
+        .route("/v1/projects/{project}/datasets/{dataset}/versions/{version}/download", get(datasets::download))
         .route("/v1/projects/{project}/audit", get(audit::project))
         .route("/v1/audit", get(audit::instance))
         .route("/v1/jobs", get(jobs::list_instance))

@@ -15,6 +15,7 @@ pub struct TestApp {
     pub url: String,
     pub db: PgPool,
     pub http: Client,
+    pub core: Core,
 }
 
 pub async fn spawn() -> TestApp {
@@ -26,13 +27,14 @@ pub async fn spawn_with(settings: RouterSettings) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let options = startup::leptos_options(None, addr).unwrap();
-    let state = AppState::new(options, Core::new(t.pool.clone()));
+    let mut state = AppState::new(options, t.core());
+    state.max_upload_bytes = 1 << 20;
     let store = startup::session_store(&t.pool).await.unwrap();
     let app = startup::router(state, store, &settings);
     tokio::spawn(async move {
         axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
     });
-    TestApp { url: format!("http://{addr}"), db: t.pool, http: Client::new() }
+    TestApp { url: format!("http://{addr}"), db: t.pool.clone(), http: Client::new(), core: t.core() }
 }
 
 impl TestApp {

@@ -1,0 +1,471 @@
+//! Managed datasets: immutable, content-addressed versions of uploaded files, validated on
+//! upload and profiled by a job (schema and per-column statistics, kept as baselines).
+
+use std::io::Read;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sqlx::{FromRow, PgPool};
+use trellis_ml::profile::{Profile, Profiler};
+
+use crate::error::on_unique;
+use crate::projects::{self, Access, Project};
+use crate::storage::{Blobs, Received};
+use crate::types::{parse_text, Slug};
+use crate::worker::{JobContext, Permanent};
+use crate::{audit, Actor, Core, Error, Result};
+
+pub const PROFILE_KIND: &str = "dataset.profile";
+/// Rows a preview page may hold.
+pub const MAX_PREVIEW_ROWS: usize = 500;
+
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
+pub struct Dataset {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub created_at: DateTime<Utc>,
+    pub version_count: i64,
+    pub latest_version: Option<i32>,
+    pub latest_status: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
+pub struct DatasetVersion {
+    pub version: i32,
+    pub sha256: String,
+    pub size: i64,
+    pub format: String,
+    pub compression: Option<String>,
+    pub filename: String,
+    pub row_count: Option<i64>,
+    pub column_count: Option<i32>,
+    /// `profiling`, `ready` or `failed`.
+    pub status: String,
+    pub error: Option<String>,
+    pub profile_job_id: Option<i64>,
+    pub uploaded_by: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A version with its schema and statistics (once profiled).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct VersionDetail {
+    #[serde(flatten)]
+    pub version: DatasetVersion,
+    /// `[{"name", "type"}]` in column order.
+    #[schema(value_type = Option<Object>)]
+    pub schema: Option<Value>,
+    /// Per-column statistics: counts, missing, distinct, min/max/mean/std, quantiles, histogram, top values.
+    #[schema(value_type = Option<Object>)]
+    pub statistics: Option<Value>,
+}
+
+const VERSION_SELECT: &str = "SELECT v.version, v.sha256, v.size, v.format, v.compression, v.filename, v.row_count,
+        v.column_count, v.status, v.error, v.profile_job_id, u.email AS uploaded_by, v.created_at
+   FROM dataset_versions v LEFT JOIN users u ON u.id = v.uploaded_by";
+
+pub async fn create(db: &PgPool, actor: &Actor, project: &str, name: &str, description: &str) -> Result<Dataset> {
+    let (project, _) = projects::authorize(db, actor, project, Access::Write).await?;
+    let name = Slug::parse(name).map_err(|_| {
+        Error::bad_request(format!("name: '{}' must be 2-48 characters of a-z, 0-9 and '-', starting with a letter", name.trim()))
+    })?;
+    let description = parse_text("description", description, 5000)?;
+    let mut tx = db.begin().await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO datasets (project_id, name, description, created_by) VALUES ($1, $2, $3, $4) RETURNING id",
+    )
+    .bind(project.id)
+    .bind(name.as_str())
+    .bind(&description)
+    .bind(actor.user_id)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|e| on_unique(e, || format!("name: a dataset '{name}' already exists in this project")))?;
+    audit::record(&mut tx, actor, Some(project.id), "dataset.create", "dataset", name.as_str(), json!({})).await?;
+    tx.commit().await?;
+    find(db, project.id, name.as_str()).await?.ok_or_else(|| Error::not_found("dataset vanished")).map(|d| {
+        debug_assert_eq!(d.id, id);
+        d
+    })
+}
+
+const DATASET_SELECT: &str = "SELECT d.id, d.name, d.description, d.created_at,
+        (SELECT count(*) FROM dataset_versions v WHERE v.dataset_id = d.id) AS version_count,
+        (SELECT max(v.version) FROM dataset_versions v WHERE v.dataset_id = d.id) AS latest_version,
+        (SELECT v.status FROM dataset_versions v WHERE v.dataset_id = d.id ORDER BY v.version DESC LIMIT 1) AS latest_status
+   FROM datasets d";
+
+async fn find(db: &PgPool, project_id: i64, name: &str) -> Result<Option<Dataset>> {
+    Ok(sqlx::query_as::<_, Dataset>(&format!("{DATASET_SELECT} WHERE d.project_id = $1 AND d.name = $2"))
+        .bind(project_id)
+        .bind(name)
+        .fetch_optional(db)
+        .await?)
+}
+
+pub async fn list(db: &PgPool, actor: &Actor, project: &str) -> Result<Vec<Dataset>> {
+    let (project, _) = projects::authorize(db, actor, project, Access::Read).await?;
+    Ok(sqlx::query_as::<_, Dataset>(&format!("{DATASET_SELECT} WHERE d.project_id = $1 ORDER BY d.name"))
+        .bind(project.id)
+        .fetch_all(db)
+        .await?)
+}
+
+/// Resolves a dataset and checks access; `NotFound` names it.
+pub async fn authorize(db: &PgPool, actor: &Actor, project: &str, dataset: &str, access: Access) -> Result<(Project, Dataset)> {
+    let (project, _) = projects::authorize(db, actor, project, access).await?;
+    let ds = find(db, project.id, dataset)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("dataset '{dataset}' not found in '{}'", project.slug)))?;
+    Ok((project, ds))
+}
+
+pub async fn get(db: &PgPool, actor: &Actor, project: &str, dataset: &str) -> Result<(Dataset, Vec<DatasetVersion>)> {
+    let (_, ds) = authorize(db, actor, project, dataset, Access::Read).await?;
+    let versions = sqlx::query_as::<_, DatasetVersion>(&format!("{VERSION_SELECT} WHERE v.dataset_id = $1 ORDER BY v.version DESC"))
+        .bind(ds.id)
+        .fetch_all(db)
+        .await?;
+    Ok((ds, versions))
+}
+
+pub async fn version(db: &PgPool, actor: &Actor, project: &str, dataset: &str, n: i32) -> Result<VersionDetail> {
+    let (_, ds) = authorize(db, actor, project, dataset, Access::Read).await?;
+    let version = sqlx::query_as::<_, DatasetVersion>(&format!("{VERSION_SELECT} WHERE v.dataset_id = $1 AND v.version = $2"))
+        .bind(ds.id)
+        .bind(n)
+        .fetch_optional(db)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("dataset '{dataset}' has no version {n}")))?;
+    let (schema, statistics): (Option<Value>, Option<Value>) =
+        sqlx::query_as("SELECT schema, statistics FROM dataset_versions WHERE dataset_id = $1 AND version = $2")
+            .bind(ds.id)
+            .bind(n)
+            .fetch_one(db)
+            .await?;
+    Ok(VersionDetail { version, schema, statistics })
+}
+
+/// The file formats a version can have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+}
+
+/// Decides the format from the request's content type and the file's first bytes.
+pub fn detect_format(content_type: Option<&str>, content_encoding: Option<&str>, head: &[u8]) -> Result<(Format, bool)> {
+    let gzip = head.starts_with(&[0x1f, 0x8b]) || content_encoding.is_some_and(|e| e.eq_ignore_ascii_case("gzip"));
+    let ct = content_type.map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+    match ct.as_deref() {
+        Some("text/csv") | Some("application/csv") | Some("application/gzip") | Some("application/x-gzip") | None => {}
+        Some("application/vnd.apache.parquet") | Some("application/x-parquet") => {
+            return Err(Error::UnsupportedMediaType(
+                "Parquet uploads are not supported by this version of Trellis; upload CSV (optionally gzip-compressed)".into(),
+            ));
+        }
+        Some(other) => {
+            return Err(Error::UnsupportedMediaType(format!(
+                "Content-Type '{other}' is not a dataset format; send text/csv (gzip allowed)"
+            )));
+        }
+    }
+    if head.starts_with(b"PAR1") {
+        return Err(Error::UnsupportedMediaType(
+            "this looks like a Parquet file, which this version of Trellis does not read; upload CSV".into(),
+        ));
+    }
+    Ok((Format::Csv, gzip))
+}
+
+fn open_text(path: &Path, gzip: bool) -> std::io::Result<Box<dyn Read + Send>> {
+    let f = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
+    Ok(if gzip { Box::new(flate2::read::MultiGzDecoder::new(f)) } else { Box::new(f) })
+}
+
+fn csv_reader(path: &Path, gzip: bool) -> std::io::Result<csv::Reader<Box<dyn Read + Send>>> {
+    Ok(csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(open_text(path, gzip)?))
+}
+
+fn describe_csv_error(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths { pos, expected_len, len } => {
+            let line = pos.as_ref().map(|p| p.line()).unwrap_or(0);
+            format!("line {line}: expected {expected_len} fields (as in the header), found {len}")
+        }
+        csv::ErrorKind::Utf8 { pos, err } => {
+            let line = pos.as_ref().map(|p| p.line()).unwrap_or(0);
+            format!("line {line}, column {}: invalid UTF-8", err.field() + 1)
+        }
+        csv::ErrorKind::Io(io) => format!("the file could not be read: {io}"),
+        _ => e.to_string(),
+    }
+}
+
+/// Reads the whole CSV once: header checks, consistent widths, UTF-8. Returns (columns, rows).
+pub fn validate_csv(path: &Path, gzip: bool) -> Result<(Vec<String>, u64)> {
+    let mut rdr = csv_reader(path, gzip).map_err(|e| Error::bad_request(format!("the file could not be read: {e}")))?;
+    let header = match rdr.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => return Err(Error::bad_request(describe_csv_error(&e))),
+    };
+    if header.is_empty() || (header.len() == 1 && header[0].trim().is_empty()) {
+        return Err(Error::bad_request("the file is empty: expected a header line and rows"));
+    }
+    let names: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
+    let mut seen = std::collections::HashSet::new();
+    for (i, n) in names.iter().enumerate() {
+        if n.is_empty() {
+            return Err(Error::bad_request(format!("line 1, column {}: the column has no name", i + 1)));
+        }
+        if !seen.insert(n.as_str()) {
+            return Err(Error::bad_request(format!("line 1, column {}: duplicate column name '{n}'", i + 1)));
+        }
+    }
+    let mut rows = 0u64;
+    let mut record = csv::StringRecord::new();
+    loop {
+        match rdr.read_record(&mut record) {
+            Ok(true) => rows += 1,
+            Ok(false) => break,
+            Err(e) => return Err(Error::bad_request(describe_csv_error(&e))),
+        }
+    }
+    if rows == 0 {
+        return Err(Error::bad_request("the file has a header line but no rows"));
+    }
+    Ok((names, rows))
+}
+
+/// Checks the caller may upload to the dataset (done before receiving the body).
+pub async fn authorize_upload(db: &PgPool, actor: &Actor, project: &str, dataset: &str) -> Result<()> {
+    authorize(db, actor, project, dataset, Access::Write).await.map(|_| ())
+}
+
+pub struct NewVersion<'a> {
+    pub project: &'a str,
+    pub dataset: &'a str,
+    pub filename: &'a str,
+    pub content_type: Option<&'a str>,
+    pub content_encoding: Option<&'a str>,
+}
+
+/// Validates a received file and records it as the next version; queues its profiling.
+/// On any error the temporary file is removed and nothing is recorded.
+pub async fn add_version(core: &Core, actor: &Actor, input: NewVersion<'_>, file: Received) -> Result<DatasetVersion> {
+    let result = add_version_inner(core, actor, &input, &file).await;
+    file.discard().await;
+    result
+}
+
+async fn add_version_inner(core: &Core, actor: &Actor, input: &NewVersion<'_>, file: &Received) -> Result<DatasetVersion> {
+    let db = &core.db;
+    let (project, ds) = authorize(db, actor, input.project, input.dataset, Access::Write).await?;
+    let filename = parse_text("filename", input.filename, 255)?
+        .chars()
+        .filter(|c| !c.is_control() && *c != '/' && *c != '\\')
+        .collect::<String>();
+    let mut head = [0u8; 4];
+    let n = std::fs::File::open(&file.path).and_then(|mut f| f.read(&mut head)).unwrap_or(0);
+    if file.size == 0 || n == 0 {
+        return Err(Error::bad_request("the file is empty: expected a header line and rows"));
+    }
+    let (format, gzip) = detect_format(input.content_type, input.content_encoding, &head[..n])?;
+    let path = file.path.clone();
+    let (columns, rows) = tokio::task::spawn_blocking(move || validate_csv(&path, gzip))
+        .await
+        .map_err(|e| anyhow::anyhow!(e))??;
+    debug_assert_eq!(format, Format::Csv);
+
+    core.blobs.put_file(&file.sha256, &file.path).await?;
+    let recorded: Result<DatasetVersion> = async {
+        let mut tx = db.begin().await?;
+        sqlx::query("INSERT INTO blobs (sha256, size) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING")
+            .bind(&file.sha256)
+            .bind(file.size as i64)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("SELECT id FROM datasets WHERE id = $1 FOR UPDATE").bind(ds.id).execute(&mut *tx).await?;
+        let version: i32 = sqlx::query_scalar("SELECT coalesce(max(version), 0) + 1 FROM dataset_versions WHERE dataset_id = $1")
+            .bind(ds.id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let version_id: i64 = sqlx::query_scalar(
+            "INSERT INTO dataset_versions (dataset_id, version, sha256, size, format, compression, filename, row_count, column_count, uploaded_by)
+             VALUES ($1, $2, $3, $4, 'csv', $5, $6, $7, $8, $9) RETURNING id",
+        )
+        .bind(ds.id)
+        .bind(version)
+        .bind(&file.sha256)
+        .bind(file.size as i64)
+        .bind(gzip.then_some("gzip"))
+        .bind(&filename)
+        .bind(rows as i64)
+        .bind(columns.len() as i32)
+        .bind(actor.user_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let job_id: i64 = sqlx::query_scalar(
+            "INSERT INTO jobs (project_id, kind, payload, max_attempts, created_by) VALUES ($1, $2, $3, 3, $4) RETURNING id",
+        )
+        .bind(project.id)
+        .bind(PROFILE_KIND)
+        .bind(json!({ "version_id": version_id }))
+        .bind(actor.user_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE dataset_versions SET profile_job_id = $2 WHERE id = $1")
+            .bind(version_id)
+            .bind(job_id)
+            .execute(&mut *tx)
+            .await?;
+        audit::record(&mut tx, actor, Some(project.id), "dataset.upload", "dataset", format!("{}@v{version}", ds.name),
+            json!({ "sha256": file.sha256, "size": file.size, "rows": rows, "columns": columns.len() })).await?;
+        let v = sqlx::query_as::<_, DatasetVersion>(&format!("{VERSION_SELECT} WHERE v.id = $1"))
+            .bind(version_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(v)
+    }
+    .await;
+    if recorded.is_err() {
+        // Do not leave a blob nothing refers to.
+        let referenced: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM dataset_versions WHERE sha256 = $1)")
+            .bind(&file.sha256)
+            .fetch_one(db)
+            .await
+            .unwrap_or(true);
+        if !referenced {
+            let _ = core.blobs.delete(&file.sha256).await;
+        }
+    }
+    recorded
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Preview {
+    pub columns: Vec<String>,
+    pub offset: u64,
+    pub rows: Vec<Vec<String>>,
+    pub total_rows: Option<i64>,
+}
+
+/// A page of rows of a version's file.
+pub async fn preview(core: &Core, actor: &Actor, project: &str, dataset: &str, n: i32, offset: u64, limit: usize) -> Result<Preview> {
+    if !(1..=MAX_PREVIEW_ROWS).contains(&limit) {
+        return Err(Error::bad_request(format!("limit: must be between 1 and {MAX_PREVIEW_ROWS}")));
+    }
+    let detail = version(&core.db, actor, project, dataset, n).await?;
+    let gzip = detail.version.compression.is_some();
+    let path = core.blobs.to_temp_file(&detail.version.sha256).await?;
+    let p = path.clone();
+    let out = tokio::task::spawn_blocking(move || -> Result<(Vec<String>, Vec<Vec<String>>)> {
+        let mut rdr = csv_reader(&p, gzip).map_err(|e| anyhow::anyhow!(e))?;
+        let columns = rdr.headers().map_err(|e| anyhow::anyhow!(e))?.iter().map(String::from).collect();
+        let rows = rdr
+            .records()
+            .skip(offset as usize)
+            .take(limit)
+            .map(|r| r.map(|r| r.iter().map(String::from).collect()))
+            .collect::<std::result::Result<Vec<Vec<String>>, _>>()
+            .map_err(|e| anyhow::anyhow!(e))?;
+        Ok((columns, rows))
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!(e))?;
+    let _ = tokio::fs::remove_file(&path).await;
+    let (columns, rows) = out?;
+    Ok(Preview { columns, offset, rows, total_rows: detail.version.row_count })
+}
+
+/// The original file: (sha256, filename, compressed).
+pub async fn download(db: &PgPool, actor: &Actor, project: &str, dataset: &str, n: i32) -> Result<(String, String, bool)> {
+    let d = version(db, actor, project, dataset, n).await?;
+    let name = if d.version.filename.is_empty() { format!("{dataset}-v{n}.csv") } else { d.version.filename.clone() };
+    Ok((d.version.sha256, name, d.version.compression.is_some()))
+}
+
+#[derive(Deserialize)]
+struct ProfilePayload {
+    version_id: i64,
+}
+
+/// The `dataset.profile` job: two passes over the file, progress by rows, results stored.
+pub async fn profile_job(ctx: JobContext, blobs: Blobs) -> anyhow::Result<Option<Value>> {
+    let payload: ProfilePayload = ctx.payload()?;
+    let row: Option<(String, Option<String>, Option<i64>)> =
+        sqlx::query_as("SELECT sha256, compression, row_count FROM dataset_versions WHERE id = $1")
+            .bind(payload.version_id)
+            .fetch_optional(&ctx.db)
+            .await?;
+    let Some((sha256, compression, row_count)) = row else {
+        return Err(Permanent(format!("dataset version {} no longer exists", payload.version_id)).into());
+    };
+    ctx.log(&format!("profiling {sha256} ({} rows)", row_count.unwrap_or(0))).await?;
+    let path = blobs.to_temp_file(&sha256).await?;
+    let gzip = compression.is_some();
+    let total = row_count.unwrap_or(0).max(1) as f64;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(f64, String)>(16);
+    let p = path.clone();
+    let work = tokio::task::spawn_blocking(move || -> anyhow::Result<Profile> {
+        let report_every = 50_000u64;
+        let mut rdr = csv_reader(&p, gzip)?;
+        let names: Vec<String> = rdr.headers()?.iter().map(|h| h.trim().to_string()).collect();
+        let mut profiler = Profiler::new(names);
+        let mut record = csv::StringRecord::new();
+        while rdr.read_record(&mut record)? {
+            profiler.push(record.iter());
+            if profiler.rows() % report_every == 0 {
+                let _ = tx.blocking_send((0.5 * profiler.rows() as f64 / total, format!("pass 1: {} rows", profiler.rows())));
+            }
+        }
+        let mut pass = profiler.finish();
+        if pass.needed() {
+            let mut rdr = csv_reader(&p, gzip)?;
+            let mut i = 0u64;
+            while rdr.read_record(&mut record)? {
+                pass.push(record.iter());
+                i += 1;
+                if i % report_every == 0 {
+                    let _ = tx.blocking_send((0.5 + 0.5 * i as f64 / total, format!("pass 2 (histograms): {i} rows")));
+                }
+            }
+        }
+        Ok(pass.finish())
+    });
+    while let Some((fraction, message)) = rx.recv().await {
+        ctx.progress(fraction, &message).await?;
+    }
+    let result = work.await?;
+    let _ = tokio::fs::remove_file(&path).await;
+    let profile = match result {
+        Ok(p) => p,
+        Err(e) => {
+            let msg = format!("profiling failed: {e:#}");
+            sqlx::query("UPDATE dataset_versions SET status = 'failed', error = $2 WHERE id = $1")
+                .bind(payload.version_id)
+                .bind(&msg)
+                .execute(&ctx.db)
+                .await?;
+            return Err(Permanent(msg).into());
+        }
+    };
+    let schema: Vec<Value> = profile.columns.iter().map(|c| json!({ "name": c.name, "type": c.column_type })).collect();
+    sqlx::query(
+        "UPDATE dataset_versions SET status = 'ready', error = NULL, schema = $2, statistics = $3, row_count = $4, column_count = $5
+          WHERE id = $1",
+    )
+    .bind(payload.version_id)
+    .bind(Value::Array(schema))
+    .bind(serde_json::to_value(&profile.columns)?)
+    .bind(profile.rows as i64)
+    .bind(profile.columns.len() as i32)
+    .execute(&ctx.db)
+    .await?;
+    ctx.log(&format!("profiled {} rows × {} columns", profile.rows, profile.columns.len())).await?;
+    ctx.progress(1.0, "done").await?;
+    Ok(Some(json!({ "rows": profile.rows, "columns": profile.columns.len() })))
+}

@@ -1,0 +1,172 @@
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_ENCODING, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use trellis_core::datasets::{self, Dataset, DatasetVersion, NewVersion, Preview, VersionDetail};
+
+use crate::auth::ApiActor;
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::startup::AppState;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDataset {
+    /// 2–48 characters of a-z, 0-9 and '-'; used in URLs.
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DatasetWithVersions {
+    #[serde(flatten)]
+    pub dataset: Dataset,
+    pub versions: Vec<DatasetVersion>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UploadQuery {
+    /// The original file name, kept for downloads.
+    pub filename: Option<String>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewQuery {
+    /// Rows to skip (default 0).
+    pub offset: Option<u64>,
+    /// Rows to return, 1–500 (default 50).
+    pub limit: Option<usize>,
+}
+
+fn parse_version(raw: &str) -> Result<i32, ApiError> {
+    raw.trim_start_matches('v')
+        .parse::<i32>()
+        .ok()
+        .filter(|v| *v >= 1)
+        .ok_or_else(|| ApiError::bad_request(format!("version: '{raw}' is not a version number (1, 2, …)")))
+}
+
+#[utoipa::path(get, path = "/v1/projects/{project}/datasets", tag = "datasets",
+    params(("project" = String, Path, description = "project slug")),
+    responses((status = 200, body = Vec<Dataset>), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn list(State(s): State<AppState>, ApiActor(actor): ApiActor, ApiPath(project): ApiPath<String>) -> ApiResult<Json<Vec<Dataset>>> {
+    Ok(Json(datasets::list(&s.core.db, &actor, &project).await?))
+}
+
+/// Creates a dataset (editors).
+#[utoipa::path(post, path = "/v1/projects/{project}/datasets", tag = "datasets", request_body = CreateDataset,
+    params(("project" = String, Path, description = "project slug")),
+    responses((status = 201, body = Dataset), (status = 400, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn create(
+    State(s): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiPath(project): ApiPath<String>,
+    ApiJson(body): ApiJson<CreateDataset>,
+) -> ApiResult<(StatusCode, Json<Dataset>)> {
+    let d = datasets::create(&s.core.db, &actor, &project, &body.name, &body.description).await?;
+    Ok((StatusCode::CREATED, Json(d)))
+}
+
+#[utoipa::path(get, path = "/v1/projects/{project}/datasets/{dataset}", tag = "datasets",
+    params(("project" = String, Path, description = "project slug"), ("dataset" = String, Path, description = "dataset name")),
+    responses((status = 200, body = DatasetWithVersions), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get(
+    State(s): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiPath((project, dataset)): ApiPath<(String, String)>,
+) -> ApiResult<Json<DatasetWithVersions>> {
+    let (dataset, versions) = datasets::get(&s.core.db, &actor, &project, &dataset).await?;
+    Ok(Json(DatasetWithVersions { dataset, versions }))
+}
+
+/// Uploads a new version: the file is the raw request body (`Content-Type: text/csv`; gzip by
+/// `Content-Encoding: gzip` or its magic bytes). Streamed to disk, validated, then stored; its
+/// profiling job is queued.
+#[utoipa::path(post, path = "/v1/projects/{project}/datasets/{dataset}/versions", tag = "datasets",
+    params(("project" = String, Path, description = "project slug"), ("dataset" = String, Path, description = "dataset name"), UploadQuery),
+    request_body(content = String, content_type = "text/csv"),
+    responses((status = 201, body = DatasetVersion), (status = 400, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody), (status = 413, body = crate::error::ErrorBody),
+              (status = 415, body = crate::error::ErrorBody)))]
+pub async fn upload(
+    State(s): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiPath((project, dataset)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<DatasetVersion>)> {
+    // Refuse before reading a byte of a body the caller may not upload.
+    datasets::authorize_upload(&s.core.db, &actor, &project, &dataset).await?;
+    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let content_encoding = headers.get(CONTENT_ENCODING).and_then(|v| v.to_str().ok()).map(str::to_string);
+    datasets::detect_format(content_type.as_deref(), content_encoding.as_deref(), &[])?;
+    let received = s.core.blobs.receive(body.into_data_stream(), s.max_upload_bytes).await?;
+    let input = NewVersion {
+        project: &project,
+        dataset: &dataset,
+        filename: q.filename.as_deref().unwrap_or(""),
+        content_type: content_type.as_deref(),
+        content_encoding: content_encoding.as_deref(),
+    };
+    let v = datasets::add_version(&s.core, &actor, input, received).await?;
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+/// A version's status, schema and statistics.
+#[utoipa::path(get, path = "/v1/projects/{project}/datasets/{dataset}/versions/{version}", tag = "datasets",
+    params(("project" = String, Path, description = "project slug"), ("dataset" = String, Path, description = "dataset name"),
+           ("version" = i32, Path, description = "version number")),
+    responses((status = 200, body = VersionDetail), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn version(
+    State(s): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiPath((project, dataset, version)): ApiPath<(String, String, String)>,
+) -> ApiResult<Json<VersionDetail>> {
+    let n = parse_version(&version)?;
+    Ok(Json(datasets::version(&s.core.db, &actor, &project, &dataset, n).await?))
+}
+
+#[utoipa::path(get, path = "/v1/projects/{project}/datasets/{dataset}/versions/{version}/preview", tag = "datasets",
+    params(("project" = String, Path, description = "project slug"), ("dataset" = String, Path, description = "dataset name"),
+           ("version" = i32, Path, description = "version number"), PreviewQuery),
+    responses((status = 200, body = Preview), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn preview(
+    State(s): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiPath((project, dataset, version)): ApiPath<(String, String, String)>,
+    ApiQuery(q): ApiQuery<PreviewQuery>,
+) -> ApiResult<Json<Preview>> {
+    let n = parse_version(&version)?;
+    let p = datasets::preview(&s.core, &actor, &project, &dataset, n, q.offset.unwrap_or(0), q.limit.unwrap_or(50)).await?;
+    Ok(Json(p))
+}
+
+/// The original file, as uploaded.
+#[utoipa::path(get, path = "/v1/projects/{project}/datasets/{dataset}/versions/{version}/download", tag = "datasets",
+    params(("project" = String, Path, description = "project slug"), ("dataset" = String, Path, description = "dataset name"),
+           ("version" = i32, Path, description = "version number")),
+    responses((status = 200, description = "the file"), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn download(
+    State(s): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiPath((project, dataset, version)): ApiPath<(String, String, String)>,
+) -> ApiResult<Response> {
+    let n = parse_version(&version)?;
+    let (sha256, filename, gzip) = datasets::download(&s.core.db, &actor, &project, &dataset, n).await?;
+    let stream = s.core.blobs.stream(&sha256).await?;
+    let mut res = Body::from_stream(stream).into_response();
+    let ctype = if gzip { "application/gzip" } else { "text/csv; charset=utf-8" };
+    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(ctype));
+    let safe: String = filename.chars().filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\' || *c == ' ').collect();
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{safe}\"")) {
+        res.headers_mut().insert(CONTENT_DISPOSITION, v);
+    }
+    Ok(res)
+}

@@ -1,0 +1,148 @@
+mod common;
+
+use std::io::Write;
+use std::sync::Arc;
+
+use common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+use trellis_core::worker::{Registry, Worker, WorkerConfig};
+
+const CSV: &str = include_str!("../../ml/tests/fixtures/customers.csv");
+const EXPECTED: &str = include_str!("../../ml/tests/fixtures/customers.expected.json");
+
+async fn upload(app: &TestApp, token: &str, dataset: &str, body: Vec<u8>, ctype: &str) -> reqwest::Response {
+    app.http
+        .post(app.at(&format!("/v1/projects/churn/datasets/{dataset}/versions?filename=customers.csv")))
+        .bearer_auth(token)
+        .header("Content-Type", ctype)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn run_jobs(app: &TestApp) {
+    let w = Worker::new(app.db.clone(), "test", Arc::new(Registry::builtin(&app.core)), WorkerConfig::default());
+    while w.run_once(&CancellationToken::new()).await.unwrap() {}
+}
+
+fn count_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| if e.path().is_dir() { count_files(&e.path()) } else { 1 }).sum())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn upload_profile_preview_and_download() {
+    let app = spawn().await;
+    let team = app.team().await;
+    let res = app.send(Method::POST, "/v1/projects/churn/datasets", Some(&team.editor), Some(json!({ "name": "customers", "description": "CRM export" }))).await;
+    assert_eq!(res.status(), 201);
+    expect_error(app.send(Method::POST, "/v1/projects/churn/datasets", Some(&team.viewer), Some(json!({ "name": "other" }))).await, StatusCode::FORBIDDEN, "forbidden").await;
+    expect_error(app.send(Method::POST, "/v1/projects/churn/datasets", Some(&team.editor), Some(json!({ "name": "customers" }))).await, StatusCode::CONFLICT, "conflict").await;
+    expect_error(app.send(Method::POST, "/v1/projects/churn/datasets", Some(&team.editor), Some(json!({ "name": "Bad Name" }))).await, StatusCode::BAD_REQUEST, "bad_request").await;
+
+    let res = upload(&app, &team.editor, "customers", CSV.as_bytes().to_vec(), "text/csv").await;
+    assert_eq!(res.status(), 201);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["version"], 1);
+    assert_eq!(v["status"], "profiling");
+    assert_eq!(v["row_count"], 250);
+    assert_eq!(v["filename"], "customers.csv");
+
+    run_jobs(&app).await;
+    let detail: Value = app.get("/v1/projects/churn/datasets/customers/versions/1", Some(&team.viewer)).await.json().await.unwrap();
+    assert_eq!(detail["status"], "ready", "{detail}");
+    let types: Vec<&str> = detail["schema"].as_array().unwrap().iter().map(|c| c["type"].as_str().unwrap()).collect();
+    assert_eq!(types, vec!["integer", "float", "float", "string", "boolean"]);
+    let expected: Value = serde_json::from_str(EXPECTED).unwrap();
+    let age = &detail["statistics"][0];
+    assert_eq!(age["name"], "age");
+    assert!((age["mean"].as_f64().unwrap() - expected["columns"]["age"]["mean"].as_f64().unwrap()).abs() < 1e-9);
+    assert_eq!(age["histogram"]["counts"], expected["columns"]["age"]["histogram_counts"]);
+    let job_id = detail["profile_job_id"].as_i64().unwrap();
+    let job: Value = app.get(&format!("/v1/jobs/{job_id}"), Some(&team.viewer)).await.json().await.unwrap();
+    assert_eq!(job["state"], "succeeded");
+    assert_eq!(job["progress"], 1.0);
+
+    // The same content again: a new version, one stored blob.
+    let res = upload(&app, &team.editor, "customers", CSV.as_bytes().to_vec(), "text/csv").await;
+    let v2: Value = res.json().await.unwrap();
+    assert_eq!(v2["version"], 2);
+    assert_eq!(v2["sha256"], v["sha256"]);
+    // Gzip, by magic bytes.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(CSV.as_bytes()).unwrap();
+    let res = upload(&app, &team.editor, "customers", gz.finish().unwrap(), "text/csv").await;
+    let v3: Value = res.json().await.unwrap();
+    assert_eq!((v3["version"].as_i64(), v3["compression"].as_str(), v3["row_count"].as_i64()), (Some(3), Some("gzip"), Some(250)));
+    run_jobs(&app).await;
+    let d3: Value = app.get("/v1/projects/churn/datasets/customers/versions/3", Some(&team.viewer)).await.json().await.unwrap();
+    assert_eq!(d3["statistics"], detail["statistics"]);
+    let blobs: i64 = sqlx::query_scalar("SELECT count(*) FROM blobs").fetch_one(&app.db).await.unwrap();
+    assert_eq!(blobs, 2);
+
+    let ds: Value = app.get("/v1/projects/churn/datasets/customers", Some(&team.viewer)).await.json().await.unwrap();
+    assert_eq!(ds["versions"].as_array().unwrap().len(), 3);
+    assert_eq!(ds["latest_version"], 3);
+
+    let p: Value = app.get("/v1/projects/churn/datasets/customers/versions/3/preview?offset=10&limit=5", Some(&team.viewer)).await.json().await.unwrap();
+    assert_eq!(p["columns"], json!(["age", "income", "score", "plan", "churned"]));
+    assert_eq!(p["rows"].as_array().unwrap().len(), 5);
+    let line11: Vec<&str> = CSV.lines().nth(11).unwrap().split(',').collect();
+    assert_eq!(p["rows"][0], json!(line11));
+    expect_error(app.get("/v1/projects/churn/datasets/customers/versions/1/preview?limit=0", Some(&team.viewer)).await, StatusCode::BAD_REQUEST, "bad_request").await;
+
+    let res = app.get("/v1/projects/churn/datasets/customers/versions/1/download", Some(&team.viewer)).await;
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-disposition"].to_str().unwrap().contains("customers.csv"));
+    assert_eq!(res.text().await.unwrap(), CSV);
+
+    // Outsiders see nothing; unknown versions are 404; bad version numbers 400.
+    expect_error(app.get("/v1/projects/churn/datasets/customers/versions/1", Some(&team.outsider)).await, StatusCode::NOT_FOUND, "not_found").await;
+    expect_error(app.get("/v1/projects/churn/datasets/customers/versions/9", Some(&team.viewer)).await, StatusCode::NOT_FOUND, "not_found").await;
+    expect_error(app.get("/v1/projects/churn/datasets/customers/versions/zero", Some(&team.viewer)).await, StatusCode::BAD_REQUEST, "bad_request").await;
+    expect_error(app.get("/v1/projects/churn/datasets/nope", Some(&team.viewer)).await, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+#[tokio::test]
+async fn bad_files_are_refused_and_leave_nothing_behind() {
+    let app = spawn().await;
+    let team = app.team().await;
+    app.send(Method::POST, "/v1/projects/churn/datasets", Some(&team.editor), Some(json!({ "name": "raw" }))).await;
+    let cases: Vec<(&str, Vec<u8>, &str, StatusCode, &str)> = vec![
+        ("ragged", b"a,b,c\n1,2,3\n4,5\n".to_vec(), "text/csv", StatusCode::BAD_REQUEST, "line 3: expected 3 fields"),
+        ("broken quoting", b"a,b\n\"1,2\n3,4\n".to_vec(), "text/csv", StatusCode::BAD_REQUEST, "expected 2 fields"),
+        ("empty", Vec::new(), "text/csv", StatusCode::BAD_REQUEST, "empty"),
+        ("header only", b"a,b,c\n".to_vec(), "text/csv", StatusCode::BAD_REQUEST, "no rows"),
+        ("duplicate columns", b"a,b,a\n1,2,3\n".to_vec(), "text/csv", StatusCode::BAD_REQUEST, "duplicate column name 'a'"),
+        ("unnamed column", b"a,,c\n1,2,3\n".to_vec(), "text/csv", StatusCode::BAD_REQUEST, "column 2: the column has no name"),
+        ("invalid utf-8", b"a,b\n1,\xff\xfe\n".to_vec(), "text/csv", StatusCode::BAD_REQUEST, "line 2, column 2: invalid UTF-8"),
+        ("corrupt gzip", vec![0x1f, 0x8b, 8, 0, 1, 2, 3], "text/csv", StatusCode::BAD_REQUEST, "could not be read"),
+        ("parquet type", b"PAR1....".to_vec(), "application/vnd.apache.parquet", StatusCode::UNSUPPORTED_MEDIA_TYPE, "Parquet"),
+        ("parquet magic", b"PAR1\x00\x00".to_vec(), "text/csv", StatusCode::UNSUPPORTED_MEDIA_TYPE, "Parquet"),
+        ("wrong type", b"{}".to_vec(), "application/json", StatusCode::UNSUPPORTED_MEDIA_TYPE, "application/json"),
+        ("too large", vec![b'a'; (1 << 20) + 10], "text/csv", StatusCode::PAYLOAD_TOO_LARGE, "limit"),
+    ];
+    for (what, body, ctype, status, needle) in cases {
+        let res = upload(&app, &team.editor, "raw", body, ctype).await;
+        assert_eq!(res.status(), status, "{what}");
+        let msg = res.json::<Value>().await.unwrap()["error"]["message"].as_str().unwrap().to_string();
+        assert!(msg.contains(needle), "{what}: {msg}");
+    }
+    expect_error(upload(&app, &team.viewer, "raw", CSV.as_bytes().to_vec(), "text/csv").await, StatusCode::FORBIDDEN, "forbidden").await;
+    expect_error(upload(&app, &team.outsider, "raw", CSV.as_bytes().to_vec(), "text/csv").await, StatusCode::NOT_FOUND, "not_found").await;
+    expect_error(upload(&app, &team.editor, "nope", CSV.as_bytes().to_vec(), "text/csv").await, StatusCode::NOT_FOUND, "not_found").await;
+
+    let versions: i64 = sqlx::query_scalar("SELECT count(*) FROM dataset_versions").fetch_one(&app.db).await.unwrap();
+    let blobs: i64 = sqlx::query_scalar("SELECT count(*) FROM blobs").fetch_one(&app.db).await.unwrap();
+    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs").fetch_one(&app.db).await.unwrap();
+    assert_eq!((versions, blobs, jobs), (0, 0, 0), "no version, blob or job is left behind");
+    let base = std::env::temp_dir().join(
+        sqlx::query_scalar::<_, String>("SELECT current_database()").fetch_one(&app.db).await.unwrap(),
+    );
+    assert_eq!(count_files(&base.join("blobs")), 0, "no orphan blob in storage");
+    assert_eq!(count_files(&base.join("tmp")), 0, "no temporary file left");
+}
