@@ -57,6 +57,8 @@ pub fn App() -> impl IntoView {
                     <ParentRoute path=path!("/p/:slug") view=project::ProjectLayout>
                         <Route path=path!("") view=project::Overview/>
                         <Route path=path!("members") view=members::Members/>
+                        <Route path=path!("datasets") view=datasets::Datasets/>
+                        <Route path=path!("datasets/:name") view=datasets::DatasetDetail/>
                         <Route path=path!("jobs") view=jobs::ProjectJobs/>
                         <Route path=path!("jobs/:id") view=jobs::JobDetail/>
                         <Route path=path!("audit") view=audit::ProjectAudit/>

@@ -193,3 +193,92 @@ pub fn fmt_time(t: &DateTime<Utc>) -> String {
 pub fn fmt_opt_time(t: &Option<DateTime<Utc>>) -> String {
     t.as_ref().map(fmt_time).unwrap_or_else(|| "—".to_string())
 }
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetRow {
+    pub name: String,
+    pub description: String,
+    pub created_at: DateTime<Utc>,
+    pub version_count: i64,
+    pub latest_version: Option<i32>,
+    pub latest_status: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetList {
+    pub can_write: bool,
+    pub datasets: Vec<DatasetRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionRow {
+    pub version: i32,
+    pub sha256: String,
+    pub size: i64,
+    pub filename: String,
+    pub compression: Option<String>,
+    pub row_count: Option<i64>,
+    pub column_count: Option<i32>,
+    pub status: String,
+    pub error: Option<String>,
+    pub profile_job_id: Option<i64>,
+    pub uploaded_by: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetPage {
+    pub can_write: bool,
+    pub dataset: DatasetRow,
+    pub versions: Vec<VersionRow>,
+}
+
+/// One column of a profiled version, with its chart drawn on the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnRow {
+    pub name: String,
+    pub column_type: String,
+    pub count: u64,
+    pub missing: u64,
+    pub distinct: u64,
+    pub distinct_exact: bool,
+    pub mean: Option<f64>,
+    pub std: Option<f64>,
+    pub min: Option<String>,
+    pub max: Option<String>,
+    pub median: Option<f64>,
+    /// SVG markup: a histogram (numbers) or the most frequent values (others).
+    pub chart_svg: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionProfile {
+    pub version: VersionRow,
+    /// Progress of the profiling job while it runs.
+    pub job_progress: Option<(f64, String)>,
+    pub columns: Vec<ColumnRow>,
+    pub preview_columns: Vec<String>,
+    pub preview_rows: Vec<Vec<String>>,
+}
+
+pub fn fmt_bytes(n: i64) -> String {
+    let n = n as f64;
+    if n >= 1e9 {
+        format!("{:.1} GB", n / 1e9)
+    } else if n >= 1e6 {
+        format!("{:.1} MB", n / 1e6)
+    } else if n >= 1e3 {
+        format!("{:.1} kB", n / 1e3)
+    } else {
+        format!("{n} B")
+    }
+}
+
+pub fn fmt_num(x: Option<f64>) -> String {
+    match x {
+        None => "—".to_string(),
+        Some(v) if v.fract() == 0.0 && v.abs() < 1e15 => format!("{v:.0}"),
+        Some(v) if v.abs() >= 1000.0 => format!("{v:.1}"),
+        Some(v) => format!("{v:.4}"),
+    }
+}

@@ -6,6 +6,7 @@
 pub mod actor;
 pub mod audit;
 pub mod auth;
+pub mod charts;
 pub mod datasets;
 pub mod db;
 pub mod demo;

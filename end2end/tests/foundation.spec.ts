@@ -203,6 +203,42 @@ test("a user changes their password; sign-in errors are shown", async ({ page })
   await signIn(page, viewer);
 });
 
+test("an editor uploads a CSV, watches it upload and sees its schema, histograms and rows", async ({ page }) => {
+  await signIn(page, admin);
+  await page.goto("/p/churn-model/datasets");
+  await hydrated(page);
+  await expect(page.getByText("No datasets yet")).toBeVisible();
+  await page.getByLabel("Name").fill("customers");
+  await page.getByLabel("Description").fill("CRM export");
+  await page.getByRole("button", { name: "Create dataset" }).click();
+  await expect(page).toHaveURL(/\/p\/churn-model\/datasets\/customers$/);
+  await expect(page.getByText("No versions yet.")).toBeVisible();
+
+  await page.getByLabel("Dataset file").setInputFiles("../ml/tests/fixtures/customers.csv");
+  await page.getByRole("button", { name: "Upload" }).click();
+  await expect(page.getByRole("progressbar", { name: "Upload progress" })).toHaveAttribute("value", "100");
+  await expect(page).toHaveURL(/\?v=1$/);
+  const versions = page.getByRole("table", { name: "Versions" });
+  await expect(versions).toContainText("customers.csv");
+  await expect(versions).toContainText("250");
+
+  // Profiling runs as a job; the page follows it.
+  const schema = page.getByRole("table", { name: "Schema" });
+  await expect(schema).toBeVisible({ timeout: 30_000 });
+  await expect(schema.getByRole("row", { name: /^age integer/ })).toBeVisible();
+  await expect(schema.getByRole("row", { name: /^churned boolean/ })).toBeVisible();
+  await expect(page.getByRole("img", { name: "Histogram of age" })).toBeVisible();
+  await expect(page.getByRole("img", { name: "Most frequent values of plan" })).toBeVisible();
+  await expect(page.getByRole("table", { name: "Preview" }).getByRole("row")).toHaveCount(21);
+  await shot(page, "14-dataset");
+
+  // A bad file is refused with the line named, and no version appears.
+  await page.getByLabel("Dataset file").setInputFiles({ name: "bad.csv", mimeType: "text/csv", buffer: Buffer.from("a,b\n1,2\n3\n") });
+  await page.getByRole("button", { name: "Upload" }).click();
+  await expect(page.getByRole("alert")).toContainText("line 3: expected 2 fields");
+  await expect(versions.getByRole("row")).toHaveCount(2);
+});
+
 async function signIn(page: Page, who: { email: string; password: string }) {
   await page.goto("/login");
   await hydrated(page);

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod datasets;
 pub mod jobs;
 pub mod projects;
 pub mod session;

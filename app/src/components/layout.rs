@@ -72,6 +72,7 @@ fn SideNav(slug: Memo<Option<String>>, projects: ProjectsResource) -> impl IntoV
                 <h2 class="nav-heading">{s.clone()}</h2>
                 <ul>
                     <li><A href=base.clone() exact=true>"Overview"</A></li>
+                    <li><A href=format!("{base}/datasets")>"Datasets"</A></li>
                     <li><A href=format!("{base}/members")>"Members"</A></li>
                     <li><A href=format!("{base}/jobs")>"Jobs"</A></li>
                     <Transition fallback=|| ()>

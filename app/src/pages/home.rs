@@ -45,7 +45,7 @@ pub fn Home() -> impl IntoView {
             <h2>"New project"</h2>
             <ActionForm action=create attr:class="form inline-grid">
                 <label>"Name"<input type="text" name="name" required maxlength="100"/></label>
-                <label>"Slug (optional)"<input type="text" name="slug" pattern="[a-z][a-z0-9-]{1,47}" placeholder="derived from the name"/></label>
+                <label>"Slug (optional)"<input type="text" name="slug" pattern="[a-z][a-z0-9\\-]{1,47}" placeholder="derived from the name"/></label>
                 <label class="wide">"Description"<textarea name="description" rows="2" maxlength="5000"></textarea></label>
                 <button type="submit" class="primary" disabled=move || create.pending().get()>"Create project"</button>
                 {action_error(create)}

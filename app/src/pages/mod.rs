@@ -1,6 +1,7 @@
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod datasets;
 pub mod home;
 pub mod jobs;
 pub mod members;

@@ -1,0 +1,134 @@
+//! Datasets: list, create, versions, profile with charts, preview. Uploads go to the REST API
+//! (streamed, with progress in the browser).
+
+use leptos::prelude::*;
+
+use crate::model::*;
+
+#[cfg(feature = "ssr")]
+fn version_row(v: trellis_core::datasets::DatasetVersion) -> VersionRow {
+    VersionRow {
+        version: v.version,
+        sha256: v.sha256,
+        size: v.size,
+        filename: v.filename,
+        compression: v.compression,
+        row_count: v.row_count,
+        column_count: v.column_count,
+        status: v.status,
+        error: v.error,
+        profile_job_id: v.profile_job_id,
+        uploaded_by: v.uploaded_by,
+        created_at: v.created_at,
+    }
+}
+
+#[cfg(feature = "ssr")]
+fn dataset_row(d: trellis_core::datasets::Dataset) -> DatasetRow {
+    DatasetRow {
+        name: d.name,
+        description: d.description,
+        created_at: d.created_at,
+        version_count: d.version_count,
+        latest_version: d.latest_version,
+        latest_status: d.latest_status,
+    }
+}
+
+#[server]
+pub async fn list_datasets(slug: String) -> Result<DatasetList, AppError> {
+    use super::ssr::*;
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    let project = trellis_core::projects::get(cx.db(), &actor, &slug).await.map_err(|e| cx.fail(e))?;
+    let list = trellis_core::datasets::list(cx.db(), &actor, &slug).await.map_err(|e| cx.fail(e))?;
+    Ok(DatasetList {
+        can_write: project.role >= trellis_core::types::Role::Editor,
+        datasets: list.into_iter().map(dataset_row).collect(),
+    })
+}
+
+#[server]
+pub async fn create_dataset(slug: String, name: String, description: String) -> Result<String, AppError> {
+    use super::ssr::*;
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    let d = trellis_core::datasets::create(cx.db(), &actor, &slug, &name, &description).await.map_err(|e| cx.fail(e))?;
+    Ok(d.name)
+}
+
+#[server]
+pub async fn get_dataset_page(slug: String, name: String) -> Result<DatasetPage, AppError> {
+    use super::ssr::*;
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    let project = trellis_core::projects::get(cx.db(), &actor, &slug).await.map_err(|e| cx.fail(e))?;
+    let (d, versions) = trellis_core::datasets::get(cx.db(), &actor, &slug, &name).await.map_err(|e| cx.fail(e))?;
+    Ok(DatasetPage {
+        can_write: project.role >= trellis_core::types::Role::Editor,
+        dataset: dataset_row(d),
+        versions: versions.into_iter().map(version_row).collect(),
+    })
+}
+
+/// A version's profile: statistics per column with charts, and the first rows.
+#[server]
+pub async fn get_version_profile(slug: String, name: String, version: i32) -> Result<VersionProfile, AppError> {
+    use super::ssr::*;
+    use trellis_ml::profile::ColumnProfile;
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    let detail = trellis_core::datasets::version(cx.db(), &actor, &slug, &name, version).await.map_err(|e| cx.fail(e))?;
+    let profiles: Vec<ColumnProfile> = match &detail.statistics {
+        Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
+            tracing::error!(error = %e, "stored statistics do not parse");
+            AppError::Internal
+        })?,
+        None => Vec::new(),
+    };
+    let columns = profiles
+        .into_iter()
+        .map(|c| {
+            let chart_svg = match &c.histogram {
+                Some(h) => trellis_core::charts::histogram_svg(&h.edges, &h.counts),
+                None => trellis_core::charts::top_values_svg(&c.top),
+            };
+            let (min, max) = if c.column_type.is_numeric() {
+                (c.min.map(|v| fmt_num(Some(v))), c.max.map(|v| fmt_num(Some(v))))
+            } else {
+                (c.min_text.clone(), c.max_text.clone())
+            };
+            ColumnRow {
+                median: c.quantiles.iter().find(|(p, _)| *p == 0.5).map(|q| q.1),
+                name: c.name,
+                column_type: c.column_type.as_str().to_string(),
+                count: c.count,
+                missing: c.missing,
+                distinct: c.distinct,
+                distinct_exact: c.distinct_exact,
+                mean: c.mean,
+                std: c.std,
+                min,
+                max,
+                chart_svg,
+            }
+        })
+        .collect();
+    let preview = trellis_core::datasets::preview(&cx.core, &actor, &slug, &name, version, 0, 20)
+        .await
+        .map_err(|e| cx.fail(e))?;
+    let job_progress = match (detail.version.status.as_str(), detail.version.profile_job_id) {
+        ("profiling", Some(id)) => trellis_core::jobs::get(cx.db(), &actor, id)
+            .await
+            .ok()
+            .map(|j| (j.progress, if j.progress_message.is_empty() { j.state } else { j.progress_message })),
+        _ => None,
+    };
+    Ok(VersionProfile {
+        job_progress,
+        version: version_row(detail.version),
+        columns,
+        preview_columns: preview.columns,
+        preview_rows: preview.rows,
+    })
+}

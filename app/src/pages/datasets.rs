@@ -1,0 +1,340 @@
+//! Datasets of a project: list and create; a dataset's versions, upload with progress, schema,
+//! statistics with a chart per column, and a preview of the rows.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
+
+use crate::api::datasets::{get_dataset_page as dataset_page, get_version_profile as version_profile, list_datasets, CreateDataset};
+use crate::components::widgets::{action_error, ticker, ErrorBox, Loading, ProgressBar, StateBadge};
+use crate::model::{fmt_bytes, fmt_num, fmt_time, VersionProfile};
+use crate::pages::project::use_project;
+
+#[component]
+pub fn Datasets() -> impl IntoView {
+    let ctx = use_project();
+    let create = ServerAction::<CreateDataset>::new();
+    let list = Resource::new(move || (ctx.slug.get(), create.version().get()), |(s, _)| list_datasets(s));
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(name)) = create.value().get() {
+            navigate(&format!("/p/{}/datasets/{name}", ctx.slug.get_untracked()), Default::default());
+        }
+    });
+    view! {
+        <Title text="Datasets · Trellis"/>
+        <h2>"Datasets"</h2>
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                let data = match list.await { Ok(d) => d, Err(e) => return view! { <ErrorBox error=e/> }.into_any() };
+                let slug = ctx.slug.get_untracked();
+                view! {
+                    {if data.datasets.is_empty() {
+                        view! { <p class="empty">"No datasets yet. Create one, then upload a CSV file as its first version."</p> }.into_any()
+                    } else {
+                        view! {
+                            <table class="table" aria-label="Datasets">
+                                <thead><tr><th>"Name"</th><th>"Description"</th><th>"Versions"</th><th>"Latest"</th><th>"Created"</th></tr></thead>
+                                <tbody>
+                                    {data.datasets.into_iter().map(|d| view! {
+                                        <tr>
+                                            <td><a href=format!("/p/{slug}/datasets/{}", d.name)>{d.name.clone()}</a></td>
+                                            <td>{d.description.clone()}</td>
+                                            <td>{d.version_count}</td>
+                                            <td>{d.latest_version.map(|v| format!("v{v}")).unwrap_or_else(|| "—".into())}" "
+                                                {d.latest_status.clone().map(|s| view! { <StateBadge state=s/> })}</td>
+                                            <td>{fmt_time(&d.created_at)}</td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any()
+                    }}
+                    {data.can_write.then(|| view! {
+                        <section class="card">
+                            <h2>"New dataset"</h2>
+                            <ActionForm action=create attr:class="form inline-grid">
+                                <input type="hidden" name="slug" value=slug.clone()/>
+                                <label>"Name"<input type="text" name="name" required pattern="[a-z][a-z0-9\\-]{1,47}" placeholder="e.g. customers"/></label>
+                                <label class="wide">"Description"<textarea name="description" rows="2" maxlength="5000"></textarea></label>
+                                <button type="submit" class="primary" disabled=move || create.pending().get()>"Create dataset"</button>
+                                {action_error(create)}
+                            </ActionForm>
+                        </section>
+                    })}
+                }.into_any()
+            })}
+        </Suspense>
+    }
+}
+
+/// Upload state, owned by the page so it survives the page's refreshes.
+#[derive(Clone, Copy)]
+struct UploadState {
+    progress: RwSignal<f64>,
+    uploading: RwSignal<bool>,
+    error: RwSignal<Option<String>>,
+    uploaded: RwSignal<Option<i32>>,
+}
+
+impl UploadState {
+    fn new() -> Self {
+        UploadState {
+            progress: RwSignal::new(0.0),
+            uploading: RwSignal::new(false),
+            error: RwSignal::new(None),
+            uploaded: RwSignal::new(None),
+        }
+    }
+}
+
+/// The file picker and upload button; the upload goes to the REST API with a progress bar.
+#[component]
+fn UploadBox(slug: String, name: String, refresh: RwSignal<u32>, state: UploadState) -> impl IntoView {
+    let UploadState { progress, uploading, error, uploaded } = state;
+    let file_input = NodeRef::<leptos::html::Input>::new();
+    let navigate = use_navigate();
+    let (slug_c, name_c) = (slug.clone(), name.clone());
+    Effect::new(move |_| {
+        if let Some(v) = uploaded.get() {
+            uploaded.set(None);
+            navigate(&format!("/p/{slug_c}/datasets/{name_c}?v={v}"), Default::default());
+        }
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (refresh, &slug, &name);
+    let start = move |_| {
+        error.set(None);
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::closure::Closure;
+            use wasm_bindgen::JsCast;
+            let Some(input) = file_input.get() else { return };
+            let Some(file) = input.files().and_then(|f| f.get(0)) else {
+                error.set(Some("Choose a CSV file first.".into()));
+                return;
+            };
+            let Ok(xhr) = web_sys::XmlHttpRequest::new() else { return };
+            let fname = file.name();
+            let encoded: String = fname
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+                    _ => format!("%{b:02X}"),
+                })
+                .collect();
+            let url = format!("/v1/projects/{slug}/datasets/{name}/versions?filename={encoded}");
+            if xhr.open("POST", &url).is_err() {
+                return;
+            }
+            let ctype = if fname.ends_with(".gz") { "application/gzip" } else { "text/csv" };
+            let _ = xhr.set_request_header("Content-Type", ctype);
+            let on_progress = Closure::<dyn FnMut(web_sys::ProgressEvent)>::new(move |e: web_sys::ProgressEvent| {
+                if e.length_computable() && e.total() > 0.0 {
+                    progress.set(e.loaded() / e.total());
+                }
+            });
+            if let Ok(up) = xhr.upload() {
+                up.set_onprogress(Some(on_progress.as_ref().unchecked_ref()));
+            }
+            on_progress.forget();
+            let x = xhr.clone();
+            let on_load = Closure::<dyn FnMut()>::new(move || {
+                uploading.set(false);
+                let status = x.status().unwrap_or(0);
+                let body: serde_json::Value = x
+                    .response_text()
+                    .ok()
+                    .flatten()
+                    .and_then(|t| serde_json::from_str(&t).ok())
+                    .unwrap_or_default();
+                if (200..300).contains(&status) {
+                    progress.set(1.0);
+                    refresh.update(|r| *r += 1);
+                    uploaded.set(body["version"].as_i64().map(|v| v as i32));
+                } else {
+                    let msg = body["error"]["message"].as_str().unwrap_or("the upload failed").to_string();
+                    error.set(Some(format!("Upload refused: {msg}")));
+                }
+            });
+            xhr.set_onload(Some(on_load.as_ref().unchecked_ref()));
+            on_load.forget();
+            let on_error = Closure::<dyn FnMut()>::new(move || {
+                uploading.set(false);
+                error.set(Some("The upload was interrupted (network error).".into()));
+            });
+            xhr.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+            on_error.forget();
+            progress.set(0.0);
+            uploading.set(true);
+            let _ = xhr.send_with_opt_blob(Some(&file));
+        }
+    };
+    view! {
+        <section class="card">
+            <h2>"Upload a new version"</h2>
+            <p class="muted">"CSV with a header line, optionally gzip-compressed. Every upload becomes a new, immutable version; its schema and statistics are computed in the background."</p>
+            <div class="upload">
+                <label>"Dataset file"<input type="file" accept=".csv,.gz,text/csv" node_ref=file_input/></label>
+                <button type="button" class="primary" on:click=start disabled=move || uploading.get()>"Upload"</button>
+                <ProgressBar value=progress label="Upload progress"/>
+            </div>
+            {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+        </section>
+    }
+}
+
+#[component]
+pub fn DatasetDetail() -> impl IntoView {
+    let ctx = use_project();
+    let params = use_params_map();
+    let query = use_query_map();
+    let name = Memo::new(move |_| params.read().get("name").unwrap_or_default());
+    let refresh = RwSignal::new(0u32);
+    let upload = UploadState::new();
+    let profiling = RwSignal::new(false);
+    let tick = ticker(2);
+    let live = move || if profiling.get() { tick.get() } else { 0 };
+    let page = Resource::new(move || (ctx.slug.get(), name.get(), refresh.get(), live()), |(s, n, _, _)| dataset_page(s, n));
+    let selected = Memo::new(move |_| query.read().get("v").and_then(|v| v.parse::<i32>().ok()));
+    let profile = Resource::new(
+        move || (ctx.slug.get(), name.get(), selected.get(), refresh.get(), live()),
+        |(s, n, v, _, _)| async move {
+            match v {
+                Some(v) => version_profile(s, n, v).await.map(Some),
+                None => {
+                    let page = dataset_page(s.clone(), n.clone()).await?;
+                    match page.versions.first() {
+                        Some(latest) => version_profile(s, n, latest.version).await.map(Some),
+                        None => Ok(None),
+                    }
+                }
+            }
+        },
+    );
+    Effect::new(move |_| {
+        if let Some(Ok(p)) = page.get() {
+            profiling.set(p.versions.iter().any(|v| v.status == "profiling"));
+        }
+    });
+    view! {
+        <Title text=move || format!("{} · Datasets · Trellis", name.get())/>
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                let p = match page.await { Ok(p) => p, Err(e) => return view! { <ErrorBox error=e/> }.into_any() };
+                let slug = ctx.slug.get_untracked();
+                let dname = p.dataset.name.clone();
+                view! {
+                    <h2>"Dataset "<code>{dname.clone()}</code></h2>
+                    {(!p.dataset.description.is_empty()).then(|| view! { <p>{p.dataset.description.clone()}</p> })}
+                    {p.can_write.then(|| view! { <UploadBox slug=slug.clone() name=dname.clone() refresh state=upload/> })}
+                    <h3>"Versions"</h3>
+                    {if p.versions.is_empty() {
+                        view! { <p class="empty">"No versions yet."</p> }.into_any()
+                    } else {
+                        view! {
+                            <table class="table" aria-label="Versions">
+                                <thead><tr><th>"Version"</th><th>"File"</th><th>"Rows"</th><th>"Columns"</th><th>"Size"</th><th>"Status"</th><th>"Uploaded"</th><th>"By"</th><th>"Download"</th></tr></thead>
+                                <tbody>
+                                    {p.versions.into_iter().map(|v| {
+                                        let base = format!("/v1/projects/{slug}/datasets/{dname}/versions/{}", v.version);
+                                        view! {
+                                            <tr>
+                                                <td><a href=format!("?v={}", v.version)>{format!("v{}", v.version)}</a></td>
+                                                <td>{v.filename.clone()}{v.compression.clone().map(|c| format!(" ({c})"))}</td>
+                                                <td>{v.row_count.map(|r| r.to_string()).unwrap_or_default()}</td>
+                                                <td>{v.column_count.map(|c| c.to_string()).unwrap_or_default()}</td>
+                                                <td>{fmt_bytes(v.size)}</td>
+                                                <td><StateBadge state=v.status.clone()/></td>
+                                                <td>{fmt_time(&v.created_at)}</td>
+                                                <td>{v.uploaded_by.clone().unwrap_or_default()}</td>
+                                                <td><a href=format!("{base}/download") aria-label=format!("Download version {}", v.version) rel="external">"file"</a></td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any()
+                    }}
+                }.into_any()
+            })}
+        </Suspense>
+        <Transition fallback=Loading>
+            {move || Suspend::new(async move {
+                match profile.await {
+                    Ok(Some(vp)) => profile_view(vp).into_any(),
+                    Ok(None) => ().into_any(),
+                    Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+fn profile_view(vp: VersionProfile) -> impl IntoView {
+    let v = vp.version.version;
+    let status = vp.version.status.clone();
+    view! {
+        <h3>{format!("Version {v}: schema and statistics")}</h3>
+        {match status.as_str() {
+            "profiling" => {
+                let (fraction, message) = vp.job_progress.clone().unwrap_or((0.0, "queued".into()));
+                view! {
+                    <p role="status">"Profiling… "{message}</p>
+                    <ProgressBar value=Signal::derive(move || fraction) label="Profiling progress"/>
+                }.into_any()
+            }
+            "failed" => view! { <p class="error" role="alert">{vp.version.error.clone().unwrap_or_else(|| "profiling failed".into())}</p> }.into_any(),
+            _ => view! {
+                <table class="table" aria-label="Schema">
+                    <thead><tr><th>"Column"</th><th>"Type"</th><th>"Count"</th><th>"Missing"</th><th>"Distinct"</th><th>"Mean"</th><th>"Std"</th><th>"Min"</th><th>"Median"</th><th>"Max"</th></tr></thead>
+                    <tbody>
+                        {vp.columns.iter().map(|c| view! {
+                            <tr>
+                                <td>{c.name.clone()}</td>
+                                <td><code>{c.column_type.clone()}</code></td>
+                                <td>{c.count}</td>
+                                <td>{c.missing}</td>
+                                <td>{if c.distinct_exact { c.distinct.to_string() } else { format!("≈{}", c.distinct) }}</td>
+                                <td>{fmt_num(c.mean)}</td>
+                                <td>{fmt_num(c.std)}</td>
+                                <td>{c.min.clone().unwrap_or_else(|| "—".into())}</td>
+                                <td>{fmt_num(c.median)}</td>
+                                <td>{c.max.clone().unwrap_or_else(|| "—".into())}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+                <div class="charts">
+                    {vp.columns.iter().filter(|c| !c.chart_svg.is_empty()).map(|c| {
+                        let label = if matches!(c.column_type.as_str(), "integer" | "float") {
+                            format!("Histogram of {}", c.name)
+                        } else {
+                            format!("Most frequent values of {}", c.name)
+                        };
+                        let caption = label.clone();
+                        view! {
+                            <figure class="chart" role="img" aria-label=label>
+                                <div inner_html=c.chart_svg.clone()></div>
+                                <figcaption>{caption}</figcaption>
+                            </figure>
+                        }
+                    }).collect_view()}
+                </div>
+            }.into_any(),
+        }}
+        {(!vp.preview_rows.is_empty()).then(|| view! {
+            <h3>"Preview (first rows)"</h3>
+            <div class="scroll-x">
+                <table class="table" aria-label="Preview">
+                    <thead><tr>{vp.preview_columns.iter().map(|c| view! { <th>{c.clone()}</th> }).collect_view()}</tr></thead>
+                    <tbody>
+                        {vp.preview_rows.iter().map(|r| view! {
+                            <tr>{r.iter().map(|cell| view! { <td>{cell.clone()}</td> }).collect_view()}</tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+        })}
+    }
+}
