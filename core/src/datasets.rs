@@ -388,6 +388,34 @@ pub async fn download(db: &PgPool, actor: &Actor, project: &str, dataset: &str, 
     Ok((d.version.sha256, name, d.version.compression.is_some()))
 }
 
+/// Profiles a CSV file in two streaming passes; `progress(rows, pass)` is called every 50,000 rows.
+pub fn profile_file(path: &Path, gzip: bool, mut progress: impl FnMut(u64, u8)) -> anyhow::Result<Profile> {
+    const EVERY: u64 = 50_000;
+    let mut rdr = csv_reader(path, gzip)?;
+    let names: Vec<String> = rdr.headers()?.iter().map(|h| h.trim().to_string()).collect();
+    let mut profiler = Profiler::new(names);
+    let mut record = csv::StringRecord::new();
+    while rdr.read_record(&mut record)? {
+        profiler.push(record.iter());
+        if profiler.rows() % EVERY == 0 {
+            progress(profiler.rows(), 1);
+        }
+    }
+    let mut pass = profiler.finish();
+    if pass.needed() {
+        let mut rdr = csv_reader(path, gzip)?;
+        let mut i = 0u64;
+        while rdr.read_record(&mut record)? {
+            pass.push(record.iter());
+            i += 1;
+            if i % EVERY == 0 {
+                progress(i, 2);
+            }
+        }
+    }
+    Ok(pass.finish())
+}
+
 #[derive(Deserialize)]
 struct ProfilePayload {
     version_id: i64,
@@ -410,31 +438,12 @@ pub async fn profile_job(ctx: JobContext, blobs: Blobs) -> anyhow::Result<Option
     let total = row_count.unwrap_or(0).max(1) as f64;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(f64, String)>(16);
     let p = path.clone();
-    let work = tokio::task::spawn_blocking(move || -> anyhow::Result<Profile> {
-        let report_every = 50_000u64;
-        let mut rdr = csv_reader(&p, gzip)?;
-        let names: Vec<String> = rdr.headers()?.iter().map(|h| h.trim().to_string()).collect();
-        let mut profiler = Profiler::new(names);
-        let mut record = csv::StringRecord::new();
-        while rdr.read_record(&mut record)? {
-            profiler.push(record.iter());
-            if profiler.rows() % report_every == 0 {
-                let _ = tx.blocking_send((0.5 * profiler.rows() as f64 / total, format!("pass 1: {} rows", profiler.rows())));
-            }
-        }
-        let mut pass = profiler.finish();
-        if pass.needed() {
-            let mut rdr = csv_reader(&p, gzip)?;
-            let mut i = 0u64;
-            while rdr.read_record(&mut record)? {
-                pass.push(record.iter());
-                i += 1;
-                if i % report_every == 0 {
-                    let _ = tx.blocking_send((0.5 + 0.5 * i as f64 / total, format!("pass 2 (histograms): {i} rows")));
-                }
-            }
-        }
-        Ok(pass.finish())
+    let work = tokio::task::spawn_blocking(move || {
+        profile_file(&p, gzip, |rows, pass| {
+            let fraction = if pass == 1 { 0.5 * rows as f64 / total } else { 0.5 + 0.5 * rows as f64 / total };
+            let what = if pass == 1 { "pass 1" } else { "pass 2 (histograms)" };
+            let _ = tx.blocking_send((fraction.min(1.0), format!("{what}: {rows} rows")));
+        })
     });
     while let Some((fraction, message)) = rx.recv().await {
         ctx.progress(fraction, &message).await?;
