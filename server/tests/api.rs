@@ -261,3 +261,35 @@ async fn session_sign_in_through_the_server_function() {
     http.post(app.at(sign_out)).header("Accept", "application/json").send().await.unwrap();
     assert_eq!(http.get(app.at("/v1/me")).send().await.unwrap().status(), 401);
 }
+
+#[tokio::test]
+async fn session_cookies_are_secure_behind_https_and_cycled_at_sign_in() {
+    use leptos::server_fn::ServerFn;
+    let app = spawn_with(trellis_server::startup::RouterSettings {
+        secure_cookies: true,
+        session_idle_minutes: 60,
+        max_body_bytes: 64 * 1024,
+    })
+    .await;
+    app.user("ada@example.org", false).await;
+    let path = <trellis_app::api::session::SignIn as ServerFn>::PATH;
+    let sign_in = |cookie: Option<String>| {
+        let mut r = app
+            .http
+            .post(app.at(path))
+            .form(&[("email", "ada@example.org"), ("password", "password 123")])
+            .header("Accept", "application/json");
+        if let Some(c) = cookie {
+            r = r.header("Cookie", c);
+        }
+        r.send()
+    };
+    let first = sign_in(None).await.unwrap();
+    let cookie = first.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.contains("Secure"), "{cookie}");
+    let id = cookie.split(';').next().unwrap().to_string();
+    // Signing in again with that session gives a new session id (no fixation).
+    let second = sign_in(Some(id.clone())).await.unwrap();
+    let renewed = second.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    assert_ne!(id, renewed);
+}
