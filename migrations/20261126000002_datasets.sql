@@ -35,6 +35,9 @@ CREATE TABLE dataset_versions (
     schema            JSONB,
     statistics        JSONB,
     profile_job_id    BIGINT REFERENCES jobs(id) ON DELETE SET NULL,
+    -- The earlier version this one was validated against (its statistics hold counts on that
+    -- version's histogram bins).
+    baseline_version  INT,
     uploaded_by       BIGINT REFERENCES users(id) ON DELETE SET NULL,
     created_at        TIMESTAMPTZ NOT NULL DEFAULT now(),
     UNIQUE (dataset_id, version)

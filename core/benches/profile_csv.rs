@@ -12,7 +12,7 @@ fn main() {
     let validated = trellis_core::datasets::validate_csv(std::path::Path::new(&path), gzip).expect("valid CSV");
     let validate = start.elapsed();
     let start = Instant::now();
-    let profile = trellis_core::datasets::profile_file(std::path::Path::new(&path), gzip, |_, _| {}).expect("profile");
+    let profile = trellis_core::datasets::profile_file(std::path::Path::new(&path), gzip, None, |_, _| {}).expect("profile");
     let took = start.elapsed();
     println!(
         "{path}: {} rows x {} columns; validation {:.2} s ({:.0} rows/s); profiling {:.2} s ({:.0} rows/s); total {:.0} rows/s",

@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::{FromRow, PgPool};
-use trellis_ml::profile::{Profile, Profiler};
+use trellis_ml::profile::{ColumnProfile, Profile, Profiler};
+use trellis_ml::validate::{self, Comparison};
 
 use crate::error::on_unique;
 use crate::projects::{self, Access, Project};
@@ -389,7 +390,13 @@ pub async fn download(db: &PgPool, actor: &Actor, project: &str, dataset: &str, 
 }
 
 /// Profiles a CSV file in two streaming passes; `progress(rows, pass)` is called every 50,000 rows.
-pub fn profile_file(path: &Path, gzip: bool, mut progress: impl FnMut(u64, u8)) -> anyhow::Result<Profile> {
+/// With a `reference` (an earlier version's columns), numeric columns are also counted on its bins.
+pub fn profile_file(
+    path: &Path,
+    gzip: bool,
+    reference: Option<&[ColumnProfile]>,
+    mut progress: impl FnMut(u64, u8),
+) -> anyhow::Result<Profile> {
     const EVERY: u64 = 50_000;
     let mut rdr = csv_reader(path, gzip)?;
     let names: Vec<String> = rdr.headers()?.iter().map(|h| h.trim().to_string()).collect();
@@ -402,6 +409,11 @@ pub fn profile_file(path: &Path, gzip: bool, mut progress: impl FnMut(u64, u8)) 
         }
     }
     let mut pass = profiler.finish();
+    for c in reference.unwrap_or(&[]) {
+        if let Some(h) = &c.histogram {
+            pass.add_reference(&c.name, &h.edges);
+        }
+    }
     if pass.needed() {
         let mut rdr = csv_reader(path, gzip)?;
         let mut i = 0u64;
@@ -424,22 +436,39 @@ struct ProfilePayload {
 /// The `dataset.profile` job: two passes over the file, progress by rows, results stored.
 pub async fn profile_job(ctx: JobContext, blobs: Blobs) -> anyhow::Result<Option<Value>> {
     let payload: ProfilePayload = ctx.payload()?;
-    let row: Option<(String, Option<String>, Option<i64>)> =
-        sqlx::query_as("SELECT sha256, compression, row_count FROM dataset_versions WHERE id = $1")
+    let row: Option<(String, Option<String>, Option<i64>, i64, i32)> =
+        sqlx::query_as("SELECT sha256, compression, row_count, dataset_id, version FROM dataset_versions WHERE id = $1")
             .bind(payload.version_id)
             .fetch_optional(&ctx.db)
             .await?;
-    let Some((sha256, compression, row_count)) = row else {
+    let Some((sha256, compression, row_count, dataset_id, number)) = row else {
         return Err(Permanent(format!("dataset version {} no longer exists", payload.version_id)).into());
     };
+    // The version to validate against: the newest earlier one that is profiled.
+    let baseline: Option<(i32, Value)> = sqlx::query_as(
+        "SELECT version, statistics FROM dataset_versions
+          WHERE dataset_id = $1 AND version < $2 AND status = 'ready' AND statistics IS NOT NULL
+          ORDER BY version DESC LIMIT 1",
+    )
+    .bind(dataset_id)
+    .bind(number)
+    .fetch_optional(&ctx.db)
+    .await?;
+    let baseline: Option<(i32, Vec<ColumnProfile>)> =
+        baseline.and_then(|(v, stats)| serde_json::from_value(stats).ok().map(|cols| (v, cols)));
+    if let Some((v, _)) = &baseline {
+        ctx.log(&format!("validating against version {v}")).await?;
+    }
     ctx.log(&format!("profiling {sha256} ({} rows)", row_count.unwrap_or(0))).await?;
     let path = blobs.to_temp_file(&sha256).await?;
     let gzip = compression.is_some();
     let total = row_count.unwrap_or(0).max(1) as f64;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(f64, String)>(16);
     let p = path.clone();
+    let reference = baseline.as_ref().map(|(_, cols)| cols.clone());
+    let baseline_version = baseline.as_ref().map(|(v, _)| *v);
     let work = tokio::task::spawn_blocking(move || {
-        profile_file(&p, gzip, |rows, pass| {
+        profile_file(&p, gzip, reference.as_deref(), |rows, pass| {
             let fraction = if pass == 1 { 0.5 * rows as f64 / total } else { 0.5 + 0.5 * rows as f64 / total };
             let what = if pass == 1 { "pass 1" } else { "pass 2 (histograms)" };
             let _ = tx.blocking_send((fraction.min(1.0), format!("{what}: {rows} rows")));
@@ -464,7 +493,8 @@ pub async fn profile_job(ctx: JobContext, blobs: Blobs) -> anyhow::Result<Option
     };
     let schema: Vec<Value> = profile.columns.iter().map(|c| json!({ "name": c.name, "type": c.column_type })).collect();
     sqlx::query(
-        "UPDATE dataset_versions SET status = 'ready', error = NULL, schema = $2, statistics = $3, row_count = $4, column_count = $5
+        "UPDATE dataset_versions SET status = 'ready', error = NULL, schema = $2, statistics = $3, row_count = $4,
+                column_count = $5, baseline_version = $6
           WHERE id = $1",
     )
     .bind(payload.version_id)
@@ -472,9 +502,58 @@ pub async fn profile_job(ctx: JobContext, blobs: Blobs) -> anyhow::Result<Option
     .bind(serde_json::to_value(&profile.columns)?)
     .bind(profile.rows as i64)
     .bind(profile.columns.len() as i32)
+    .bind(baseline_version)
     .execute(&ctx.db)
     .await?;
     ctx.log(&format!("profiled {} rows × {} columns", profile.rows, profile.columns.len())).await?;
     ctx.progress(1.0, "done").await?;
     Ok(Some(json!({ "rows": profile.rows, "columns": profile.columns.len() })))
+}
+
+/// A version's validation against the earlier version it was profiled against.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Validation {
+    /// The earlier version compared with; `null` for a first version (nothing to compare).
+    pub compared_to: Option<i32>,
+    /// Each with `column`, `kind`, `severity` (error, warning, info) and `message`.
+    #[schema(value_type = Vec<Object>)]
+    pub anomalies: Vec<validate::Anomaly>,
+    /// Per column: `jensen_shannon` (numbers) or `l_infinity` (categories).
+    #[schema(value_type = Vec<Object>)]
+    pub distances: Vec<validate::ColumnDistance>,
+}
+
+/// Anomalies of version `n` against its baseline; `Conflict` while it is still being profiled.
+pub async fn anomalies(db: &PgPool, actor: &Actor, project: &str, dataset: &str, n: i32) -> Result<Validation> {
+    let (_, ds) = authorize(db, actor, project, dataset, Access::Read).await?;
+    let row: Option<(String, Option<Value>, Option<i32>)> = sqlx::query_as(
+        "SELECT status, statistics, baseline_version FROM dataset_versions WHERE dataset_id = $1 AND version = $2",
+    )
+    .bind(ds.id)
+    .bind(n)
+    .fetch_optional(db)
+    .await?;
+    let Some((status, stats, baseline)) = row else {
+        return Err(Error::not_found(format!("dataset '{dataset}' has no version {n}")));
+    };
+    if status != "ready" {
+        return Err(Error::conflict(format!("version {n} is {status}; anomalies are known once it is profiled")));
+    }
+    let parse = |v: Value| -> Result<Vec<ColumnProfile>> {
+        serde_json::from_value(v).map_err(|e| anyhow::anyhow!("stored statistics do not parse: {e}").into())
+    };
+    let current = parse(stats.unwrap_or(Value::Array(vec![])))?;
+    let Some(b) = baseline else {
+        return Ok(Validation { compared_to: None, anomalies: vec![], distances: vec![] });
+    };
+    let prev: Option<Value> =
+        sqlx::query_scalar("SELECT statistics FROM dataset_versions WHERE dataset_id = $1 AND version = $2")
+            .bind(ds.id)
+            .bind(b)
+            .fetch_optional(db)
+            .await?
+            .flatten();
+    let previous = parse(prev.unwrap_or(Value::Array(vec![])))?;
+    let Comparison { anomalies, distances } = validate::compare(&previous, &current);
+    Ok(Validation { compared_to: Some(b), anomalies, distances })
 }

@@ -4,7 +4,9 @@
 //! block is a mergeable one-pass summary of a numeric series, which dataset profiling splits
 //! across workers and merges.
 
+pub mod drift;
 pub mod moments;
 pub mod profile;
+pub mod validate;
 
 pub use moments::Moments;

@@ -84,6 +84,18 @@ pub struct ColumnProfile {
     /// Lexicographic min/max for timestamps and strings.
     pub min_text: Option<String>,
     pub max_text: Option<String>,
+    /// This column's values counted on a reference version's bins (for drift against it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<ReferenceHistogram>,
+}
+
+/// Counts over another version's histogram edges, with the values falling outside them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReferenceHistogram {
+    pub edges: Vec<f64>,
+    pub counts: Vec<u64>,
+    pub below: u64,
+    pub above: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -387,9 +399,11 @@ impl Profiler {
                 top,
                 min_text: if text_range { acc.min_text } else { None },
                 max_text: if text_range { acc.max_text } else { None },
+                reference: None,
             });
         }
-        HistogramPass { profile: Profile { rows: self.rows, columns }, bins }
+        let references = vec![None; columns.len()];
+        HistogramPass { profile: Profile { rows: self.rows, columns }, bins, references }
     }
 }
 
@@ -427,19 +441,44 @@ impl Histogram {
 pub struct HistogramPass {
     profile: Profile,
     bins: Vec<Option<Histogram>>,
+    references: Vec<Option<ReferenceHistogram>>,
 }
 
 impl HistogramPass {
+    /// Also counts a numeric column on a reference version's bin edges.
+    pub fn add_reference(&mut self, column: &str, edges: &[f64]) {
+        if edges.len() < 2 || edges.windows(2).any(|w| w[0] >= w[1]) {
+            return;
+        }
+        if let Some(i) = self.profile.columns.iter().position(|c| c.name == column && c.column_type.is_numeric()) {
+            self.references[i] =
+                Some(ReferenceHistogram { edges: edges.to_vec(), counts: vec![0; edges.len() - 1], below: 0, above: 0 });
+        }
+    }
+
     pub fn push<'a>(&mut self, row: impl IntoIterator<Item = &'a str>) {
-        for (h, cell) in self.bins.iter_mut().zip(row) {
+        for ((h, r), cell) in self.bins.iter_mut().zip(self.references.iter_mut()).zip(row) {
+            if h.is_none() && r.is_none() {
+                continue;
+            }
+            if is_missing(cell) {
+                continue;
+            }
+            let Ok(x) = cell.trim().parse::<f64>() else { continue };
             if let Some(h) = h {
-                if is_missing(cell) {
-                    continue;
+                if let Some(b) = h.bin_of(x) {
+                    h.counts[b] += 1;
                 }
-                if let Ok(x) = cell.trim().parse::<f64>() {
-                    if let Some(b) = h.bin_of(x) {
-                        h.counts[b] += 1;
-                    }
+            }
+            if let Some(r) = r {
+                let n = r.counts.len();
+                if x < r.edges[0] {
+                    r.below += 1;
+                } else if x > r.edges[n] {
+                    r.above += 1;
+                } else {
+                    let i = r.edges.partition_point(|&e| e <= x).saturating_sub(1).min(n - 1);
+                    r.counts[i] += 1;
                 }
             }
         }
@@ -447,12 +486,13 @@ impl HistogramPass {
 
     /// Whether any column needs pass two.
     pub fn needed(&self) -> bool {
-        self.bins.iter().any(Option::is_some)
+        self.bins.iter().any(Option::is_some) || self.references.iter().any(Option::is_some)
     }
 
     pub fn finish(mut self) -> Profile {
-        for (c, h) in self.profile.columns.iter_mut().zip(self.bins) {
+        for ((c, h), r) in self.profile.columns.iter_mut().zip(self.bins).zip(self.references) {
             c.histogram = h;
+            c.reference = r;
         }
         self.profile
     }

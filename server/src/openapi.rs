@@ -19,7 +19,7 @@ use crate::api;
         api::tokens::list, api::tokens::create, api::tokens::revoke,
         api::audit::project, api::audit::instance,
         api::datasets::list, api::datasets::create, api::datasets::get, api::datasets::upload,
-        api::datasets::version, api::datasets::preview, api::datasets::download,
+        api::datasets::version, api::datasets::preview, api::datasets::download, api::datasets::anomalies,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),

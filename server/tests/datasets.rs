@@ -80,13 +80,19 @@ async fn upload_profile_preview_and_download() {
     assert_eq!((v3["version"].as_i64(), v3["compression"].as_str(), v3["row_count"].as_i64()), (Some(3), Some("gzip"), Some(250)));
     run_jobs(&app).await;
     let d3: Value = app.get("/v1/projects/churn/datasets/customers/versions/3", Some(&team.viewer)).await.json().await.unwrap();
-    assert_eq!(d3["statistics"], detail["statistics"]);
+    // The same statistics (v3 also holds counts on v2's bins, for validation).
+    let mut s3 = d3["statistics"].clone();
+    for c in s3.as_array_mut().unwrap() {
+        c.as_object_mut().unwrap().remove("reference");
+    }
+    assert_eq!(s3, detail["statistics"]);
     let blobs: i64 = sqlx::query_scalar("SELECT count(*) FROM blobs").fetch_one(&app.db).await.unwrap();
     assert_eq!(blobs, 2);
 
     let ds: Value = app.get("/v1/projects/churn/datasets/customers", Some(&team.viewer)).await.json().await.unwrap();
     assert_eq!(ds["versions"].as_array().unwrap().len(), 3);
     assert_eq!(ds["latest_version"], 3);
+    expect_error(app.get("/v1/projects/churn/datasets/customers/versions/3/anomalies", Some(&team.outsider)).await, StatusCode::NOT_FOUND, "not_found").await;
 
     let p: Value = app.get("/v1/projects/churn/datasets/customers/versions/3/preview?offset=10&limit=5", Some(&team.viewer)).await.json().await.unwrap();
     assert_eq!(p["columns"], json!(["age", "income", "score", "plan", "churned"]));
@@ -99,6 +105,41 @@ async fn upload_profile_preview_and_download() {
     assert_eq!(res.status(), 200);
     assert!(res.headers()["content-disposition"].to_str().unwrap().contains("customers.csv"));
     assert_eq!(res.text().await.unwrap(), CSV);
+
+    // Validation: v1 has nothing to compare with; v3 (same content as v2) has no anomalies.
+    let a1: Value = app.get("/v1/projects/churn/datasets/customers/versions/1/anomalies", Some(&team.viewer)).await.json().await.unwrap();
+    assert_eq!(a1["compared_to"], Value::Null);
+    let a3: Value = app.get("/v1/projects/churn/datasets/customers/versions/3/anomalies", Some(&team.viewer)).await.json().await.unwrap();
+    assert_eq!(a3["compared_to"], 2);
+    assert_eq!(a3["anomalies"], json!([]), "{a3}");
+    assert!(a3["distances"].as_array().unwrap().iter().all(|d| d["value"].as_f64().unwrap() < 1e-12));
+    // A version with a dropped column, a new one, shifted ages and a new plan.
+    let changed: String = std::iter::once("age,income,score,region,churned".to_string())
+        .chain(CSV.lines().skip(1).map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let age: i64 = f[0].parse().unwrap();
+            format!("{},{},{},north,{}", age + 40, f[1], f[2], f[4])
+        }))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let res = upload(&app, &team.editor, "customers", changed.into_bytes(), "text/csv").await;
+    assert_eq!(res.status(), 201);
+    let pending = app.get("/v1/projects/churn/datasets/customers/versions/4/anomalies", Some(&team.viewer)).await;
+    expect_error(pending, StatusCode::CONFLICT, "conflict").await;
+    run_jobs(&app).await;
+    let a4: Value = app.get("/v1/projects/churn/datasets/customers/versions/4/anomalies", Some(&team.viewer)).await.json().await.unwrap();
+    assert_eq!(a4["compared_to"], 3);
+    let found: Vec<(String, String, String)> = a4["anomalies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["column"].as_str().unwrap().into(), a["kind"].as_str().unwrap().into(), a["severity"].as_str().unwrap().into()))
+        .collect();
+    assert!(found.contains(&("plan".into(), "missing_column".into(), "error".into())), "{found:?}");
+    assert!(found.contains(&("region".into(), "new_column".into(), "warning".into())), "{found:?}");
+    assert!(found.contains(&("age".into(), "out_of_range".into(), "warning".into())), "{found:?}");
+    assert!(found.contains(&("age".into(), "distribution".into(), "warning".into())), "{found:?}");
+    assert!(!found.iter().any(|(c, _, _)| c == "income" || c == "score"), "unchanged columns: {found:?}");
 
     // Outsiders see nothing; unknown versions are 404; bad version numbers 400.
     expect_error(app.get("/v1/projects/churn/datasets/customers/versions/1", Some(&team.outsider)).await, StatusCode::NOT_FOUND, "not_found").await;

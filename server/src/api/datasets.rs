@@ -5,7 +5,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use trellis_core::datasets::{self, Dataset, DatasetVersion, NewVersion, Preview, VersionDetail};
+use trellis_core::datasets::{self, Dataset, DatasetVersion, NewVersion, Preview, Validation, VersionDetail};
 
 use crate::auth::ApiActor;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
@@ -169,4 +169,20 @@ pub async fn download(
         res.headers_mut().insert(CONTENT_DISPOSITION, v);
     }
     Ok(res)
+}
+
+/// Anomalies of a version against the earlier version it was validated against (like TensorFlow
+/// Data Validation): schema changes, missing-rate jumps, new categories, out-of-range values and
+/// distribution distances. 409 while the version is still being profiled.
+#[utoipa::path(get, path = "/v1/projects/{project}/datasets/{dataset}/versions/{version}/anomalies", tag = "datasets",
+    params(("project" = String, Path, description = "project slug"), ("dataset" = String, Path, description = "dataset name"),
+           ("version" = i32, Path, description = "version number")),
+    responses((status = 200, body = Validation), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn anomalies(
+    State(s): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiPath((project, dataset, version)): ApiPath<(String, String, String)>,
+) -> ApiResult<Json<Validation>> {
+    let n = parse_version(&version)?;
+    Ok(Json(datasets::anomalies(&s.core.db, &actor, &project, &dataset, n).await?))
 }
