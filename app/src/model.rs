@@ -259,6 +259,23 @@ pub struct VersionProfile {
     pub columns: Vec<ColumnRow>,
     pub preview_columns: Vec<String>,
     pub preview_rows: Vec<Vec<String>>,
+    pub validation: Option<ValidationView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnomalyRow {
+    pub column: String,
+    pub kind: String,
+    pub severity: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValidationView {
+    pub compared_to: Option<i32>,
+    pub anomalies: Vec<AnomalyRow>,
+    /// (column, measure, value)
+    pub distances: Vec<(String, String, f64)>,
 }
 
 pub fn fmt_bytes(n: i64) -> String {

@@ -1,3 +1,4 @@
+import * as fs from "node:fs";
 import { expect, test, type Page } from "@playwright/test";
 
 // One story, in order, as a new team would live it: the first administrator sets up the
@@ -237,6 +238,26 @@ test("an editor uploads a CSV, watches it upload and sees its schema, histograms
   await page.getByRole("button", { name: "Upload" }).click();
   await expect(page.getByRole("alert")).toContainText("line 3: expected 2 fields");
   await expect(versions.getByRole("row")).toHaveCount(2);
+
+  // A second version with a dropped column, a new one and shifted ages: the anomalies show.
+  const lines = fs.readFileSync("../ml/tests/fixtures/customers.csv", "utf8").trim().split("\n");
+  const changed = ["age,income,score,region,churned"]
+    .concat(lines.slice(1).map((l) => {
+      const f = l.split(",");
+      return [Number(f[0]) + 40, f[1], f[2], "north", f[4]].join(",");
+    }))
+    .join("\n");
+  await page.getByLabel("Dataset file").setInputFiles({ name: "customers-2.csv", mimeType: "text/csv", buffer: Buffer.from(changed) });
+  await page.getByRole("button", { name: "Upload" }).click();
+  await expect(page).toHaveURL(/\?v=2$/);
+  const anomalies = page.getByRole("list", { name: "Anomalies" });
+  await expect(anomalies).toBeVisible({ timeout: 30_000 });
+  await expect(page.getByRole("heading", { name: "Validation against v1" })).toBeVisible();
+  await expect(anomalies).toContainText("column 'plan' is missing");
+  await expect(anomalies).toContainText("new column 'region'");
+  await expect(anomalies).toContainText("values outside the previous range");
+  await expect(page.getByRole("table", { name: "Distribution distances" })).toContainText("Jensen-Shannon");
+  await shot(page, "15-dataset-anomalies");
 });
 
 async function signIn(page: Page, who: { email: string; password: string }) {

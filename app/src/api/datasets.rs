@@ -124,7 +124,27 @@ pub async fn get_version_profile(slug: String, name: String, version: i32) -> Re
             .map(|j| (j.progress, if j.progress_message.is_empty() { j.state } else { j.progress_message })),
         _ => None,
     };
+    let validation = if detail.version.status == "ready" {
+        let v = trellis_core::datasets::anomalies(cx.db(), &actor, &slug, &name, version).await.map_err(|e| cx.fail(e))?;
+        Some(ValidationView {
+            compared_to: v.compared_to,
+            anomalies: v
+                .anomalies
+                .into_iter()
+                .map(|a| AnomalyRow {
+                    column: a.column,
+                    kind: a.kind,
+                    severity: serde_json::to_value(a.severity).ok().and_then(|s| s.as_str().map(String::from)).unwrap_or_default(),
+                    message: a.message,
+                })
+                .collect(),
+            distances: v.distances.into_iter().map(|d| (d.column, d.measure, d.value)).collect(),
+        })
+    } else {
+        None
+    };
     Ok(VersionProfile {
+        validation,
         job_progress,
         version: version_row(detail.version),
         columns,

@@ -323,6 +323,43 @@ fn profile_view(vp: VersionProfile) -> impl IntoView {
                 </div>
             }.into_any(),
         }}
+        {vp.validation.clone().and_then(|val| val.compared_to.map(|prev| (prev, val))).map(|(prev, val)| view! {
+            <h3>{format!("Validation against v{prev}")}</h3>
+            {if val.anomalies.is_empty() {
+                view! { <p class="ok" role="status">{format!("No anomalies against v{prev}.")}</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="anomalies" aria-label="Anomalies">
+                        {val.anomalies.iter().map(|a| {
+                            let class = format!("badge severity-{}", a.severity);
+                            view! {
+                                <li><span class=class>{a.severity.clone()}</span>" "<strong>{a.column.clone()}</strong>": "{a.message.clone()}</li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+            {(!val.distances.is_empty()).then(|| view! {
+                <table class="table compact" aria-label="Distribution distances">
+                    <thead><tr><th>"Column"</th><th>"Measure"</th><th>"Distance"</th><th>"Change"</th></tr></thead>
+                    <tbody>
+                        {val.distances.iter().map(|(c, m, d)| {
+                            let width = format!("width: {:.0}%", (d * 100.0).clamp(0.0, 100.0));
+                            let measure = if m == "jensen_shannon" { "Jensen-Shannon" } else { "L-infinity" };
+                            let fill = if *d >= 0.3 { "meter-fill over" } else { "meter-fill" };
+                            view! {
+                                <tr>
+                                    <td>{c.clone()}</td>
+                                    <td>{measure}</td>
+                                    <td>{format!("{d:.3}")}</td>
+                                    <td><div class="meter" aria-hidden="true"><div class=fill style=width></div></div></td>
+                                </tr>
+                            }
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            })}
+        })}
         {(!vp.preview_rows.is_empty()).then(|| view! {
             <h3>"Preview (first rows)"</h3>
             <div class="scroll-x">
