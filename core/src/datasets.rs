@@ -553,7 +553,66 @@ pub async fn anomalies(db: &PgPool, actor: &Actor, project: &str, dataset: &str,
             .fetch_optional(db)
             .await?
             .flatten();
-    let previous = parse(prev.unwrap_or(Value::Array(vec![])))?;
+    let Some(prev) = prev else {
+        // The baseline version was deleted since.
+        return Ok(Validation { compared_to: None, anomalies: vec![], distances: vec![] });
+    };
+    let previous = parse(prev)?;
     let Comparison { anomalies, distances } = validate::compare(&previous, &current);
     Ok(Validation { compared_to: Some(b), anomalies, distances })
+}
+
+/// Deletes blobs that no version refers to any more (after the rows are gone).
+async fn collect_garbage(core: &Core, candidates: Vec<String>) -> Result<usize> {
+    let mut removed = 0;
+    for sha in candidates {
+        let gone: Option<String> = sqlx::query_scalar(
+            "DELETE FROM blobs b WHERE b.sha256 = $1
+               AND NOT EXISTS (SELECT 1 FROM dataset_versions v WHERE v.sha256 = b.sha256)
+             RETURNING b.sha256",
+        )
+        .bind(&sha)
+        .fetch_optional(&core.db)
+        .await?;
+        if gone.is_some() {
+            if let Err(e) = core.blobs.delete(&sha).await {
+                tracing::error!(sha256 = %sha, error = %e, "deleting an unreferenced blob");
+            }
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Deletes one version (editors). Its file is removed from storage when no other version holds
+/// the same content. Returns the number of blobs freed.
+pub async fn delete_version(core: &Core, actor: &Actor, project: &str, dataset: &str, n: i32) -> Result<usize> {
+    let (project, ds) = authorize(&core.db, actor, project, dataset, Access::Write).await?;
+    let mut tx = core.db.begin().await?;
+    let sha: Option<String> =
+        sqlx::query_scalar("DELETE FROM dataset_versions WHERE dataset_id = $1 AND version = $2 RETURNING sha256")
+            .bind(ds.id)
+            .bind(n)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(sha) = sha else {
+        return Err(Error::not_found(format!("dataset '{dataset}' has no version {n}")));
+    };
+    audit::record(&mut tx, actor, Some(project.id), "dataset.delete_version", "dataset", format!("{}@v{n}", ds.name), json!({ "sha256": sha })).await?;
+    tx.commit().await?;
+    collect_garbage(core, vec![sha]).await
+}
+
+/// Deletes a dataset with all its versions (editors); unreferenced files are removed.
+pub async fn delete(core: &Core, actor: &Actor, project: &str, dataset: &str) -> Result<usize> {
+    let (project, ds) = authorize(&core.db, actor, project, dataset, Access::Write).await?;
+    let mut tx = core.db.begin().await?;
+    let shas: Vec<String> = sqlx::query_scalar("SELECT DISTINCT sha256 FROM dataset_versions WHERE dataset_id = $1")
+        .bind(ds.id)
+        .fetch_all(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM datasets WHERE id = $1").bind(ds.id).execute(&mut *tx).await?;
+    audit::record(&mut tx, actor, Some(project.id), "dataset.delete", "dataset", &ds.name, json!({ "versions": ds.version_count })).await?;
+    tx.commit().await?;
+    collect_garbage(core, shas).await
 }

@@ -258,6 +258,12 @@ test("an editor uploads a CSV, watches it upload and sees its schema, histograms
   await expect(anomalies).toContainText("values outside the previous range");
   await expect(page.getByRole("table", { name: "Distribution distances" })).toContainText("Jensen-Shannon");
   await shot(page, "15-dataset-anomalies");
+
+  // Deleting a version.
+  await page.getByRole("button", { name: "Delete version 1" }).click();
+  await expect(versions.getByRole("row")).toHaveCount(2);
+  await expect(versions.getByRole("link", { name: "v1", exact: true })).toHaveCount(0);
+  await expect(versions.getByRole("link", { name: "v2", exact: true })).toBeVisible();
 });
 
 async function signIn(page: Page, who: { email: string; password: string }) {

@@ -146,6 +146,30 @@ async fn upload_profile_preview_and_download() {
     expect_error(app.get("/v1/projects/churn/datasets/customers/versions/9", Some(&team.viewer)).await, StatusCode::NOT_FOUND, "not_found").await;
     expect_error(app.get("/v1/projects/churn/datasets/customers/versions/zero", Some(&team.viewer)).await, StatusCode::BAD_REQUEST, "bad_request").await;
     expect_error(app.get("/v1/projects/churn/datasets/nope", Some(&team.viewer)).await, StatusCode::NOT_FOUND, "not_found").await;
+
+    // Deleting: v1 and v2 share content, so the file stays until both are gone.
+    let blob_files = || {
+        let base = std::env::temp_dir().join(app.db.connect_options().get_database().unwrap_or_default());
+        count_files(&base.join("blobs"))
+    };
+    let before = blob_files();
+    expect_error(app.send(Method::DELETE, "/v1/projects/churn/datasets/customers/versions/1", Some(&team.viewer), None).await, StatusCode::FORBIDDEN, "forbidden").await;
+    let d: Value = app.send(Method::DELETE, "/v1/projects/churn/datasets/customers/versions/1", Some(&team.editor), None).await.json().await.unwrap();
+    assert_eq!(d["blobs_removed"], 0);
+    assert_eq!(blob_files(), before);
+    let d: Value = app.send(Method::DELETE, "/v1/projects/churn/datasets/customers/versions/2", Some(&team.editor), None).await.json().await.unwrap();
+    assert_eq!(d["blobs_removed"], 1, "the last version holding the file frees it");
+    assert_eq!(blob_files(), before - 1);
+    expect_error(app.send(Method::DELETE, "/v1/projects/churn/datasets/customers/versions/2", Some(&team.editor), None).await, StatusCode::NOT_FOUND, "not_found").await;
+    // v3 was validated against the deleted v2: nothing to compare with any more.
+    let a3: Value = app.get("/v1/projects/churn/datasets/customers/versions/3/anomalies", Some(&team.viewer)).await.json().await.unwrap();
+    assert_eq!(a3["compared_to"], Value::Null);
+    let d: Value = app.send(Method::DELETE, "/v1/projects/churn/datasets/customers", Some(&team.editor), None).await.json().await.unwrap();
+    assert_eq!(d["blobs_removed"], 2);
+    assert_eq!(blob_files(), 0);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM blobs").fetch_one(&app.db).await.unwrap();
+    assert_eq!(left, 0);
+    expect_error(app.get("/v1/projects/churn/datasets/customers", Some(&team.viewer)).await, StatusCode::NOT_FOUND, "not_found").await;
 }
 
 #[tokio::test]

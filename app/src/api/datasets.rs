@@ -152,3 +152,15 @@ pub async fn get_version_profile(slug: String, name: String, version: i32) -> Re
         preview_rows: preview.rows,
     })
 }
+
+/// Deletes a version; its file is freed when nothing else holds the same content.
+#[server]
+pub async fn delete_version(slug: String, name: String, version: i32) -> Result<(), AppError> {
+    use super::ssr::*;
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    trellis_core::datasets::delete_version(&cx.core, &actor, &slug, &name, version)
+        .await
+        .map(|_| ())
+        .map_err(|e| cx.fail(e))
+}

@@ -5,7 +5,9 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 
-use crate::api::datasets::{get_dataset_page as dataset_page, get_version_profile as version_profile, list_datasets, CreateDataset};
+use crate::api::datasets::{
+    get_dataset_page as dataset_page, get_version_profile as version_profile, list_datasets, CreateDataset, DeleteVersion,
+};
 use crate::components::widgets::{action_error, ticker, ErrorBox, Loading, ProgressBar, StateBadge};
 use crate::model::{fmt_bytes, fmt_num, fmt_time, VersionProfile};
 use crate::pages::project::use_project;
@@ -192,6 +194,12 @@ pub fn DatasetDetail() -> impl IntoView {
     let name = Memo::new(move |_| params.read().get("name").unwrap_or_default());
     let refresh = RwSignal::new(0u32);
     let upload = UploadState::new();
+    let delete = ServerAction::<DeleteVersion>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = delete.value().get() {
+            refresh.update(|r| *r += 1);
+        }
+    });
     let profiling = RwSignal::new(false);
     let tick = ticker(2);
     let live = move || if profiling.get() { tick.get() } else { 0 };
@@ -224,6 +232,7 @@ pub fn DatasetDetail() -> impl IntoView {
                 let p = match page.await { Ok(p) => p, Err(e) => return view! { <ErrorBox error=e/> }.into_any() };
                 let slug = ctx.slug.get_untracked();
                 let dname = p.dataset.name.clone();
+                let can_write = p.can_write;
                 view! {
                     <h2>"Dataset "<code>{dname.clone()}</code></h2>
                     {(!p.dataset.description.is_empty()).then(|| view! { <p>{p.dataset.description.clone()}</p> })}
@@ -234,7 +243,7 @@ pub fn DatasetDetail() -> impl IntoView {
                     } else {
                         view! {
                             <table class="table" aria-label="Versions">
-                                <thead><tr><th>"Version"</th><th>"File"</th><th>"Rows"</th><th>"Columns"</th><th>"Size"</th><th>"Status"</th><th>"Uploaded"</th><th>"By"</th><th>"Download"</th></tr></thead>
+                                <thead><tr><th>"Version"</th><th>"File"</th><th>"Rows"</th><th>"Columns"</th><th>"Size"</th><th>"Status"</th><th>"Uploaded"</th><th>"By"</th><th>"Download"</th>{can_write.then(|| view! { <th>"Delete"</th> })}</tr></thead>
                                 <tbody>
                                     {p.versions.into_iter().map(|v| {
                                         let base = format!("/v1/projects/{slug}/datasets/{dname}/versions/{}", v.version);
@@ -249,11 +258,25 @@ pub fn DatasetDetail() -> impl IntoView {
                                                 <td>{fmt_time(&v.created_at)}</td>
                                                 <td>{v.uploaded_by.clone().unwrap_or_default()}</td>
                                                 <td><a href=format!("{base}/download") aria-label=format!("Download version {}", v.version) rel="external">"file"</a></td>
+                                                {can_write.then(|| {
+                                                    let (s2, n2, num) = (slug.clone(), dname.clone(), v.version);
+                                                    view! {
+                                                        <td>
+                                                            <ActionForm action=delete attr:class="inline">
+                                                                <input type="hidden" name="slug" value=s2/>
+                                                                <input type="hidden" name="name" value=n2/>
+                                                                <input type="hidden" name="version" value=num.to_string()/>
+                                                                <button type="submit" class="danger" aria-label=format!("Delete version {num}")>"Delete"</button>
+                                                            </ActionForm>
+                                                        </td>
+                                                    }
+                                                })}
                                             </tr>
                                         }
                                     }).collect_view()}
                                 </tbody>
                             </table>
+                            {action_error(delete)}
                         }.into_any()
                     }}
                 }.into_any()

@@ -186,3 +186,37 @@ pub async fn anomalies(
     let n = parse_version(&version)?;
     Ok(Json(datasets::anomalies(&s.core.db, &actor, &project, &dataset, n).await?))
 }
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Deleted {
+    /// Stored files freed because nothing else refers to them.
+    pub blobs_removed: usize,
+}
+
+/// Deletes a version (editors); its file is removed when no other version has the same content.
+#[utoipa::path(delete, path = "/v1/projects/{project}/datasets/{dataset}/versions/{version}", tag = "datasets",
+    params(("project" = String, Path, description = "project slug"), ("dataset" = String, Path, description = "dataset name"),
+           ("version" = i32, Path, description = "version number")),
+    responses((status = 200, body = Deleted), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn delete_version(
+    State(s): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiPath((project, dataset, version)): ApiPath<(String, String, String)>,
+) -> ApiResult<Json<Deleted>> {
+    let n = parse_version(&version)?;
+    let blobs_removed = datasets::delete_version(&s.core, &actor, &project, &dataset, n).await?;
+    Ok(Json(Deleted { blobs_removed }))
+}
+
+/// Deletes a dataset and all its versions (editors).
+#[utoipa::path(delete, path = "/v1/projects/{project}/datasets/{dataset}", tag = "datasets",
+    params(("project" = String, Path, description = "project slug"), ("dataset" = String, Path, description = "dataset name")),
+    responses((status = 200, body = Deleted), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn delete(
+    State(s): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiPath((project, dataset)): ApiPath<(String, String)>,
+) -> ApiResult<Json<Deleted>> {
+    let blobs_removed = datasets::delete(&s.core, &actor, &project, &dataset).await?;
+    Ok(Json(Deleted { blobs_removed }))
+}
