@@ -616,3 +616,153 @@ pub async fn delete(core: &Core, actor: &Actor, project: &str, dataset: &str) ->
     tx.commit().await?;
     collect_garbage(core, shas).await
 }
+
+/// How to split a version.
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(tag = "method", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SplitSpec {
+    /// Each row goes to train/validation/test with the given fractions, by a seeded hash of its
+    /// row number (deterministic).
+    Random {
+        /// `{"train": 0.8, "validation": 0.1, "test": 0.1}`; each 0–1, summing to 1.
+        fractions: std::collections::BTreeMap<String, f64>,
+        #[serde(default)]
+        seed: u64,
+    },
+    /// A column's values say the split: train, validation or test (any case).
+    Column { column: String },
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Split {
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub spec: Value,
+    /// Rows per split: `{"train": n, "validation": n, "test": n}`.
+    #[schema(value_type = Object)]
+    pub counts: Value,
+    pub created_at: DateTime<Utc>,
+}
+
+fn split_fractions(spec: &std::collections::BTreeMap<String, f64>) -> Result<[f64; 3]> {
+    let mut f = [0.0; 3];
+    for (k, v) in spec {
+        let Some(i) = trellis_ml::split::SPLITS.iter().position(|s| s == k) else {
+            return Err(Error::bad_request(format!("fractions: '{k}' is not one of train, validation, test")));
+        };
+        if !v.is_finite() || !(0.0..=1.0).contains(v) {
+            return Err(Error::bad_request(format!("fractions.{k}: must be between 0 and 1")));
+        }
+        f[i] = *v;
+    }
+    let sum: f64 = f.iter().sum();
+    if (sum - 1.0).abs() > 1e-6 {
+        return Err(Error::bad_request(format!("fractions: must sum to 1 (they sum to {sum})")));
+    }
+    if f[0] == 0.0 {
+        return Err(Error::bad_request("fractions.train: the training split cannot be empty"));
+    }
+    Ok(f)
+}
+
+/// Splits a version (editors): counts rows per split and saves the rule with the version.
+pub async fn set_split(core: &Core, actor: &Actor, project: &str, dataset: &str, n: i32, spec: SplitSpec) -> Result<Split> {
+    let (project, ds) = authorize(&core.db, actor, project, dataset, Access::Write).await?;
+    let row: Option<(i64, String, Option<String>)> =
+        sqlx::query_as("SELECT id, sha256, compression FROM dataset_versions WHERE dataset_id = $1 AND version = $2")
+            .bind(ds.id)
+            .bind(n)
+            .fetch_optional(&core.db)
+            .await?;
+    let Some((version_id, sha256, compression)) = row else {
+        return Err(Error::not_found(format!("dataset '{dataset}' has no version {n}")));
+    };
+    let fractions = match &spec {
+        SplitSpec::Random { fractions, .. } => Some(split_fractions(fractions)?),
+        SplitSpec::Column { .. } => None,
+    };
+    let path = core.blobs.to_temp_file(&sha256).await?;
+    let p = path.clone();
+    let spec2 = spec.clone();
+    let counted = tokio::task::spawn_blocking(move || -> Result<[u64; 3]> {
+        let mut rdr = csv_reader(&p, compression.is_some()).map_err(|e| anyhow::anyhow!(e))?;
+        let header = rdr.headers().map_err(|e| anyhow::anyhow!(e))?.clone();
+        let col = match &spec2 {
+            SplitSpec::Column { column } => Some(header.iter().position(|h| h.trim() == column).ok_or_else(|| {
+                Error::bad_request(format!("column: '{column}' is not a column of this version"))
+            })?),
+            SplitSpec::Random { .. } => None,
+        };
+        let mut counts = [0u64; 3];
+        let mut record = csv::StringRecord::new();
+        let mut row = 0u64;
+        while rdr.read_record(&mut record).map_err(|e| anyhow::anyhow!(e))? {
+            let s = match (&spec2, col) {
+                (SplitSpec::Random { seed, .. }, _) => trellis_ml::split::assign(*seed, row, fractions.unwrap()),
+                (SplitSpec::Column { column }, Some(c)) => trellis_ml::split::parse_label(&record[c]).ok_or_else(|| {
+                    Error::bad_request(format!(
+                        "line {}, column '{column}': '{}' is not train, validation or test",
+                        row + 2,
+                        &record[c]
+                    ))
+                })?,
+                _ => unreachable!(),
+            };
+            counts[s] += 1;
+            row += 1;
+        }
+        Ok(counts)
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!(e))?;
+    let _ = tokio::fs::remove_file(&path).await;
+    let counts = counted?;
+    if counts[0] == 0 {
+        return Err(Error::bad_request("the training split would be empty"));
+    }
+    let counts_json = json!({ "train": counts[0], "validation": counts[1], "test": counts[2] });
+    let (method, seed, fr, column) = match &spec {
+        SplitSpec::Random { fractions, seed } => ("random", Some(*seed as i64), Some(json!(fractions)), None),
+        SplitSpec::Column { column } => ("column", None, None, Some(column.clone())),
+    };
+    let mut tx = core.db.begin().await?;
+    sqlx::query(
+        "INSERT INTO dataset_splits (version_id, method, seed, fractions, split_column, counts, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (version_id) DO UPDATE SET method = EXCLUDED.method, seed = EXCLUDED.seed, fractions = EXCLUDED.fractions,
+             split_column = EXCLUDED.split_column, counts = EXCLUDED.counts, created_by = EXCLUDED.created_by, created_at = now()",
+    )
+    .bind(version_id)
+    .bind(method)
+    .bind(seed)
+    .bind(&fr)
+    .bind(&column)
+    .bind(&counts_json)
+    .bind(actor.user_id)
+    .execute(&mut *tx)
+    .await?;
+    audit::record(&mut tx, actor, Some(project.id), "dataset.split", "dataset", format!("{}@v{n}", ds.name), json!({ "spec": spec, "counts": counts_json })).await?;
+    tx.commit().await?;
+    get_split(&core.db, actor, &project.slug, dataset, n).await?.ok_or_else(|| Error::not_found("split vanished"))
+}
+
+pub async fn get_split(db: &PgPool, actor: &Actor, project: &str, dataset: &str, n: i32) -> Result<Option<Split>> {
+    let (_, ds) = authorize(db, actor, project, dataset, Access::Read).await?;
+    let row: Option<(String, Option<i64>, Option<Value>, Option<String>, Value, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT s.method, s.seed, s.fractions, s.split_column, s.counts, s.created_at
+           FROM dataset_splits s JOIN dataset_versions v ON v.id = s.version_id
+          WHERE v.dataset_id = $1 AND v.version = $2",
+    )
+    .bind(ds.id)
+    .bind(n)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|(method, seed, fractions, column, counts, created_at)| {
+        let spec = if method == "random" {
+            json!({ "method": method, "seed": seed, "fractions": fractions })
+        } else {
+            json!({ "method": method, "column": column })
+        };
+        Split { spec, counts, created_at }
+    }))
+}

@@ -7,6 +7,7 @@
 pub mod drift;
 pub mod moments;
 pub mod profile;
+pub mod split;
 pub mod validate;
 
 pub use moments::Moments;

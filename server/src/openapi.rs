@@ -20,7 +20,7 @@ use crate::api;
         api::audit::project, api::audit::instance,
         api::datasets::list, api::datasets::create, api::datasets::get, api::datasets::upload,
         api::datasets::version, api::datasets::preview, api::datasets::download, api::datasets::anomalies,
-        api::datasets::delete_version, api::datasets::delete,
+        api::datasets::delete_version, api::datasets::delete, api::datasets::set_split, api::datasets::get_split,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),

@@ -211,3 +211,55 @@ async fn bad_files_are_refused_and_leave_nothing_behind() {
     assert_eq!(count_files(&base.join("blobs")), 0, "no orphan blob in storage");
     assert_eq!(count_files(&base.join("tmp")), 0, "no temporary file left");
 }
+
+#[tokio::test]
+async fn splits_by_fraction_and_by_column() {
+    let app = spawn().await;
+    let team = app.team().await;
+    app.send(Method::POST, "/v1/projects/churn/datasets", Some(&team.editor), Some(json!({ "name": "customers" }))).await;
+    upload(&app, &team.editor, "customers", CSV.as_bytes().to_vec(), "text/csv").await;
+    let path = "/v1/projects/churn/datasets/customers/versions/1/split";
+    expect_error(app.get(path, Some(&team.viewer)).await, StatusCode::NOT_FOUND, "not_found").await;
+    let spec = json!({ "method": "random", "fractions": { "train": 0.8, "validation": 0.1, "test": 0.1 }, "seed": 42 });
+    expect_error(app.send(Method::PUT, path, Some(&team.viewer), Some(spec.clone())).await, StatusCode::FORBIDDEN, "forbidden").await;
+    let a: Value = app.send(Method::PUT, path, Some(&team.editor), Some(spec.clone())).await.json().await.unwrap();
+    let counts = |v: &Value| ["train", "validation", "test"].map(|k| v["counts"][k].as_u64().unwrap());
+    let c = counts(&a);
+    assert_eq!(c.iter().sum::<u64>(), 250);
+    assert!((170..=230).contains(&c[0]), "{c:?}");
+    // Same seed, same split; another seed, another.
+    let b: Value = app.send(Method::PUT, path, Some(&team.editor), Some(spec)).await.json().await.unwrap();
+    assert_eq!(counts(&b), c);
+    let other = json!({ "method": "random", "fractions": { "train": 0.8, "validation": 0.1, "test": 0.1 }, "seed": 7 });
+    let o: Value = app.send(Method::PUT, path, Some(&team.editor), Some(other)).await.json().await.unwrap();
+    assert_eq!(counts(&o).iter().sum::<u64>(), 250);
+    let got: Value = app.get(path, Some(&team.viewer)).await.json().await.unwrap();
+    assert_eq!(got["seed"], 7);
+
+    for (spec, needle) in [
+        (json!({ "method": "random", "fractions": { "train": 0.8, "test": 0.3 } }), "sum to 1"),
+        (json!({ "method": "random", "fractions": { "train": 0.5, "holdout": 0.5 } }), "holdout"),
+        (json!({ "method": "random", "fractions": { "train": 1.5, "test": -0.5 } }), "between 0 and 1"),
+        (json!({ "method": "column", "column": "nope" }), "'nope' is not a column"),
+        (json!({ "method": "column", "column": "plan" }), "line 2, column 'plan'"),
+        (json!({ "method": "stratified" }), "stratified"),
+    ] {
+        let m = expect_error(app.send(Method::PUT, path, Some(&team.editor), Some(spec)).await, StatusCode::BAD_REQUEST, "bad_request").await;
+        assert!(m.contains(needle), "{m}");
+    }
+
+    // A predefined split column.
+    let labelled: String = std::iter::once("x,split".to_string())
+        .chain((0..30).map(|i| format!("{i},{}", ["train", "TRAIN", "validation", "test", "Train"][i % 5])))
+        .collect::<Vec<_>>()
+        .join("\n");
+    app.send(Method::POST, "/v1/projects/churn/datasets", Some(&team.editor), Some(json!({ "name": "labelled" }))).await;
+    assert_eq!(upload(&app, &team.editor, "labelled", labelled.into_bytes(), "text/csv").await.status(), 201);
+    let s: Value = app
+        .send(Method::PUT, "/v1/projects/churn/datasets/labelled/versions/1/split", Some(&team.editor), Some(json!({ "method": "column", "column": "split" })))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(counts(&s), [18, 6, 6]);
+}

@@ -5,7 +5,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use trellis_core::datasets::{self, Dataset, DatasetVersion, NewVersion, Preview, Validation, VersionDetail};
+use trellis_core::datasets::{self, Dataset, DatasetVersion, NewVersion, Preview, Split, SplitSpec, Validation, VersionDetail};
 
 use crate::auth::ApiActor;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
@@ -219,4 +219,39 @@ pub async fn delete(
 ) -> ApiResult<Json<Deleted>> {
     let blobs_removed = datasets::delete(&s.core, &actor, &project, &dataset).await?;
     Ok(Json(Deleted { blobs_removed }))
+}
+
+/// Splits a version into train / validation / test (editors): by fractions with a seed
+/// (`{"method": "random", "fractions": {"train": 0.8, "validation": 0.1, "test": 0.1}, "seed": 42}`)
+/// or by a column's values (`{"method": "column", "column": "split"}`). Returns the rows per split.
+#[utoipa::path(put, path = "/v1/projects/{project}/datasets/{dataset}/versions/{version}/split", tag = "datasets",
+    params(("project" = String, Path, description = "project slug"), ("dataset" = String, Path, description = "dataset name"),
+           ("version" = i32, Path, description = "version number")),
+    request_body = SplitSpec,
+    responses((status = 200, body = Split), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+pub async fn set_split(
+    State(s): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiPath((project, dataset, version)): ApiPath<(String, String, String)>,
+    ApiJson(spec): ApiJson<SplitSpec>,
+) -> ApiResult<Json<Split>> {
+    let n = parse_version(&version)?;
+    Ok(Json(datasets::set_split(&s.core, &actor, &project, &dataset, n, spec).await?))
+}
+
+/// The version's split, if one was made.
+#[utoipa::path(get, path = "/v1/projects/{project}/datasets/{dataset}/versions/{version}/split", tag = "datasets",
+    params(("project" = String, Path, description = "project slug"), ("dataset" = String, Path, description = "dataset name"),
+           ("version" = i32, Path, description = "version number")),
+    responses((status = 200, body = Split), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get_split(
+    State(s): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiPath((project, dataset, version)): ApiPath<(String, String, String)>,
+) -> ApiResult<Json<Split>> {
+    let n = parse_version(&version)?;
+    datasets::get_split(&s.core.db, &actor, &project, &dataset, n)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("version {n} of '{dataset}' has no split yet")))
 }

@@ -33,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/projects/{project}/datasets/{dataset}/versions/{version}/preview", get(datasets::preview))
         .route("/v1/projects/{project}/datasets/{dataset}/versions/{version}/download", get(datasets::download))
         .route("/v1/projects/{project}/datasets/{dataset}/versions/{version}/anomalies", get(datasets::anomalies))
+        .route("/v1/projects/{project}/datasets/{dataset}/versions/{version}/split", get(datasets::get_split).put(datasets::set_split))
         .route("/v1/projects/{project}/audit", get(audit::project))
         .route("/v1/audit", get(audit::instance))
         .route("/v1/jobs", get(jobs::list_instance))
