@@ -260,6 +260,16 @@ pub struct VersionProfile {
     pub preview_columns: Vec<String>,
     pub preview_rows: Vec<Vec<String>>,
     pub validation: Option<ValidationView>,
+    pub can_write: bool,
+    pub split: Option<SplitView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SplitView {
+    /// How it was made, e.g. "random, seed 42" or "by column split".
+    pub description: String,
+    /// Rows in train, validation, test.
+    pub counts: [u64; 3],
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

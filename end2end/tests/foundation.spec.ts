@@ -259,6 +259,19 @@ test("an editor uploads a CSV, watches it upload and sees its schema, histograms
   await expect(page.getByRole("table", { name: "Distribution distances" })).toContainText("Jensen-Shannon");
   await shot(page, "15-dataset-anomalies");
 
+  // Split the version: the counts of each part are shown and add up.
+  await expect(page.getByText("Not split yet.")).toBeVisible();
+  await page.getByLabel("Train %").fill("70");
+  await page.getByLabel("Validation %").fill("15");
+  await page.getByLabel("Test %").fill("15");
+  await page.getByLabel("Seed").fill("7");
+  await page.getByRole("button", { name: "Split", exact: true }).click();
+  const split = page.getByRole("table", { name: "Split" });
+  await expect(split).toBeVisible();
+  const cells = await split.locator("tbody td:nth-child(2)").allInnerTexts();
+  expect(cells.map(Number).reduce((a, b) => a + b, 0)).toBe(250);
+  await expect(page.getByText("Made random, seed 7.")).toBeVisible();
+
   // Deleting a version.
   await page.getByRole("button", { name: "Delete version 1" }).click();
   await expect(versions.getByRole("row")).toHaveCount(2);

@@ -143,7 +143,14 @@ pub async fn get_version_profile(slug: String, name: String, version: i32) -> Re
     } else {
         None
     };
+    let project = trellis_core::projects::get(cx.db(), &actor, &slug).await.map_err(|e| cx.fail(e))?;
+    let split = trellis_core::datasets::get_split(cx.db(), &actor, &slug, &name, version)
+        .await
+        .map_err(|e| cx.fail(e))?
+        .map(split_view);
     Ok(VersionProfile {
+        can_write: project.role >= trellis_core::types::Role::Editor,
+        split,
         validation,
         job_progress,
         version: version_row(detail.version),
@@ -162,5 +169,40 @@ pub async fn delete_version(slug: String, name: String, version: i32) -> Result<
     trellis_core::datasets::delete_version(&cx.core, &actor, &slug, &name, version)
         .await
         .map(|_| ())
+        .map_err(|e| cx.fail(e))
+}
+
+#[cfg(feature = "ssr")]
+fn split_view(s: trellis_core::datasets::Split) -> SplitView {
+    let description = match s.spec["method"].as_str() {
+        Some("random") => format!("random, seed {}", s.spec["seed"]),
+        _ => format!("by column {}", s.spec["column"].as_str().unwrap_or("?")),
+    };
+    let n = |k: &str| s.counts[k].as_u64().unwrap_or(0);
+    SplitView { description, counts: [n("train"), n("validation"), n("test")] }
+}
+
+/// Splits a version by percentages with a seed.
+#[server]
+pub async fn split_version(
+    slug: String,
+    name: String,
+    version: i32,
+    train: f64,
+    validation: f64,
+    test: f64,
+    seed: u64,
+) -> Result<SplitView, AppError> {
+    use super::ssr::*;
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    let fractions = [("train", train), ("validation", validation), ("test", test)]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v / 100.0))
+        .collect();
+    let spec = trellis_core::datasets::SplitSpec::Random { fractions, seed };
+    trellis_core::datasets::set_split(&cx.core, &actor, &slug, &name, version, spec)
+        .await
+        .map(split_view)
         .map_err(|e| cx.fail(e))
 }

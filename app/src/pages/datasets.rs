@@ -7,6 +7,7 @@ use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 
 use crate::api::datasets::{
     get_dataset_page as dataset_page, get_version_profile as version_profile, list_datasets, CreateDataset, DeleteVersion,
+    SplitVersion,
 };
 use crate::components::widgets::{action_error, ticker, ErrorBox, Loading, ProgressBar, StateBadge};
 use crate::model::{fmt_bytes, fmt_num, fmt_time, VersionProfile};
@@ -285,7 +286,7 @@ pub fn DatasetDetail() -> impl IntoView {
         <Transition fallback=Loading>
             {move || Suspend::new(async move {
                 match profile.await {
-                    Ok(Some(vp)) => profile_view(vp).into_any(),
+                    Ok(Some(vp)) => profile_view(vp, ctx.slug.get_untracked(), name.get_untracked()).into_any(),
                     Ok(None) => ().into_any(),
                     Err(e) => view! { <ErrorBox error=e/> }.into_any(),
                 }
@@ -294,9 +295,48 @@ pub fn DatasetDetail() -> impl IntoView {
     }
 }
 
-fn profile_view(vp: VersionProfile) -> impl IntoView {
+fn split_section(vp: &VersionProfile, slug: String, name: String) -> impl IntoView {
+    let action = ServerAction::<SplitVersion>::new();
+    let saved = vp.split.clone();
+    let version = vp.version.version;
+    let can_write = vp.can_write;
+    let shown = move || action.value().get().and_then(|r| r.ok()).or_else(|| saved.clone());
+    view! {
+        <h3>"Train / validation / test split"</h3>
+        {move || match shown() {
+            Some(s) => view! {
+                <table class="table compact" aria-label="Split">
+                    <thead><tr><th>"Split"</th><th>"Rows"</th></tr></thead>
+                    <tbody>
+                        <tr><td>"train"</td><td>{s.counts[0]}</td></tr>
+                        <tr><td>"validation"</td><td>{s.counts[1]}</td></tr>
+                        <tr><td>"test"</td><td>{s.counts[2]}</td></tr>
+                    </tbody>
+                </table>
+                <p class="muted">{format!("Made {}. Training jobs use it.", s.description)}</p>
+            }.into_any(),
+            None => view! { <p class="muted">"Not split yet."</p> }.into_any(),
+        }}
+        {can_write.then(|| view! {
+            <ActionForm action=action attr:class="form inline-grid split-form">
+                <input type="hidden" name="slug" value=slug.clone()/>
+                <input type="hidden" name="name" value=name.clone()/>
+                <input type="hidden" name="version" value=version.to_string()/>
+                <label>"Train %"<input type="number" name="train" min="1" max="100" step="any" value="80"/></label>
+                <label>"Validation %"<input type="number" name="validation" min="0" max="99" step="any" value="10"/></label>
+                <label>"Test %"<input type="number" name="test" min="0" max="99" step="any" value="10"/></label>
+                <label>"Seed"<input type="number" name="seed" min="0" step="1" value="42"/></label>
+                <button type="submit" disabled=move || action.pending().get()>"Split"</button>
+                {action_error(action)}
+            </ActionForm>
+        })}
+    }
+}
+
+fn profile_view(vp: VersionProfile, slug: String, name: String) -> impl IntoView {
     let v = vp.version.version;
     let status = vp.version.status.clone();
+    let split = (status == "ready").then(|| split_section(&vp, slug, name));
     view! {
         <h3>{format!("Version {v}: schema and statistics")}</h3>
         {match status.as_str() {
@@ -383,6 +423,7 @@ fn profile_view(vp: VersionProfile) -> impl IntoView {
                 </table>
             })}
         })}
+        {split}
         {(!vp.preview_rows.is_empty()).then(|| view! {
             <h3>"Preview (first rows)"</h3>
             <div class="scroll-x">
