@@ -41,16 +41,28 @@ fn key(sha256: &str) -> ObjectPath {
 }
 
 impl Blobs {
-    /// Blobs in `root/blobs`, temporary files in `root/tmp` (emptied here: leftovers are uploads
-    /// interrupted by a crash).
+    /// Blobs in `root/blobs`, temporary files in `root/tmp`.
     pub fn local(root: &Path) -> Result<Self> {
         let blobs = root.join("blobs");
         let tmp = root.join("tmp");
         std::fs::create_dir_all(&blobs).with_context(|| format!("creating {}", blobs.display()))?;
-        let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         let store = LocalFileSystem::new_with_prefix(&blobs).context("opening the blob directory")?;
         Ok(Blobs { store: Arc::new(store), tmp })
+    }
+
+    /// Removes temporary files older than an hour: uploads cut short by a crash. (`trellis serve`
+    /// calls this at start; younger files may belong to another process's upload in progress.)
+    pub fn clear_stale_temp(&self) -> usize {
+        let mut removed = 0;
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        for entry in std::fs::read_dir(&self.tmp).into_iter().flatten().flatten() {
+            let stale = entry.metadata().and_then(|m| m.modified()).map(|t| t < hour_ago).unwrap_or(false);
+            if stale && std::fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        removed
     }
 
     pub fn temp_path(&self) -> PathBuf {

@@ -48,6 +48,10 @@ test("first administrator sets up the instance and gets the demo project", async
   await expect(page.getByRole("heading", { name: "Projects" })).toBeVisible();
   await expect(page.getByRole("link", { name: "Demo project" })).toBeVisible();
   await shot(page, "02-projects");
+  // The demo project comes with a dataset, profiled in the background.
+  await page.goto("/p/demo/datasets/customers");
+  await expect(page.getByRole("table", { name: "Schema" })).toBeVisible({ timeout: 30_000 });
+  await expect(page.getByRole("img", { name: "Histogram of income" })).toBeVisible();
 });
 
 test("admin creates a project, a user, adds them as viewer, and creates a token", async ({ page }) => {

@@ -235,6 +235,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = session_store(&pool).await?;
     let deletion = tokio::spawn(store.clone().continuously_delete_expired(tokio::time::Duration::from_secs(3600)));
     let core = Core::new(pool.clone(), Blobs::local(&args.db.data_dir)?);
+    let stale = core.blobs.clear_stale_temp();
+    if stale > 0 {
+        tracing::info!(files = stale, "removed temporary files of interrupted uploads");
+    }
     let mut state = AppState::new(leptos_options(args.site_root.as_deref(), args.addr)?, core.clone());
     state.max_upload_bytes = args.max_upload_bytes;
     let settings = RouterSettings {

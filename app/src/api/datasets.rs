@@ -71,13 +71,24 @@ pub async fn get_dataset_page(slug: String, name: String) -> Result<DatasetPage,
     })
 }
 
-/// A version's profile: statistics per column with charts, and the first rows.
+/// A version's profile (the latest when `version` is `None`; `None` when there is no version):
+/// statistics per column with charts, validation, split, and the first rows.
 #[server]
-pub async fn get_version_profile(slug: String, name: String, version: i32) -> Result<VersionProfile, AppError> {
+pub async fn get_version_profile(slug: String, name: String, version: Option<i32>) -> Result<Option<VersionProfile>, AppError> {
     use super::ssr::*;
     use trellis_ml::profile::ColumnProfile;
     let cx = Ctx::get()?;
     let actor = cx.actor().await?;
+    let version = match version {
+        Some(v) => v,
+        None => {
+            let (_, versions) = trellis_core::datasets::get(cx.db(), &actor, &slug, &name).await.map_err(|e| cx.fail(e))?;
+            match versions.first() {
+                Some(v) => v.version,
+                None => return Ok(None),
+            }
+        }
+    };
     let detail = trellis_core::datasets::version(cx.db(), &actor, &slug, &name, version).await.map_err(|e| cx.fail(e))?;
     let profiles: Vec<ColumnProfile> = match &detail.statistics {
         Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
@@ -148,7 +159,7 @@ pub async fn get_version_profile(slug: String, name: String, version: i32) -> Re
         .await
         .map_err(|e| cx.fail(e))?
         .map(split_view);
-    Ok(VersionProfile {
+    Ok(Some(VersionProfile {
         can_write: project.role >= trellis_core::types::Role::Editor,
         split,
         validation,
@@ -157,7 +168,7 @@ pub async fn get_version_profile(slug: String, name: String, version: i32) -> Re
         columns,
         preview_columns: preview.columns,
         preview_rows: preview.rows,
-    })
+    }))
 }
 
 /// Deletes a version; its file is freed when nothing else holds the same content.

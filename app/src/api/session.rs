@@ -60,7 +60,7 @@ pub async fn setup(email: String, display_name: String, password: String, confir
     start_session(&cx, user.id).await?;
     if demo.is_some() {
         let actor = trellis_core::auth::session_actor(&db, user.id, cx.ip()).await.map_err(|e| cx.fail(e))?;
-        trellis_core::demo::create(&db, &actor).await.map_err(|e| cx.fail(e))?;
+        trellis_core::demo::create(&cx.core, &actor).await.map_err(|e| cx.fail(e))?;
     }
     Ok(())
 }

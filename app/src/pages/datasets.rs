@@ -208,18 +208,7 @@ pub fn DatasetDetail() -> impl IntoView {
     let selected = Memo::new(move |_| query.read().get("v").and_then(|v| v.parse::<i32>().ok()));
     let profile = Resource::new(
         move || (ctx.slug.get(), name.get(), selected.get(), refresh.get(), live()),
-        |(s, n, v, _, _)| async move {
-            match v {
-                Some(v) => version_profile(s, n, v).await.map(Some),
-                None => {
-                    let page = dataset_page(s.clone(), n.clone()).await?;
-                    match page.versions.first() {
-                        Some(latest) => version_profile(s, n, latest.version).await.map(Some),
-                        None => Ok(None),
-                    }
-                }
-            }
-        },
+        |(s, n, v, _, _)| version_profile(s, n, v),
     );
     Effect::new(move |_| {
         if let Some(Ok(p)) = page.get() {
