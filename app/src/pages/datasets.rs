@@ -284,11 +284,8 @@ pub fn DatasetDetail() -> impl IntoView {
     }
 }
 
-fn split_section(vp: &VersionProfile, slug: String, name: String) -> impl IntoView {
+fn split_section(saved: Option<crate::model::SplitView>, version: i32, can_write: bool, slug: String, name: String) -> impl IntoView {
     let action = ServerAction::<SplitVersion>::new();
-    let saved = vp.split.clone();
-    let version = vp.version.version;
-    let can_write = vp.can_write;
     let shown = move || action.value().get().and_then(|r| r.ok()).or_else(|| saved.clone());
     view! {
         <h3>"Train / validation / test split"</h3>
@@ -325,7 +322,7 @@ fn split_section(vp: &VersionProfile, slug: String, name: String) -> impl IntoVi
 fn profile_view(vp: VersionProfile, slug: String, name: String) -> impl IntoView {
     let v = vp.version.version;
     let status = vp.version.status.clone();
-    let split = (status == "ready").then(|| split_section(&vp, slug, name));
+    let split = (status == "ready").then(|| split_section(vp.split.clone(), v, vp.can_write, slug, name));
     view! {
         <h3>{format!("Version {v}: schema and statistics")}</h3>
         {match status.as_str() {
