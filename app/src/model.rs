@@ -309,3 +309,25 @@ pub fn fmt_num(x: Option<f64>) -> String {
         Some(v) => format!("{v:.4}"),
     }
 }
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreviewPage {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    pub offset: u64,
+    pub total: Option<i64>,
+}
+
+/// One column's statistics in two versions, side by side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompareRow {
+    pub column: String,
+    /// Per version (a, b): `None` when the column is absent there.
+    pub column_type: (Option<String>, Option<String>),
+    pub missing_pct: (Option<f64>, Option<f64>),
+    pub distinct: (Option<u64>, Option<u64>),
+    pub mean: (Option<f64>, Option<f64>),
+    pub std: (Option<f64>, Option<f64>),
+    pub min: (Option<String>, Option<String>),
+    pub max: (Option<String>, Option<String>),
+}

@@ -235,7 +235,10 @@ test("an editor uploads a CSV, watches it upload and sees its schema, histograms
   await expect(page.getByRole("img", { name: "Histogram of age" })).toBeVisible();
   await expect(page.getByRole("img", { name: "Most frequent values of plan" })).toBeVisible();
   await expect(page.getByRole("table", { name: "Preview" }).getByRole("row")).toHaveCount(21);
+  await expect(page.getByText("Rows 1–20 of 250")).toBeVisible();
   await shot(page, "14-dataset");
+  await page.getByRole("button", { name: "Next rows" }).click();
+  await expect(page.getByText("Rows 21–40 of 250")).toBeVisible();
 
   // A bad file is refused with the line named, and no version appears.
   await page.getByLabel("Dataset file").setInputFiles({ name: "bad.csv", mimeType: "text/csv", buffer: Buffer.from("a,b\n1,2\n3\n") });
@@ -261,6 +264,10 @@ test("an editor uploads a CSV, watches it upload and sees its schema, histograms
   await expect(anomalies).toContainText("new column 'region'");
   await expect(anomalies).toContainText("values outside the previous range");
   await expect(page.getByRole("table", { name: "Distribution distances" })).toContainText("Jensen-Shannon");
+  await page.getByRole("button", { name: "Compare", exact: true }).click();
+  const comparison = page.getByRole("table", { name: "Version comparison" });
+  await expect(comparison.getByRole("row", { name: /^age integer → integer/ })).toBeVisible();
+  await expect(comparison.getByRole("row", { name: /^plan string → —/ })).toBeVisible();
   await shot(page, "15-dataset-anomalies");
 
   // Split the version: the counts of each part are shown and add up.

@@ -125,7 +125,7 @@ pub async fn get_version_profile(slug: String, name: String, version: Option<i32
             }
         })
         .collect();
-    let preview = trellis_core::datasets::preview(&cx.core, &actor, &slug, &name, version, 0, 20)
+    let preview = trellis_core::datasets::preview(&cx.core, &actor, &slug, &name, version, 0, PREVIEW_PAGE)
         .await
         .map_err(|e| cx.fail(e))?;
     let job_progress = match (detail.version.status.as_str(), detail.version.profile_job_id) {
@@ -216,4 +216,72 @@ pub async fn split_version(
         .await
         .map(split_view)
         .map_err(|e| cx.fail(e))
+}
+
+pub const PREVIEW_PAGE: usize = 20;
+
+/// A page of rows of a version.
+#[server]
+pub async fn get_preview(slug: String, name: String, version: i32, offset: u64) -> Result<PreviewPage, AppError> {
+    use super::ssr::*;
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    let p = trellis_core::datasets::preview(&cx.core, &actor, &slug, &name, version, offset, PREVIEW_PAGE)
+        .await
+        .map_err(|e| cx.fail(e))?;
+    Ok(PreviewPage { columns: p.columns, rows: p.rows, offset: p.offset, total: p.total_rows })
+}
+
+/// Two versions' column statistics side by side.
+#[server]
+pub async fn compare_versions(slug: String, name: String, a: i32, b: i32) -> Result<Vec<CompareRow>, AppError> {
+    use super::ssr::*;
+    use trellis_ml::profile::ColumnProfile;
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    let mut stats = Vec::new();
+    for v in [a, b] {
+        let d = trellis_core::datasets::version(cx.db(), &actor, &slug, &name, v).await.map_err(|e| cx.fail(e))?;
+        let Some(s) = d.statistics else {
+            return Err(cx.fail(trellis_core::Error::conflict(format!("version {v} is not profiled yet"))));
+        };
+        let cols: Vec<ColumnProfile> = serde_json::from_value(s).map_err(|_| AppError::Internal)?;
+        stats.push(cols);
+    }
+    let mut names: Vec<String> = stats[0].iter().map(|c| c.name.clone()).collect();
+    for c in &stats[1] {
+        if !names.contains(&c.name) {
+            names.push(c.name.clone());
+        }
+    }
+    let pick = |cols: &[ColumnProfile], n: &str| cols.iter().find(|c| c.name == n).cloned();
+    let text = |c: &ColumnProfile, min: bool| -> Option<String> {
+        if c.column_type.is_numeric() {
+            (if min { c.min } else { c.max }).map(|x| fmt_num(Some(x)))
+        } else if min {
+            c.min_text.clone()
+        } else {
+            c.max_text.clone()
+        }
+    };
+    Ok(names
+        .into_iter()
+        .map(|n| {
+            let (x, y) = (pick(&stats[0], &n), pick(&stats[1], &n));
+            let both = |f: &dyn Fn(&ColumnProfile) -> Option<f64>| (x.as_ref().and_then(f), y.as_ref().and_then(f));
+            CompareRow {
+                column: n,
+                column_type: (x.as_ref().map(|c| c.column_type.as_str().to_string()), y.as_ref().map(|c| c.column_type.as_str().to_string())),
+                missing_pct: both(&|c| {
+                    let total = (c.count + c.missing).max(1) as f64;
+                    Some(100.0 * c.missing as f64 / total)
+                }),
+                distinct: (x.as_ref().map(|c| c.distinct), y.as_ref().map(|c| c.distinct)),
+                mean: both(&|c| c.mean),
+                std: both(&|c| c.std),
+                min: (x.as_ref().and_then(|c| text(c, true)), y.as_ref().and_then(|c| text(c, true))),
+                max: (x.as_ref().and_then(|c| text(c, false)), y.as_ref().and_then(|c| text(c, false))),
+            }
+        })
+        .collect())
 }

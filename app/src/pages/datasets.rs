@@ -7,8 +7,9 @@ use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 
 use crate::api::datasets::{
     get_dataset_page as dataset_page, get_version_profile as version_profile, list_datasets, CreateDataset, DeleteVersion,
-    SplitVersion,
+    CompareVersions as CompareVersionsFn, GetPreview, SplitVersion, PREVIEW_PAGE,
 };
+use crate::model::PreviewPage;
 use crate::components::widgets::{action_error, ticker, ErrorBox, Loading, ProgressBar, StateBadge};
 use crate::model::{fmt_bytes, fmt_num, fmt_time, VersionProfile};
 use crate::pages::project::use_project;
@@ -223,6 +224,7 @@ pub fn DatasetDetail() -> impl IntoView {
                 let slug = ctx.slug.get_untracked();
                 let dname = p.dataset.name.clone();
                 let can_write = p.can_write;
+                let ready: Vec<i32> = p.versions.iter().filter(|v| v.status == "ready").map(|v| v.version).collect();
                 view! {
                     <h2>"Dataset "<code>{dname.clone()}</code></h2>
                     {(!p.dataset.description.is_empty()).then(|| view! { <p>{p.dataset.description.clone()}</p> })}
@@ -267,6 +269,7 @@ pub fn DatasetDetail() -> impl IntoView {
                                 </tbody>
                             </table>
                             {action_error(delete)}
+                            {(ready.len() >= 2).then(|| view! { <CompareVersions slug=slug.clone() name=dname.clone() versions=ready.clone()/> })}
                         }.into_any()
                     }}
                 }.into_any()
@@ -322,6 +325,7 @@ fn split_section(saved: Option<crate::model::SplitView>, version: i32, can_write
 fn profile_view(vp: VersionProfile, slug: String, name: String) -> impl IntoView {
     let v = vp.version.version;
     let status = vp.version.status.clone();
+    let (pslug, pname) = (slug.clone(), name.clone());
     let split = (status == "ready").then(|| split_section(vp.split.clone(), v, vp.can_write, slug, name));
     view! {
         <h3>{format!("Version {v}: schema and statistics")}</h3>
@@ -410,18 +414,111 @@ fn profile_view(vp: VersionProfile, slug: String, name: String) -> impl IntoView
             })}
         })}
         {split}
-        {(!vp.preview_rows.is_empty()).then(|| view! {
-            <h3>"Preview (first rows)"</h3>
-            <div class="scroll-x">
-                <table class="table" aria-label="Preview">
-                    <thead><tr>{vp.preview_columns.iter().map(|c| view! { <th>{c.clone()}</th> }).collect_view()}</tr></thead>
-                    <tbody>
-                        {vp.preview_rows.iter().map(|r| view! {
-                            <tr>{r.iter().map(|cell| view! { <td>{cell.clone()}</td> }).collect_view()}</tr>
-                        }).collect_view()}
-                    </tbody>
-                </table>
-            </div>
+        {(status == "ready").then(|| {
+            let initial = PreviewPage {
+                columns: vp.preview_columns.clone(),
+                rows: vp.preview_rows.clone(),
+                offset: 0,
+                total: vp.version.row_count,
+            };
+            view! { <PreviewPager slug=pslug name=pname version=v initial/> }
+        })}
+    }
+}
+
+/// Rows of a version, a page at a time (the first page comes with the profile; further pages are
+/// fetched on demand).
+#[component]
+fn PreviewPager(slug: String, name: String, version: i32, initial: PreviewPage) -> impl IntoView {
+    let fetch = ServerAction::<GetPreview>::new();
+    let current = move || fetch.value().get().and_then(|r| r.ok()).unwrap_or_else(|| initial.clone());
+    let step = PREVIEW_PAGE as u64;
+    let go = move |offset: u64| {
+        fetch.dispatch(GetPreview { slug: slug.clone(), name: name.clone(), version, offset });
+    };
+    let go2 = go.clone();
+    view! {
+        <h3>"Rows"</h3>
+        {move || {
+            let p = current();
+            let total = p.total.unwrap_or(0).max(0) as u64;
+            let first = p.offset + 1;
+            let last = p.offset + p.rows.len() as u64;
+            let (go, go2) = (go.clone(), go2.clone());
+            let offset = p.offset;
+            view! {
+                <div class="pager">
+                    <button type="button" on:click=move |_| go(offset.saturating_sub(step)) disabled={offset == 0}>"Previous rows"</button>
+                    <span role="status">{format!("Rows {first}–{last} of {total}")}</span>
+                    <button type="button" on:click=move |_| go2(offset + step) disabled={last >= total}>"Next rows"</button>
+                </div>
+                <div class="scroll-x">
+                    <table class="table" aria-label="Preview">
+                        <thead><tr>{p.columns.iter().map(|c| view! { <th>{c.clone()}</th> }).collect_view()}</tr></thead>
+                        <tbody>
+                            {p.rows.iter().map(|r| view! {
+                                <tr>{r.iter().map(|cell| view! { <td>{cell.clone()}</td> }).collect_view()}</tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                </div>
+            }
+        }}
+        {action_error(fetch)}
+    }
+}
+
+/// Two versions' statistics side by side.
+#[component]
+fn CompareVersions(slug: String, name: String, versions: Vec<i32>) -> impl IntoView {
+    let compare = ServerAction::<CompareVersionsFn>::new();
+    let latest = versions.first().copied().unwrap_or(1);
+    let previous = versions.get(1).copied().unwrap_or(latest);
+    let options = |selected: i32| {
+        versions
+            .iter()
+            .map(|v| view! { <option value=v.to_string() selected=*v == selected>{format!("v{v}")}</option> })
+            .collect_view()
+    };
+    let (from_options, to_options) = (options(previous), options(latest));
+    let pair = |p: &(Option<String>, Option<String>)| {
+        let show = |x: &Option<String>| x.clone().unwrap_or_else(|| "—".into());
+        let changed = p.0 != p.1;
+        view! { <td class:changed=changed>{show(&p.0)}" → "{show(&p.1)}</td> }
+    };
+    let num = |p: &(Option<f64>, Option<f64>)| (p.0.map(|x| fmt_num(Some(x))), p.1.map(|x| fmt_num(Some(x))));
+    view! {
+        <h3>"Compare versions"</h3>
+        <ActionForm action=compare attr:class="filters">
+            <input type="hidden" name="slug" value=slug/>
+            <input type="hidden" name="name" value=name/>
+            <label>"From"<select name="a">{from_options}</select></label>
+            <label>"To"<select name="b">{to_options}</select></label>
+            <button type="submit">"Compare"</button>
+        </ActionForm>
+        {action_error(compare)}
+        {move || compare.value().get().and_then(|r| r.ok()).map(|list| view! {
+            <table class="table" aria-label="Version comparison">
+                <thead><tr><th>"Column"</th><th>"Type"</th><th>"Missing %"</th><th>"Distinct"</th><th>"Mean"</th><th>"Std"</th><th>"Min"</th><th>"Max"</th></tr></thead>
+                <tbody>
+                    {list.iter().map(|r| {
+                        let missing = (r.missing_pct.0.map(|x| format!("{x:.1}")), r.missing_pct.1.map(|x| format!("{x:.1}")));
+                        let distinct = (r.distinct.0.map(|x| x.to_string()), r.distinct.1.map(|x| x.to_string()));
+                        view! {
+                            <tr>
+                                <td>{r.column.clone()}</td>
+                                {pair(&r.column_type)}
+                                {pair(&missing)}
+                                {pair(&distinct)}
+                                {pair(&num(&r.mean))}
+                                {pair(&num(&r.std))}
+                                {pair(&r.min)}
+                                {pair(&r.max)}
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
         })}
     }
 }
