@@ -1,4 +1,4 @@
-#![recursion_limit = "256"]
+#![recursion_limit = "512"]
 //! The Trellis web UI: pages, shared widgets and the server functions behind them.
 //! Compiled twice: with `ssr` into the server, with `hydrate` into the browser's wasm.
 

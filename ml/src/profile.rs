@@ -7,7 +7,7 @@
 //! tracked for up to [`TOP_TRACK_LIMIT`] keys.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+use std::hash::Hasher;
 
 use serde::{Deserialize, Serialize};
 
@@ -105,7 +105,7 @@ pub struct Profile {
 }
 
 fn is_bool(s: &str) -> bool {
-    matches!(s.to_ascii_lowercase().as_str(), "true" | "false")
+    s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false")
 }
 
 /// `YYYY-MM-DD`, optionally followed by `[T ]HH:MM[:SS[.fff]]` and `Z` or `±HH[:]MM`.
@@ -188,11 +188,56 @@ impl HyperLogLog {
     }
 }
 
+/// A fast, well-mixed 64-bit hash: FNV-1a over the bytes, then the SplitMix64 finaliser (so the
+/// high bits HyperLogLog uses are uniform). Deterministic across runs and machines.
 fn hash_str(s: &str) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    s.hash(&mut h);
-    h.finish()
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.as_bytes() {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
 }
+
+/// Hasher for keys that are already hashes (the distinct set): passes the value through.
+#[derive(Default, Clone, Copy)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | *b as u64;
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// Hasher for the top-value map: the same fast hash as distinct counting.
+#[derive(Default, Clone, Copy)]
+struct FastStr(u64);
+
+impl Hasher for FastStr {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = self.0 ^ 0xcbf2_9ce4_8422_2325;
+        for b in bytes {
+            h ^= *b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type HashBy<H> = std::hash::BuildHasherDefault<H>;
 
 #[derive(Clone)]
 struct ColumnAcc {
@@ -206,9 +251,9 @@ struct ColumnAcc {
     exact_values: Vec<f64>,
     digest: Option<tdigest::TDigest>,
     digest_buffer: Vec<f64>,
-    distinct: HashSet<u64>,
+    distinct: HashSet<u64, HashBy<PassThrough>>,
     hll: Option<HyperLogLog>,
-    top: HashMap<String, u64>,
+    top: HashMap<String, u64, HashBy<FastStr>>,
     min_text: Option<String>,
     max_text: Option<String>,
 }
@@ -226,9 +271,9 @@ impl ColumnAcc {
             exact_values: Vec::new(),
             digest: None,
             digest_buffer: Vec::new(),
-            distinct: HashSet::new(),
+            distinct: HashSet::default(),
             hll: None,
-            top: HashMap::new(),
+            top: HashMap::default(),
             min_text: None,
             max_text: None,
         }

@@ -1,4 +1,4 @@
-#![recursion_limit = "256"]
+#![recursion_limit = "512"]
 //! The `trellis` server: configuration, start-up, the REST API, metrics and the command line.
 
 pub mod api;
