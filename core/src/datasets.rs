@@ -389,42 +389,8 @@ pub async fn download(db: &PgPool, actor: &Actor, project: &str, dataset: &str, 
     Ok((d.version.sha256, name, d.version.compression.is_some()))
 }
 
-/// Reads a CSV file in batches of records on a separate thread (parsing overlaps profiling).
-fn read_batches(path: &Path, gzip: bool) -> anyhow::Result<(Vec<String>, std::sync::mpsc::Receiver<anyhow::Result<Vec<csv::StringRecord>>>)> {
-    const BATCH: usize = 8192;
-    let mut rdr = csv_reader(path, gzip)?;
-    let names: Vec<String> = rdr.headers()?.iter().map(|h| h.trim().to_string()).collect();
-    let (tx, rx) = std::sync::mpsc::sync_channel(4);
-    std::thread::spawn(move || {
-        let mut batch = Vec::with_capacity(BATCH);
-        let mut record = csv::StringRecord::new();
-        loop {
-            match rdr.read_record(&mut record) {
-                Ok(true) => {
-                    batch.push(std::mem::take(&mut record));
-                    if batch.len() == BATCH && tx.send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))).is_err() {
-                        return;
-                    }
-                }
-                Ok(false) => {
-                    if !batch.is_empty() {
-                        let _ = tx.send(Ok(batch));
-                    }
-                    return;
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(e.into()));
-                    return;
-                }
-            }
-        }
-    });
-    Ok((names, rx))
-}
-
-/// Profiles a CSV file in two streaming passes; `progress(rows, pass)` is called about every
-/// 50,000 rows. With a `reference` (an earlier version's columns), numeric columns are also counted
-/// on its bins.
+/// Profiles a CSV file in two streaming passes; `progress(rows, pass)` is called every 50,000 rows.
+/// With a `reference` (an earlier version's columns), numeric columns are also counted on its bins.
 pub fn profile_file(
     path: &Path,
     gzip: bool,
@@ -432,16 +398,14 @@ pub fn profile_file(
     mut progress: impl FnMut(u64, u8),
 ) -> anyhow::Result<Profile> {
     const EVERY: u64 = 50_000;
-    let (names, batches) = read_batches(path, gzip)?;
+    let mut rdr = csv_reader(path, gzip)?;
+    let names: Vec<String> = rdr.headers()?.iter().map(|h| h.trim().to_string()).collect();
     let mut profiler = Profiler::new(names);
-    let mut next_report = EVERY;
-    for batch in batches {
-        for record in batch? {
-            profiler.push(record.iter());
-        }
-        if profiler.rows() >= next_report {
+    let mut record = csv::StringRecord::new();
+    while rdr.read_record(&mut record)? {
+        profiler.push(record.iter());
+        if profiler.rows() % EVERY == 0 {
             progress(profiler.rows(), 1);
-            next_report += EVERY;
         }
     }
     let mut pass = profiler.finish();
@@ -451,16 +415,13 @@ pub fn profile_file(
         }
     }
     if pass.needed() {
-        let (_, batches) = read_batches(path, gzip)?;
-        let (mut i, mut next_report) = (0u64, EVERY);
-        for batch in batches {
-            for record in batch? {
-                pass.push(record.iter());
-                i += 1;
-            }
-            if i >= next_report {
+        let mut rdr = csv_reader(path, gzip)?;
+        let mut i = 0u64;
+        while rdr.read_record(&mut record)? {
+            pass.push(record.iter());
+            i += 1;
+            if i % EVERY == 0 {
                 progress(i, 2);
-                next_report += EVERY;
             }
         }
     }
