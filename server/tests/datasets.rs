@@ -263,3 +263,38 @@ async fn splits_by_fraction_and_by_column() {
         .unwrap();
     assert_eq!(counts(&s), [18, 6, 6]);
 }
+
+#[tokio::test]
+async fn an_interrupted_upload_leaves_nothing() {
+    let app = spawn().await;
+    let team = app.team().await;
+    app.send(Method::POST, "/v1/projects/churn/datasets", Some(&team.editor), Some(json!({ "name": "raw" }))).await;
+    // The client sends half a file, then its connection breaks.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![
+        Ok(CSV.as_bytes()[..3000].to_vec()),
+        Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "cable pulled")),
+    ];
+    let body = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
+    let res = app
+        .http
+        .post(app.at("/v1/projects/churn/datasets/raw/versions"))
+        .bearer_auth(&team.editor)
+        .header("Content-Type", "text/csv")
+        .body(body)
+        .send()
+        .await;
+    assert!(res.is_err() || res.unwrap().status().is_client_error());
+    let base = std::env::temp_dir().join(app.db.connect_options().get_database().unwrap_or_default());
+    let mut settled = false;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if count_files(&base.join("tmp")) == 0 {
+            settled = true;
+            break;
+        }
+    }
+    assert!(settled, "the partial temporary file is removed");
+    let versions: i64 = sqlx::query_scalar("SELECT count(*) FROM dataset_versions").fetch_one(&app.db).await.unwrap();
+    assert_eq!(versions, 0);
+    assert_eq!(count_files(&base.join("blobs")), 0);
+}
