@@ -31,6 +31,8 @@ pub struct Dataset {
     pub version_count: i64,
     pub latest_version: Option<i32>,
     pub latest_status: Option<String>,
+    /// Set while the dataset is archived: kept and readable, but hidden from lists and closed to uploads.
+    pub archived_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
@@ -93,7 +95,7 @@ pub async fn create(db: &PgPool, actor: &Actor, project: &str, name: &str, descr
     })
 }
 
-const DATASET_SELECT: &str = "SELECT d.id, d.name, d.description, d.created_at,
+const DATASET_SELECT: &str = "SELECT d.id, d.name, d.description, d.created_at, d.archived_at,
         (SELECT count(*) FROM dataset_versions v WHERE v.dataset_id = d.id) AS version_count,
         (SELECT max(v.version) FROM dataset_versions v WHERE v.dataset_id = d.id) AS latest_version,
         (SELECT v.status FROM dataset_versions v WHERE v.dataset_id = d.id ORDER BY v.version DESC LIMIT 1) AS latest_status
@@ -107,10 +109,14 @@ async fn find(db: &PgPool, project_id: i64, name: &str) -> Result<Option<Dataset
         .await?)
 }
 
-pub async fn list(db: &PgPool, actor: &Actor, project: &str) -> Result<Vec<Dataset>> {
+/// The project's datasets; archived ones only when `include_archived`.
+pub async fn list(db: &PgPool, actor: &Actor, project: &str, include_archived: bool) -> Result<Vec<Dataset>> {
     let (project, _) = projects::authorize(db, actor, project, Access::Read).await?;
-    Ok(sqlx::query_as::<_, Dataset>(&format!("{DATASET_SELECT} WHERE d.project_id = $1 ORDER BY d.name"))
+    Ok(sqlx::query_as::<_, Dataset>(&format!(
+        "{DATASET_SELECT} WHERE d.project_id = $1 AND ($2 OR d.archived_at IS NULL) ORDER BY d.name"
+    ))
         .bind(project.id)
+        .bind(include_archived)
         .fetch_all(db)
         .await?)
 }
@@ -242,7 +248,26 @@ pub fn validate_csv(path: &Path, gzip: bool) -> Result<(Vec<String>, u64)> {
 
 /// Checks the caller may upload to the dataset (done before receiving the body).
 pub async fn authorize_upload(db: &PgPool, actor: &Actor, project: &str, dataset: &str) -> Result<()> {
-    authorize(db, actor, project, dataset, Access::Write).await.map(|_| ())
+    let (_, ds) = authorize(db, actor, project, dataset, Access::Write).await?;
+    if ds.archived_at.is_some() {
+        return Err(Error::conflict(format!("dataset '{dataset}' is archived; unarchive it to upload")));
+    }
+    Ok(())
+}
+
+/// Archives or unarchives a dataset (editors).
+pub async fn set_archived(db: &PgPool, actor: &Actor, project: &str, dataset: &str, archived: bool) -> Result<Dataset> {
+    let (project, ds) = authorize(db, actor, project, dataset, Access::Write).await?;
+    let mut tx = db.begin().await?;
+    sqlx::query("UPDATE datasets SET archived_at = CASE WHEN $2 THEN coalesce(archived_at, now()) ELSE NULL END WHERE id = $1")
+        .bind(ds.id)
+        .bind(archived)
+        .execute(&mut *tx)
+        .await?;
+    let action = if archived { "dataset.archive" } else { "dataset.unarchive" };
+    audit::record(&mut tx, actor, Some(project.id), action, "dataset", &ds.name, json!({})).await?;
+    tx.commit().await?;
+    find(db, project.id, dataset).await?.ok_or_else(|| Error::not_found("dataset vanished"))
 }
 
 pub struct NewVersion<'a> {
@@ -264,6 +289,9 @@ pub async fn add_version(core: &Core, actor: &Actor, input: NewVersion<'_>, file
 async fn add_version_inner(core: &Core, actor: &Actor, input: &NewVersion<'_>, file: &Received) -> Result<DatasetVersion> {
     let db = &core.db;
     let (project, ds) = authorize(db, actor, input.project, input.dataset, Access::Write).await?;
+    if ds.archived_at.is_some() {
+        return Err(Error::conflict(format!("dataset '{}' is archived; unarchive it to upload", ds.name)));
+    }
     let filename = parse_text("filename", input.filename, 255)?
         .chars()
         .filter(|c| !c.is_control() && *c != '/' && *c != '\\')

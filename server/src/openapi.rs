@@ -21,6 +21,7 @@ use crate::api;
         api::datasets::list, api::datasets::create, api::datasets::get, api::datasets::upload,
         api::datasets::version, api::datasets::preview, api::datasets::download, api::datasets::anomalies,
         api::datasets::delete_version, api::datasets::delete, api::datasets::set_split, api::datasets::get_split,
+        api::datasets::action,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),

@@ -298,3 +298,26 @@ async fn an_interrupted_upload_leaves_nothing() {
     assert_eq!(versions, 0);
     assert_eq!(count_files(&base.join("blobs")), 0);
 }
+
+#[tokio::test]
+async fn archived_datasets_are_hidden_and_closed_to_uploads() {
+    let app = spawn().await;
+    let team = app.team().await;
+    app.send(Method::POST, "/v1/projects/churn/datasets", Some(&team.editor), Some(json!({ "name": "old" }))).await;
+    upload(&app, &team.editor, "old", CSV.as_bytes().to_vec(), "text/csv").await;
+    expect_error(app.send(Method::POST, "/v1/projects/churn/datasets/old:archive", Some(&team.viewer), None).await, StatusCode::FORBIDDEN, "forbidden").await;
+    let d: Value = app.send(Method::POST, "/v1/projects/churn/datasets/old:archive", Some(&team.editor), None).await.json().await.unwrap();
+    assert!(d["archived_at"].is_string());
+    let listed: Value = app.get("/v1/projects/churn/datasets", Some(&team.viewer)).await.json().await.unwrap();
+    assert_eq!(listed, json!([]));
+    let all: Value = app.get("/v1/projects/churn/datasets?archived=true", Some(&team.viewer)).await.json().await.unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 1);
+    // Still readable; closed to uploads.
+    assert_eq!(app.get("/v1/projects/churn/datasets/old/versions/1", Some(&team.viewer)).await.status(), 200);
+    let m = expect_error(upload(&app, &team.editor, "old", CSV.as_bytes().to_vec(), "text/csv").await, StatusCode::CONFLICT, "conflict").await;
+    assert!(m.contains("archived"), "{m}");
+    expect_error(app.send(Method::POST, "/v1/projects/churn/datasets/old:explode", Some(&team.editor), None).await, StatusCode::NOT_FOUND, "not_found").await;
+    let d: Value = app.send(Method::POST, "/v1/projects/churn/datasets/old:unarchive", Some(&team.editor), None).await.json().await.unwrap();
+    assert!(d["archived_at"].is_null());
+    assert_eq!(upload(&app, &team.editor, "old", CSV.as_bytes().to_vec(), "text/csv").await.status(), 201);
+}

@@ -41,7 +41,7 @@ pub async fn list_datasets(slug: String) -> Result<DatasetList, AppError> {
     let cx = Ctx::get()?;
     let actor = cx.actor().await?;
     let project = trellis_core::projects::get(cx.db(), &actor, &slug).await.map_err(|e| cx.fail(e))?;
-    let list = trellis_core::datasets::list(cx.db(), &actor, &slug).await.map_err(|e| cx.fail(e))?;
+    let list = trellis_core::datasets::list(cx.db(), &actor, &slug, false).await.map_err(|e| cx.fail(e))?;
     Ok(DatasetList {
         can_write: project.role >= trellis_core::types::Role::Editor,
         datasets: list.into_iter().map(dataset_row).collect(),

@@ -51,11 +51,45 @@ fn parse_version(raw: &str) -> Result<i32, ApiError> {
         .ok_or_else(|| ApiError::bad_request(format!("version: '{raw}' is not a version number (1, 2, …)")))
 }
 
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Include archived datasets (default false).
+    #[serde(default)]
+    pub archived: bool,
+}
+
 #[utoipa::path(get, path = "/v1/projects/{project}/datasets", tag = "datasets",
-    params(("project" = String, Path, description = "project slug")),
+    params(("project" = String, Path, description = "project slug"), ListQuery),
     responses((status = 200, body = Vec<Dataset>), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn list(State(s): State<AppState>, ApiActor(actor): ApiActor, ApiPath(project): ApiPath<String>) -> ApiResult<Json<Vec<Dataset>>> {
-    Ok(Json(datasets::list(&s.core.db, &actor, &project).await?))
+pub async fn list(
+    State(s): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiPath(project): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<Vec<Dataset>>> {
+    Ok(Json(datasets::list(&s.core.db, &actor, &project, q.archived).await?))
+}
+
+/// `POST …/datasets/{dataset}:archive` and `…:unarchive` (editors). An archived dataset keeps its
+/// versions and stays readable, but is hidden from lists and refuses uploads.
+#[utoipa::path(post, path = "/v1/projects/{project}/datasets/{dataset}:archive", tag = "datasets",
+    params(("project" = String, Path, description = "project slug"), ("dataset" = String, Path, description = "dataset name; also `…:unarchive`")),
+    responses((status = 200, body = Dataset), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn action(
+    State(s): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiPath((project, raw)): ApiPath<(String, String)>,
+) -> ApiResult<Json<Dataset>> {
+    let Some((dataset, verb)) = raw.split_once(':') else {
+        return Err(ApiError::not_found(format!("no API route POST /v1/projects/{project}/datasets/{raw}; did you mean …/versions?")));
+    };
+    let archived = match verb {
+        "archive" => true,
+        "unarchive" => false,
+        other => return Err(ApiError::not_found(format!("datasets have no action ':{other}' (known: :archive, :unarchive)"))),
+    };
+    Ok(Json(datasets::set_archived(&s.core.db, &actor, &project, dataset, archived).await?))
 }
 
 /// Creates a dataset (editors).

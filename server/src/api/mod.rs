@@ -27,7 +27,8 @@ pub fn router() -> Router<AppState> {
         )
         .route("/v1/projects/{project}/jobs", get(jobs::list))
         .route("/v1/projects/{project}/datasets", get(datasets::list).post(datasets::create))
-        .route("/v1/projects/{project}/datasets/{dataset}", get(datasets::get).delete(datasets::delete))
+        // `POST …/datasets/{dataset}:archive` / `:unarchive`: the action is parsed from the segment.
+        .route("/v1/projects/{project}/datasets/{dataset}", get(datasets::get).delete(datasets::delete).post(datasets::action))
         .route("/v1/projects/{project}/datasets/{dataset}/versions", axum::routing::post(datasets::upload))
         .route("/v1/projects/{project}/datasets/{dataset}/versions/{version}", get(datasets::version).delete(datasets::delete_version))
         .route("/v1/projects/{project}/datasets/{dataset}/versions/{version}/preview", get(datasets::preview))
