@@ -77,22 +77,19 @@ pub async fn create(db: &PgPool, actor: &Actor, project: &str, name: &str, descr
     })?;
     let description = parse_text("description", description, 5000)?;
     let mut tx = db.begin().await?;
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO datasets (project_id, name, description, created_by) VALUES ($1, $2, $3, $4) RETURNING id",
+    sqlx::query(
+        "INSERT INTO datasets (project_id, name, description, created_by) VALUES ($1, $2, $3, $4)",
     )
     .bind(project.id)
     .bind(name.as_str())
     .bind(&description)
     .bind(actor.user_id)
-    .fetch_one(&mut *tx)
+    .execute(&mut *tx)
     .await
     .map_err(|e| on_unique(e, || format!("name: a dataset '{name}' already exists in this project")))?;
     audit::record(&mut tx, actor, Some(project.id), "dataset.create", "dataset", name.as_str(), json!({})).await?;
     tx.commit().await?;
-    find(db, project.id, name.as_str()).await?.ok_or_else(|| Error::not_found("dataset vanished")).map(|d| {
-        debug_assert_eq!(d.id, id);
-        d
-    })
+    find(db, project.id, name.as_str()).await?.ok_or_else(|| Error::not_found("dataset vanished"))
 }
 
 const DATASET_SELECT: &str = "SELECT d.id, d.name, d.description, d.created_at, d.archived_at,
@@ -140,20 +137,24 @@ pub async fn get(db: &PgPool, actor: &Actor, project: &str, dataset: &str) -> Re
 }
 
 pub async fn version(db: &PgPool, actor: &Actor, project: &str, dataset: &str, n: i32) -> Result<VersionDetail> {
+    #[derive(FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        version: DatasetVersion,
+        schema: Option<Value>,
+        statistics: Option<Value>,
+    }
     let (_, ds) = authorize(db, actor, project, dataset, Access::Read).await?;
-    let version = sqlx::query_as::<_, DatasetVersion>(&format!("{VERSION_SELECT} WHERE v.dataset_id = $1 AND v.version = $2"))
-        .bind(ds.id)
-        .bind(n)
-        .fetch_optional(db)
-        .await?
-        .ok_or_else(|| Error::not_found(format!("dataset '{dataset}' has no version {n}")))?;
-    let (schema, statistics): (Option<Value>, Option<Value>) =
-        sqlx::query_as("SELECT schema, statistics FROM dataset_versions WHERE dataset_id = $1 AND version = $2")
-            .bind(ds.id)
-            .bind(n)
-            .fetch_one(db)
-            .await?;
-    Ok(VersionDetail { version, schema, statistics })
+    let row = sqlx::query_as::<_, Row>(&format!(
+        "{} WHERE v.dataset_id = $1 AND v.version = $2",
+        VERSION_SELECT.replacen(" FROM", ", v.schema, v.statistics FROM", 1)
+    ))
+    .bind(ds.id)
+    .bind(n)
+    .fetch_optional(db)
+    .await?
+    .ok_or_else(|| Error::not_found(format!("dataset '{dataset}' has no version {n}")))?;
+    Ok(VersionDetail { version: row.version, schema: row.schema, statistics: row.statistics })
 }
 
 /// The file formats a version can have.
@@ -187,13 +188,16 @@ pub fn detect_format(content_type: Option<&str>, content_encoding: Option<&str>,
     Ok((Format::Csv, gzip))
 }
 
-fn open_text(path: &Path, gzip: bool) -> std::io::Result<Box<dyn Read + Send>> {
-    let f = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
-    Ok(if gzip { Box::new(flate2::read::MultiGzDecoder::new(f)) } else { Box::new(f) })
+/// A strict CSV reader (header line, equal widths) over raw bytes, gunzipping when asked.
+fn csv_from(raw: Box<dyn Read + Send>, gzip: bool) -> csv::Reader<Box<dyn Read + Send>> {
+    let buffered = std::io::BufReader::with_capacity(1 << 20, raw);
+    let text: Box<dyn Read + Send> =
+        if gzip { Box::new(flate2::read::MultiGzDecoder::new(buffered)) } else { Box::new(buffered) };
+    csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(text)
 }
 
 fn csv_reader(path: &Path, gzip: bool) -> std::io::Result<csv::Reader<Box<dyn Read + Send>>> {
-    Ok(csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(open_text(path, gzip)?))
+    Ok(csv_from(Box::new(std::fs::File::open(path)?), gzip))
 }
 
 fn describe_csv_error(e: &csv::Error) -> String {
@@ -388,11 +392,16 @@ pub async fn preview(core: &Core, actor: &Actor, project: &str, dataset: &str, n
         return Err(Error::bad_request(format!("limit: must be between 1 and {MAX_PREVIEW_ROWS}")));
     }
     let detail = version(&core.db, actor, project, dataset, n).await?;
-    let gzip = detail.version.compression.is_some();
-    let path = core.blobs.to_temp_file(&detail.version.sha256).await?;
-    let p = path.clone();
+    preview_of(core, &detail.version, offset, limit).await
+}
+
+/// A page of rows of a version the caller has already been authorised to read. Reads only as
+/// far into the stored file as the page needs.
+pub async fn preview_of(core: &Core, version: &DatasetVersion, offset: u64, limit: usize) -> Result<Preview> {
+    let gzip = version.compression.is_some();
+    let raw = core.blobs.reader(&version.sha256).await?;
     let out = tokio::task::spawn_blocking(move || -> Result<(Vec<String>, Vec<Vec<String>>)> {
-        let mut rdr = csv_reader(&p, gzip).map_err(|e| anyhow::anyhow!(e))?;
+        let mut rdr = csv_from(raw, gzip);
         let columns = rdr.headers().map_err(|e| anyhow::anyhow!(e))?.iter().map(String::from).collect();
         let rows = rdr
             .records()
@@ -405,9 +414,8 @@ pub async fn preview(core: &Core, actor: &Actor, project: &str, dataset: &str, n
     })
     .await
     .map_err(|e| anyhow::anyhow!(e))?;
-    let _ = tokio::fs::remove_file(&path).await;
     let (columns, rows) = out?;
-    Ok(Preview { columns, offset, rows, total_rows: detail.version.row_count })
+    Ok(Preview { columns, offset, rows, total_rows: version.row_count })
 }
 
 /// The original file: (sha256, filename, compressed).
@@ -419,14 +427,15 @@ pub async fn download(db: &PgPool, actor: &Actor, project: &str, dataset: &str, 
 
 /// Profiles a CSV file in two streaming passes; `progress(rows, pass)` is called every 50,000 rows.
 /// With a `reference` (an earlier version's columns), numeric columns are also counted on its bins.
+/// `open` gives the raw file (called once per pass).
 pub fn profile_file(
-    path: &Path,
+    open: impl Fn() -> anyhow::Result<Box<dyn Read + Send>>,
     gzip: bool,
     reference: Option<&[ColumnProfile]>,
     mut progress: impl FnMut(u64, u8),
 ) -> anyhow::Result<Profile> {
     const EVERY: u64 = 50_000;
-    let mut rdr = csv_reader(path, gzip)?;
+    let mut rdr = csv_from(open()?, gzip);
     let names: Vec<String> = rdr.headers()?.iter().map(|h| h.trim().to_string()).collect();
     let mut profiler = Profiler::new(names);
     let mut record = csv::StringRecord::new();
@@ -443,7 +452,7 @@ pub fn profile_file(
         }
     }
     if pass.needed() {
-        let mut rdr = csv_reader(path, gzip)?;
+        let mut rdr = csv_from(open()?, gzip);
         let mut i = 0u64;
         while rdr.read_record(&mut record)? {
             pass.push(record.iter());
@@ -488,15 +497,16 @@ pub async fn profile_job(ctx: JobContext, blobs: Blobs) -> anyhow::Result<Option
         ctx.log(&format!("validating against version {v}")).await?;
     }
     ctx.log(&format!("profiling {sha256} ({} rows)", row_count.unwrap_or(0))).await?;
-    let path = blobs.to_temp_file(&sha256).await?;
     let gzip = compression.is_some();
     let total = row_count.unwrap_or(0).max(1) as f64;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(f64, String)>(16);
-    let p = path.clone();
     let reference = baseline.as_ref().map(|(_, cols)| cols.clone());
     let baseline_version = baseline.as_ref().map(|(v, _)| *v);
+    let runtime = tokio::runtime::Handle::current();
+    // Each pass streams the stored file afresh.
+    let open = move || -> anyhow::Result<Box<dyn Read + Send>> { Ok(runtime.block_on(blobs.reader(&sha256))?) };
     let work = tokio::task::spawn_blocking(move || {
-        profile_file(&p, gzip, reference.as_deref(), |rows, pass| {
+        profile_file(open, gzip, reference.as_deref(), |rows, pass| {
             let fraction = if pass == 1 { 0.5 * rows as f64 / total } else { 0.5 + 0.5 * rows as f64 / total };
             let what = if pass == 1 { "pass 1" } else { "pass 2 (histograms)" };
             let _ = tx.blocking_send((fraction.min(1.0), format!("{what}: {rows} rows")));
@@ -505,9 +515,7 @@ pub async fn profile_job(ctx: JobContext, blobs: Blobs) -> anyhow::Result<Option
     while let Some((fraction, message)) = rx.recv().await {
         ctx.progress(fraction, &message).await?;
     }
-    let result = work.await?;
-    let _ = tokio::fs::remove_file(&path).await;
-    let profile = match result {
+    let profile = match work.await? {
         Ok(p) => p,
         Err(e) => {
             let msg = format!("profiling failed: {e:#}");
@@ -709,11 +717,10 @@ pub async fn set_split(core: &Core, actor: &Actor, project: &str, dataset: &str,
         SplitSpec::Random { fractions, .. } => Some(split_fractions(fractions)?),
         SplitSpec::Column { .. } => None,
     };
-    let path = core.blobs.to_temp_file(&sha256).await?;
-    let p = path.clone();
+    let raw = core.blobs.reader(&sha256).await?;
     let spec2 = spec.clone();
     let counted = tokio::task::spawn_blocking(move || -> Result<[u64; 3]> {
-        let mut rdr = csv_reader(&p, compression.is_some()).map_err(|e| anyhow::anyhow!(e))?;
+        let mut rdr = csv_from(raw, compression.is_some());
         let header = rdr.headers().map_err(|e| anyhow::anyhow!(e))?.clone();
         let col = match &spec2 {
             SplitSpec::Column { column } => Some(header.iter().position(|h| h.trim() == column).ok_or_else(|| {
@@ -743,7 +750,6 @@ pub async fn set_split(core: &Core, actor: &Actor, project: &str, dataset: &str,
     })
     .await
     .map_err(|e| anyhow::anyhow!(e))?;
-    let _ = tokio::fs::remove_file(&path).await;
     let counts = counted?;
     if counts[0] == 0 {
         return Err(Error::bad_request("the training split would be empty"));

@@ -14,6 +14,7 @@ use object_store::{ObjectStore, WriteMultipart};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+
 use crate::{Error, Result};
 
 #[derive(Clone, Debug)]
@@ -138,17 +139,11 @@ impl Blobs {
         Ok(got.into_stream())
     }
 
-    /// Copies the blob into a new temporary local file (for readers that need a file).
-    pub async fn to_temp_file(&self, sha256: &str) -> Result<PathBuf> {
-        let path = self.temp_path();
-        let mut out = tokio::fs::File::create(&path).await.context("creating a temporary file")?;
-        let mut s = self.stream(sha256).await?;
-        while let Some(chunk) = s.next().await {
-            let chunk = chunk.context("reading a blob")?;
-            out.write_all(&chunk).await.context("writing a temporary file")?;
-        }
-        out.flush().await.context("writing a temporary file")?;
-        Ok(path)
+    /// The blob as a blocking reader, for use inside `spawn_blocking`: it streams from the store
+    /// (no local copy) and stops fetching when dropped. Call from within the runtime.
+    pub async fn reader(&self, sha256: &str) -> Result<Box<dyn std::io::Read + Send>> {
+        let stream = self.stream(sha256).await?.map(|chunk| chunk.map_err(std::io::Error::other));
+        Ok(Box::new(tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream))))
     }
 
     pub async fn delete(&self, sha256: &str) -> Result<()> {

@@ -125,7 +125,7 @@ pub async fn get_version_profile(slug: String, name: String, version: Option<i32
             }
         })
         .collect();
-    let preview = trellis_core::datasets::preview(&cx.core, &actor, &slug, &name, version, 0, PREVIEW_PAGE)
+    let preview = trellis_core::datasets::preview_of(&cx.core, &detail.version, 0, PREVIEW_PAGE)
         .await
         .map_err(|e| cx.fail(e))?;
     let job_progress = match (detail.version.status.as_str(), detail.version.profile_job_id) {
