@@ -161,31 +161,56 @@ pub async fn version(db: &PgPool, actor: &Actor, project: &str, dataset: &str, n
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Csv,
+    Parquet,
 }
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Parquet => "parquet",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Csv => "text/csv",
+            Format::Parquet => "application/vnd.apache.parquet",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        if s == "parquet" { Format::Parquet } else { Format::Csv }
+    }
+}
+
+/// The first bytes of every Parquet file.
+const PARQUET_MAGIC: &[u8] = b"PAR1";
 
 /// Decides the format from the request's content type and the file's first bytes.
 pub fn detect_format(content_type: Option<&str>, content_encoding: Option<&str>, head: &[u8]) -> Result<(Format, bool)> {
     let gzip = head.starts_with(&[0x1f, 0x8b]) || content_encoding.is_some_and(|e| e.eq_ignore_ascii_case("gzip"));
     let ct = content_type.map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
-    match ct.as_deref() {
-        Some("text/csv") | Some("application/csv") | Some("application/gzip") | Some("application/x-gzip") | None => {}
-        Some("application/vnd.apache.parquet") | Some("application/x-parquet") => {
-            return Err(Error::UnsupportedMediaType(
-                "Parquet uploads are not supported by this version of Trellis; upload CSV (optionally gzip-compressed)".into(),
-            ));
-        }
+    let declared = match ct.as_deref() {
+        Some("text/csv") | Some("application/csv") | Some("application/gzip") | Some("application/x-gzip") => Some(Format::Csv),
+        Some("application/vnd.apache.parquet") | Some("application/x-parquet") => Some(Format::Parquet),
+        None | Some("application/octet-stream") => None,
         Some(other) => {
             return Err(Error::UnsupportedMediaType(format!(
-                "Content-Type '{other}' is not a dataset format; send text/csv (gzip allowed)"
+                "Content-Type '{other}' is not a dataset format; send text/csv (gzip allowed) or application/vnd.apache.parquet"
             )));
         }
+    };
+    let looks_parquet = head.starts_with(PARQUET_MAGIC);
+    match declared {
+        // (An empty `head` checks the content type alone, before the body is read.)
+        Some(Format::Parquet) if !looks_parquet && !head.is_empty() => {
+            Err(Error::bad_request("the file is not a Parquet file: it does not start with the bytes PAR1"))
+        }
+        Some(Format::Parquet) => Ok((Format::Parquet, false)),
+        _ if looks_parquet => Ok((Format::Parquet, false)),
+        _ => Ok((Format::Csv, gzip)),
     }
-    if head.starts_with(b"PAR1") {
-        return Err(Error::UnsupportedMediaType(
-            "this looks like a Parquet file, which this version of Trellis does not read; upload CSV".into(),
-        ));
-    }
-    Ok((Format::Csv, gzip))
 }
 
 /// A strict CSV reader (header line, equal widths) over raw bytes, gunzipping when asked.
@@ -307,10 +332,12 @@ async fn add_version_inner(core: &Core, actor: &Actor, input: &NewVersion<'_>, f
     }
     let (format, gzip) = detect_format(input.content_type, input.content_encoding, &head[..n])?;
     let path = file.path.clone();
-    let (columns, rows) = tokio::task::spawn_blocking(move || validate_csv(&path, gzip))
-        .await
-        .map_err(|e| anyhow::anyhow!(e))??;
-    debug_assert_eq!(format, Format::Csv);
+    let (columns, rows) = tokio::task::spawn_blocking(move || match format {
+        Format::Csv => validate_csv(&path, gzip),
+        Format::Parquet => crate::parquet_files::validate(&path),
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!(e))??;
 
     core.blobs.put_file(&file.sha256, &file.path).await?;
     let recorded: Result<DatasetVersion> = async {
@@ -327,7 +354,7 @@ async fn add_version_inner(core: &Core, actor: &Actor, input: &NewVersion<'_>, f
             .await?;
         let version_id: i64 = sqlx::query_scalar(
             "INSERT INTO dataset_versions (dataset_id, version, sha256, size, format, compression, filename, row_count, column_count, uploaded_by)
-             VALUES ($1, $2, $3, $4, 'csv', $5, $6, $7, $8, $9) RETURNING id",
+             VALUES ($1, $2, $3, $4, $10, $5, $6, $7, $8, $9) RETURNING id",
         )
         .bind(ds.id)
         .bind(version)
@@ -338,6 +365,7 @@ async fn add_version_inner(core: &Core, actor: &Actor, input: &NewVersion<'_>, f
         .bind(rows as i64)
         .bind(columns.len() as i32)
         .bind(actor.user_id)
+        .bind(format.as_str())
         .fetch_one(&mut *tx)
         .await?;
         let job_id: i64 = sqlx::query_scalar(
@@ -398,6 +426,11 @@ pub async fn preview(core: &Core, actor: &Actor, project: &str, dataset: &str, n
 /// A page of rows of a version the caller has already been authorised to read. Reads only as
 /// far into the stored file as the page needs.
 pub async fn preview_of(core: &Core, version: &DatasetVersion, offset: u64, limit: usize) -> Result<Preview> {
+    if Format::parse(&version.format) == Format::Parquet {
+        let file = core.blobs.ranged(&version.sha256, version.size as u64);
+        let (columns, rows) = crate::parquet_files::preview(file, offset, limit).await?;
+        return Ok(Preview { columns, offset, rows, total_rows: version.row_count });
+    }
     let gzip = version.compression.is_some();
     let raw = core.blobs.reader(&version.sha256).await?;
     let out = tokio::task::spawn_blocking(move || -> Result<(Vec<String>, Vec<Vec<String>>)> {
@@ -418,11 +451,20 @@ pub async fn preview_of(core: &Core, version: &DatasetVersion, offset: u64, limi
     Ok(Preview { columns, offset, rows, total_rows: version.row_count })
 }
 
-/// The original file: (sha256, filename, compressed).
-pub async fn download(db: &PgPool, actor: &Actor, project: &str, dataset: &str, n: i32) -> Result<(String, String, bool)> {
+/// The original file, to send back as it was uploaded.
+pub struct Download {
+    pub sha256: String,
+    pub filename: String,
+    pub gzip: bool,
+    pub format: Format,
+}
+
+pub async fn download(db: &PgPool, actor: &Actor, project: &str, dataset: &str, n: i32) -> Result<Download> {
     let d = version(db, actor, project, dataset, n).await?;
-    let name = if d.version.filename.is_empty() { format!("{dataset}-v{n}.csv") } else { d.version.filename.clone() };
-    Ok((d.version.sha256, name, d.version.compression.is_some()))
+    let format = Format::parse(&d.version.format);
+    let filename =
+        if d.version.filename.is_empty() { format!("{dataset}-v{n}.{}", format.as_str()) } else { d.version.filename.clone() };
+    Ok(Download { sha256: d.version.sha256, filename, gzip: d.version.compression.is_some(), format })
 }
 
 /// Profiles a CSV file in two streaming passes; `progress(rows, pass)` is called every 50,000 rows.
@@ -473,12 +515,13 @@ struct ProfilePayload {
 /// The `dataset.profile` job: two passes over the file, progress by rows, results stored.
 pub async fn profile_job(ctx: JobContext, blobs: Blobs) -> anyhow::Result<Option<Value>> {
     let payload: ProfilePayload = ctx.payload()?;
-    let row: Option<(String, Option<String>, Option<i64>, i64, i32)> =
-        sqlx::query_as("SELECT sha256, compression, row_count, dataset_id, version FROM dataset_versions WHERE id = $1")
+    let row: Option<(String, Option<String>, Option<i64>, i64, i32, String, i64)> = sqlx::query_as(
+        "SELECT sha256, compression, row_count, dataset_id, version, format, size FROM dataset_versions WHERE id = $1",
+    )
             .bind(payload.version_id)
             .fetch_optional(&ctx.db)
             .await?;
-    let Some((sha256, compression, row_count, dataset_id, number)) = row else {
+    let Some((sha256, compression, row_count, dataset_id, number, format, size)) = row else {
         return Err(Permanent(format!("dataset version {} no longer exists", payload.version_id)).into());
     };
     // The version to validate against: the newest earlier one that is profiled.
@@ -503,14 +546,21 @@ pub async fn profile_job(ctx: JobContext, blobs: Blobs) -> anyhow::Result<Option
     let reference = baseline.as_ref().map(|(_, cols)| cols.clone());
     let baseline_version = baseline.as_ref().map(|(v, _)| *v);
     let runtime = tokio::runtime::Handle::current();
-    // Each pass streams the stored file afresh.
-    let open = move || -> anyhow::Result<Box<dyn Read + Send>> { Ok(runtime.block_on(blobs.reader(&sha256))?) };
-    let work = tokio::task::spawn_blocking(move || {
-        profile_file(open, gzip, reference.as_deref(), |rows, pass| {
-            let fraction = if pass == 1 { 0.5 * rows as f64 / total } else { 0.5 + 0.5 * rows as f64 / total };
-            let what = if pass == 1 { "pass 1" } else { "pass 2 (histograms)" };
-            let _ = tx.blocking_send((fraction.min(1.0), format!("{what}: {rows} rows")));
-        })
+    let report = move |rows: u64, pass: u8| {
+        let fraction = if pass == 1 { 0.5 * rows as f64 / total } else { 0.5 + 0.5 * rows as f64 / total };
+        let what = if pass == 1 { "pass 1" } else { "pass 2 (histograms)" };
+        let _ = tx.blocking_send((fraction.min(1.0), format!("{what}: {rows} rows")));
+    };
+    let work = tokio::task::spawn_blocking(move || match Format::parse(&format) {
+        Format::Parquet => {
+            let file = blobs.ranged(&sha256, size as u64);
+            crate::parquet_files::profile(&runtime, file, reference.as_deref(), report)
+        }
+        Format::Csv => {
+            // Each pass streams the stored file afresh.
+            let open = move || -> anyhow::Result<Box<dyn Read + Send>> { Ok(runtime.block_on(blobs.reader(&sha256))?) };
+            profile_file(open, gzip, reference.as_deref(), report)
+        }
     });
     while let Some((fraction, message)) = rx.recv().await {
         ctx.progress(fraction, &message).await?;
@@ -704,52 +754,25 @@ fn split_fractions(spec: &std::collections::BTreeMap<String, f64>) -> Result<[f6
 /// Splits a version (editors): counts rows per split and saves the rule with the version.
 pub async fn set_split(core: &Core, actor: &Actor, project: &str, dataset: &str, n: i32, spec: SplitSpec) -> Result<Split> {
     let (project, ds) = authorize(&core.db, actor, project, dataset, Access::Write).await?;
-    let row: Option<(i64, String, Option<String>)> =
-        sqlx::query_as("SELECT id, sha256, compression FROM dataset_versions WHERE dataset_id = $1 AND version = $2")
+    let row: Option<(i64, String, Option<String>, String, i64)> = sqlx::query_as(
+        "SELECT id, sha256, compression, format, size FROM dataset_versions WHERE dataset_id = $1 AND version = $2",
+    )
             .bind(ds.id)
             .bind(n)
             .fetch_optional(&core.db)
             .await?;
-    let Some((version_id, sha256, compression)) = row else {
+    let Some((version_id, sha256, compression, format, size)) = row else {
         return Err(Error::not_found(format!("dataset '{dataset}' has no version {n}")));
     };
     let fractions = match &spec {
         SplitSpec::Random { fractions, .. } => Some(split_fractions(fractions)?),
         SplitSpec::Column { .. } => None,
     };
-    let raw = core.blobs.reader(&sha256).await?;
-    let spec2 = spec.clone();
-    let counted = tokio::task::spawn_blocking(move || -> Result<[u64; 3]> {
-        let mut rdr = csv_from(raw, compression.is_some());
-        let header = rdr.headers().map_err(|e| anyhow::anyhow!(e))?.clone();
-        let col = match &spec2 {
-            SplitSpec::Column { column } => Some(header.iter().position(|h| h.trim() == column).ok_or_else(|| {
-                Error::bad_request(format!("column: '{column}' is not a column of this version"))
-            })?),
-            SplitSpec::Random { .. } => None,
-        };
-        let mut counts = [0u64; 3];
-        let mut record = csv::StringRecord::new();
-        let mut row = 0u64;
-        while rdr.read_record(&mut record).map_err(|e| anyhow::anyhow!(e))? {
-            let s = match (&spec2, col) {
-                (SplitSpec::Random { seed, .. }, _) => trellis_ml::split::assign(*seed, row, fractions.unwrap()),
-                (SplitSpec::Column { column }, Some(c)) => trellis_ml::split::parse_label(&record[c]).ok_or_else(|| {
-                    Error::bad_request(format!(
-                        "line {}, column '{column}': '{}' is not train, validation or test",
-                        row + 2,
-                        &record[c]
-                    ))
-                })?,
-                _ => unreachable!(),
-            };
-            counts[s] += 1;
-            row += 1;
-        }
-        Ok(counts)
-    })
-    .await
-    .map_err(|e| anyhow::anyhow!(e))?;
+    let counted = if Format::parse(&format) == Format::Parquet {
+        count_parquet_split(core, &sha256, size as u64, &spec, fractions).await
+    } else {
+        count_csv_split(core, &sha256, compression.is_some(), &spec, fractions).await
+    };
     let counts = counted?;
     if counts[0] == 0 {
         return Err(Error::bad_request("the training split would be empty"));
@@ -800,3 +823,76 @@ pub async fn get_split(db: &PgPool, actor: &Actor, project: &str, dataset: &str,
         Split { spec, counts, created_at }
     }))
 }
+
+/// Rows per split of a CSV version, reading it through once.
+async fn count_csv_split(core: &Core, sha256: &str, gzip: bool, spec: &SplitSpec, fractions: Option<[f64; 3]>) -> Result<[u64; 3]> {
+    let raw = core.blobs.reader(sha256).await?;
+    let spec2 = spec.clone();
+    tokio::task::spawn_blocking(move || -> Result<[u64; 3]> {
+        let mut rdr = csv_from(raw, gzip);
+        let header = rdr.headers().map_err(|e| anyhow::anyhow!(e))?.clone();
+        let col = match &spec2 {
+            SplitSpec::Column { column } => Some(header.iter().position(|h| h.trim() == column).ok_or_else(|| {
+                Error::bad_request(format!("column: '{column}' is not a column of this version"))
+            })?),
+            SplitSpec::Random { .. } => None,
+        };
+        let mut counts = [0u64; 3];
+        let mut record = csv::StringRecord::new();
+        let mut row = 0u64;
+        while rdr.read_record(&mut record).map_err(|e| anyhow::anyhow!(e))? {
+            let s = match (&spec2, col) {
+                (SplitSpec::Random { seed, .. }, _) => trellis_ml::split::assign(*seed, row, fractions.unwrap()),
+                (SplitSpec::Column { column }, Some(c)) => trellis_ml::split::parse_label(&record[c]).ok_or_else(|| {
+                    Error::bad_request(format!(
+                        "line {}, column '{column}': '{}' is not train, validation or test",
+                        row + 2,
+                        &record[c]
+                    ))
+                })?,
+                _ => unreachable!(),
+            };
+            counts[s] += 1;
+            row += 1;
+        }
+        Ok(counts)
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!(e))?
+}
+
+
+/// Rows per split of a Parquet version: the row count for a random split, one column's values
+/// for a split by column.
+async fn count_parquet_split(core: &Core, sha256: &str, size: u64, spec: &SplitSpec, fractions: Option<[f64; 3]>) -> Result<[u64; 3]> {
+    let file = core.blobs.ranged(sha256, size);
+    match spec {
+        SplitSpec::Random { seed, .. } => {
+            let rows = crate::parquet_files::row_count(file).await?;
+            let fractions = fractions.expect("random splits have fractions");
+            let mut counts = [0u64; 3];
+            for row in 0..rows {
+                counts[trellis_ml::split::assign(*seed, row, fractions)] += 1;
+            }
+            Ok(counts)
+        }
+        SplitSpec::Column { column } => {
+            let column = column.clone();
+            let runtime = tokio::runtime::Handle::current();
+            tokio::task::spawn_blocking(move || -> Result<[u64; 3]> {
+                let mut counts = [0u64; 3];
+                crate::parquet_files::for_each_text(&runtime, file, &column, |row, text| {
+                    let s = trellis_ml::split::parse_label(text).ok_or_else(|| {
+                        Error::bad_request(format!("row {}, column '{column}': '{text}' is not train, validation or test", row + 1))
+                    })?;
+                    counts[s] += 1;
+                    Ok(())
+                })?;
+                Ok(counts)
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!(e))?
+        }
+    }
+}
+

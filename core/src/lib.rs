@@ -14,6 +14,7 @@ pub mod error;
 pub mod jobs;
 pub mod jobs_builtin;
 pub mod local_pg;
+pub mod parquet_files;
 pub mod projects;
 pub mod storage;
 pub mod tokens;

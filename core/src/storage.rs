@@ -1,6 +1,6 @@
-//! Blob storage through `object_store`: a local directory by default. Keys are derived from the
-//! content's SHA-256, never from user input. Uploads land in a local temporary file first and
-//! reach the store only after validation.
+//! Blob storage through `object_store`: a local directory by default, or any S3-compatible store
+//! by URL. Keys are derived from the content's SHA-256, never from user input. Uploads land in a
+//! local temporary file first and reach the store only after validation.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,7 +10,8 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, WriteMultipart};
+use object_store::prefix::PrefixStore;
+use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -50,6 +51,45 @@ impl Blobs {
         std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         let store = LocalFileSystem::new_with_prefix(&blobs).context("opening the blob directory")?;
         Ok(Blobs { store: Arc::new(store), tmp })
+    }
+
+    /// Blobs in the store named by `url` (`s3://bucket[/prefix]` or `file:///path`); temporary
+    /// files still in `root/tmp`. S3 settings come from the usual `AWS_*` environment variables
+    /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT` for an
+    /// S3-compatible server, `AWS_ALLOW_HTTP=true` for a plain-HTTP endpoint).
+    pub fn from_url(url: &str, root: &Path) -> Result<Self> {
+        let tmp = root.join("tmp");
+        std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let store: Arc<dyn ObjectStore> = if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(Error::bad_request(format!("blob URL '{url}': expected s3://bucket[/prefix]")));
+            }
+            let s3 = object_store::aws::AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .build()
+                .with_context(|| format!("configuring the S3 store for '{url}'"))?;
+            let prefix = prefix.trim_matches('/');
+            if prefix.is_empty() { Arc::new(s3) } else { Arc::new(PrefixStore::new(s3, prefix)) }
+        } else if let Some(dir) = url.strip_prefix("file://") {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;
+            Arc::new(LocalFileSystem::new_with_prefix(dir).context("opening the blob directory")?)
+        } else {
+            return Err(Error::bad_request(format!(
+                "blob URL '{url}': the scheme is not supported; use s3://bucket[/prefix] or file:///path"
+            )));
+        };
+        Ok(Blobs { store, tmp })
+    }
+
+    /// Checks the store answers (a listing of one key), so a misconfigured store fails at start.
+    pub async fn check(&self) -> Result<()> {
+        self.exists(&"0".repeat(64)).await.map(|_| ())
+    }
+
+    /// Random access to a stored file of known size (Parquet reads its footer, then column chunks).
+    pub fn ranged(&self, sha256: &str, size: u64) -> RangedBlob {
+        RangedBlob { store: self.store.clone(), key: key(sha256), size }
     }
 
     /// Removes temporary files older than an hour: uploads cut short by a crash. (`trellis serve`
@@ -151,5 +191,45 @@ impl Blobs {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(anyhow::Error::new(e).context("deleting a blob").into()),
         }
+    }
+}
+
+/// A stored file read by byte ranges: only the parts a reader asks for are fetched.
+#[derive(Clone, Debug)]
+pub struct RangedBlob {
+    store: Arc<dyn ObjectStore>,
+    key: ObjectPath,
+    size: u64,
+}
+
+fn parquet_error(e: object_store::Error) -> parquet::errors::ParquetError {
+    parquet::errors::ParquetError::External(Box::new(e))
+}
+
+impl parquet::arrow::async_reader::AsyncFileReader for RangedBlob {
+    fn get_bytes(&mut self, range: std::ops::Range<u64>) -> futures::future::BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        Box::pin(async move { self.store.get_range(&self.key, range).await.map_err(parquet_error) })
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<std::ops::Range<u64>>,
+    ) -> futures::future::BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+        Box::pin(async move { self.store.get_ranges(&self.key, &ranges).await.map_err(parquet_error) })
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        options: Option<&'a parquet::arrow::arrow_reader::ArrowReaderOptions>,
+    ) -> futures::future::BoxFuture<'a, parquet::errors::Result<Arc<parquet::file::metadata::ParquetMetaData>>> {
+        Box::pin(async move {
+            let size = self.size;
+            let metadata = parquet::file::metadata::ParquetMetaDataReader::new()
+                .with_arrow_reader_options(options)
+                .with_prefetch_hint(Some(64 * 1024))
+                .load_and_finish(self, size)
+                .await?;
+            Ok(Arc::new(metadata))
+        })
     }
 }

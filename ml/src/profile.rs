@@ -196,6 +196,11 @@ fn hash_str(s: &str) -> u64 {
         h ^= *b as u64;
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
+    mix64(h)
+}
+
+/// The SplitMix64 finaliser.
+fn mix64(mut h: u64) -> u64 {
     h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     h ^ (h >> 31)
@@ -239,8 +244,11 @@ impl Hasher for FastStr {
 
 type HashBy<H> = std::hash::BuildHasherDefault<H>;
 
+/// One column's pass-one state. Text cells go through [`ColumnAcc::push`], which infers the type;
+/// typed sources (Parquet) declare the type and use the typed pushes.
 #[derive(Clone)]
-struct ColumnAcc {
+pub struct ColumnAcc {
+    declared: Option<ColumnType>,
     missing: u64,
     count: u64,
     all_bool: bool,
@@ -261,6 +269,7 @@ struct ColumnAcc {
 impl ColumnAcc {
     fn new() -> Self {
         ColumnAcc {
+            declared: None,
             missing: 0,
             count: 0,
             all_bool: true,
@@ -279,7 +288,66 @@ impl ColumnAcc {
         }
     }
 
-    fn push(&mut self, raw: &str) {
+    /// A missing value (a null).
+    pub fn push_missing(&mut self) {
+        self.missing += 1;
+    }
+
+    /// A number of a column declared numeric.
+    pub fn push_f64(&mut self, x: f64) {
+        if !x.is_finite() {
+            self.missing += 1;
+            return;
+        }
+        self.count += 1;
+        self.push_number(x);
+        // -0.0 and 0.0 are one value.
+        self.add_distinct(mix64((x + 0.0).to_bits()));
+    }
+
+    /// A value of a column declared boolean, string or timestamp, as text (timestamps in ISO 8601,
+    /// so that text order is time order). Missing-value tokens count as missing, as in CSV.
+    pub fn push_text(&mut self, raw: &str) {
+        if is_missing(raw) {
+            self.missing += 1;
+            return;
+        }
+        let s = raw.trim();
+        self.count += 1;
+        self.add_distinct(hash_str(s));
+        self.add_top(s);
+    }
+
+    fn add_distinct(&mut self, h: u64) {
+        match &mut self.hll {
+            Some(hll) => hll.add_hash(h),
+            None => {
+                self.distinct.insert(h);
+                if self.distinct.len() > EXACT_DISTINCT_LIMIT {
+                    let mut hll = HyperLogLog::new();
+                    self.distinct.drain().for_each(|h| hll.add_hash(h));
+                    self.hll = Some(hll);
+                }
+            }
+        }
+    }
+
+    fn add_top(&mut self, s: &str) {
+        if let Some(n) = self.top.get_mut(s) {
+            *n += 1;
+        } else if self.top.len() < TOP_TRACK_LIMIT {
+            self.top.insert(s.to_string(), 1);
+        }
+        if self.min_text.as_deref().is_none_or(|m| s < m) {
+            self.min_text = Some(s.to_string());
+        }
+        if self.max_text.as_deref().is_none_or(|m| s > m) {
+            self.max_text = Some(s.to_string());
+        }
+    }
+
+    /// A text cell whose type is still being inferred.
+    pub fn push(&mut self, raw: &str) {
         if is_missing(raw) {
             self.missing += 1;
             return;
@@ -300,32 +368,10 @@ impl ColumnAcc {
         if self.all_ts && !is_timestamp(s) {
             self.all_ts = false;
         }
-        // Distinct values.
-        let h = hash_str(s);
-        match &mut self.hll {
-            Some(hll) => hll.add_hash(h),
-            None => {
-                self.distinct.insert(h);
-                if self.distinct.len() > EXACT_DISTINCT_LIMIT {
-                    let mut hll = HyperLogLog::new();
-                    self.distinct.drain().for_each(|h| hll.add_hash(h));
-                    self.hll = Some(hll);
-                }
-            }
-        }
+        self.add_distinct(hash_str(s));
         // Top values and text range (not for numbers, where they would only cost memory).
         if !self.all_float {
-            if let Some(n) = self.top.get_mut(s) {
-                *n += 1;
-            } else if self.top.len() < TOP_TRACK_LIMIT {
-                self.top.insert(s.to_string(), 1);
-            }
-            if self.min_text.as_deref().is_none_or(|m| s < m) {
-                self.min_text = Some(s.to_string());
-            }
-            if self.max_text.as_deref().is_none_or(|m| s > m) {
-                self.max_text = Some(s.to_string());
-            }
+            self.add_top(s);
         }
     }
 
@@ -347,7 +393,9 @@ impl ColumnAcc {
     }
 
     fn column_type(&self) -> ColumnType {
-        if self.count == 0 {
+        if let Some(t) = self.declared {
+            t
+        } else if self.count == 0 {
             ColumnType::String
         } else if self.all_bool {
             ColumnType::Boolean
@@ -394,6 +442,24 @@ impl Profiler {
         for (acc, cell) in self.cols.iter_mut().zip(row) {
             acc.push(cell);
         }
+    }
+
+    /// A profiler for a source whose column types are known (`None`: infer from text).
+    pub fn with_types(names: Vec<String>, types: &[Option<ColumnType>]) -> Self {
+        let mut p = Self::new(names);
+        for (acc, t) in p.cols.iter_mut().zip(types) {
+            acc.declared = *t;
+        }
+        p
+    }
+
+    /// Column `i`, for sources that push column by column; call [`Profiler::add_rows`] per batch.
+    pub fn column(&mut self, i: usize) -> &mut ColumnAcc {
+        &mut self.cols[i]
+    }
+
+    pub fn add_rows(&mut self, n: u64) {
+        self.rows += n;
     }
 
     pub fn rows(&self) -> u64 {
@@ -502,14 +568,28 @@ impl HistogramPass {
     }
 
     pub fn push<'a>(&mut self, row: impl IntoIterator<Item = &'a str>) {
-        for ((h, r), cell) in self.bins.iter_mut().zip(self.references.iter_mut()).zip(row) {
-            if h.is_none() && r.is_none() {
+        for (i, cell) in row.into_iter().enumerate() {
+            if !self.wants(i) || is_missing(cell) {
                 continue;
             }
-            if is_missing(cell) {
-                continue;
+            if let Ok(x) = cell.trim().parse::<f64>() {
+                self.push_f64(i, x);
             }
-            let Ok(x) = cell.trim().parse::<f64>() else { continue };
+        }
+    }
+
+    /// Whether column `i` is counted in this pass (numeric, or with a reference).
+    pub fn wants(&self, i: usize) -> bool {
+        self.bins.get(i).is_some_and(Option::is_some) || self.references.get(i).is_some_and(Option::is_some)
+    }
+
+    /// A number of column `i` (non-finite values are skipped, as missing).
+    pub fn push_f64(&mut self, i: usize, x: f64) {
+        if !x.is_finite() {
+            return;
+        }
+        let (h, r) = (&mut self.bins[i], &mut self.references[i]);
+        {
             if let Some(h) = h {
                 if let Some(b) = h.bin_of(x) {
                     h.counts[b] += 1;

@@ -186,8 +186,8 @@ async fn bad_files_are_refused_and_leave_nothing_behind() {
         ("unnamed column", b"a,,c\n1,2,3\n".to_vec(), "text/csv", StatusCode::BAD_REQUEST, "column 2: the column has no name"),
         ("invalid utf-8", b"a,b\n1,\xff\xfe\n".to_vec(), "text/csv", StatusCode::BAD_REQUEST, "line 2, column 2: invalid UTF-8"),
         ("corrupt gzip", vec![0x1f, 0x8b, 8, 0, 1, 2, 3], "text/csv", StatusCode::BAD_REQUEST, "could not be read"),
-        ("parquet type", b"PAR1....".to_vec(), "application/vnd.apache.parquet", StatusCode::UNSUPPORTED_MEDIA_TYPE, "Parquet"),
-        ("parquet magic", b"PAR1\x00\x00".to_vec(), "text/csv", StatusCode::UNSUPPORTED_MEDIA_TYPE, "Parquet"),
+        ("parquet type", b"PAR1....".to_vec(), "application/vnd.apache.parquet", StatusCode::BAD_REQUEST, "not a readable Parquet file"),
+        ("parquet magic", b"PAR1\x00\x00".to_vec(), "text/csv", StatusCode::BAD_REQUEST, "not a readable Parquet file"),
         ("wrong type", b"{}".to_vec(), "application/json", StatusCode::UNSUPPORTED_MEDIA_TYPE, "application/json"),
         ("too large", vec![b'a'; (1 << 20) + 10], "text/csv", StatusCode::PAYLOAD_TOO_LARGE, "limit"),
     ];

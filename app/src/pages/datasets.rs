@@ -115,7 +115,7 @@ fn UploadBox(slug: String, name: String, refresh: RwSignal<u32>, state: UploadSt
             use wasm_bindgen::JsCast;
             let Some(input) = file_input.get() else { return };
             let Some(file) = input.files().and_then(|f| f.get(0)) else {
-                error.set(Some("Choose a CSV file first.".into()));
+                error.set(Some("Choose a CSV or Parquet file first.".into()));
                 return;
             };
             let Ok(xhr) = web_sys::XmlHttpRequest::new() else { return };
@@ -131,7 +131,14 @@ fn UploadBox(slug: String, name: String, refresh: RwSignal<u32>, state: UploadSt
             if xhr.open("POST", &url).is_err() {
                 return;
             }
-            let ctype = if fname.ends_with(".gz") { "application/gzip" } else { "text/csv" };
+            let lower = fname.to_ascii_lowercase();
+            let ctype = if lower.ends_with(".parquet") || lower.ends_with(".pq") {
+                "application/vnd.apache.parquet"
+            } else if lower.ends_with(".gz") {
+                "application/gzip"
+            } else {
+                "text/csv"
+            };
             let _ = xhr.set_request_header("Content-Type", ctype);
             let on_progress = Closure::<dyn FnMut(web_sys::ProgressEvent)>::new(move |e: web_sys::ProgressEvent| {
                 if e.length_computable() && e.total() > 0.0 {
@@ -177,9 +184,9 @@ fn UploadBox(slug: String, name: String, refresh: RwSignal<u32>, state: UploadSt
     view! {
         <section class="card">
             <h2>"Upload a new version"</h2>
-            <p class="muted">"CSV with a header line, optionally gzip-compressed. Every upload becomes a new, immutable version; its schema and statistics are computed in the background."</p>
+            <p class="muted">"CSV with a header line (optionally gzip-compressed) or Parquet. Every upload becomes a new, immutable version; its schema and statistics are computed in the background."</p>
             <div class="upload">
-                <label>"Dataset file"<input type="file" accept=".csv,.gz,text/csv" node_ref=file_input/></label>
+                <label>"Dataset file"<input type="file" accept=".csv,.gz,.parquet,.pq,text/csv,application/vnd.apache.parquet" node_ref=file_input/></label>
                 <button type="button" class="primary" on:click=start disabled=move || uploading.get()>"Upload"</button>
                 <ProgressBar value=progress label="Upload progress"/>
             </div>

@@ -119,9 +119,10 @@ pub async fn get(
     Ok(Json(DatasetWithVersions { dataset, versions }))
 }
 
-/// Uploads a new version: the file is the raw request body (`Content-Type: text/csv`; gzip by
-/// `Content-Encoding: gzip` or its magic bytes). Streamed to disk, validated, then stored; its
-/// profiling job is queued.
+/// Uploads a new version: the file is the raw request body, CSV (`Content-Type: text/csv`; gzip
+/// by `Content-Encoding: gzip` or its magic bytes) or Parquet (`application/vnd.apache.parquet`,
+/// or recognised by its magic bytes). Streamed to disk, validated, then stored; its profiling job
+/// is queued.
 #[utoipa::path(post, path = "/v1/projects/{project}/datasets/{dataset}/versions", tag = "datasets",
     params(("project" = String, Path, description = "project slug"), ("dataset" = String, Path, description = "dataset name"), UploadQuery),
     request_body(content = String, content_type = "text/csv"),
@@ -193,12 +194,16 @@ pub async fn download(
     ApiPath((project, dataset, version)): ApiPath<(String, String, String)>,
 ) -> ApiResult<Response> {
     let n = parse_version(&version)?;
-    let (sha256, filename, gzip) = datasets::download(&s.core.db, &actor, &project, &dataset, n).await?;
-    let stream = s.core.blobs.stream(&sha256).await?;
+    let d = datasets::download(&s.core.db, &actor, &project, &dataset, n).await?;
+    let stream = s.core.blobs.stream(&d.sha256).await?;
     let mut res = Body::from_stream(stream).into_response();
-    let ctype = if gzip { "application/gzip" } else { "text/csv; charset=utf-8" };
+    let ctype = match d.format {
+        datasets::Format::Parquet => "application/vnd.apache.parquet",
+        datasets::Format::Csv if d.gzip => "application/gzip",
+        datasets::Format::Csv => "text/csv; charset=utf-8",
+    };
     res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(ctype));
-    let safe: String = filename.chars().filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\' || *c == ' ').collect();
+    let safe: String = d.filename.chars().filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\' || *c == ' ').collect();
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{safe}\"")) {
         res.headers_mut().insert(CONTENT_DISPOSITION, v);
     }
