@@ -70,4 +70,11 @@ if [ "$mode" = test ]; then
     (cd end2end && npm ci --no-audit --no-fund --silent)
   fi
   have python3 || apt_install python3 python3-venv
+  # Python test tools in a virtualenv outside the clone: moto's S3 API server for the object-store tests.
+  venv="${TRELLIS_TEST_VENV:-$HOME/.cache/trellis/venv}"
+  if ! "$venv/bin/python" -c "import moto.server" >/dev/null 2>&1; then
+    say "installing the Python test tools into $venv"
+    python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$venv"; }
+    "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]==5.2.1'
+  fi
 fi

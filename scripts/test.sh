@@ -4,6 +4,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 "$here/bootstrap.sh" test
+export TRELLIS_TEST_PYTHON="${TRELLIS_TEST_VENV:-$HOME/.cache/trellis/venv}/bin/python"
 # shellcheck source=env.sh
 . "$here/env.sh"
 cd "$root"

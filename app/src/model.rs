@@ -202,6 +202,8 @@ pub struct DatasetRow {
     pub version_count: i64,
     pub latest_version: Option<i32>,
     pub latest_status: Option<String>,
+    /// Archived: kept and readable, hidden from the default list, closed to uploads.
+    pub archived: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -215,6 +217,8 @@ pub struct VersionRow {
     pub version: i32,
     pub sha256: String,
     pub size: i64,
+    /// `csv` or `parquet`.
+    pub format: String,
     pub filename: String,
     pub compression: Option<String>,
     pub row_count: Option<i64>,

@@ -6,11 +6,12 @@ use std::path::Path;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+    Date32Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
 };
 use arrow_array::{Array, RecordBatch};
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
-use arrow_schema::{DataType, Schema};
+use arrow_schema::{DataType, Schema, TimeUnit};
 use futures::StreamExt;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
@@ -132,6 +133,35 @@ fn push_column(acc: &mut ColumnAcc, t: ColumnType, a: &dyn Array) -> anyhow::Res
             for v in a.as_boolean().iter() {
                 match v {
                     Some(b) => acc.push_text(if b { "true" } else { "false" }),
+                    None => acc.push_missing(),
+                }
+            }
+        }
+        DataType::Timestamp(unit, None) => {
+            let scale = |v: i64| match unit {
+                TimeUnit::Second => v.saturating_mul(1_000_000),
+                TimeUnit::Millisecond => v.saturating_mul(1_000),
+                TimeUnit::Microsecond => v,
+                TimeUnit::Nanosecond => v.div_euclid(1_000),
+            };
+            let values: &dyn Array = a;
+            let raw = match unit {
+                TimeUnit::Second => values.as_primitive::<TimestampSecondType>().iter().collect::<Vec<_>>(),
+                TimeUnit::Millisecond => values.as_primitive::<TimestampMillisecondType>().iter().collect(),
+                TimeUnit::Microsecond => values.as_primitive::<TimestampMicrosecondType>().iter().collect(),
+                TimeUnit::Nanosecond => values.as_primitive::<TimestampNanosecondType>().iter().collect(),
+            };
+            for v in raw {
+                match v {
+                    Some(v) => acc.push_timestamp_micros(scale(v)),
+                    None => acc.push_missing(),
+                }
+            }
+        }
+        DataType::Date32 => {
+            for v in a.as_primitive::<Date32Type>().iter() {
+                match v {
+                    Some(d) => acc.push_date_days(d as i64),
                     None => acc.push_missing(),
                 }
             }

@@ -58,6 +58,12 @@ impl Blobs {
     /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT` for an
     /// S3-compatible server, `AWS_ALLOW_HTTP=true` for a plain-HTTP endpoint).
     pub fn from_url(url: &str, root: &Path) -> Result<Self> {
+        Self::from_url_with(url, root, std::env::vars().filter(|(k, _)| k.starts_with("AWS_")))
+    }
+
+    /// As [`Blobs::from_url`], with S3 settings given as `(key, value)` pairs (`aws_endpoint`,
+    /// `aws_access_key_id`, … in any case) instead of read from the environment.
+    pub fn from_url_with(url: &str, root: &Path, options: impl IntoIterator<Item = (String, String)>) -> Result<Self> {
         let tmp = root.join("tmp");
         std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         let store: Arc<dyn ObjectStore> = if let Some(rest) = url.strip_prefix("s3://") {
@@ -65,8 +71,14 @@ impl Blobs {
             if bucket.is_empty() {
                 return Err(Error::bad_request(format!("blob URL '{url}': expected s3://bucket[/prefix]")));
             }
-            let s3 = object_store::aws::AmazonS3Builder::from_env()
-                .with_bucket_name(bucket)
+            let mut builder = object_store::aws::AmazonS3Builder::new().with_bucket_name(bucket);
+            for (k, v) in options {
+                match k.to_ascii_lowercase().parse::<object_store::aws::AmazonS3ConfigKey>() {
+                    Ok(key) => builder = builder.with_config(key, v),
+                    Err(_) => tracing::debug!(key = %k, "not an S3 setting; ignored"),
+                }
+            }
+            let s3 = builder
                 .build()
                 .with_context(|| format!("configuring the S3 store for '{url}'"))?;
             let prefix = prefix.trim_matches('/');
@@ -92,22 +104,30 @@ impl Blobs {
         RangedBlob { store: self.store.clone(), key: key(sha256), size }
     }
 
-    /// Removes temporary files older than an hour: uploads cut short by a crash. (`trellis serve`
-    /// calls this at start; younger files may belong to another process's upload in progress.)
+    /// Removes temporary files of uploads cut short by a crash: those of a process that is no
+    /// longer running (names start with the receiving process's id), and any older than an hour.
+    /// `trellis serve` calls this at start; a live process's upload in progress is left alone.
     pub fn clear_stale_temp(&self) -> usize {
         let mut removed = 0;
         let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
         for entry in std::fs::read_dir(&self.tmp).into_iter().flatten().flatten() {
-            let stale = entry.metadata().and_then(|m| m.modified()).map(|t| t < hour_ago).unwrap_or(false);
-            if stale && std::fs::remove_file(entry.path()).is_ok() {
+            let old = entry.metadata().and_then(|m| m.modified()).map(|t| t < hour_ago).unwrap_or(false);
+            let owner_gone = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.split_once('-'))
+                .and_then(|(pid, _)| pid.parse::<i32>().ok())
+                .is_some_and(|pid| !process_alive(pid));
+            if (old || owner_gone) && std::fs::remove_file(entry.path()).is_ok() {
                 removed += 1;
             }
         }
         removed
     }
 
+    /// A fresh temporary file name, prefixed with this process's id.
     pub fn temp_path(&self) -> PathBuf {
-        self.tmp.join(uuid::Uuid::new_v4().to_string())
+        self.tmp.join(format!("{}-{}", std::process::id(), uuid::Uuid::new_v4()))
     }
 
     /// Streams a body into a temporary file, hashing it; refuses more than `limit` bytes.
@@ -191,6 +211,18 @@ impl Blobs {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(anyhow::Error::new(e).context("deleting a blob").into()),
         }
+    }
+}
+
+/// Whether a process with this id exists (signal 0 checks without sending anything).
+fn process_alive(pid: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
+        Ok(()) => true,
+        Err(nix::errno::Errno::ESRCH) => false,
+        Err(_) => true, // exists, owned by someone else
     }
 }
 

@@ -242,6 +242,24 @@ impl Hasher for FastStr {
     }
 }
 
+/// Hasher for integer keys: the SplitMix64 finaliser of the key.
+#[derive(Default, Clone, Copy)]
+struct MixedU64(u64);
+
+impl Hasher for MixedU64 {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = mix64(self.0 ^ *b as u64);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = mix64(n);
+    }
+}
+
 type HashBy<H> = std::hash::BuildHasherDefault<H>;
 
 /// One column's pass-one state. Text cells go through [`ColumnAcc::push`], which infers the type;
@@ -256,12 +274,21 @@ pub struct ColumnAcc {
     all_float: bool,
     all_ts: bool,
     moments: Moments,
+    /// Exact counts per numeric value (`f64` bits; timestamps: microseconds) while there are at
+    /// most [`EXACT_DISTINCT_LIMIT`] of them: exact distinct counts and quantiles from one hash
+    /// lookup per value. Past the limit, HyperLogLog and `exact_values`/t-digest take over.
+    values: Option<HashMap<u64, u64, HashBy<MixedU64>>>,
     exact_values: Vec<f64>,
     digest: Option<tdigest::TDigest>,
     digest_buffer: Vec<f64>,
     distinct: HashSet<u64, HashBy<PassThrough>>,
     hll: Option<HyperLogLog>,
     top: HashMap<String, u64, HashBy<FastStr>>,
+    /// Typed timestamps: top values and range as microseconds, formatted at the end.
+    top_micros: HashMap<i64, u64, HashBy<MixedU64>>,
+    micros_range: Option<(i64, i64)>,
+    /// The timestamps are dates (formatted without a time of day).
+    dates_only: bool,
     min_text: Option<String>,
     max_text: Option<String>,
 }
@@ -277,12 +304,16 @@ impl ColumnAcc {
             all_float: true,
             all_ts: true,
             moments: Moments::new(),
+            values: Some(HashMap::default()),
             exact_values: Vec::new(),
             digest: None,
             digest_buffer: Vec::new(),
             distinct: HashSet::default(),
             hll: None,
             top: HashMap::default(),
+            top_micros: HashMap::default(),
+            micros_range: None,
+            dates_only: false,
             min_text: None,
             max_text: None,
         }
@@ -301,8 +332,63 @@ impl ColumnAcc {
         }
         self.count += 1;
         self.push_number(x);
-        // -0.0 and 0.0 are one value.
-        self.add_distinct(mix64((x + 0.0).to_bits()));
+    }
+
+    /// A timestamp (microseconds since the epoch) of a column declared as timestamps: counted as
+    /// is, formatted (ISO 8601) only for the top values and the range at the end.
+    pub fn push_timestamp_micros(&mut self, t: i64) {
+        self.count += 1;
+        self.add_distinct(mix64(t as u64));
+        if let Some(n) = self.top_micros.get_mut(&t) {
+            *n += 1;
+        } else if self.top_micros.len() < TOP_TRACK_LIMIT {
+            self.top_micros.insert(t, 1);
+        }
+        self.micros_range = Some(match self.micros_range {
+            Some((lo, hi)) => (lo.min(t), hi.max(t)),
+            None => (t, t),
+        });
+    }
+
+    /// A date (days since the epoch) of a column declared as dates.
+    pub fn push_date_days(&mut self, days: i64) {
+        self.dates_only = true;
+        self.push_timestamp_micros(days * 86_400_000_000);
+    }
+
+    /// Moves exact value counts to the sketches (too many distinct values to count exactly).
+    fn spill_values(&mut self) {
+        let Some(values) = self.values.take() else { return };
+        let mut hll = self.hll.take().unwrap_or_else(HyperLogLog::new);
+        self.distinct.drain().for_each(|h| hll.add_hash(h));
+        let mut pairs: Vec<(f64, u64)> = values.into_iter().map(|(bits, n)| (f64::from_bits(bits), n)).collect();
+        for (x, _) in &pairs {
+            hll.add_hash(mix64(x.to_bits()));
+        }
+        self.hll = Some(hll);
+        let total: u64 = pairs.iter().map(|(_, n)| n).sum();
+        if total as usize <= EXACT_QUANTILE_LIMIT {
+            self.exact_values = pairs.iter().flat_map(|&(x, n)| std::iter::repeat_n(x, n as usize)).collect();
+        } else {
+            pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let sum: f64 = pairs.iter().map(|&(x, n)| x * n as f64).sum();
+            let (min, max) = (pairs[0].0, pairs[pairs.len() - 1].0);
+            let centroids = pairs.iter().map(|&(x, n)| tdigest::Centroid::new(x, n as f64)).collect();
+            let d = tdigest::TDigest::new(centroids, sum, total as f64, max, min, 200);
+            self.digest = Some(tdigest::TDigest::merge_digests(vec![d]));
+        }
+    }
+
+    /// The column turned out not to be numeric: its numbers so far count as distinct values.
+    fn forget_numbers(&mut self) {
+        if let Some(values) = self.values.take() {
+            for bits in values.into_keys() {
+                self.add_distinct(mix64(bits));
+            }
+        }
+        self.exact_values = Vec::new();
+        self.digest = None;
+        self.digest_buffer = Vec::new();
     }
 
     /// A value of a column declared boolean, string or timestamp, as text (timestamps in ISO 8601,
@@ -354,29 +440,50 @@ impl ColumnAcc {
         }
         let s = raw.trim();
         self.count += 1;
+        if self.all_float {
+            // Integers parse once; other numbers once more as floats.
+            let num = match (self.all_int, s.parse::<i64>()) {
+                (true, Ok(i)) => Some(i as f64),
+                _ => {
+                    self.all_int = false;
+                    s.parse::<f64>().ok().filter(|x| x.is_finite())
+                }
+            };
+            if let Some(x) = num {
+                // A number is neither a boolean nor a timestamp.
+                self.all_bool = false;
+                self.all_ts = false;
+                self.push_number(x);
+                return;
+            }
+            self.all_float = false;
+            self.all_int = false;
+            self.forget_numbers();
+        }
         if self.all_bool && !is_bool(s) {
             self.all_bool = false;
-        }
-        if self.all_int && s.parse::<i64>().is_err() {
-            self.all_int = false;
-        }
-        let num = if self.all_float { s.parse::<f64>().ok().filter(|x| x.is_finite()) } else { None };
-        match num {
-            Some(x) => self.push_number(x),
-            None => self.all_float = false,
         }
         if self.all_ts && !is_timestamp(s) {
             self.all_ts = false;
         }
         self.add_distinct(hash_str(s));
-        // Top values and text range (not for numbers, where they would only cost memory).
-        if !self.all_float {
-            self.add_top(s);
-        }
+        self.add_top(s);
     }
 
     fn push_number(&mut self, x: f64) {
         self.moments.push(x);
+        // -0.0 and 0.0 are one value.
+        let bits = (x + 0.0).to_bits();
+        if let Some(values) = &mut self.values {
+            *values.entry(bits).or_insert(0) += 1;
+            if values.len() > EXACT_DISTINCT_LIMIT {
+                self.spill_values();
+            }
+            return;
+        }
+        if let Some(hll) = &mut self.hll {
+            hll.add_hash(mix64(bits));
+        }
         if self.digest.is_none() {
             self.exact_values.push(x);
             if self.exact_values.len() > EXACT_QUANTILE_LIMIT {
@@ -421,6 +528,38 @@ pub fn quantile_sorted(sorted: &[f64], p: f64) -> f64 {
     let lo = pos.floor() as usize;
     let hi = pos.ceil() as usize;
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+/// Quantile with numpy's linear interpolation over values with counts, sorted by value.
+pub fn quantile_counted(sorted: &[(f64, u64)], p: f64) -> f64 {
+    let n: u64 = sorted.iter().map(|(_, c)| c).sum();
+    let at = |k: u64| -> f64 {
+        let mut seen = 0;
+        for &(x, c) in sorted {
+            seen += c;
+            if seen > k {
+                return x;
+            }
+        }
+        sorted[sorted.len() - 1].0
+    };
+    if n <= 1 {
+        return sorted[0].0;
+    }
+    let pos = p * (n - 1) as f64;
+    let (lo, hi) = (pos.floor() as u64, pos.ceil() as u64);
+    let (a, b) = (at(lo), at(hi));
+    a + (b - a) * (pos - lo as f64)
+}
+
+/// ISO 8601 without a zone (as Arrow prints zone-less timestamps): `2024-01-02T03:04:05[.fff]`,
+/// or `2024-01-02` for dates.
+fn format_micros(t: i64, date_only: bool) -> String {
+    match chrono::DateTime::from_timestamp_micros(t) {
+        Some(d) if date_only => d.format("%Y-%m-%d").to_string(),
+        Some(d) => d.naive_utc().format("%Y-%m-%dT%H:%M:%S%.f").to_string(),
+        None => t.to_string(),
+    }
 }
 
 /// Pass one over the rows.
@@ -473,8 +612,16 @@ impl Profiler {
         for (name, mut acc) in self.names.into_iter().zip(self.cols) {
             let column_type = acc.column_type();
             let numeric = column_type.is_numeric();
+            let (distinct, distinct_exact) = match &acc.hll {
+                Some(h) => (h.estimate(), false),
+                None => (acc.distinct.len() as u64 + acc.values.as_ref().map_or(0, |v| v.len() as u64), true),
+            };
             let (quantiles, quantiles_exact) = if !numeric || acc.moments.count() == 0 {
                 (Vec::new(), true)
+            } else if let Some(values) = acc.values.take().filter(|v| !v.is_empty()) {
+                let mut pairs: Vec<(f64, u64)> = values.into_iter().map(|(b, n)| (f64::from_bits(b), n)).collect();
+                pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+                (QUANTILES.iter().map(|&p| (p, quantile_counted(&pairs, p))).collect(), true)
             } else if let Some(d) = acc.digest.take() {
                 let d = d.merge_unsorted(std::mem::take(&mut acc.digest_buffer));
                 (QUANTILES.iter().map(|&p| (p, d.estimate_quantile(p))).collect(), false)
@@ -483,10 +630,12 @@ impl Profiler {
                 v.sort_by(f64::total_cmp);
                 (QUANTILES.iter().map(|&p| (p, quantile_sorted(&v, p))).collect(), true)
             };
-            let (distinct, distinct_exact) = match &acc.hll {
-                Some(h) => (h.estimate(), false),
-                None => (acc.distinct.len() as u64, true),
-            };
+            if let Some((lo, hi)) = acc.micros_range {
+                let f = |t: i64| format_micros(t, acc.dates_only);
+                acc.top = acc.top_micros.iter().map(|(&t, &n)| (f(t), n)).collect();
+                acc.min_text = Some(f(lo));
+                acc.max_text = Some(f(hi));
+            }
             let mut top: Vec<(String, u64)> = if numeric { Vec::new() } else { acc.top.into_iter().collect() };
             top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
             top.truncate(TOP_K);
@@ -704,5 +853,52 @@ mod tests {
         let truth = (n - 1) as f64 / 2.0;
         assert!((median - truth).abs() / truth < 0.01, "{median} vs {truth}");
         assert!((c.distinct as f64 - n as f64).abs() / (n as f64) < 0.05);
+    }
+
+    #[test]
+    fn many_rows_few_values_stay_exact() {
+        // 300,000 rows over 50 values: counted exactly, quantiles as numpy computes them.
+        let mut p = Profiler::new(vec!["x".into()]);
+        let mut all: Vec<f64> = Vec::new();
+        for i in 0..300_000u64 {
+            let v = (i * 7919 % 50) as f64;
+            all.push(v);
+            p.push([v.to_string().as_str()]);
+        }
+        let c = &p.finish().finish().columns[0];
+        assert!(c.quantiles_exact && c.distinct_exact);
+        assert_eq!(c.distinct, 50);
+        all.sort_by(f64::total_cmp);
+        for (q, got) in &c.quantiles {
+            assert_eq!(*got, quantile_sorted(&all, *q), "p{q}");
+        }
+    }
+
+    #[test]
+    fn numbers_then_text_make_a_string_column() {
+        let p = profile(&["code"], &[&["1"], &["2"], &["2"], &["A7"], &["1.0"]]);
+        let c = &p.columns[0];
+        assert_eq!(c.column_type, ColumnType::String);
+        assert_eq!(c.count, 5);
+        assert!(c.quantiles.is_empty());
+        // 1, 2 (as numbers), A7, and 1.0 (as text after the change) — four distinct cells.
+        assert_eq!(c.distinct, 4);
+    }
+
+    #[test]
+    fn typed_timestamps_are_formatted_at_the_end() {
+        let mut p = Profiler::with_types(vec!["at".into(), "day".into()], &[Some(ColumnType::Timestamp), Some(ColumnType::Timestamp)]);
+        for t in [1_700_000_000_000_000i64, 1_700_000_000_500_000, 1_700_000_000_000_000] {
+            p.column(0).push_timestamp_micros(t);
+            p.column(1).push_date_days(t / 86_400_000_000);
+        }
+        p.add_rows(3);
+        let prof = p.finish().finish();
+        let at = &prof.columns[0];
+        assert_eq!(at.min_text.as_deref(), Some("2023-11-14T22:13:20"));
+        assert_eq!(at.max_text.as_deref(), Some("2023-11-14T22:13:20.500"));
+        assert_eq!(at.top[0], ("2023-11-14T22:13:20".to_string(), 2));
+        assert_eq!((at.count, at.distinct), (3, 2));
+        assert_eq!(prof.columns[1].top, vec![("2023-11-14".to_string(), 3)]);
     }
 }

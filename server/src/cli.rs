@@ -156,7 +156,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo { email, db } => {
-            let blobs = trellis_core::storage::Blobs::local(&db.data_dir)?;
+            let blobs = db.blobs()?;
             let project = with_db(&db, |pool| async move {
                 let actor = user_actor(&pool, &email).await?;
                 Ok(demo::create(&trellis_core::Core::new(pool, blobs), &actor).await?)

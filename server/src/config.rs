@@ -17,6 +17,20 @@ pub struct DbArgs {
     /// Largest number of database connections this process opens.
     #[arg(long, env = "TRELLIS_DB_MAX_CONNECTIONS", default_value_t = 20)]
     pub db_max_connections: u32,
+    /// Where dataset files and artifacts are stored: `s3://bucket[/prefix]` (any S3-compatible
+    /// store, configured by the `AWS_*` variables) or `file:///path`. Default: DATA_DIR/blobs.
+    #[arg(long, env = "TRELLIS_BLOB_URL")]
+    pub blob_url: Option<String>,
+}
+
+impl DbArgs {
+    /// The blob store these settings name (temporary upload files stay in DATA_DIR/tmp).
+    pub fn blobs(&self) -> anyhow::Result<trellis_core::storage::Blobs> {
+        Ok(match &self.blob_url {
+            Some(url) => trellis_core::storage::Blobs::from_url(url, &self.data_dir)?,
+            None => trellis_core::storage::Blobs::local(&self.data_dir)?,
+        })
+    }
 }
 
 #[derive(Args, Clone, Debug)]

@@ -23,7 +23,6 @@ use tower_sessions_core::ExpiredDeletion;
 use tower_sessions_sqlx_store::PostgresStore;
 use trellis_app::{shell, App};
 use trellis_core::local_pg::LocalPostgres;
-use trellis_core::storage::Blobs;
 use trellis_core::worker::{Registry, Worker, WorkerConfig};
 use trellis_core::{db, Core};
 
@@ -234,7 +233,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let pool = database.pool.clone();
     let store = session_store(&pool).await?;
     let deletion = tokio::spawn(store.clone().continuously_delete_expired(tokio::time::Duration::from_secs(3600)));
-    let core = Core::new(pool.clone(), Blobs::local(&args.db.data_dir)?);
+    let core = Core::new(pool.clone(), args.db.blobs()?);
+    core.blobs.check().await.context("the blob store does not answer")?;
     let stale = core.blobs.clear_stale_temp();
     if stale > 0 {
         tracing::info!(files = stale, "removed temporary files of interrupted uploads");
@@ -283,7 +283,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 pub async fn worker(args: crate::config::WorkerArgs) -> anyhow::Result<()> {
     let database = Database::open(&args.db).await?;
     let shutdown = CancellationToken::new();
-    let core = Core::new(database.pool.clone(), Blobs::local(&args.db.data_dir)?);
+    let core = Core::new(database.pool.clone(), args.db.blobs()?);
     let workers = spawn_workers(&core, args.concurrency.max(1), Duration::from_secs(args.job_lease_seconds.max(3)), &shutdown);
     eprintln!("Trellis worker running {} job slot(s)  (Ctrl-C to stop)", args.concurrency.max(1));
     shutdown_signal().await;

@@ -130,3 +130,103 @@ async fn serve_runs_its_own_postgres_and_stops_cleanly() {
     assert!(!dir.join("postgres/postmaster.pid").exists(), "the private cluster was stopped");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+async fn wait_ready(addr: &str) {
+    let client = reqwest::Client::new();
+    for _ in 0..120 {
+        if let Ok(r) = client.get(format!("http://{addr}/readyz")).send().await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("trellis serve did not become ready");
+}
+
+fn files_in(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| if e.path().is_dir() { files_in(&e.path()) } else { 1 }).sum())
+        .unwrap_or(0)
+}
+
+/// A server killed (SIGKILL) in the middle of receiving an upload leaves no version and no stored
+/// file; its partial temporary file is removed when the server starts again.
+#[tokio::test]
+async fn a_server_killed_mid_upload_leaves_no_partial_version() {
+    let t = TestDb::new().await;
+    let url = db_url(&t);
+    let owner = auth::create_user(&t.pool, &trellis_core::Actor::operator(), "owner@example.org", "", "a long password", false).await.unwrap();
+    let actor = auth::session_actor(&t.pool, owner.id, None).await.unwrap();
+    projects::create(&t.pool, &actor, projects::NewProject { name: "Churn", slug: Some("churn"), description: "" }, None).await.unwrap();
+    trellis_core::datasets::create(&t.pool, &actor, "churn", "customers", "").await.unwrap();
+    let (_, token) = tokens::create(&t.pool, &actor, "upload", None).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("trellis-kill-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let start = || {
+        Command::new(BIN)
+            .args(["serve", "--data-dir", dir.to_str().unwrap(), "--addr", &addr])
+            .env("DATABASE_URL", &url)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut serve = start();
+    wait_ready(&addr).await;
+
+    // Half a file arrives; then the server dies.
+    let (tx, rx) = futures::channel::mpsc::unbounded::<Result<Vec<u8>, std::io::Error>>();
+    let row = "42,1234.5,0.5,basic,true\n";
+    tx.unbounded_send(Ok(format!("age,income,score,plan,churned\n{}", row.repeat(4000)).into_bytes())).unwrap();
+    let upload = reqwest::Client::new()
+        .post(format!("http://{addr}/v1/projects/churn/datasets/customers/versions"))
+        .bearer_auth(&token)
+        .header("Content-Type", "text/csv")
+        .body(reqwest::Body::wrap_stream(rx))
+        .send();
+    let upload = tokio::spawn(upload);
+    let tmp = dir.join("tmp");
+    let mut receiving = false;
+    for _ in 0..100 {
+        if std::fs::read_dir(&tmp).map(|rd| rd.flatten().any(|e| e.metadata().map(|m| m.len() > 0).unwrap_or(false))).unwrap_or(false) {
+            receiving = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(receiving, "the upload is being received into a temporary file");
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+    drop(tx);
+    let answer = upload.await.unwrap();
+    assert!(answer.is_err() || !answer.unwrap().status().is_success());
+
+    let versions: i64 = sqlx::query_scalar("SELECT count(*) FROM dataset_versions").fetch_one(&t.pool).await.unwrap();
+    let blobs: i64 = sqlx::query_scalar("SELECT count(*) FROM blobs").fetch_one(&t.pool).await.unwrap();
+    assert_eq!((versions, blobs), (0, 0), "no partial version or blob row");
+    assert_eq!(files_in(&dir.join("blobs")), 0, "nothing reached storage");
+    assert_eq!(files_in(&tmp), 1, "the partial temporary file is still there after the kill");
+
+    // Started again: the dead process's temporary file is removed, and uploads work.
+    let mut serve = start();
+    wait_ready(&addr).await;
+    assert_eq!(files_in(&tmp), 0, "the partial file is removed at start");
+    let res = reqwest::Client::new()
+        .post(format!("http://{addr}/v1/projects/churn/datasets/customers/versions"))
+        .bearer_auth(&token)
+        .header("Content-Type", "text/csv")
+        .body(format!("age,income,score,plan,churned\n{}", row.repeat(10)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let v: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(v["version"], 1, "the killed upload did not take a version number");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(serve.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    tokio::task::spawn_blocking(move || serve.wait()).await.unwrap().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -5,11 +5,9 @@ mod common;
 
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array, ListArray, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow_array::{ArrayRef, Float64Array, Int64Array, ListArray, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow_schema::{DataType, Field, Schema};
 use common::*;
-use parquet::arrow::ArrowWriter;
-use parquet::file::properties::WriterProperties;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
@@ -18,32 +16,6 @@ use trellis_core::worker::{Registry, Worker, WorkerConfig};
 const CSV: &str = include_str!("../../ml/tests/fixtures/customers.csv");
 const EXPECTED: &str = include_str!("../../ml/tests/fixtures/customers.expected.json");
 const PARQUET: &str = "application/vnd.apache.parquet";
-
-fn write_parquet(batch: &RecordBatch, rows_per_group: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    let props = WriterProperties::builder().set_max_row_group_row_count(Some(rows_per_group)).build();
-    let mut w = ArrowWriter::try_new(&mut out, batch.schema(), Some(props)).unwrap();
-    w.write(batch).unwrap();
-    w.close().unwrap();
-    out
-}
-
-/// The customers fixture as typed columns (empty cells as nulls), in row groups of 64 rows.
-fn customers_parquet() -> Vec<u8> {
-    let rows: Vec<Vec<&str>> = CSV.lines().skip(1).map(|l| l.split(',').collect()).collect();
-    let opt_f64 = |i: usize| -> ArrayRef {
-        Arc::new(Float64Array::from(rows.iter().map(|r| r[i].parse::<f64>().ok()).collect::<Vec<_>>()))
-    };
-    let batch = RecordBatch::try_from_iter([
-        ("age", Arc::new(Int64Array::from(rows.iter().map(|r| r[0].parse::<i64>().ok()).collect::<Vec<_>>())) as ArrayRef),
-        ("income", opt_f64(1)),
-        ("score", opt_f64(2)),
-        ("plan", Arc::new(StringArray::from(rows.iter().map(|r| (!r[3].is_empty()).then_some(r[3])).collect::<Vec<_>>())) as ArrayRef),
-        ("churned", Arc::new(BooleanArray::from(rows.iter().map(|r| r[4].parse::<bool>().ok()).collect::<Vec<_>>())) as ArrayRef),
-    ])
-    .unwrap();
-    write_parquet(&batch, 64)
-}
 
 async fn upload(app: &TestApp, token: &str, dataset: &str, body: Vec<u8>, ctype: &str) -> reqwest::Response {
     app.http

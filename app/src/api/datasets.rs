@@ -11,6 +11,7 @@ fn version_row(v: trellis_core::datasets::DatasetVersion) -> VersionRow {
         version: v.version,
         sha256: v.sha256,
         size: v.size,
+        format: v.format,
         filename: v.filename,
         compression: v.compression,
         row_count: v.row_count,
@@ -32,16 +33,17 @@ fn dataset_row(d: trellis_core::datasets::Dataset) -> DatasetRow {
         version_count: d.version_count,
         latest_version: d.latest_version,
         latest_status: d.latest_status,
+        archived: d.archived_at.is_some(),
     }
 }
 
 #[server]
-pub async fn list_datasets(slug: String) -> Result<DatasetList, AppError> {
+pub async fn list_datasets(slug: String, archived: bool) -> Result<DatasetList, AppError> {
     use super::ssr::*;
     let cx = Ctx::get()?;
     let actor = cx.actor().await?;
     let project = trellis_core::projects::get(cx.db(), &actor, &slug).await.map_err(|e| cx.fail(e))?;
-    let list = trellis_core::datasets::list(cx.db(), &actor, &slug, false).await.map_err(|e| cx.fail(e))?;
+    let list = trellis_core::datasets::list(cx.db(), &actor, &slug, archived).await.map_err(|e| cx.fail(e))?;
     Ok(DatasetList {
         can_write: project.role >= trellis_core::types::Role::Editor,
         datasets: list.into_iter().map(dataset_row).collect(),
@@ -169,6 +171,18 @@ pub async fn get_version_profile(slug: String, name: String, version: Option<i32
         preview_columns: preview.columns,
         preview_rows: preview.rows,
     }))
+}
+
+/// Archives (hides, closes to uploads) or unarchives a dataset.
+#[server]
+pub async fn set_dataset_archived(slug: String, name: String, archived: bool) -> Result<(), AppError> {
+    use super::ssr::*;
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    trellis_core::datasets::set_archived(cx.db(), &actor, &slug, &name, archived)
+        .await
+        .map(|_| ())
+        .map_err(|e| cx.fail(e))
 }
 
 /// Deletes a version; its file is freed when nothing else holds the same content.

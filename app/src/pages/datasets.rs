@@ -7,6 +7,7 @@ use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 
 use crate::api::datasets::{
     get_dataset_page as dataset_page, get_version_profile as version_profile, list_datasets, CreateDataset, DeleteVersion,
+    SetDatasetArchived,
     CompareVersions as CompareVersionsFn, GetPreview, SplitVersion, PREVIEW_PAGE,
 };
 use crate::model::PreviewPage;
@@ -18,7 +19,9 @@ use crate::pages::project::use_project;
 pub fn Datasets() -> impl IntoView {
     let ctx = use_project();
     let create = ServerAction::<CreateDataset>::new();
-    let list = Resource::new(move || (ctx.slug.get(), create.version().get()), |(s, _)| list_datasets(s));
+    let query = use_query_map();
+    let archived = Memo::new(move |_| query.read().get("archived").is_some_and(|v| v == "true"));
+    let list = Resource::new(move || (ctx.slug.get(), create.version().get(), archived.get()), |(s, _, a)| list_datasets(s, a));
     let navigate = use_navigate();
     Effect::new(move |_| {
         if let Some(Ok(name)) = create.value().get() {
@@ -32,9 +35,17 @@ pub fn Datasets() -> impl IntoView {
             {move || Suspend::new(async move {
                 let data = match list.await { Ok(d) => d, Err(e) => return view! { <ErrorBox error=e/> }.into_any() };
                 let slug = ctx.slug.get_untracked();
+                let showing_archived = archived.get_untracked();
                 view! {
+                    <p class="muted">
+                        {if showing_archived {
+                            view! { <a href=format!("/p/{slug}/datasets")>"Hide archived datasets"</a> }.into_any()
+                        } else {
+                            view! { <a href=format!("/p/{slug}/datasets?archived=true")>"Show archived datasets"</a> }.into_any()
+                        }}
+                    </p>
                     {if data.datasets.is_empty() {
-                        view! { <p class="empty">"No datasets yet. Create one, then upload a CSV file as its first version."</p> }.into_any()
+                        view! { <p class="empty">"No datasets yet. Create one, then upload a CSV or Parquet file as its first version."</p> }.into_any()
                     } else {
                         view! {
                             <table class="table" aria-label="Datasets">
@@ -42,7 +53,8 @@ pub fn Datasets() -> impl IntoView {
                                 <tbody>
                                     {data.datasets.into_iter().map(|d| view! {
                                         <tr>
-                                            <td><a href=format!("/p/{slug}/datasets/{}", d.name)>{d.name.clone()}</a></td>
+                                            <td><a href=format!("/p/{slug}/datasets/{}", d.name)>{d.name.clone()}</a>
+                                                {d.archived.then(|| view! { " " <span class="badge">"archived"</span> })}</td>
                                             <td>{d.description.clone()}</td>
                                             <td>{d.version_count}</td>
                                             <td>{d.latest_version.map(|v| format!("v{v}")).unwrap_or_else(|| "—".into())}" "
@@ -107,7 +119,7 @@ fn UploadBox(slug: String, name: String, refresh: RwSignal<u32>, state: UploadSt
     });
     #[cfg(not(feature = "hydrate"))]
     let _ = (refresh, &slug, &name);
-    let start = move |_| {
+    let start = move || {
         error.set(None);
         #[cfg(feature = "hydrate")]
         {
@@ -181,13 +193,36 @@ fn UploadBox(slug: String, name: String, refresh: RwSignal<u32>, state: UploadSt
             let _ = xhr.send_with_opt_blob(Some(&file));
         }
     };
+    let dragging = RwSignal::new(false);
+    let start_on_drop = start.clone();
+    // A file dropped on the box is put in the file input and uploaded at once.
+    let on_drop = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        dragging.set(false);
+        #[cfg(feature = "hydrate")]
+        {
+            let files = ev.data_transfer().and_then(|d| d.files());
+            if let (Some(files), Some(input)) = (files, file_input.get()) {
+                if files.length() > 0 && !uploading.get_untracked() {
+                    input.set_files(Some(&files));
+                    start_on_drop();
+                }
+            }
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = &start_on_drop;
+    };
     view! {
         <section class="card">
             <h2>"Upload a new version"</h2>
             <p class="muted">"CSV with a header line (optionally gzip-compressed) or Parquet. Every upload becomes a new, immutable version; its schema and statistics are computed in the background."</p>
-            <div class="upload">
+            <div class="upload dropzone" class:dragging=move || dragging.get() role="group" aria-label="Drop a dataset file here to upload it"
+                on:dragover=move |ev: leptos::ev::DragEvent| { ev.prevent_default(); dragging.set(true); }
+                on:dragleave=move |_| dragging.set(false)
+                on:drop=on_drop>
+                <span class="muted">"Drop a file here, or"</span>
                 <label>"Dataset file"<input type="file" accept=".csv,.gz,.parquet,.pq,text/csv,application/vnd.apache.parquet" node_ref=file_input/></label>
-                <button type="button" class="primary" on:click=start disabled=move || uploading.get()>"Upload"</button>
+                <button type="button" class="primary" on:click=move |_| start() disabled=move || uploading.get()>"Upload"</button>
                 <ProgressBar value=progress label="Upload progress"/>
             </div>
             {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
@@ -204,8 +239,14 @@ pub fn DatasetDetail() -> impl IntoView {
     let refresh = RwSignal::new(0u32);
     let upload = UploadState::new();
     let delete = ServerAction::<DeleteVersion>::new();
+    let archive = ServerAction::<SetDatasetArchived>::new();
     Effect::new(move |_| {
         if let Some(Ok(())) = delete.value().get() {
+            refresh.update(|r| *r += 1);
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(())) = archive.value().get() {
             refresh.update(|r| *r += 1);
         }
     });
@@ -233,9 +274,27 @@ pub fn DatasetDetail() -> impl IntoView {
                 let can_write = p.can_write;
                 let ready: Vec<i32> = p.versions.iter().filter(|v| v.status == "ready").map(|v| v.version).collect();
                 view! {
-                    <h2>"Dataset "<code>{dname.clone()}</code></h2>
+                    <h2>"Dataset "<code>{dname.clone()}</code>{p.dataset.archived.then(|| view! { " " <span class="badge">"archived"</span> })}</h2>
                     {(!p.dataset.description.is_empty()).then(|| view! { <p>{p.dataset.description.clone()}</p> })}
-                    {p.can_write.then(|| view! { <UploadBox slug=slug.clone() name=dname.clone() refresh state=upload/> })}
+                    {p.can_write.then(|| {
+                        let archived = p.dataset.archived;
+                        let (s2, n2) = (slug.clone(), dname.clone());
+                        view! {
+                            <ActionForm action=archive attr:class="inline">
+                                <input type="hidden" name="slug" value=s2/>
+                                <input type="hidden" name="name" value=n2/>
+                                <input type="hidden" name="archived" value=(!archived).to_string()/>
+                                {if archived {
+                                    view! { <button type="submit">"Unarchive dataset"</button> }.into_any()
+                                } else {
+                                    view! { <button type="submit">"Archive dataset"</button> }.into_any()
+                                }}
+                                {archived.then(|| view! { <span class="muted">" Archived: hidden from the dataset list and closed to uploads."</span> })}
+                            </ActionForm>
+                            {action_error(archive)}
+                        }
+                    })}
+                    {(p.can_write && !p.dataset.archived).then(|| view! { <UploadBox slug=slug.clone() name=dname.clone() refresh state=upload/> })}
                     <h3>"Versions"</h3>
                     {if p.versions.is_empty() {
                         view! { <p class="empty">"No versions yet."</p> }.into_any()
@@ -249,7 +308,7 @@ pub fn DatasetDetail() -> impl IntoView {
                                         view! {
                                             <tr>
                                                 <td><a href=format!("?v={}", v.version)>{format!("v{}", v.version)}</a></td>
-                                                <td>{v.filename.clone()}{v.compression.clone().map(|c| format!(" ({c})"))}</td>
+                                                <td>{v.filename.clone()}" "<span class="muted">{v.format.clone()}{v.compression.clone().map(|c| format!(", {c}"))}</span></td>
                                                 <td>{v.row_count.map(|r| r.to_string()).unwrap_or_default()}</td>
                                                 <td>{v.column_count.map(|c| c.to_string()).unwrap_or_default()}</td>
                                                 <td>{fmt_bytes(v.size)}</td>

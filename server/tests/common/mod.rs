@@ -24,17 +24,29 @@ pub async fn spawn() -> TestApp {
 
 pub async fn spawn_with(settings: RouterSettings) -> TestApp {
     let t = TestDb::new().await;
+    serve(t.core(), settings).await
+}
+
+/// A running Trellis whose files go to the given blob store.
+pub async fn spawn_with_blobs(blobs: trellis_core::storage::Blobs) -> TestApp {
+    let t = TestDb::new().await;
+    let core = Core::new(t.pool.clone(), blobs);
+    serve(core, RouterSettings { secure_cookies: false, session_idle_minutes: 60, max_body_bytes: 64 * 1024 }).await
+}
+
+async fn serve(core: Core, settings: RouterSettings) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let options = startup::leptos_options(None, addr).unwrap();
-    let mut state = AppState::new(options, t.core());
+    let pool = core.db.clone();
+    let mut state = AppState::new(options, core.clone());
     state.max_upload_bytes = 1 << 20;
-    let store = startup::session_store(&t.pool).await.unwrap();
+    let store = startup::session_store(&pool).await.unwrap();
     let app = startup::router(state, store, &settings);
     tokio::spawn(async move {
         axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
     });
-    TestApp { url: format!("http://{addr}"), db: t.pool.clone(), http: Client::new(), core: t.core() }
+    TestApp { url: format!("http://{addr}"), db: pool, http: Client::new(), core }
 }
 
 impl TestApp {
@@ -141,3 +153,33 @@ pub async fn expect_error(res: Response, status: StatusCode, code: &str) -> Stri
     assert_eq!(body["error"]["code"], json!(code), "{body}");
     body["error"]["message"].as_str().unwrap().to_string()
 }
+
+/// The committed customers table (250 rows; numpy's statistics of it are in the same folder).
+pub const CUSTOMERS_CSV: &str = include_str!("../../../ml/tests/fixtures/customers.csv");
+
+pub fn write_parquet(batch: &arrow_array::RecordBatch, rows_per_group: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let props = parquet::file::properties::WriterProperties::builder().set_max_row_group_row_count(Some(rows_per_group)).build();
+    let mut w = parquet::arrow::ArrowWriter::try_new(&mut out, batch.schema(), Some(props)).unwrap();
+    w.write(batch).unwrap();
+    w.close().unwrap();
+    out
+}
+
+/// The customers fixture as typed columns (empty cells as nulls), in row groups of 64 rows.
+pub fn customers_parquet() -> Vec<u8> {
+    let rows: Vec<Vec<&str>> = CUSTOMERS_CSV.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    let opt_f64 = |i: usize| -> arrow_array::ArrayRef {
+        std::sync::Arc::new(arrow_array::Float64Array::from(rows.iter().map(|r| r[i].parse::<f64>().ok()).collect::<Vec<_>>()))
+    };
+    let batch = arrow_array::RecordBatch::try_from_iter([
+        ("age", std::sync::Arc::new(arrow_array::Int64Array::from(rows.iter().map(|r| r[0].parse::<i64>().ok()).collect::<Vec<_>>())) as arrow_array::ArrayRef),
+        ("income", opt_f64(1)),
+        ("score", opt_f64(2)),
+        ("plan", std::sync::Arc::new(arrow_array::StringArray::from(rows.iter().map(|r| (!r[3].is_empty()).then_some(r[3])).collect::<Vec<_>>())) as arrow_array::ArrayRef),
+        ("churned", std::sync::Arc::new(arrow_array::BooleanArray::from(rows.iter().map(|r| r[4].parse::<bool>().ok()).collect::<Vec<_>>())) as arrow_array::ArrayRef),
+    ])
+    .unwrap();
+    write_parquet(&batch, 64)
+}
+
