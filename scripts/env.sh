@@ -5,3 +5,6 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$TRELLIS_CACHE_DIR/target}"
 export PATH="$HOME/.cargo/bin:$PATH"
 export LEPTOS_SITE_ROOT="$root/target/site"
 mkdir -p "$TRELLIS_CACHE_DIR"
+# The name cargo-leptos gives the web assets; set for plain cargo builds too, so that they and
+# cargo-leptos builds share compiled crates (leptos reads it at compile time).
+export LEPTOS_OUTPUT_NAME=trellis

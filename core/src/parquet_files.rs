@@ -3,6 +3,7 @@
 //! column chunks a pass needs), so nothing is copied whole into memory or to disk.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
@@ -227,22 +228,23 @@ fn for_each_number(a: &dyn Array, mut f: impl FnMut(f64)) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Streams a stored file's batches (optionally only some top-level columns) on the blocking thread
-/// that calls it, fetching through the runtime.
+/// Streams a stored file's batches (optionally only some row groups and some top-level columns)
+/// on the blocking thread that calls it, fetching through the runtime.
 fn each_batch(
     runtime: &Handle,
     file: RangedBlob,
+    row_groups: Option<Vec<usize>>,
     columns: Option<Vec<usize>>,
     mut f: impl FnMut(&RecordBatch) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let builder = runtime.block_on(ParquetRecordBatchStreamBuilder::new(file))?;
-    let builder = match columns {
-        Some(c) => {
-            let mask = ProjectionMask::roots(builder.parquet_schema(), c);
-            builder.with_projection(mask)
-        }
-        None => builder,
-    };
+    let mut builder = runtime.block_on(ParquetRecordBatchStreamBuilder::new(file))?;
+    if let Some(c) = columns {
+        let mask = ProjectionMask::roots(builder.parquet_schema(), c);
+        builder = builder.with_projection(mask);
+    }
+    if let Some(g) = row_groups {
+        builder = builder.with_row_groups(g);
+    }
     let mut stream = builder.with_batch_size(BATCH_ROWS).build()?;
     while let Some(batch) = runtime.block_on(stream.next()) {
         f(&batch?)?;
@@ -250,8 +252,49 @@ fn each_batch(
     Ok(())
 }
 
-/// Profiles a stored Parquet file in two passes (the second reads only numeric columns).
-/// `progress(rows, pass)` is called about every 50,000 rows. Call on a blocking thread.
+/// Row groups dealt into up to `n` parts of about equal rows.
+fn deal(groups: &[i64], n: usize) -> Vec<Vec<usize>> {
+    let n = n.clamp(1, groups.len().max(1));
+    let mut parts: Vec<(i64, Vec<usize>)> = vec![(0, Vec::new()); n];
+    let mut order: Vec<usize> = (0..groups.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(groups[i]));
+    for i in order {
+        let lightest = parts.iter_mut().min_by_key(|(rows, _)| *rows).expect("at least one part");
+        lightest.0 += groups[i];
+        lightest.1.push(i);
+    }
+    parts.into_iter().map(|(_, mut g)| {
+        g.sort_unstable();
+        g
+    }).collect()
+}
+
+/// Runs `work` on each part, the first on this thread (which calls `tick` after each batch, to
+/// report progress) and the others on their own threads; results in part order.
+fn in_parallel<T: Send>(
+    parts: &[Vec<usize>],
+    work: impl Fn(&[usize], &mut dyn FnMut()) -> anyhow::Result<T> + Sync,
+    mut tick: impl FnMut(),
+) -> anyhow::Result<Vec<T>> {
+    std::thread::scope(|scope| {
+        let others: Vec<_> = parts[1..].iter().map(|part| scope.spawn(|| work(part, &mut || {}))).collect();
+        let first = work(&parts[0], &mut tick);
+        let mut all = vec![first?];
+        for h in others {
+            all.push(h.join().map_err(|_| anyhow::anyhow!("a profiling thread panicked"))??);
+        }
+        Ok(all)
+    })
+}
+
+/// Threads a profile uses: the machine's cores, at most 4.
+fn profile_threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(4)
+}
+
+/// Profiles a stored Parquet file in two passes (the second reads only numeric columns), its row
+/// groups dealt among the machine's cores and the partial results merged. `progress(rows, pass)`
+/// is called about every 50,000 rows. Call on a blocking thread.
 pub fn profile(
     runtime: &Handle,
     file: RangedBlob,
@@ -260,21 +303,39 @@ pub fn profile(
 ) -> anyhow::Result<Profile> {
     let builder = runtime.block_on(ParquetRecordBatchStreamBuilder::new(file.clone()))?;
     let (names, types) = check_schema(builder.schema()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let groups: Vec<i64> = builder.metadata().row_groups().iter().map(|g| g.num_rows()).collect();
     drop(builder);
+    let parts = deal(&groups, profile_threads());
     let declared: Vec<Option<ColumnType>> = types.iter().map(|t| Some(*t)).collect();
-    let mut profiler = Profiler::with_types(names, &declared);
-    let mut next_report = 50_000u64;
-    each_batch(runtime, file.clone(), None, |batch| {
-        for (i, column) in batch.columns().iter().enumerate() {
-            push_column(profiler.column(i), types[i], column.as_ref())?;
+    let done = AtomicU64::new(0);
+    let next_report = std::cell::Cell::new(50_000u64);
+    let mut report = |pass: u8| {
+        let rows = done.load(Ordering::Relaxed);
+        if rows >= next_report.get() {
+            progress(rows, pass);
+            next_report.set(rows + 50_000);
         }
-        profiler.add_rows(batch.num_rows() as u64);
-        if profiler.rows() >= next_report {
-            progress(profiler.rows(), 1);
-            next_report += 50_000;
-        }
-        Ok(())
-    })?;
+    };
+    let mut profilers = in_parallel(
+        &parts,
+        |part, tick| {
+            let mut profiler = Profiler::with_types(names.clone(), &declared);
+            each_batch(runtime, file.clone(), Some(part.to_vec()), None, |batch| {
+                for (i, column) in batch.columns().iter().enumerate() {
+                    push_column(profiler.column(i), types[i], column.as_ref())?;
+                }
+                profiler.add_rows(batch.num_rows() as u64);
+                done.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                tick();
+                Ok(())
+            })?;
+            Ok(profiler)
+        },
+        || report(1),
+    )?
+    .into_iter();
+    let mut profiler = profilers.next().expect("one part at least");
+    profilers.for_each(|p| profiler.merge(p));
     let mut pass: HistogramPass = profiler.finish();
     for c in reference.unwrap_or(&[]) {
         if let Some(h) = &c.histogram {
@@ -283,19 +344,26 @@ pub fn profile(
     }
     if pass.needed() {
         let wanted: Vec<usize> = (0..types.len()).filter(|&i| pass.wants(i)).collect();
-        let mut rows = 0u64;
-        let mut next_report = 50_000u64;
-        each_batch(runtime, file, Some(wanted.clone()), |batch| {
-            for (column, &i) in batch.columns().iter().zip(&wanted) {
-                for_each_number(column.as_ref(), |x| pass.push_f64(i, x))?;
-            }
-            rows += batch.num_rows() as u64;
-            if rows >= next_report {
-                progress(rows, 2);
-                next_report += 50_000;
-            }
-            Ok(())
-        })?;
+        done.store(0, Ordering::Relaxed);
+        next_report.set(50_000);
+        let template = pass.empty_copy();
+        let counted = in_parallel(
+            &parts,
+            |part, tick| {
+                let mut counts = template.empty_copy();
+                each_batch(runtime, file.clone(), Some(part.to_vec()), Some(wanted.clone()), |batch| {
+                    for (column, &i) in batch.columns().iter().zip(&wanted) {
+                        for_each_number(column.as_ref(), |x| counts.push_f64(i, x))?;
+                    }
+                    done.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                    tick();
+                    Ok(())
+                })?;
+                Ok(counts)
+            },
+            || report(2),
+        )?;
+        counted.into_iter().for_each(|c| pass.merge_counts(c));
     }
     Ok(pass.finish())
 }
@@ -348,7 +416,7 @@ pub fn for_each_text(
     drop(builder);
     let mut row = 0u64;
     let mut failure: Option<Error> = None;
-    each_batch(runtime, file, Some(vec![index]), |batch| {
+    each_batch(runtime, file, None, Some(vec![index]), |batch| {
         let a = batch.column(0);
         let fmt = formatter(a.as_ref())?;
         for i in 0..a.len() {

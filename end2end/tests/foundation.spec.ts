@@ -290,6 +290,44 @@ test("an editor uploads a CSV, watches it upload and sees its schema, histograms
   await expect(versions.getByRole("link", { name: "v2", exact: true })).toBeVisible();
 });
 
+test("an editor drops a Parquet file on the page, then archives and unarchives the dataset", async ({ page }) => {
+  await signIn(page, admin);
+  await page.goto("/p/churn-model/datasets/customers");
+  await hydrated(page);
+  const bytes = fs.readFileSync("../ml/tests/fixtures/customers.parquet");
+  await page.getByRole("group", { name: "Drop zone for a new version" }).evaluate((zone, data) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([new Uint8Array(data)], "customers.parquet", { type: "application/vnd.apache.parquet" }));
+    zone.dispatchEvent(new DragEvent("dragover", { dataTransfer: dt, bubbles: true, cancelable: true }));
+    zone.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+  }, Array.from(bytes));
+  await expect(page).toHaveURL(/\?v=3$/);
+  const versions = page.getByRole("table", { name: "Versions" });
+  await expect(versions.getByRole("row", { name: /customers\.parquet parquet/ })).toBeVisible();
+  const schema = page.getByRole("table", { name: "Schema" });
+  await expect(schema.getByRole("row", { name: /^age integer/ })).toBeVisible({ timeout: 30_000 });
+  await expect(schema.getByRole("row", { name: /^churned boolean/ })).toBeVisible();
+  await expect(page.getByRole("img", { name: "Histogram of income" })).toBeVisible();
+  await expect(page.getByText("Rows 1–20 of 250")).toBeVisible();
+  await shot(page, "16-dataset-parquet");
+
+  // Archived: hidden from the list, closed to uploads, still readable.
+  await page.getByRole("button", { name: "Archive dataset" }).click();
+  await expect(page.getByRole("button", { name: "Unarchive dataset" })).toBeVisible();
+  await expect(page.getByText("Archived: hidden from the dataset list and closed to uploads.")).toBeVisible();
+  await expect(page.getByRole("group", { name: "Drop zone for a new version" })).toHaveCount(0);
+  await page.goto("/p/churn-model/datasets");
+  await hydrated(page);
+  await expect(page.getByRole("link", { name: "customers" })).toHaveCount(0);
+  await page.getByRole("link", { name: "Show archived datasets" }).click();
+  await expect(page.getByRole("table", { name: "Datasets" }).getByRole("row", { name: /customers archived/ })).toBeVisible();
+  await page.getByRole("link", { name: "customers" }).click();
+  await hydrated(page);
+  await page.getByRole("button", { name: "Unarchive dataset" }).click();
+  await expect(page.getByRole("button", { name: "Archive dataset" })).toBeVisible();
+  await expect(page.getByRole("group", { name: "Drop zone for a new version" })).toBeVisible();
+});
+
 async function signIn(page: Page, who: { email: string; password: string }) {
   await page.goto("/login");
   await hydrated(page);

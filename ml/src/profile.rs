@@ -177,6 +177,12 @@ impl HyperLogLog {
             self.registers[idx] = rank;
         }
     }
+    fn merge(&mut self, other: &HyperLogLog) {
+        for (a, b) in self.registers.iter_mut().zip(&other.registers) {
+            *a = (*a).max(*b);
+        }
+    }
+
     fn estimate(&self) -> u64 {
         let m = self.registers.len() as f64;
         let alpha = 0.7213 / (1.0 + 1.079 / m);
@@ -348,6 +354,108 @@ impl ColumnAcc {
             Some((lo, hi)) => (lo.min(t), hi.max(t)),
             None => (t, t),
         });
+    }
+
+    /// Adds another part's accumulator of the same column, as if its values had been pushed here
+    /// (so a file can be profiled in parts, in parallel).
+    pub fn merge(&mut self, mut o: ColumnAcc) {
+        self.missing += o.missing;
+        self.count += o.count;
+        self.all_bool &= o.all_bool;
+        self.all_int &= o.all_int;
+        self.all_ts &= o.all_ts;
+        if self.all_float && !o.all_float {
+            self.forget_numbers();
+        } else if !self.all_float && o.all_float {
+            o.forget_numbers();
+        }
+        self.all_float &= o.all_float;
+        self.moments.merge(&o.moments);
+        // Exact value counts, or their sketches.
+        match (self.values.take(), o.values.take()) {
+            (Some(mut a), Some(b)) => {
+                for (k, n) in b {
+                    *a.entry(k).or_insert(0) += n;
+                }
+                let spill = a.len() > EXACT_DISTINCT_LIMIT;
+                self.values = Some(a);
+                if spill {
+                    self.spill_values();
+                }
+            }
+            (Some(a), None) => {
+                self.values = Some(a);
+                self.spill_values();
+            }
+            (None, Some(b)) => {
+                o.values = Some(b);
+                o.spill_values();
+            }
+            (None, None) => {}
+        }
+        // Distinct counts.
+        match (self.hll.as_mut(), o.hll.take()) {
+            (Some(h), Some(oh)) => h.merge(&oh),
+            (Some(h), None) => o.distinct.drain().for_each(|x| h.add_hash(x)),
+            (None, Some(mut oh)) => {
+                self.distinct.drain().for_each(|x| oh.add_hash(x));
+                self.hll = Some(oh);
+            }
+            (None, None) => o.distinct.drain().for_each(|x| self.add_distinct(x)),
+        }
+        // Quantile sketches.
+        self.digest_buffer.append(&mut o.digest_buffer);
+        match (self.digest.take(), o.digest.take()) {
+            (Some(a), Some(b)) => self.digest = Some(tdigest::TDigest::merge_digests(vec![a, b])),
+            (Some(a), None) => {
+                self.digest = Some(a);
+                self.digest_buffer.append(&mut o.exact_values);
+            }
+            (None, Some(b)) => {
+                self.digest = Some(b);
+                let mut mine = std::mem::take(&mut self.exact_values);
+                self.digest_buffer.append(&mut mine);
+                self.digest_buffer.append(&mut o.exact_values);
+            }
+            (None, None) => {
+                self.exact_values.append(&mut o.exact_values);
+                if self.exact_values.len() > EXACT_QUANTILE_LIMIT {
+                    let values = std::mem::take(&mut self.exact_values);
+                    self.digest = Some(tdigest::TDigest::new_with_size(200).merge_unsorted(values));
+                }
+            }
+        }
+        // Top values and ranges.
+        for (k, n) in o.top {
+            if let Some(c) = self.top.get_mut(&k) {
+                *c += n;
+            } else if self.top.len() < TOP_TRACK_LIMIT {
+                self.top.insert(k, n);
+            }
+        }
+        for (k, n) in o.top_micros {
+            if let Some(c) = self.top_micros.get_mut(&k) {
+                *c += n;
+            } else if self.top_micros.len() < TOP_TRACK_LIMIT {
+                self.top_micros.insert(k, n);
+            }
+        }
+        if let Some(m) = o.min_text {
+            if self.min_text.as_deref().is_none_or(|s| m.as_str() < s) {
+                self.min_text = Some(m);
+            }
+        }
+        if let Some(m) = o.max_text {
+            if self.max_text.as_deref().is_none_or(|s| m.as_str() > s) {
+                self.max_text = Some(m);
+            }
+        }
+        self.micros_range = match (self.micros_range, o.micros_range) {
+            (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+            (x, None) => x,
+            (None, y) => y,
+        };
+        self.dates_only |= o.dates_only;
     }
 
     /// A date (days since the epoch) of a column declared as dates.
@@ -597,6 +705,14 @@ impl Profiler {
         &mut self.cols[i]
     }
 
+    /// Adds a profiler of another part of the same file (same columns).
+    pub fn merge(&mut self, other: Profiler) {
+        self.rows += other.rows;
+        for (a, b) in self.cols.iter_mut().zip(other.cols) {
+            a.merge(b);
+        }
+    }
+
     pub fn add_rows(&mut self, n: u64) {
         self.rows += n;
     }
@@ -758,6 +874,36 @@ impl HistogramPass {
         }
     }
 
+    /// An empty copy (same bins, zero counts), for counting another part of the file.
+    pub fn empty_copy(&self) -> HistogramPass {
+        let zero = |h: &Option<Histogram>| h.as_ref().map(|h| Histogram { edges: h.edges.clone(), counts: vec![0; h.counts.len()] });
+        HistogramPass {
+            profile: Profile { rows: 0, columns: Vec::new() },
+            bins: self.bins.iter().map(zero).collect(),
+            references: self
+                .references
+                .iter()
+                .map(|r| r.as_ref().map(|r| ReferenceHistogram { edges: r.edges.clone(), counts: vec![0; r.counts.len()], below: 0, above: 0 }))
+                .collect(),
+        }
+    }
+
+    /// Adds the counts of a copy made by [`HistogramPass::empty_copy`].
+    pub fn merge_counts(&mut self, other: HistogramPass) {
+        for (a, b) in self.bins.iter_mut().zip(other.bins) {
+            if let (Some(a), Some(b)) = (a, b) {
+                a.counts.iter_mut().zip(b.counts).for_each(|(x, y)| *x += y);
+            }
+        }
+        for (a, b) in self.references.iter_mut().zip(other.references) {
+            if let (Some(a), Some(b)) = (a, b) {
+                a.counts.iter_mut().zip(b.counts).for_each(|(x, y)| *x += y);
+                a.below += b.below;
+                a.above += b.above;
+            }
+        }
+    }
+
     /// Whether any column needs pass two.
     pub fn needed(&self) -> bool {
         self.bins.iter().any(Option::is_some) || self.references.iter().any(Option::is_some)
@@ -900,5 +1046,42 @@ mod tests {
         assert_eq!(at.top[0], ("2023-11-14T22:13:20".to_string(), 2));
         assert_eq!((at.count, at.distinct), (3, 2));
         assert_eq!(prof.columns[1].top, vec![("2023-11-14".to_string(), 3)]);
+    }
+
+    #[test]
+    fn profiles_of_parts_merge_into_the_profile_of_the_whole() {
+        // Rows with exact and sketched numbers, a column that turns to text in the second part,
+        // and categories.
+        let rows: Vec<[String; 4]> = (0..240_000u64)
+            .map(|i| {
+                let mixed = if i == 200_000 { "n/a-code".to_string() } else { (i % 13).to_string() };
+                [(i % 97).to_string(), format!("{}.5", i), mixed, ["a", "b", "c"][(i % 3) as usize].to_string()]
+            })
+            .collect();
+        let names: Vec<String> = ["small", "wide", "mixed", "cat"].iter().map(|s| s.to_string()).collect();
+        let feed = |p: &mut Profiler, part: &[[String; 4]]| part.iter().for_each(|r| p.push(r.iter().map(String::as_str)));
+        let mut whole = Profiler::new(names.clone());
+        feed(&mut whole, &rows);
+        let mut a = Profiler::new(names.clone());
+        let mut b = Profiler::new(names);
+        feed(&mut a, &rows[..150_000]);
+        feed(&mut b, &rows[150_000..]);
+        a.merge(b);
+        let (w, m) = (whole.finish().finish(), a.finish().finish());
+        assert_eq!(w.rows, m.rows);
+        for (x, y) in w.columns.iter().zip(&m.columns) {
+            assert_eq!((x.column_type, x.count, x.missing), (y.column_type, y.count, y.missing), "{}", x.name);
+            assert_eq!((x.min, x.max), (y.min, y.max), "{}", x.name);
+            assert!((x.mean.unwrap_or(0.0) - y.mean.unwrap_or(0.0)).abs() < 1e-6, "{}", x.name);
+            assert_eq!(x.top, y.top, "{}", x.name);
+            let close = (x.distinct as f64 - y.distinct as f64).abs() <= 0.02 * x.distinct as f64;
+            assert!(close, "{} distinct {} vs {}", x.name, x.distinct, y.distinct);
+        }
+        assert_eq!(w.columns[0].quantiles, m.columns[0].quantiles, "exact counts merge exactly");
+        assert_eq!(m.columns[2].column_type, ColumnType::String);
+        let (qw, qm) = (&w.columns[1].quantiles, &m.columns[1].quantiles);
+        for ((_, a), (_, b)) in qw.iter().zip(qm) {
+            assert!((a - b).abs() / a.abs().max(1.0) < 0.01, "sketched quantiles agree: {a} vs {b}");
+        }
     }
 }

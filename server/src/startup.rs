@@ -160,6 +160,11 @@ pub fn leptos_options(site_root: Option<&std::path::Path>, addr: SocketAddr) -> 
     let conf = get_configuration(None).context("reading the web UI configuration")?;
     let mut options = conf.leptos_options;
     options.site_addr = addr;
+    // A binary built by plain `cargo build` (not cargo-leptos) knows no output name: use the
+    // project's (`[[workspace.metadata.leptos]] name`), so its pages still load their scripts.
+    if options.output_name.is_empty() {
+        options.output_name = "trellis".into();
+    }
     if let Some(root) = site_root {
         options.site_root = root.display().to_string().into();
     }

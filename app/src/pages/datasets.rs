@@ -216,7 +216,7 @@ fn UploadBox(slug: String, name: String, refresh: RwSignal<u32>, state: UploadSt
         <section class="card">
             <h2>"Upload a new version"</h2>
             <p class="muted">"CSV with a header line (optionally gzip-compressed) or Parquet. Every upload becomes a new, immutable version; its schema and statistics are computed in the background."</p>
-            <div class="upload dropzone" class:dragging=move || dragging.get() role="group" aria-label="Drop a dataset file here to upload it"
+            <div class="upload dropzone" class:dragging=move || dragging.get() role="group" aria-label="Drop zone for a new version"
                 on:dragover=move |ev: leptos::ev::DragEvent| { ev.prevent_default(); dragging.set(true); }
                 on:dragleave=move |_| dragging.set(false)
                 on:drop=on_drop>
