@@ -467,9 +467,108 @@ pub async fn download(db: &PgPool, actor: &Actor, project: &str, dataset: &str, 
     Ok(Download { sha256: d.version.sha256, filename, gzip: d.version.compression.is_some(), format })
 }
 
-/// Profiles a CSV file in two streaming passes; `progress(rows, pass)` is called every 50,000 rows.
-/// With a `reference` (an earlier version's columns), numeric columns are also counted on its bins.
-/// `open` gives the raw file (called once per pass).
+/// Records handed from the reading thread to a profiling thread, and back to be reused.
+struct RecordBatch {
+    records: Vec<csv::ByteRecord>,
+    len: usize,
+}
+
+const RECORDS_PER_BATCH: usize = 1024;
+
+/// One pass over a CSV file: this thread parses records into batches (reusing their buffers) and
+/// deals them round-robin to `threads` threads, each feeding its own state; returns the states in
+/// thread order. `progress(rows)` is called after every batch read.
+fn csv_pass<T: Send>(
+    rdr: &mut csv::Reader<Box<dyn Read + Send>>,
+    threads: usize,
+    make: impl Fn() -> T + Sync,
+    feed: impl Fn(&mut T, &csv::ByteRecord) + Sync,
+    mut progress: impl FnMut(u64),
+) -> anyhow::Result<Vec<T>> {
+    std::thread::scope(|scope| {
+        let (back_tx, back_rx) = std::sync::mpsc::channel::<RecordBatch>();
+        let mut senders = Vec::new();
+        let mut workers = Vec::new();
+        for _ in 0..threads.max(1) {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<RecordBatch>(4);
+            let back = back_tx.clone();
+            let (make, feed) = (&make, &feed);
+            workers.push(scope.spawn(move || {
+                let mut state = make();
+                for batch in rx {
+                    batch.records[..batch.len].iter().for_each(|r| feed(&mut state, r));
+                    let _ = back.send(batch);
+                }
+                state
+            }));
+            senders.push(tx);
+        }
+        drop(back_tx);
+        let mut rows = 0u64;
+        let mut next = 0;
+        let mut failure = None;
+        loop {
+            let mut batch = back_rx.try_recv().unwrap_or_else(|_| RecordBatch { records: Vec::new(), len: 0 });
+            let mut n = 0;
+            while n < RECORDS_PER_BATCH {
+                if n == batch.records.len() {
+                    batch.records.push(csv::ByteRecord::new());
+                }
+                match rdr.read_byte_record(&mut batch.records[n]) {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) => {
+                        failure = Some(anyhow::anyhow!(describe_csv_error(&e)));
+                        break;
+                    }
+                }
+                if let Err(e) = std::str::from_utf8(batch.records[n].as_slice()) {
+                    let line = batch.records[n].position().map(|p| p.line()).unwrap_or(0);
+                    failure = Some(anyhow::anyhow!("line {line}: invalid UTF-8 ({e})"));
+                    break;
+                }
+                n += 1;
+            }
+            batch.len = n;
+            let last = n < RECORDS_PER_BATCH || failure.is_some();
+            if n > 0 {
+                rows += n as u64;
+                if senders[next].send(batch).is_err() {
+                    break;
+                }
+                next = (next + 1) % senders.len();
+                progress(rows);
+            }
+            if last {
+                break;
+            }
+        }
+        drop(senders);
+        let states: Vec<T> = workers
+            .into_iter()
+            .map(|w| w.join().map_err(|_| anyhow::anyhow!("a profiling thread panicked")))
+            .collect::<anyhow::Result<_>>()?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(states),
+        }
+    })
+}
+
+/// The fields of a record already checked to be UTF-8 (fields split at ASCII delimiters stay so).
+fn text_fields(r: &csv::ByteRecord) -> impl Iterator<Item = &str> {
+    r.iter().map(|f| std::str::from_utf8(f).unwrap_or(""))
+}
+
+/// Threads a profile uses: the machine's cores, at most 4.
+fn profile_threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(4)
+}
+
+/// Profiles a CSV file in two streaming passes, each parsed on the calling thread and profiled
+/// on the machine's cores (partial results merged); `progress(rows, pass)` is called about every
+/// 50,000 rows. With a `reference` (an earlier version's columns), numeric columns are also
+/// counted on its bins. `open` gives the raw file (called once per pass).
 pub fn profile_file(
     open: impl Fn() -> anyhow::Result<Box<dyn Read + Send>>,
     gzip: bool,
@@ -477,16 +576,25 @@ pub fn profile_file(
     mut progress: impl FnMut(u64, u8),
 ) -> anyhow::Result<Profile> {
     const EVERY: u64 = 50_000;
+    let threads = profile_threads();
     let mut rdr = csv_from(open()?, gzip);
     let names: Vec<String> = rdr.headers()?.iter().map(|h| h.trim().to_string()).collect();
-    let mut profiler = Profiler::new(names);
-    let mut record = csv::StringRecord::new();
-    while rdr.read_record(&mut record)? {
-        profiler.push(record.iter());
-        if profiler.rows() % EVERY == 0 {
-            progress(profiler.rows(), 1);
-        }
-    }
+    let mut reported = 0u64;
+    let mut parts = csv_pass(
+        &mut rdr,
+        threads,
+        || Profiler::new(names.clone()),
+        |p, r| p.push(text_fields(r)),
+        |rows| {
+            if rows >= reported + EVERY {
+                reported = rows;
+                progress(rows, 1);
+            }
+        },
+    )?
+    .into_iter();
+    let mut profiler = parts.next().unwrap_or_else(|| Profiler::new(names.clone()));
+    parts.for_each(|p| profiler.merge(p));
     let mut pass = profiler.finish();
     for c in reference.unwrap_or(&[]) {
         if let Some(h) = &c.histogram {
@@ -495,14 +603,22 @@ pub fn profile_file(
     }
     if pass.needed() {
         let mut rdr = csv_from(open()?, gzip);
-        let mut i = 0u64;
-        while rdr.read_record(&mut record)? {
-            pass.push(record.iter());
-            i += 1;
-            if i % EVERY == 0 {
-                progress(i, 2);
-            }
-        }
+        rdr.headers()?;
+        let template = pass.empty_copy();
+        let mut reported = 0u64;
+        let counted = csv_pass(
+            &mut rdr,
+            threads,
+            || template.empty_copy(),
+            |h, r| h.push(text_fields(r)),
+            |rows| {
+                if rows >= reported + EVERY {
+                    reported = rows;
+                    progress(rows, 2);
+                }
+            },
+        )?;
+        counted.into_iter().for_each(|c| pass.merge_counts(c));
     }
     Ok(pass.finish())
 }

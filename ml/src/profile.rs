@@ -22,8 +22,12 @@ pub const HISTOGRAM_BINS: usize = 20;
 
 /// Cells treated as missing (as pandas' default `na_values`, the common ones).
 pub fn is_missing(s: &str) -> bool {
+    is_missing_trimmed(s.trim())
+}
+
+fn is_missing_trimmed(s: &str) -> bool {
     matches!(
-        s.trim(),
+        s,
         "" | "NA" | "N/A" | "n/a" | "NaN" | "nan" | "-NaN" | "-nan" | "null" | "NULL" | "None" | "<NA>" | "#N/A"
     )
 }
@@ -421,7 +425,7 @@ impl ColumnAcc {
                 self.exact_values.append(&mut o.exact_values);
                 if self.exact_values.len() > EXACT_QUANTILE_LIMIT {
                     let values = std::mem::take(&mut self.exact_values);
-                    self.digest = Some(tdigest::TDigest::new_with_size(200).merge_unsorted(values));
+                    self.digest = Some(digest_of(tdigest::TDigest::new_with_size(200), values));
                 }
             }
         }
@@ -542,11 +546,11 @@ impl ColumnAcc {
 
     /// A text cell whose type is still being inferred.
     pub fn push(&mut self, raw: &str) {
-        if is_missing(raw) {
+        let s = raw.trim();
+        if is_missing_trimmed(s) {
             self.missing += 1;
             return;
         }
-        let s = raw.trim();
         self.count += 1;
         if self.all_float {
             // Integers parse once; other numbers once more as floats.
@@ -595,13 +599,13 @@ impl ColumnAcc {
         if self.digest.is_none() {
             self.exact_values.push(x);
             if self.exact_values.len() > EXACT_QUANTILE_LIMIT {
-                let d = tdigest::TDigest::new_with_size(200).merge_unsorted(std::mem::take(&mut self.exact_values));
+                let d = digest_of(tdigest::TDigest::new_with_size(200), std::mem::take(&mut self.exact_values));
                 self.digest = Some(d);
             }
         } else {
             self.digest_buffer.push(x);
             if self.digest_buffer.len() >= 10_000 {
-                let d = self.digest.take().unwrap().merge_unsorted(std::mem::take(&mut self.digest_buffer));
+                let d = digest_of(self.digest.take().unwrap(), std::mem::take(&mut self.digest_buffer));
                 self.digest = Some(d);
             }
         }
@@ -636,6 +640,15 @@ pub fn quantile_sorted(sorted: &[f64], p: f64) -> f64 {
     let lo = pos.floor() as usize;
     let hi = pos.ceil() as usize;
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+/// Adds values to a t-digest (sorted here with an unstable sort, quicker than the crate's own).
+fn digest_of(d: tdigest::TDigest, mut values: Vec<f64>) -> tdigest::TDigest {
+    if values.is_empty() {
+        return d;
+    }
+    values.sort_unstable_by(f64::total_cmp);
+    d.merge_sorted(values)
 }
 
 /// Quantile with numpy's linear interpolation over values with counts, sorted by value.
@@ -739,7 +752,7 @@ impl Profiler {
                 pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
                 (QUANTILES.iter().map(|&p| (p, quantile_counted(&pairs, p))).collect(), true)
             } else if let Some(d) = acc.digest.take() {
-                let d = d.merge_unsorted(std::mem::take(&mut acc.digest_buffer));
+                let d = digest_of(d, std::mem::take(&mut acc.digest_buffer));
                 (QUANTILES.iter().map(|&p| (p, d.estimate_quantile(p))).collect(), false)
             } else {
                 let mut v = std::mem::take(&mut acc.exact_values);
@@ -807,9 +820,16 @@ impl Histogram {
         if !(x >= lo && x <= hi) {
             return None;
         }
-        // partition_point: first edge > x; bin = that − 1.
-        let i = self.edges.partition_point(|&e| e <= x);
-        Some(i.saturating_sub(1).min(n - 1))
+        // Bins are of equal width: guess the bin arithmetically, then correct the guess against
+        // the edges (rounding can be one off). Bin i is [edges[i], edges[i+1]).
+        let mut i = (((x - lo) / (hi - lo) * n as f64) as usize).min(n - 1);
+        while i > 0 && x < self.edges[i] {
+            i -= 1;
+        }
+        while i + 1 < n && x >= self.edges[i + 1] {
+            i += 1;
+        }
+        Some(i)
     }
 }
 
@@ -1082,6 +1102,27 @@ mod tests {
         let (qw, qm) = (&w.columns[1].quantiles, &m.columns[1].quantiles);
         for ((_, a), (_, b)) in qw.iter().zip(qm) {
             assert!((a - b).abs() / a.abs().max(1.0) < 0.01, "sketched quantiles agree: {a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn bin_of_agrees_with_a_search_of_the_edges() {
+        let mut state = 12345u64;
+        let mut next = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for (t, lo, hi) in [(ColumnType::Float, -3.7, 1e6 / 7.0), (ColumnType::Float, 0.1, 0.3), (ColumnType::Integer, 1.0, 15.0), (ColumnType::Float, 5.0, 5.0)] {
+            let edges = bin_edges(t, Some(lo), Some(hi)).unwrap();
+            let h = Histogram { counts: vec![0; edges.len() - 1], edges: edges.clone() };
+            let n = h.counts.len();
+            let mut probes: Vec<f64> = edges.clone();
+            probes.extend((0..10_000).map(|_| edges[0] + next() * (edges[n] - edges[0])));
+            for x in probes {
+                let want = edges.partition_point(|&e| e <= x).saturating_sub(1).min(n - 1);
+                assert_eq!(h.bin_of(x), Some(want), "x = {x} in {edges:?}");
+            }
+            assert_eq!(h.bin_of(edges[n] + 1.0), None);
         }
     }
 }
