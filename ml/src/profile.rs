@@ -738,6 +738,7 @@ impl Profiler {
     pub fn finish(self) -> HistogramPass {
         let mut columns = Vec::with_capacity(self.cols.len());
         let mut bins = Vec::with_capacity(self.cols.len());
+        let mut counted = Vec::with_capacity(self.cols.len());
         for (name, mut acc) in self.names.into_iter().zip(self.cols) {
             let column_type = acc.column_type();
             let numeric = column_type.is_numeric();
@@ -745,12 +746,17 @@ impl Profiler {
                 Some(h) => (h.estimate(), false),
                 None => (acc.distinct.len() as u64 + acc.values.as_ref().map_or(0, |v| v.len() as u64), true),
             };
-            let (quantiles, quantiles_exact) = if !numeric || acc.moments.count() == 0 {
-                (Vec::new(), true)
-            } else if let Some(values) = acc.values.take().filter(|v| !v.is_empty()) {
+            // Numbers counted exactly: sorted (value, count) pairs, from which quantiles and
+            // histograms follow without a second pass.
+            let pairs: Option<Vec<(f64, u64)>> = acc.values.take().filter(|v| numeric && !v.is_empty()).map(|values| {
                 let mut pairs: Vec<(f64, u64)> = values.into_iter().map(|(b, n)| (f64::from_bits(b), n)).collect();
                 pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
-                (QUANTILES.iter().map(|&p| (p, quantile_counted(&pairs, p))).collect(), true)
+                pairs
+            });
+            let (quantiles, quantiles_exact) = if !numeric || acc.moments.count() == 0 {
+                (Vec::new(), true)
+            } else if let Some(pairs) = &pairs {
+                (QUANTILES.iter().map(|&p| (p, quantile_counted(pairs, p))).collect(), true)
             } else if let Some(d) = acc.digest.take() {
                 let d = digest_of(d, std::mem::take(&mut acc.digest_buffer));
                 (QUANTILES.iter().map(|&p| (p, d.estimate_quantile(p))).collect(), false)
@@ -769,7 +775,16 @@ impl Profiler {
             top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
             top.truncate(TOP_K);
             let edges = if numeric { bin_edges(column_type, acc.moments.min(), acc.moments.max()) } else { None };
-            bins.push(edges.clone().map(|e| Histogram { counts: vec![0; e.len() - 1], edges: e }));
+            let mut histogram = edges.clone().map(|e| Histogram { counts: vec![0; e.len() - 1], edges: e });
+            if let (Some(h), Some(pairs)) = (&mut histogram, &pairs) {
+                for &(x, n) in pairs {
+                    if let Some(b) = h.bin_of(x) {
+                        h.counts[b] += n;
+                    }
+                }
+            }
+            bins.push(histogram);
+            counted.push(pairs);
             let text_range = matches!(column_type, ColumnType::Timestamp | ColumnType::String);
             columns.push(ColumnProfile {
                 name,
@@ -792,7 +807,7 @@ impl Profiler {
             });
         }
         let references = vec![None; columns.len()];
-        HistogramPass { profile: Profile { rows: self.rows, columns }, bins, references }
+        HistogramPass { profile: Profile { rows: self.rows, columns }, bins, references, counted }
     }
 }
 
@@ -833,11 +848,27 @@ impl Histogram {
     }
 }
 
+/// Counts `n` values `x` on a reference version's bins (or below / above them).
+fn count_on_reference(r: &mut ReferenceHistogram, x: f64, n: u64) {
+    let k = r.counts.len();
+    if x < r.edges[0] {
+        r.below += n;
+    } else if x > r.edges[k] {
+        r.above += n;
+    } else {
+        let i = r.edges.partition_point(|&e| e <= x).saturating_sub(1).min(k - 1);
+        r.counts[i] += n;
+    }
+}
+
 /// Pass two: fills the histograms.
 pub struct HistogramPass {
     profile: Profile,
     bins: Vec<Option<Histogram>>,
     references: Vec<Option<ReferenceHistogram>>,
+    /// Columns counted exactly in pass one (sorted value counts): their histograms are already
+    /// filled, and references are counted from these; pass two skips them.
+    counted: Vec<Option<Vec<(f64, u64)>>>,
 }
 
 impl HistogramPass {
@@ -847,8 +878,13 @@ impl HistogramPass {
             return;
         }
         if let Some(i) = self.profile.columns.iter().position(|c| c.name == column && c.column_type.is_numeric()) {
-            self.references[i] =
-                Some(ReferenceHistogram { edges: edges.to_vec(), counts: vec![0; edges.len() - 1], below: 0, above: 0 });
+            let mut r = ReferenceHistogram { edges: edges.to_vec(), counts: vec![0; edges.len() - 1], below: 0, above: 0 };
+            if let Some(pairs) = &self.counted[i] {
+                for &(x, n) in pairs {
+                    count_on_reference(&mut r, x, n);
+                }
+            }
+            self.references[i] = Some(r);
         }
     }
 
@@ -865,7 +901,8 @@ impl HistogramPass {
 
     /// Whether column `i` is counted in this pass (numeric, or with a reference).
     pub fn wants(&self, i: usize) -> bool {
-        self.bins.get(i).is_some_and(Option::is_some) || self.references.get(i).is_some_and(Option::is_some)
+        self.counted.get(i).is_some_and(Option::is_none)
+            && (self.bins.get(i).is_some_and(Option::is_some) || self.references.get(i).is_some_and(Option::is_some))
     }
 
     /// A number of column `i` (non-finite values are skipped, as missing).
@@ -881,15 +918,7 @@ impl HistogramPass {
                 }
             }
             if let Some(r) = r {
-                let n = r.counts.len();
-                if x < r.edges[0] {
-                    r.below += 1;
-                } else if x > r.edges[n] {
-                    r.above += 1;
-                } else {
-                    let i = r.edges.partition_point(|&e| e <= x).saturating_sub(1).min(n - 1);
-                    r.counts[i] += 1;
-                }
+                count_on_reference(r, x, 1);
             }
         }
     }
@@ -905,6 +934,7 @@ impl HistogramPass {
                 .iter()
                 .map(|r| r.as_ref().map(|r| ReferenceHistogram { edges: r.edges.clone(), counts: vec![0; r.counts.len()], below: 0, above: 0 }))
                 .collect(),
+            counted: self.counted.iter().map(|c| c.as_ref().map(|_| Vec::new())).collect(),
         }
     }
 
@@ -926,7 +956,7 @@ impl HistogramPass {
 
     /// Whether any column needs pass two.
     pub fn needed(&self) -> bool {
-        self.bins.iter().any(Option::is_some) || self.references.iter().any(Option::is_some)
+        (0..self.bins.len()).any(|i| self.wants(i))
     }
 
     pub fn finish(mut self) -> Profile {
@@ -1124,5 +1154,32 @@ mod tests {
             }
             assert_eq!(h.bin_of(edges[n] + 1.0), None);
         }
+    }
+
+    #[test]
+    fn columns_counted_exactly_need_no_second_pass() {
+        let cells: Vec<String> = (0..5_000u64).map(|i| ((i * 37) % 101).to_string()).collect();
+        let mut p = Profiler::new(vec!["x".into()]);
+        cells.iter().for_each(|c| p.push([c.as_str()]));
+        let mut pass = p.finish();
+        pass.add_reference("x", &[0.0, 25.0, 50.0, 75.0]);
+        assert!(!pass.needed(), "histogram and reference counts come from the exact counts");
+        let c = &pass.finish().columns[0];
+        // The same counts a second pass over the cells gives.
+        let h = c.histogram.as_ref().unwrap();
+        let mut want = vec![0u64; h.counts.len()];
+        let (mut below, mut above, mut on_ref) = (0, 0, vec![0u64; 3]);
+        for cell in &cells {
+            let x: f64 = cell.parse().unwrap();
+            want[h.bin_of(x).unwrap()] += 1;
+            match x {
+                x if x < 0.0 => below += 1,
+                x if x > 75.0 => above += 1,
+                x => on_ref[((x / 25.0) as usize).min(2)] += 1,
+            }
+        }
+        assert_eq!(h.counts, want);
+        let r = c.reference.as_ref().unwrap();
+        assert_eq!((r.counts.clone(), r.below, r.above), (on_ref, below, above));
     }
 }
