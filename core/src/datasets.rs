@@ -467,87 +467,160 @@ pub async fn download(db: &PgPool, actor: &Actor, project: &str, dataset: &str, 
     Ok(Download { sha256: d.version.sha256, filename, gzip: d.version.compression.is_some(), format })
 }
 
-/// Records handed from the reading thread to a profiling thread, and back to be reused.
-struct RecordBatch {
-    records: Vec<csv::ByteRecord>,
-    len: usize,
+/// Bytes per piece of a CSV file handed to a profiling thread.
+const CSV_PIECE_BYTES: usize = 4 << 20;
+
+/// Where `buf` (which starts at a record boundary) can be cut so that both sides hold whole
+/// records: after the last line break that is outside quotes (an even number of `"` before it;
+/// RFC 4180 escapes a quote by doubling it, so parity tells).
+fn record_boundary(buf: &[u8]) -> Option<usize> {
+    let mut end = buf.len();
+    let mut quotes_before_end = memchr::memchr_iter(b'"', buf).count();
+    while let Some(nl) = memchr::memrchr(b'\n', &buf[..end]) {
+        quotes_before_end -= memchr::memchr_iter(b'"', &buf[nl..end]).count();
+        if quotes_before_end % 2 == 0 {
+            return Some(nl + 1);
+        }
+        end = nl;
+    }
+    None
 }
 
-const RECORDS_PER_BATCH: usize = 1024;
+/// Reads `text` in pieces of whole records, read here and parsed by the threads.
+struct Pieces {
+    text: Box<dyn Read + Send>,
+    carry: Vec<u8>,
+    done: bool,
+    piece_bytes: usize,
+}
 
-/// One pass over a CSV file: this thread parses records into batches (reusing their buffers) and
-/// deals them round-robin to `threads` threads, each feeding its own state; returns the states in
-/// thread order. `progress(rows)` is called after every batch read.
+impl Pieces {
+    /// The next piece (reusing `buf`), or `None` at the end.
+    fn next(&mut self, mut buf: Vec<u8>) -> std::io::Result<Option<Vec<u8>>> {
+        buf.clear();
+        buf.append(&mut self.carry);
+        loop {
+            if self.done {
+                return Ok((!buf.is_empty()).then_some(buf));
+            }
+            let start = buf.len();
+            buf.resize(start + self.piece_bytes, 0);
+            let mut filled = start;
+            while filled < buf.len() {
+                match self.text.read(&mut buf[filled..]) {
+                    Ok(0) => {
+                        self.done = true;
+                        break;
+                    }
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            buf.truncate(filled);
+            if self.done {
+                return Ok((!buf.is_empty()).then_some(buf));
+            }
+            if let Some(cut) = record_boundary(&buf) {
+                self.carry.extend_from_slice(&buf[cut..]);
+                buf.truncate(cut);
+                return Ok(Some(buf));
+            }
+            // No complete record yet (a very long one): read more.
+        }
+    }
+}
+
+/// The decoded text of a stored CSV file (gunzipped when asked).
+fn csv_text(raw: Box<dyn Read + Send>, gzip: bool) -> Box<dyn Read + Send> {
+    let buffered = std::io::BufReader::with_capacity(1 << 20, raw);
+    if gzip { Box::new(flate2::read::MultiGzDecoder::new(buffered)) } else { Box::new(buffered) }
+}
+
+/// Reads the header line of `text`; returns the column names and the data after it.
+fn csv_header(text: Box<dyn Read + Send>) -> anyhow::Result<(Vec<String>, Pieces)> {
+    csv_header_in_pieces(text, CSV_PIECE_BYTES)
+}
+
+fn csv_header_in_pieces(text: Box<dyn Read + Send>, piece_bytes: usize) -> anyhow::Result<(Vec<String>, Pieces)> {
+    let mut pieces = Pieces { text, carry: Vec::new(), done: false, piece_bytes };
+    let first = pieces.next(Vec::new())?.unwrap_or_default();
+    let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(&first[..]);
+    let names = rdr.headers().map_err(|e| anyhow::anyhow!(describe_csv_error(&e)))?.iter().map(|h| h.trim().to_string()).collect();
+    let data_start = rdr.position().byte() as usize;
+    let mut rest = first[data_start.min(first.len())..].to_vec();
+    rest.append(&mut pieces.carry);
+    pieces.carry = rest;
+    Ok((names, pieces))
+}
+
+/// One pass over a CSV file's records: this thread reads pieces of whole records, the machine's
+/// cores parse and profile them (`feed` into each thread's own state); returns the states in
+/// thread order. `progress(rows)` is called after each piece with the rows parsed so far.
 fn csv_pass<T: Send>(
-    rdr: &mut csv::Reader<Box<dyn Read + Send>>,
+    pieces: &mut Pieces,
     threads: usize,
     make: impl Fn() -> T + Sync,
-    feed: impl Fn(&mut T, &csv::ByteRecord) + Sync,
+    feed: impl Fn(&mut T, &csv::StringRecord) + Sync,
     mut progress: impl FnMut(u64),
 ) -> anyhow::Result<Vec<T>> {
+    let rows = std::sync::atomic::AtomicU64::new(0);
     std::thread::scope(|scope| {
-        let (back_tx, back_rx) = std::sync::mpsc::channel::<RecordBatch>();
+        let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<u8>>();
         let mut senders = Vec::new();
         let mut workers = Vec::new();
         for _ in 0..threads.max(1) {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<RecordBatch>(4);
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(1);
             let back = back_tx.clone();
-            let (make, feed) = (&make, &feed);
-            workers.push(scope.spawn(move || {
+            let (make, feed, rows) = (&make, &feed, &rows);
+            workers.push(scope.spawn(move || -> anyhow::Result<T> {
                 let mut state = make();
-                for batch in rx {
-                    batch.records[..batch.len].iter().for_each(|r| feed(&mut state, r));
-                    let _ = back.send(batch);
+                let mut record = csv::ByteRecord::new();
+                for piece in rx {
+                    let mut rdr = csv::ReaderBuilder::new().has_headers(false).from_reader(&piece[..]);
+                    let mut n = 0;
+                    while rdr.read_byte_record(&mut record).map_err(|e| anyhow::anyhow!(describe_csv_error(&e)))? {
+                        // Checked once as a whole; the buffer is reused for the next record.
+                        let text = csv::StringRecord::from_byte_record(std::mem::take(&mut record))
+                            .map_err(|e| anyhow::anyhow!("invalid UTF-8 in the file ({e})"))?;
+                        feed(&mut state, &text);
+                        record = text.into_byte_record();
+                        n += 1;
+                    }
+                    drop(rdr);
+                    rows.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                    let _ = back.send(piece);
                 }
-                state
+                Ok(state)
             }));
             senders.push(tx);
         }
         drop(back_tx);
-        let mut rows = 0u64;
         let mut next = 0;
         let mut failure = None;
         loop {
-            let mut batch = back_rx.try_recv().unwrap_or_else(|_| RecordBatch { records: Vec::new(), len: 0 });
-            let mut n = 0;
-            while n < RECORDS_PER_BATCH {
-                if n == batch.records.len() {
-                    batch.records.push(csv::ByteRecord::new());
-                }
-                match rdr.read_byte_record(&mut batch.records[n]) {
-                    Ok(true) => {}
-                    Ok(false) => break,
-                    Err(e) => {
-                        failure = Some(anyhow::anyhow!(describe_csv_error(&e)));
-                        break;
+            let buf = back_rx.try_recv().unwrap_or_default();
+            match pieces.next(buf) {
+                Ok(Some(piece)) => {
+                    if senders[next].send(piece).is_err() {
+                        break; // that thread failed; its error is reported below
                     }
+                    next = (next + 1) % senders.len();
+                    progress(rows.load(std::sync::atomic::Ordering::Relaxed));
                 }
-                if let Err(e) = std::str::from_utf8(batch.records[n].as_slice()) {
-                    let line = batch.records[n].position().map(|p| p.line()).unwrap_or(0);
-                    failure = Some(anyhow::anyhow!("line {line}: invalid UTF-8 ({e})"));
+                Ok(None) => break,
+                Err(e) => {
+                    failure = Some(anyhow::anyhow!("the file could not be read: {e}"));
                     break;
                 }
-                n += 1;
-            }
-            batch.len = n;
-            let last = n < RECORDS_PER_BATCH || failure.is_some();
-            if n > 0 {
-                rows += n as u64;
-                if senders[next].send(batch).is_err() {
-                    break;
-                }
-                next = (next + 1) % senders.len();
-                progress(rows);
-            }
-            if last {
-                break;
             }
         }
         drop(senders);
-        let states: Vec<T> = workers
-            .into_iter()
-            .map(|w| w.join().map_err(|_| anyhow::anyhow!("a profiling thread panicked")))
-            .collect::<anyhow::Result<_>>()?;
+        let mut states = Vec::new();
+        for w in workers {
+            states.push(w.join().map_err(|_| anyhow::anyhow!("a profiling thread panicked"))??);
+        }
+        progress(rows.load(std::sync::atomic::Ordering::Relaxed));
         match failure {
             Some(e) => Err(e),
             None => Ok(states),
@@ -555,18 +628,13 @@ fn csv_pass<T: Send>(
     })
 }
 
-/// The fields of a record already checked to be UTF-8 (fields split at ASCII delimiters stay so).
-fn text_fields(r: &csv::ByteRecord) -> impl Iterator<Item = &str> {
-    r.iter().map(|f| std::str::from_utf8(f).unwrap_or(""))
-}
-
 /// Threads a profile uses: the machine's cores, at most 4.
 fn profile_threads() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(4)
 }
 
-/// Profiles a CSV file in two streaming passes, each parsed on the calling thread and profiled
-/// on the machine's cores (partial results merged); `progress(rows, pass)` is called about every
+/// Profiles a CSV file in two streaming passes, each read on the calling thread in pieces of
+/// whole records that the machine's cores parse and profile (partial results merged); `progress(rows, pass)` is called about every
 /// 50,000 rows. With a `reference` (an earlier version's columns), numeric columns are also
 /// counted on its bins. `open` gives the raw file (called once per pass).
 pub fn profile_file(
@@ -577,14 +645,13 @@ pub fn profile_file(
 ) -> anyhow::Result<Profile> {
     const EVERY: u64 = 50_000;
     let threads = profile_threads();
-    let mut rdr = csv_from(open()?, gzip);
-    let names: Vec<String> = rdr.headers()?.iter().map(|h| h.trim().to_string()).collect();
+    let (names, mut pieces) = csv_header(csv_text(open()?, gzip))?;
     let mut reported = 0u64;
     let mut parts = csv_pass(
-        &mut rdr,
+        &mut pieces,
         threads,
         || Profiler::new(names.clone()),
-        |p, r| p.push(text_fields(r)),
+        |p, r| p.push(r.iter()),
         |rows| {
             if rows >= reported + EVERY {
                 reported = rows;
@@ -602,15 +669,14 @@ pub fn profile_file(
         }
     }
     if pass.needed() {
-        let mut rdr = csv_from(open()?, gzip);
-        rdr.headers()?;
+        let (_, mut pieces) = csv_header(csv_text(open()?, gzip))?;
         let template = pass.empty_copy();
         let mut reported = 0u64;
         let counted = csv_pass(
-            &mut rdr,
+            &mut pieces,
             threads,
             || template.empty_copy(),
-            |h, r| h.push(text_fields(r)),
+            |h, r| h.push(r.iter()),
             |rows| {
                 if rows >= reported + EVERY {
                     reported = rows;
@@ -1012,3 +1078,38 @@ async fn count_parquet_split(core: &Core, sha256: &str, size: u64, spec: &SplitS
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_are_cut_outside_quotes() {
+        assert_eq!(record_boundary(b"a,b\n1,2\n3,"), Some(8));
+        // The last line break is inside a quoted field: cut before that record.
+        assert_eq!(record_boundary(b"a,b\n1,\"x\ny"), Some(4));
+        // Doubled quotes are an escaped quote, still inside the field.
+        assert_eq!(record_boundary(b"1,\"say \"\"hi\"\"\n\""), None);
+        assert_eq!(record_boundary(b"no break"), None);
+    }
+
+    #[test]
+    fn pieces_hold_whole_records_and_keep_every_row() {
+        let mut text = String::from("name,note,n\n");
+        for i in 0..500 {
+            text.push_str(&format!("r{i},\"line one\nline \"\"two\"\", {i}\",{i}\n"));
+        }
+        for size in [7, 64, 1000, 1 << 20] {
+            let (names, mut pieces) = csv_header_in_pieces(Box::new(std::io::Cursor::new(text.clone().into_bytes())), size).unwrap();
+            assert_eq!(names, vec!["name", "note", "n"]);
+            let states = csv_pass(&mut pieces, 3, || (0u64, 0u64), |s, r| {
+                assert_eq!(r.len(), 3, "a whole record");
+                s.0 += 1;
+                s.1 += r[2].parse::<u64>().unwrap();
+            }, |_| {})
+            .unwrap();
+            let (rows, sum) = states.iter().fold((0, 0), |a, s| (a.0 + s.0, a.1 + s.1));
+            assert_eq!((rows, sum), (500, (0..500).sum::<u64>()), "pieces of {size} bytes");
+        }
+    }
+}
