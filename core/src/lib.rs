@@ -18,6 +18,7 @@ pub mod parquet_files;
 pub mod projects;
 pub mod storage;
 pub mod tokens;
+pub mod tracking;
 pub mod types;
 pub mod worker;
 

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod mlflow;
 pub mod openapi;
 pub mod startup;
 pub mod ui_gate;

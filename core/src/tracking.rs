@@ -1,0 +1,668 @@
+//! Experiment tracking, in MLflow's model: experiments belong to projects; runs hold write-once
+//! params, metrics (full history, and the latest value per key) and tags. Times are milliseconds
+//! since the epoch. Every function authorises the caller against the experiment's project.
+//!
+//! Experiment names seen through the MLflow API: with a token scoped to a project, the plain
+//! name within that project; otherwise `<project-slug>/<name>`.
+
+use serde::Serialize;
+use sqlx::{PgPool, Postgres, QueryBuilder};
+
+use crate::projects::{self, Access};
+use crate::{audit, Actor, Error, Result};
+
+/// MLflow's limits.
+pub const MAX_BATCH_METRICS: usize = 1000;
+pub const MAX_BATCH_PARAMS: usize = 100;
+pub const MAX_BATCH_TAGS: usize = 100;
+pub const MAX_BATCH_ENTITIES: usize = 1000;
+pub const MAX_KEY_LENGTH: usize = 250;
+pub const MAX_PARAM_VALUE_LENGTH: usize = 6000;
+pub const MAX_TAG_VALUE_LENGTH: usize = 8000;
+pub const MAX_EXPERIMENT_NAME_LENGTH: usize = 500;
+pub const MAX_RESULTS: i64 = 50_000;
+
+pub const STATUSES: [&str; 5] = ["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Experiment {
+    pub id: i64,
+    pub project_id: i64,
+    pub project_slug: String,
+    pub name: String,
+    pub lifecycle_stage: String,
+    pub creation_time: i64,
+    pub last_update_time: i64,
+    pub tags: Vec<(String, String)>,
+}
+
+impl Experiment {
+    /// The name as the caller addresses it (see the module documentation).
+    pub fn display_name(&self, actor: &Actor) -> String {
+        if actor.token_project() == Some(self.project_id) {
+            self.name.clone()
+        } else {
+            format!("{}/{}", self.project_slug, self.name)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Metric {
+    pub key: String,
+    pub value: f64,
+    pub timestamp: i64,
+    pub step: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Run {
+    pub run_uuid: String,
+    pub experiment_id: i64,
+    pub name: String,
+    pub user_name: String,
+    pub status: String,
+    pub start_time: i64,
+    pub end_time: Option<i64>,
+    pub lifecycle_stage: String,
+    /// Latest value per key.
+    pub metrics: Vec<Metric>,
+    pub params: Vec<(String, String)>,
+    pub tags: Vec<(String, String)>,
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Splits a name given through the MLflow API into (project slug, experiment name).
+async fn resolve_name(db: &PgPool, actor: &Actor, raw: &str) -> Result<(String, String)> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Err(Error::bad_request("experiment name must not be empty"));
+    }
+    if raw.chars().count() > MAX_EXPERIMENT_NAME_LENGTH {
+        return Err(Error::bad_request(format!("experiment name is longer than {MAX_EXPERIMENT_NAME_LENGTH} characters")));
+    }
+    if let Some(pid) = actor.token_project() {
+        let slug: String = sqlx::query_scalar("SELECT slug FROM projects WHERE id = $1").bind(pid).fetch_one(db).await?;
+        let name = raw.strip_prefix(&format!("{slug}/")).unwrap_or(raw);
+        return Ok((slug, name.to_string()));
+    }
+    match raw.split_once('/') {
+        Some((slug, name)) if !slug.is_empty() && !name.trim().is_empty() => Ok((slug.to_string(), name.trim().to_string())),
+        _ => Err(Error::bad_request(format!(
+            "experiment name '{raw}' must be '<project>/<name>' (or use a token scoped to a project)"
+        ))),
+    }
+}
+
+const EXPERIMENT_SELECT: &str = "SELECT e.id, e.project_id, p.slug, e.name, e.lifecycle_stage, e.creation_time, e.last_update_time
+   FROM experiments e JOIN projects p ON p.id = e.project_id";
+
+type ExperimentRow = (i64, i64, String, String, String, i64, i64);
+
+async fn with_tags(db: &PgPool, rows: Vec<ExperimentRow>) -> Result<Vec<Experiment>> {
+    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let tags: Vec<(i64, String, String)> =
+        sqlx::query_as("SELECT experiment_id, key, value FROM experiment_tags WHERE experiment_id = ANY($1) ORDER BY key")
+            .bind(&ids)
+            .fetch_all(db)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, project_id, project_slug, name, lifecycle_stage, creation_time, last_update_time)| Experiment {
+            id,
+            project_id,
+            project_slug,
+            name,
+            lifecycle_stage,
+            creation_time,
+            last_update_time,
+            tags: tags.iter().filter(|t| t.0 == id).map(|t| (t.1.clone(), t.2.clone())).collect(),
+        })
+        .collect())
+}
+
+fn experiment_missing(id: &str) -> Error {
+    Error::not_found(format!("No Experiment with id={id} exists"))
+}
+
+/// An experiment by id, if the caller may do `access` in its project.
+pub async fn experiment(db: &PgPool, actor: &Actor, id: &str, access: Access) -> Result<Experiment> {
+    let n: i64 = id.trim().parse().map_err(|_| Error::bad_request(format!("experiment_id '{id}' is not a number")))?;
+    let row: Option<ExperimentRow> =
+        sqlx::query_as(&format!("{EXPERIMENT_SELECT} WHERE e.id = $1")).bind(n).fetch_optional(db).await?;
+    let row = row.ok_or_else(|| experiment_missing(id))?;
+    projects::authorize(db, actor, &row.2, access).await.map_err(|e| match e {
+        Error::NotFound(_) => experiment_missing(id),
+        other => other,
+    })?;
+    Ok(with_tags(db, vec![row]).await?.remove(0))
+}
+
+pub async fn experiment_by_name(db: &PgPool, actor: &Actor, raw: &str) -> Result<Experiment> {
+    let missing = || Error::not_found(format!("Could not find experiment with name '{raw}'"));
+    let (slug, name) = resolve_name(db, actor, raw).await?;
+    projects::authorize(db, actor, &slug, Access::Read).await.map_err(|e| match e {
+        Error::NotFound(_) => missing(),
+        other => other,
+    })?;
+    let row: Option<ExperimentRow> = sqlx::query_as(&format!("{EXPERIMENT_SELECT} WHERE p.slug = $1 AND e.name = $2"))
+        .bind(&slug)
+        .bind(&name)
+        .fetch_optional(db)
+        .await?;
+    Ok(with_tags(db, vec![row.ok_or_else(missing)?]).await?.remove(0))
+}
+
+fn check_key(what: &str, key: &str) -> Result<()> {
+    if key.is_empty() || key.len() > MAX_KEY_LENGTH {
+        return Err(Error::bad_request(format!("{what} name '{key}' must be 1 to {MAX_KEY_LENGTH} characters")));
+    }
+    let ok = key.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ' ' | '/' | ':'));
+    if !ok || key.starts_with('/') || key.split('/').any(|p| p == ".." || p == ".") {
+        return Err(Error::bad_request(format!(
+            "Invalid {what} name: '{key}'. Names may only contain alphanumerics, underscores (_), dashes (-), periods (.), spaces ( ), colons (:) and slashes (/), and may not be a relative path"
+        )));
+    }
+    Ok(())
+}
+
+/// Creates an experiment (editors of its project). Returns its id.
+pub async fn create_experiment(db: &PgPool, actor: &Actor, raw_name: &str, tags: &[(String, String)]) -> Result<i64> {
+    let (slug, name) = resolve_name(db, actor, raw_name).await?;
+    let (project, _) = projects::authorize(db, actor, &slug, Access::Write).await?;
+    for (k, v) in tags {
+        check_key("tag", k)?;
+        if v.len() > MAX_TAG_VALUE_LENGTH {
+            return Err(Error::bad_request(format!("tag '{k}': value longer than {MAX_TAG_VALUE_LENGTH}")));
+        }
+    }
+    let now = now_ms();
+    let mut tx = db.begin().await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO experiments (project_id, name, created_by, creation_time, last_update_time) VALUES ($1, $2, $3, $4, $4) RETURNING id",
+    )
+    .bind(project.id)
+    .bind(&name)
+    .bind(actor.user_id)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|e| crate::error::on_unique(e, || format!("Experiment(name={raw_name}) already exists.")))?;
+    for (k, v) in tags {
+        sqlx::query("INSERT INTO experiment_tags (experiment_id, key, value) VALUES ($1, $2, $3) ON CONFLICT (experiment_id, key) DO UPDATE SET value = EXCLUDED.value")
+            .bind(id)
+            .bind(k)
+            .bind(v)
+            .execute(&mut *tx)
+            .await?;
+    }
+    audit::record(&mut tx, actor, Some(project.id), "experiment.create", "experiment", &name, serde_json::json!({ "id": id })).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Experiments the caller can read, newest first; `deleted`: None = active only, Some(true) =
+/// deleted only, Some(false) = all. Paged by offset tokens.
+pub async fn search_experiments(db: &PgPool, actor: &Actor, view: ViewType, max_results: i64, offset: i64) -> Result<Vec<Experiment>> {
+    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(format!("{EXPERIMENT_SELECT} WHERE TRUE"));
+    if let Some(pid) = actor.token_project() {
+        q.push(" AND e.project_id = ").push_bind(pid);
+    }
+    if !actor.is_instance_admin {
+        q.push(" AND e.project_id IN (SELECT project_id FROM project_members WHERE user_id = ")
+            .push_bind(actor.user_id.unwrap_or(-1))
+            .push(")");
+    }
+    view.push_filter(&mut q, "e.lifecycle_stage");
+    q.push(" ORDER BY e.creation_time DESC, e.id DESC LIMIT ").push_bind(max_results).push(" OFFSET ").push_bind(offset);
+    let rows: Vec<ExperimentRow> = q.build_query_as().fetch_all(db).await?;
+    with_tags(db, rows).await
+}
+
+/// Which lifecycle stages a search returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewType {
+    ActiveOnly,
+    DeletedOnly,
+    All,
+}
+
+impl ViewType {
+    pub fn parse(s: Option<&str>) -> Result<Self> {
+        match s.unwrap_or("ACTIVE_ONLY") {
+            "ACTIVE_ONLY" | "1" => Ok(ViewType::ActiveOnly),
+            "DELETED_ONLY" | "2" => Ok(ViewType::DeletedOnly),
+            "ALL" | "3" => Ok(ViewType::All),
+            other => Err(Error::bad_request(format!("view_type '{other}' is not ACTIVE_ONLY, DELETED_ONLY or ALL"))),
+        }
+    }
+
+    fn push_filter(self, q: &mut QueryBuilder<Postgres>, column: &str) {
+        match self {
+            ViewType::ActiveOnly => q.push(format!(" AND {column} = 'active'")),
+            ViewType::DeletedOnly => q.push(format!(" AND {column} = 'deleted'")),
+            ViewType::All => q.push(""),
+        };
+    }
+}
+
+/// Renames, deletes or restores an experiment (editors).
+pub async fn update_experiment(db: &PgPool, actor: &Actor, id: &str, new_name: Option<&str>, stage: Option<&str>) -> Result<()> {
+    let e = experiment(db, actor, id, Access::Write).await?;
+    let mut tx = db.begin().await?;
+    if let Some(raw) = new_name {
+        let (slug, name) = resolve_name(db, actor, raw).await?;
+        if slug != e.project_slug {
+            return Err(Error::bad_request("an experiment cannot be moved to another project"));
+        }
+        sqlx::query("UPDATE experiments SET name = $2, last_update_time = $3 WHERE id = $1")
+            .bind(e.id)
+            .bind(&name)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await
+            .map_err(|err| crate::error::on_unique(err, || format!("Experiment(name={raw}) already exists.")))?;
+        audit::record(&mut tx, actor, Some(e.project_id), "experiment.rename", "experiment", &name, serde_json::json!({ "from": e.name })).await?;
+    }
+    if let Some(stage) = stage {
+        if stage == "active" && e.lifecycle_stage == "active" {
+            return Err(Error::bad_request(format!("Cannot restore an active experiment: id={id}")));
+        }
+        if stage == "deleted" && e.lifecycle_stage == "deleted" {
+            return Err(Error::bad_request(format!("Cannot delete an already deleted experiment: id={id}")));
+        }
+        sqlx::query("UPDATE experiments SET lifecycle_stage = $2, last_update_time = $3 WHERE id = $1")
+            .bind(e.id)
+            .bind(stage)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+        // Runs follow their experiment, as in MLflow.
+        sqlx::query("UPDATE runs SET lifecycle_stage = $2, deleted_time = CASE WHEN $2 = 'deleted' THEN $3 ELSE NULL END WHERE experiment_id = $1")
+            .bind(e.id)
+            .bind(stage)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+        let action = if stage == "deleted" { "experiment.delete" } else { "experiment.restore" };
+        audit::record(&mut tx, actor, Some(e.project_id), action, "experiment", &e.name, serde_json::json!({})).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A run's row with its project, after checking the caller's access.
+struct RunRef {
+    id: i64,
+    project_id: i64,
+    lifecycle_stage: String,
+}
+
+fn run_missing(run_id: &str) -> Error {
+    Error::not_found(format!("Run with id={run_id} not found"))
+}
+
+async fn run_ref(db: &PgPool, actor: &Actor, run_id: &str, access: Access) -> Result<RunRef> {
+    let row: Option<(i64, i64, String, String)> = sqlx::query_as(
+        "SELECT r.id, p.id, p.slug, r.lifecycle_stage FROM runs r JOIN experiments e ON e.id = r.experiment_id
+           JOIN projects p ON p.id = e.project_id WHERE r.run_uuid = $1",
+    )
+    .bind(run_id)
+    .fetch_optional(db)
+    .await?;
+    let (id, project_id, slug, lifecycle_stage) = row.ok_or_else(|| run_missing(run_id))?;
+    projects::authorize(db, actor, &slug, access).await.map_err(|e| match e {
+        Error::NotFound(_) => run_missing(run_id),
+        other => other,
+    })?;
+    Ok(RunRef { id, project_id, lifecycle_stage })
+}
+
+fn check_active(r: &RunRef, run_id: &str) -> Result<()> {
+    if r.lifecycle_stage != "active" {
+        return Err(Error::bad_request(format!(
+            "The run {run_id} must be in the 'active' state. Current state is {}.",
+            r.lifecycle_stage
+        )));
+    }
+    Ok(())
+}
+
+/// Starts a run in an experiment (editors).
+pub async fn create_run(
+    db: &PgPool,
+    actor: &Actor,
+    experiment_id: &str,
+    name: Option<&str>,
+    start_time: Option<i64>,
+    tags: &[(String, String)],
+) -> Result<Run> {
+    let e = experiment(db, actor, experiment_id, Access::Write).await?;
+    if e.lifecycle_stage != "active" {
+        return Err(Error::bad_request(format!("The experiment {experiment_id} must be in the 'active' state.")));
+    }
+    let uuid = uuid::Uuid::new_v4().simple().to_string();
+    let run_name = name
+        .map(str::to_string)
+        .or_else(|| tags.iter().find(|(k, _)| k == "mlflow.runName").map(|(_, v)| v.clone()))
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| format!("run-{}", &uuid[..8]));
+    let user_name = tags.iter().find(|(k, _)| k == "mlflow.user").map(|(_, v)| v.clone()).unwrap_or_else(|| actor.email.clone());
+    let mut tx = db.begin().await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO runs (run_uuid, experiment_id, name, user_id, user_name, start_time) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(&uuid)
+    .bind(e.id)
+    .bind(&run_name)
+    .bind(actor.user_id)
+    .bind(&user_name)
+    .bind(start_time.unwrap_or_else(now_ms))
+    .fetch_one(&mut *tx)
+    .await?;
+    let mut all_tags: Vec<(String, String)> = tags.to_vec();
+    if !all_tags.iter().any(|(k, _)| k == "mlflow.runName") {
+        all_tags.push(("mlflow.runName".into(), run_name.clone()));
+    }
+    for (k, v) in &all_tags {
+        check_key("tag", k)?;
+        sqlx::query("INSERT INTO run_tags (run_id, key, value) VALUES ($1, $2, $3) ON CONFLICT (run_id, key) DO UPDATE SET value = EXCLUDED.value")
+            .bind(id)
+            .bind(k)
+            .bind(v)
+            .execute(&mut *tx)
+            .await?;
+    }
+    audit::record(&mut tx, actor, Some(e.project_id), "run.create", "run", &uuid, serde_json::json!({ "experiment": e.name })).await?;
+    tx.commit().await?;
+    load_run(db, id).await
+}
+
+async fn load_run(db: &PgPool, id: i64) -> Result<Run> {
+    let (run_uuid, experiment_id, name, user_name, status, start_time, end_time, lifecycle_stage): (
+        String,
+        i64,
+        String,
+        String,
+        String,
+        i64,
+        Option<i64>,
+        String,
+    ) = sqlx::query_as(
+        "SELECT run_uuid, experiment_id, name, user_name, status, start_time, end_time, lifecycle_stage FROM runs WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(db)
+    .await?;
+    let metrics: Vec<(String, f64, i64, i64)> =
+        sqlx::query_as("SELECT key, value, timestamp, step FROM run_latest_metrics WHERE run_id = $1 ORDER BY key")
+            .bind(id)
+            .fetch_all(db)
+            .await?;
+    let params: Vec<(String, String)> =
+        sqlx::query_as("SELECT key, value FROM run_params WHERE run_id = $1 ORDER BY key").bind(id).fetch_all(db).await?;
+    let tags: Vec<(String, String)> =
+        sqlx::query_as("SELECT key, value FROM run_tags WHERE run_id = $1 ORDER BY key").bind(id).fetch_all(db).await?;
+    Ok(Run {
+        run_uuid,
+        experiment_id,
+        name,
+        user_name,
+        status,
+        start_time,
+        end_time,
+        lifecycle_stage,
+        metrics: metrics.into_iter().map(|(key, value, timestamp, step)| Metric { key, value, timestamp, step }).collect(),
+        params,
+        tags,
+    })
+}
+
+pub async fn get_run(db: &PgPool, actor: &Actor, run_id: &str) -> Result<Run> {
+    let r = run_ref(db, actor, run_id, Access::Read).await?;
+    load_run(db, r.id).await
+}
+
+/// Changes a run's status, end time or name (editors).
+pub async fn update_run(
+    db: &PgPool,
+    actor: &Actor,
+    run_id: &str,
+    status: Option<&str>,
+    end_time: Option<i64>,
+    name: Option<&str>,
+) -> Result<Run> {
+    let r = run_ref(db, actor, run_id, Access::Write).await?;
+    if let Some(s) = status {
+        if !STATUSES.contains(&s) {
+            return Err(Error::bad_request(format!("status '{s}' is not one of {}", STATUSES.join(", "))));
+        }
+    }
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "UPDATE runs SET status = coalesce($2, status), end_time = coalesce($3, end_time), name = coalesce($4, name) WHERE id = $1",
+    )
+    .bind(r.id)
+    .bind(status)
+    .bind(end_time)
+    .bind(name.filter(|n| !n.trim().is_empty()))
+    .execute(&mut *tx)
+    .await?;
+    if let Some(n) = name.filter(|n| !n.trim().is_empty()) {
+        sqlx::query("INSERT INTO run_tags (run_id, key, value) VALUES ($1, 'mlflow.runName', $2) ON CONFLICT (run_id, key) DO UPDATE SET value = EXCLUDED.value")
+            .bind(r.id)
+            .bind(n)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    load_run(db, r.id).await
+}
+
+/// Soft-deletes (`deleted`) or restores (`active`) a run (editors).
+pub async fn set_run_stage(db: &PgPool, actor: &Actor, run_id: &str, stage: &str) -> Result<()> {
+    let r = run_ref(db, actor, run_id, Access::Write).await?;
+    let mut tx = db.begin().await?;
+    sqlx::query("UPDATE runs SET lifecycle_stage = $2, deleted_time = CASE WHEN $2 = 'deleted' THEN $3 ELSE NULL END WHERE id = $1")
+        .bind(r.id)
+        .bind(stage)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+    let action = if stage == "deleted" { "run.delete" } else { "run.restore" };
+    audit::record(&mut tx, actor, Some(r.project_id), action, "run", run_id, serde_json::json!({})).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Logs metrics, params and tags to an active run in one transaction (editors), with MLflow's
+/// limits. A param already logged with another value is refused (params are write-once).
+pub async fn log_batch(
+    db: &PgPool,
+    actor: &Actor,
+    run_id: &str,
+    metrics: &[Metric],
+    params: &[(String, String)],
+    tags: &[(String, String)],
+) -> Result<()> {
+    if metrics.len() > MAX_BATCH_METRICS {
+        return Err(Error::bad_request(format!(
+            "A batch logging request can contain at most {MAX_BATCH_METRICS} metrics. Got {} metrics.",
+            metrics.len()
+        )));
+    }
+    if params.len() > MAX_BATCH_PARAMS {
+        return Err(Error::bad_request(format!(
+            "A batch logging request can contain at most {MAX_BATCH_PARAMS} params. Got {} params.",
+            params.len()
+        )));
+    }
+    if tags.len() > MAX_BATCH_TAGS {
+        return Err(Error::bad_request(format!(
+            "A batch logging request can contain at most {MAX_BATCH_TAGS} tags. Got {} tags.",
+            tags.len()
+        )));
+    }
+    let total = metrics.len() + params.len() + tags.len();
+    if total > MAX_BATCH_ENTITIES {
+        return Err(Error::bad_request(format!(
+            "A batch logging request can contain at most {MAX_BATCH_ENTITIES} metrics, params and tags in total. Got {total}."
+        )));
+    }
+    for m in metrics {
+        check_key("metric", &m.key)?;
+    }
+    for (k, v) in params {
+        check_key("param", k)?;
+        if v.len() > MAX_PARAM_VALUE_LENGTH {
+            return Err(Error::bad_request(format!(
+                "Param value for key '{k}' had length {}, which exceeded length limit of {MAX_PARAM_VALUE_LENGTH}",
+                v.len()
+            )));
+        }
+    }
+    for (k, v) in tags {
+        check_key("tag", k)?;
+        if v.len() > MAX_TAG_VALUE_LENGTH {
+            return Err(Error::bad_request(format!(
+                "Tag value for key '{k}' had length {}, which exceeded length limit of {MAX_TAG_VALUE_LENGTH}",
+                v.len()
+            )));
+        }
+    }
+    let mut seen = std::collections::HashMap::new();
+    for (k, v) in params {
+        if let Some(prev) = seen.insert(k.as_str(), v.as_str()) {
+            if prev != v {
+                return Err(Error::bad_request(format!("Duplicate parameter keys have been submitted: '{k}' with different values")));
+            }
+        }
+    }
+    let r = run_ref(db, actor, run_id, Access::Write).await?;
+    check_active(&r, run_id)?;
+    let mut tx = db.begin().await?;
+    if !params.is_empty() {
+        let keys: Vec<&str> = params.iter().map(|(k, _)| k.as_str()).collect();
+        let existing: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM run_params WHERE run_id = $1 AND key = ANY($2)")
+            .bind(r.id)
+            .bind(&keys)
+            .fetch_all(&mut *tx)
+            .await?;
+        for (k, old) in &existing {
+            let new = &params.iter().find(|(pk, _)| pk == k).expect("key came from params").1;
+            if old != new {
+                return Err(Error::bad_request(format!(
+                    "Changing param values is not allowed. Param with key='{k}' was already logged with value='{old}' for run ID='{run_id}'. Attempted logging new value '{new}'."
+                )));
+            }
+        }
+        let (pk, pv): (Vec<&str>, Vec<&str>) = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).unzip();
+        sqlx::query("INSERT INTO run_params (run_id, key, value) SELECT $1, k, v FROM UNNEST($2::text[], $3::text[]) AS t(k, v) ON CONFLICT (run_id, key) DO NOTHING")
+            .bind(r.id)
+            .bind(&pk)
+            .bind(&pv)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if !tags.is_empty() {
+        // The last value of a key within the batch wins.
+        let mut last: Vec<(&str, &str)> = Vec::new();
+        for (k, v) in tags {
+            match last.iter_mut().find(|(lk, _)| *lk == k) {
+                Some(slot) => slot.1 = v,
+                None => last.push((k, v)),
+            }
+        }
+        let (tk, tv): (Vec<&str>, Vec<&str>) = last.into_iter().unzip();
+        sqlx::query("INSERT INTO run_tags (run_id, key, value) SELECT $1, k, v FROM UNNEST($2::text[], $3::text[]) AS t(k, v) ON CONFLICT (run_id, key) DO UPDATE SET value = EXCLUDED.value")
+            .bind(r.id)
+            .bind(&tk)
+            .bind(&tv)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if !metrics.is_empty() {
+        let keys: Vec<&str> = metrics.iter().map(|m| m.key.as_str()).collect();
+        let values: Vec<f64> = metrics.iter().map(|m| m.value).collect();
+        let times: Vec<i64> = metrics.iter().map(|m| m.timestamp).collect();
+        let steps: Vec<i64> = metrics.iter().map(|m| m.step).collect();
+        sqlx::query("INSERT INTO run_metrics (run_id, key, value, timestamp, step) SELECT $1, k, v, t, s FROM UNNEST($2::text[], $3::float8[], $4::int8[], $5::int8[]) AS u(k, v, t, s)")
+            .bind(r.id)
+            .bind(&keys)
+            .bind(&values)
+            .bind(&times)
+            .bind(&steps)
+            .execute(&mut *tx)
+            .await?;
+        // The latest per key: greatest (step, timestamp, value) of this batch and what was there.
+        sqlx::query(
+            "INSERT INTO run_latest_metrics (run_id, key, value, timestamp, step)
+             SELECT DISTINCT ON (k) $1, k, v, t, s FROM UNNEST($2::text[], $3::float8[], $4::int8[], $5::int8[]) AS u(k, v, t, s)
+              ORDER BY k, s DESC, t DESC, v DESC
+             ON CONFLICT (run_id, key) DO UPDATE SET value = EXCLUDED.value, timestamp = EXCLUDED.timestamp, step = EXCLUDED.step
+              WHERE (EXCLUDED.step, EXCLUDED.timestamp, EXCLUDED.value) >= (run_latest_metrics.step, run_latest_metrics.timestamp, run_latest_metrics.value)",
+        )
+        .bind(r.id)
+        .bind(&keys)
+        .bind(&values)
+        .bind(&times)
+        .bind(&steps)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn delete_tag(db: &PgPool, actor: &Actor, run_id: &str, key: &str) -> Result<()> {
+    let r = run_ref(db, actor, run_id, Access::Write).await?;
+    check_active(&r, run_id)?;
+    let gone = sqlx::query("DELETE FROM run_tags WHERE run_id = $1 AND key = $2").bind(r.id).bind(key).execute(db).await?;
+    if gone.rows_affected() == 0 {
+        return Err(Error::not_found(format!("No tag with name: {key} in run with id {run_id}")));
+    }
+    Ok(())
+}
+
+/// Every value logged for a metric, by step then time; paged by offset.
+pub async fn metric_history(db: &PgPool, actor: &Actor, run_id: &str, key: &str, max_results: i64, offset: i64) -> Result<Vec<Metric>> {
+    let r = run_ref(db, actor, run_id, Access::Read).await?;
+    let rows: Vec<(f64, i64, i64)> = sqlx::query_as(
+        "SELECT value, timestamp, step FROM run_metrics WHERE run_id = $1 AND key = $2 ORDER BY step, timestamp LIMIT $3 OFFSET $4",
+    )
+    .bind(r.id)
+    .bind(key)
+    .bind(max_results)
+    .bind(offset)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|(value, timestamp, step)| Metric { key: key.to_string(), value, timestamp, step }).collect())
+}
+
+/// Runs of the given experiments, newest first; paged by offset.
+pub async fn search_runs(
+    db: &PgPool,
+    actor: &Actor,
+    experiment_ids: &[String],
+    view: ViewType,
+    max_results: i64,
+    offset: i64,
+) -> Result<Vec<Run>> {
+    let mut ids = Vec::new();
+    for e in experiment_ids {
+        ids.push(experiment(db, actor, e, Access::Read).await?.id);
+    }
+    let mut q: QueryBuilder<Postgres> = QueryBuilder::new("SELECT r.id FROM runs r WHERE r.experiment_id = ANY(");
+    q.push_bind(&ids).push(")");
+    view.push_filter(&mut q, "r.lifecycle_stage");
+    q.push(" ORDER BY r.start_time DESC, r.id DESC LIMIT ").push_bind(max_results).push(" OFFSET ").push_bind(offset);
+    let run_ids: Vec<(i64,)> = q.build_query_as().fetch_all(db).await?;
+    let mut runs = Vec::with_capacity(run_ids.len());
+    for (id,) in run_ids {
+        runs.push(load_run(db, id).await?);
+    }
+    Ok(runs)
+}

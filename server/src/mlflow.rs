@@ -1,0 +1,561 @@
+//! The MLflow tracking REST API (`/api/2.0/mlflow/…`), so the official `mlflow` client works
+//! against Trellis: field names, defaults and error codes as in MLflow's `service.proto`. Every
+//! handler authorises through `core::tracking`. Callers authenticate with a Trellis API token
+//! (`MLFLOW_TRACKING_TOKEN`, sent as Bearer) or with email and password
+//! (`MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD`, sent as Basic).
+
+use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use trellis_core::error::ErrorKind;
+use trellis_core::tracking::{self, Experiment, Metric, Run, ViewType};
+use trellis_core::Actor;
+
+use crate::auth::{client_ip, ApiActor};
+use crate::startup::AppState;
+
+/// An MLflow error: `{"error_code", "message"}` with MLflow's code and HTTP status.
+#[derive(Debug)]
+pub struct MlflowError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl MlflowError {
+    fn invalid(message: impl Into<String>) -> Self {
+        MlflowError { status: StatusCode::BAD_REQUEST, code: "INVALID_PARAMETER_VALUE", message: message.into() }
+    }
+}
+
+impl From<trellis_core::Error> for MlflowError {
+    fn from(e: trellis_core::Error) -> Self {
+        let (status, code) = match e.kind() {
+            ErrorKind::BadRequest | ErrorKind::PayloadTooLarge | ErrorKind::UnsupportedMediaType => {
+                (StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE")
+            }
+            ErrorKind::Conflict => (StatusCode::BAD_REQUEST, "RESOURCE_ALREADY_EXISTS"),
+            ErrorKind::NotFound => (StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST"),
+            ErrorKind::Forbidden => (StatusCode::FORBIDDEN, "PERMISSION_DENIED"),
+            ErrorKind::Unauthenticated => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
+            ErrorKind::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "REQUEST_LIMIT_EXCEEDED"),
+            ErrorKind::Internal => {
+                tracing::error!(error = ?e, "internal error");
+                (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR")
+            }
+        };
+        let message = if status == StatusCode::INTERNAL_SERVER_ERROR { "internal error".to_string() } else { e.to_string() };
+        MlflowError { status, code, message }
+    }
+}
+
+impl IntoResponse for MlflowError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error_code": self.code, "message": self.message }))).into_response()
+    }
+}
+
+type MlResult<T> = Result<T, MlflowError>;
+
+/// The caller: Bearer token, Basic email/password, or the browser session.
+pub struct MlActor(pub Actor);
+
+impl FromRequestParts<AppState> for MlActor {
+    type Rejection = MlflowError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let basic = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
+            v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")).map(|b| b.trim().to_string())
+        });
+        if let Some(encoded) = basic {
+            let unauth = |m: &str| MlflowError { status: StatusCode::UNAUTHORIZED, code: "UNAUTHENTICATED", message: m.to_string() };
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| unauth("the Basic credentials are not valid base64 text"))?;
+            let (email, password) = decoded.split_once(':').ok_or_else(|| unauth("Basic credentials must be 'email:password'"))?;
+            let ip = client_ip(parts);
+            let user = trellis_core::auth::sign_in(&state.core.db, email, password, ip.as_deref().unwrap_or("")).await?;
+            let actor = trellis_core::auth::session_actor(&state.core.db, user.id, ip).await?;
+            return Ok(MlActor(actor));
+        }
+        match ApiActor::from_request_parts(parts, state).await {
+            Ok(ApiActor(a)) => Ok(MlActor(a)),
+            Err(e) => Err(MlflowError { status: e.status, code: "UNAUTHENTICATED", message: e.message }),
+        }
+    }
+}
+
+/// A JSON body; a malformed one is MLflow's `MALFORMED_REQUEST` / `INVALID_PARAMETER_VALUE`.
+pub struct MlJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for MlJson<T> {
+    type Rejection = MlflowError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| MlflowError::invalid(format!("the request body could not be read: {e}")))?;
+        let body: &[u8] = if bytes.is_empty() { b"{}" } else { &bytes };
+        serde_json::from_slice(body).map(MlJson).map_err(|e| MlflowError {
+            status: StatusCode::BAD_REQUEST,
+            code: "MALFORMED_REQUEST",
+            message: format!("the request body is not valid: {e}"),
+        })
+    }
+}
+
+/// Query parameters of a GET endpoint.
+pub struct MlQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for MlQuery<T> {
+    type Rejection = MlflowError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| MlQuery(q))
+            .map_err(|e| MlflowError::invalid(e.body_text()))
+    }
+}
+
+/// An int64 field: protobuf JSON may send it as a number or as a string.
+fn int64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let v = Option::<Value>::deserialize(d)?;
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| serde::de::Error::custom("expected an integer")),
+        Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| serde::de::Error::custom(format!("'{s}' is not an integer"))),
+        Some(other) => Err(serde::de::Error::custom(format!("expected an integer, found {other}"))),
+    }
+}
+
+/// A double field: a number, or "NaN" / "Infinity" / "-Infinity" as protobuf JSON writes them.
+fn double<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    match Value::deserialize(d)? {
+        Value::Number(n) => n.as_f64().ok_or_else(|| serde::de::Error::custom("expected a number")),
+        Value::String(s) => match s.as_str() {
+            "NaN" => Ok(f64::NAN),
+            "Infinity" => Ok(f64::INFINITY),
+            "-Infinity" => Ok(f64::NEG_INFINITY),
+            other => other.parse().map_err(|_| serde::de::Error::custom(format!("'{other}' is not a number"))),
+        },
+        other => Err(serde::de::Error::custom(format!("expected a number, found {other}"))),
+    }
+}
+
+fn number_json(x: f64) -> Value {
+    if x.is_nan() {
+        json!("NaN")
+    } else if x == f64::INFINITY {
+        json!("Infinity")
+    } else if x == f64::NEG_INFINITY {
+        json!("-Infinity")
+    } else {
+        json!(x)
+    }
+}
+
+fn kv_json(pairs: &[(String, String)]) -> Value {
+    Value::Array(pairs.iter().map(|(k, v)| json!({ "key": k, "value": v })).collect())
+}
+
+fn experiment_json(e: &Experiment, actor: &Actor) -> Value {
+    json!({
+        "experiment_id": e.id.to_string(),
+        "name": e.display_name(actor),
+        "artifact_location": format!("mlflow-artifacts:/{}", e.id),
+        "lifecycle_stage": e.lifecycle_stage,
+        "creation_time": e.creation_time,
+        "last_update_time": e.last_update_time,
+        "tags": kv_json(&e.tags),
+    })
+}
+
+fn run_info_json(r: &Run) -> Value {
+    let mut info = json!({
+        "run_id": r.run_uuid,
+        "run_uuid": r.run_uuid,
+        "run_name": r.name,
+        "experiment_id": r.experiment_id.to_string(),
+        "user_id": r.user_name,
+        "status": r.status,
+        "start_time": r.start_time,
+        "artifact_uri": format!("mlflow-artifacts:/{}/{}/artifacts", r.experiment_id, r.run_uuid),
+        "lifecycle_stage": r.lifecycle_stage,
+    });
+    if let Some(t) = r.end_time {
+        info["end_time"] = json!(t);
+    }
+    info
+}
+
+fn metric_json(m: &Metric) -> Value {
+    json!({ "key": m.key, "value": number_json(m.value), "timestamp": m.timestamp, "step": m.step })
+}
+
+fn run_json(r: &Run) -> Value {
+    json!({
+        "info": run_info_json(r),
+        "data": {
+            "metrics": r.metrics.iter().map(metric_json).collect::<Vec<_>>(),
+            "params": kv_json(&r.params),
+            "tags": kv_json(&r.tags),
+        },
+        "inputs": {},
+    })
+}
+
+#[derive(Deserialize)]
+struct KeyValue {
+    key: String,
+    #[serde(default)]
+    value: String,
+}
+
+fn pairs(v: Vec<KeyValue>) -> Vec<(String, String)> {
+    v.into_iter().map(|kv| (kv.key, kv.value)).collect()
+}
+
+fn page(token: Option<&str>) -> MlResult<i64> {
+    match token.filter(|t| !t.is_empty()) {
+        None => Ok(0),
+        Some(t) => t.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| MlflowError::invalid(format!("Invalid page token '{t}'"))),
+    }
+}
+
+fn max_results(n: Option<i64>, default: i64) -> MlResult<i64> {
+    let n = n.unwrap_or(default);
+    if !(1..=tracking::MAX_RESULTS).contains(&n) {
+        return Err(MlflowError::invalid(format!(
+            "Invalid value {n} for parameter 'max_results' supplied. It must be at most {} and at least 1.",
+            tracking::MAX_RESULTS
+        )));
+    }
+    Ok(n)
+}
+
+fn next_token(offset: i64, limit: i64, got: usize) -> Option<String> {
+    (got as i64 == limit).then(|| (offset + limit).to_string())
+}
+
+// ---- experiments ----
+
+#[derive(Deserialize)]
+struct CreateExperiment {
+    name: Option<String>,
+    #[serde(default)]
+    tags: Vec<KeyValue>,
+}
+
+async fn create_experiment(State(s): State<AppState>, MlActor(a): MlActor, MlJson(b): MlJson<CreateExperiment>) -> MlResult<Json<Value>> {
+    let name = b.name.ok_or_else(|| MlflowError::invalid("Missing value for required parameter 'name'."))?;
+    let id = tracking::create_experiment(&s.core.db, &a, &name, &pairs(b.tags)).await?;
+    Ok(Json(json!({ "experiment_id": id.to_string() })))
+}
+
+#[derive(Deserialize)]
+struct ExperimentId {
+    experiment_id: Option<String>,
+}
+
+fn required(v: Option<String>, name: &str) -> MlResult<String> {
+    v.filter(|s| !s.is_empty()).ok_or_else(|| MlflowError::invalid(format!("Missing value for required parameter '{name}'.")))
+}
+
+async fn get_experiment(State(s): State<AppState>, MlActor(a): MlActor, MlQuery(q): MlQuery<ExperimentId>) -> MlResult<Json<Value>> {
+    let id = required(q.experiment_id, "experiment_id")?;
+    let e = tracking::experiment(&s.core.db, &a, &id, trellis_core::projects::Access::Read).await?;
+    Ok(Json(json!({ "experiment": experiment_json(&e, &a) })))
+}
+
+#[derive(Deserialize)]
+struct ExperimentName {
+    experiment_name: Option<String>,
+}
+
+async fn get_experiment_by_name(State(s): State<AppState>, MlActor(a): MlActor, MlQuery(q): MlQuery<ExperimentName>) -> MlResult<Json<Value>> {
+    let name = required(q.experiment_name, "experiment_name")?;
+    let e = tracking::experiment_by_name(&s.core.db, &a, &name).await?;
+    Ok(Json(json!({ "experiment": experiment_json(&e, &a) })))
+}
+
+#[derive(Deserialize)]
+struct SearchExperiments {
+    #[serde(default, deserialize_with = "int64")]
+    max_results: Option<i64>,
+    page_token: Option<String>,
+    filter: Option<String>,
+    view_type: Option<String>,
+}
+
+async fn search_experiments(State(s): State<AppState>, MlActor(a): MlActor, MlJson(b): MlJson<SearchExperiments>) -> MlResult<Json<Value>> {
+    if b.filter.as_deref().is_some_and(|f| !f.trim().is_empty()) {
+        return Err(MlflowError::invalid("filter: experiment search filters are not supported by this version of Trellis"));
+    }
+    let limit = max_results(b.max_results, 1000)?;
+    let offset = page(b.page_token.as_deref())?;
+    let view = ViewType::parse(b.view_type.as_deref())?;
+    let found = tracking::search_experiments(&s.core.db, &a, view, limit, offset).await?;
+    let mut out = json!({ "experiments": found.iter().map(|e| experiment_json(e, &a)).collect::<Vec<_>>() });
+    if let Some(t) = next_token(offset, limit, found.len()) {
+        out["next_page_token"] = json!(t);
+    }
+    Ok(Json(out))
+}
+
+#[derive(Deserialize)]
+struct UpdateExperiment {
+    experiment_id: Option<String>,
+    new_name: Option<String>,
+}
+
+async fn update_experiment(State(s): State<AppState>, MlActor(a): MlActor, MlJson(b): MlJson<UpdateExperiment>) -> MlResult<Json<Value>> {
+    let id = required(b.experiment_id, "experiment_id")?;
+    let name = required(b.new_name, "new_name")?;
+    tracking::update_experiment(&s.core.db, &a, &id, Some(&name), None).await?;
+    Ok(Json(json!({})))
+}
+
+async fn delete_experiment(State(s): State<AppState>, MlActor(a): MlActor, MlJson(b): MlJson<ExperimentId>) -> MlResult<Json<Value>> {
+    let id = required(b.experiment_id, "experiment_id")?;
+    tracking::update_experiment(&s.core.db, &a, &id, None, Some("deleted")).await?;
+    Ok(Json(json!({})))
+}
+
+async fn restore_experiment(State(s): State<AppState>, MlActor(a): MlActor, MlJson(b): MlJson<ExperimentId>) -> MlResult<Json<Value>> {
+    let id = required(b.experiment_id, "experiment_id")?;
+    tracking::update_experiment(&s.core.db, &a, &id, None, Some("active")).await?;
+    Ok(Json(json!({})))
+}
+
+// ---- runs ----
+
+#[derive(Deserialize)]
+struct CreateRun {
+    experiment_id: Option<String>,
+    run_name: Option<String>,
+    #[serde(default, deserialize_with = "int64")]
+    start_time: Option<i64>,
+    #[serde(default)]
+    tags: Vec<KeyValue>,
+}
+
+async fn create_run(State(s): State<AppState>, MlActor(a): MlActor, MlJson(b): MlJson<CreateRun>) -> MlResult<Json<Value>> {
+    let id = required(b.experiment_id, "experiment_id")?;
+    let run = tracking::create_run(&s.core.db, &a, &id, b.run_name.as_deref(), b.start_time, &pairs(b.tags)).await?;
+    Ok(Json(json!({ "run": run_json(&run) })))
+}
+
+#[derive(Deserialize)]
+struct RunId {
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+}
+
+impl RunId {
+    fn get(self) -> MlResult<String> {
+        required(self.run_id.filter(|s| !s.is_empty()).or(self.run_uuid), "run_id")
+    }
+}
+
+async fn get_run(State(s): State<AppState>, MlActor(a): MlActor, MlQuery(q): MlQuery<RunId>) -> MlResult<Json<Value>> {
+    let run = tracking::get_run(&s.core.db, &a, &q.get()?).await?;
+    Ok(Json(json!({ "run": run_json(&run) })))
+}
+
+#[derive(Deserialize)]
+struct UpdateRun {
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+    status: Option<String>,
+    #[serde(default, deserialize_with = "int64")]
+    end_time: Option<i64>,
+    run_name: Option<String>,
+}
+
+async fn update_run(State(s): State<AppState>, MlActor(a): MlActor, MlJson(b): MlJson<UpdateRun>) -> MlResult<Json<Value>> {
+    let id = RunId { run_id: b.run_id, run_uuid: b.run_uuid }.get()?;
+    let run = tracking::update_run(&s.core.db, &a, &id, b.status.as_deref(), b.end_time, b.run_name.as_deref()).await?;
+    Ok(Json(json!({ "run_info": run_info_json(&run) })))
+}
+
+async fn delete_run(State(s): State<AppState>, MlActor(a): MlActor, MlJson(b): MlJson<RunId>) -> MlResult<Json<Value>> {
+    tracking::set_run_stage(&s.core.db, &a, &b.get()?, "deleted").await?;
+    Ok(Json(json!({})))
+}
+
+async fn restore_run(State(s): State<AppState>, MlActor(a): MlActor, MlJson(b): MlJson<RunId>) -> MlResult<Json<Value>> {
+    tracking::set_run_stage(&s.core.db, &a, &b.get()?, "active").await?;
+    Ok(Json(json!({})))
+}
+
+#[derive(Deserialize)]
+struct MetricIn {
+    key: Option<String>,
+    #[serde(deserialize_with = "double")]
+    value: f64,
+    #[serde(default, deserialize_with = "int64")]
+    timestamp: Option<i64>,
+    #[serde(default, deserialize_with = "int64")]
+    step: Option<i64>,
+}
+
+impl MetricIn {
+    fn into_metric(self) -> MlResult<Metric> {
+        Ok(Metric {
+            key: required(self.key, "key")?,
+            value: self.value,
+            timestamp: self.timestamp.ok_or_else(|| MlflowError::invalid("Missing value for required parameter 'timestamp'."))?,
+            step: self.step.unwrap_or(0),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct LogMetric {
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+    #[serde(flatten)]
+    metric: MetricIn,
+}
+
+async fn log_metric(State(s): State<AppState>, MlActor(a): MlActor, MlJson(b): MlJson<LogMetric>) -> MlResult<Json<Value>> {
+    let id = RunId { run_id: b.run_id, run_uuid: b.run_uuid }.get()?;
+    tracking::log_batch(&s.core.db, &a, &id, &[b.metric.into_metric()?], &[], &[]).await?;
+    Ok(Json(json!({})))
+}
+
+#[derive(Deserialize)]
+struct LogKeyValue {
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+    key: Option<String>,
+    value: Option<String>,
+}
+
+async fn log_param(State(s): State<AppState>, MlActor(a): MlActor, MlJson(b): MlJson<LogKeyValue>) -> MlResult<Json<Value>> {
+    let id = RunId { run_id: b.run_id, run_uuid: b.run_uuid }.get()?;
+    let kv = (required(b.key, "key")?, b.value.unwrap_or_default());
+    tracking::log_batch(&s.core.db, &a, &id, &[], &[kv], &[]).await?;
+    Ok(Json(json!({})))
+}
+
+async fn set_tag(State(s): State<AppState>, MlActor(a): MlActor, MlJson(b): MlJson<LogKeyValue>) -> MlResult<Json<Value>> {
+    let id = RunId { run_id: b.run_id, run_uuid: b.run_uuid }.get()?;
+    let kv = (required(b.key, "key")?, b.value.unwrap_or_default());
+    tracking::log_batch(&s.core.db, &a, &id, &[], &[], &[kv]).await?;
+    Ok(Json(json!({})))
+}
+
+async fn delete_tag(State(s): State<AppState>, MlActor(a): MlActor, MlJson(b): MlJson<LogKeyValue>) -> MlResult<Json<Value>> {
+    let id = RunId { run_id: b.run_id, run_uuid: None }.get()?;
+    tracking::delete_tag(&s.core.db, &a, &id, &required(b.key, "key")?).await?;
+    Ok(Json(json!({})))
+}
+
+#[derive(Deserialize)]
+struct LogBatch {
+    run_id: Option<String>,
+    #[serde(default)]
+    metrics: Vec<MetricIn>,
+    #[serde(default)]
+    params: Vec<KeyValue>,
+    #[serde(default)]
+    tags: Vec<KeyValue>,
+}
+
+async fn log_batch(State(s): State<AppState>, MlActor(a): MlActor, MlJson(b): MlJson<LogBatch>) -> MlResult<Json<Value>> {
+    let id = required(b.run_id, "run_id")?;
+    let metrics = b.metrics.into_iter().map(MetricIn::into_metric).collect::<MlResult<Vec<_>>>()?;
+    tracking::log_batch(&s.core.db, &a, &id, &metrics, &pairs(b.params), &pairs(b.tags)).await?;
+    Ok(Json(json!({})))
+}
+
+#[derive(Deserialize)]
+struct MetricHistory {
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+    metric_key: Option<String>,
+    #[serde(default, deserialize_with = "int64")]
+    max_results: Option<i64>,
+    page_token: Option<String>,
+}
+
+async fn metric_history(State(s): State<AppState>, MlActor(a): MlActor, MlQuery(q): MlQuery<MetricHistory>) -> MlResult<Json<Value>> {
+    let id = RunId { run_id: q.run_id, run_uuid: q.run_uuid }.get()?;
+    let key = required(q.metric_key, "metric_key")?;
+    let limit = max_results(q.max_results, tracking::MAX_RESULTS)?;
+    let offset = page(q.page_token.as_deref())?;
+    let found = tracking::metric_history(&s.core.db, &a, &id, &key, limit, offset).await?;
+    let mut out = json!({ "metrics": found.iter().map(metric_json).collect::<Vec<_>>() });
+    if let Some(t) = next_token(offset, limit, found.len()) {
+        out["next_page_token"] = json!(t);
+    }
+    Ok(Json(out))
+}
+
+#[derive(Deserialize)]
+struct SearchRuns {
+    #[serde(default)]
+    experiment_ids: Vec<String>,
+    filter: Option<String>,
+    run_view_type: Option<String>,
+    #[serde(default, deserialize_with = "int64")]
+    max_results: Option<i64>,
+    #[serde(default)]
+    order_by: Vec<String>,
+    page_token: Option<String>,
+}
+
+async fn search_runs(State(s): State<AppState>, MlActor(a): MlActor, MlJson(b): MlJson<SearchRuns>) -> MlResult<Json<Value>> {
+    if b.filter.as_deref().is_some_and(|f| !f.trim().is_empty()) || !b.order_by.is_empty() {
+        return Err(MlflowError::invalid("filter and order_by in run searches are not supported by this version of Trellis"));
+    }
+    let limit = max_results(b.max_results, 1000)?;
+    let offset = page(b.page_token.as_deref())?;
+    let view = ViewType::parse(b.run_view_type.as_deref())?;
+    let runs = tracking::search_runs(&s.core.db, &a, &b.experiment_ids, view, limit, offset).await?;
+    let mut out = json!({ "runs": runs.iter().map(run_json).collect::<Vec<_>>() });
+    if let Some(t) = next_token(offset, limit, runs.len()) {
+        out["next_page_token"] = json!(t);
+    }
+    Ok(Json(out))
+}
+
+pub fn router() -> Router<AppState> {
+    let p = |path: &str| format!("/api/2.0/mlflow/{path}");
+    Router::new()
+        .route(&p("experiments/create"), post(create_experiment))
+        .route(&p("experiments/get"), get(get_experiment))
+        .route(&p("experiments/get-by-name"), get(get_experiment_by_name))
+        .route(&p("experiments/search"), post(search_experiments).get(search_experiments_get))
+        .route(&p("experiments/update"), post(update_experiment))
+        .route(&p("experiments/delete"), post(delete_experiment))
+        .route(&p("experiments/restore"), post(restore_experiment))
+        .route(&p("runs/create"), post(create_run))
+        .route(&p("runs/get"), get(get_run))
+        .route(&p("runs/update"), post(update_run))
+        .route(&p("runs/delete"), post(delete_run))
+        .route(&p("runs/restore"), post(restore_run))
+        .route(&p("runs/search"), post(search_runs))
+        .route(&p("runs/log-metric"), post(log_metric))
+        .route(&p("runs/log-parameter"), post(log_param))
+        .route(&p("runs/set-tag"), post(set_tag))
+        .route(&p("runs/delete-tag"), post(delete_tag))
+        .route(&p("runs/log-batch"), post(log_batch))
+        .route(&p("metrics/get-history"), get(metric_history))
+}
+
+async fn search_experiments_get(state: State<AppState>, actor: MlActor, MlQuery(q): MlQuery<SearchExperiments>) -> MlResult<Json<Value>> {
+    search_experiments(state, actor, MlJson(q)).await
+}

@@ -1,0 +1,189 @@
+//! The MLflow tracking API: HTTP behaviour and errors, roles, and the real `mlflow` client.
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+async fn ml(app: &TestApp, token: Option<&str>, path: &str, body: Value) -> (StatusCode, Value) {
+    let mut r = app.http.post(app.at(&format!("/api/2.0/mlflow/{path}"))).json(&body);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    let res = r.send().await.unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn ml_get(app: &TestApp, token: &str, path: &str) -> (StatusCode, Value) {
+    let res = app.http.get(app.at(&format!("/api/2.0/mlflow/{path}"))).bearer_auth(token).send().await.unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+fn code(v: &Value) -> &str {
+    v["error_code"].as_str().unwrap_or("")
+}
+
+#[tokio::test]
+async fn experiments_runs_params_metrics_and_tags() {
+    let app = spawn().await;
+    let team = app.team().await;
+    // Without a project-scoped token, experiment names carry the project.
+    let (s, v) = ml(&app, Some(&team.editor), "experiments/create", json!({ "name": "baseline" })).await;
+    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE"), "{v}");
+    let (s, v) = ml(&app, Some(&team.editor), "experiments/create", json!({ "name": "churn/baseline", "tags": [{ "key": "owner", "value": "ml" }] })).await;
+    assert_eq!(s, 200, "{v}");
+    let exp_id = v["experiment_id"].as_str().unwrap().to_string();
+    let (s, v) = ml(&app, Some(&team.editor), "experiments/create", json!({ "name": "churn/baseline" })).await;
+    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "RESOURCE_ALREADY_EXISTS"));
+    let (s, v) = ml(&app, Some(&team.viewer), "experiments/create", json!({ "name": "churn/other" })).await;
+    assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "PERMISSION_DENIED"));
+    let (s, v) = ml_get(&app, &team.viewer, "experiments/get-by-name?experiment_name=churn/baseline").await;
+    assert_eq!(s, 200);
+    assert_eq!(v["experiment"]["experiment_id"], exp_id.as_str());
+    assert_eq!(v["experiment"]["tags"], json!([{ "key": "owner", "value": "ml" }]));
+    let (s, v) = ml_get(&app, &team.outsider, &format!("experiments/get?experiment_id={exp_id}")).await;
+    assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST"), "outsiders learn nothing");
+    let (s, v) = ml_get(&app, &team.viewer, "experiments/get-by-name?experiment_name=churn/nope").await;
+    assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST"));
+
+    // A run with params, metrics (history and latest) and tags.
+    let (s, v) = ml(&app, Some(&team.editor), "runs/create", json!({ "experiment_id": exp_id, "start_time": "1700000000000", "tags": [{ "key": "mlflow.user", "value": "ada" }] })).await;
+    assert_eq!(s, 200, "{v}");
+    let run_id = v["run"]["info"]["run_id"].as_str().unwrap().to_string();
+    assert_eq!(v["run"]["info"]["status"], "RUNNING");
+    assert_eq!(v["run"]["info"]["start_time"], 1_700_000_000_000i64);
+    assert_eq!(v["run"]["info"]["artifact_uri"], format!("mlflow-artifacts:/{exp_id}/{run_id}/artifacts"));
+    let metrics: Vec<Value> = (0..10).map(|i| json!({ "key": "loss", "value": 1.0 / (i as f64 + 1.0), "timestamp": 1000 + i, "step": i })).collect();
+    let (s, v) = ml(&app, Some(&team.editor), "runs/log-batch", json!({ "run_id": run_id, "metrics": metrics, "params": [{ "key": "lr", "value": "0.1" }], "tags": [{ "key": "t", "value": "1" }, { "key": "t", "value": "2" }] })).await;
+    assert_eq!(s, 200, "{v}");
+    // An earlier step logged later does not replace the latest value.
+    ml(&app, Some(&team.editor), "runs/log-metric", json!({ "run_id": run_id, "key": "loss", "value": 9.0, "timestamp": 5000, "step": 3 })).await;
+    ml(&app, Some(&team.editor), "runs/log-metric", json!({ "run_id": run_id, "key": "odd", "value": "NaN", "timestamp": 5000 })).await;
+    let (_, v) = ml_get(&app, &team.viewer, &format!("runs/get?run_id={run_id}")).await;
+    let data = &v["run"]["data"];
+    assert_eq!(data["params"], json!([{ "key": "lr", "value": "0.1" }]));
+    let loss = data["metrics"].as_array().unwrap().iter().find(|m| m["key"] == "loss").unwrap();
+    assert_eq!((loss["step"].as_i64(), loss["value"].as_f64()), (Some(9), Some(0.1)));
+    let odd = data["metrics"].as_array().unwrap().iter().find(|m| m["key"] == "odd").unwrap();
+    assert_eq!(odd["value"], "NaN");
+    let tags = data["tags"].as_array().unwrap();
+    assert!(tags.contains(&json!({ "key": "t", "value": "2" })), "the last value in a batch wins: {tags:?}");
+    assert!(tags.contains(&json!({ "key": "mlflow.runName", "value": v["run"]["info"]["run_name"] })));
+    let (_, h) = ml_get(&app, &team.viewer, &format!("metrics/get-history?run_id={run_id}&metric_key=loss")).await;
+    let steps: Vec<i64> = h["metrics"].as_array().unwrap().iter().map(|m| m["step"].as_i64().unwrap()).collect();
+    assert_eq!(steps, vec![0, 1, 2, 3, 3, 4, 5, 6, 7, 8, 9]);
+    let (_, page1) = ml_get(&app, &team.viewer, &format!("metrics/get-history?run_id={run_id}&metric_key=loss&max_results=4")).await;
+    assert_eq!(page1["metrics"].as_array().unwrap().len(), 4);
+    let token = page1["next_page_token"].as_str().unwrap();
+    let (_, page2) = ml_get(&app, &team.viewer, &format!("metrics/get-history?run_id={run_id}&metric_key=loss&max_results=4&page_token={token}")).await;
+    assert_eq!(page2["metrics"][0]["step"], 3);
+
+    // Params are write-once; limits and bad input are INVALID_PARAMETER_VALUE; nothing is half-written.
+    let (s, v) = ml(&app, Some(&team.editor), "runs/log-parameter", json!({ "run_id": run_id, "key": "lr", "value": "0.2" })).await;
+    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE"));
+    assert!(v["message"].as_str().unwrap().contains("Changing param values is not allowed"), "{v}");
+    assert_eq!(ml(&app, Some(&team.editor), "runs/log-parameter", json!({ "run_id": run_id, "key": "lr", "value": "0.1" })).await.0, 200, "the same value again is fine");
+    let too_many: Vec<Value> = (0..1001).map(|i| json!({ "key": "m", "value": 1, "timestamp": i })).collect();
+    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM run_metrics").fetch_one(&app.db).await.unwrap();
+    for (body, needle) in [
+        (json!({ "run_id": run_id, "metrics": too_many }), "at most 1000 metrics"),
+        (json!({ "run_id": run_id, "metrics": [{ "key": "ok", "value": 1, "timestamp": 1 }], "params": [{ "key": "lr", "value": "0.3" }] }), "Changing param values"),
+        (json!({ "run_id": run_id, "metrics": [{ "key": "../up", "value": 1, "timestamp": 1 }] }), "Invalid metric name"),
+        (json!({ "run_id": run_id, "params": [{ "key": "long", "value": "x".repeat(6001) }] }), "exceeded length limit of 6000"),
+        (json!({ "run_id": run_id, "metrics": [{ "key": "m", "value": 1 }] }), "timestamp"),
+    ] {
+        let (s, v) = ml(&app, Some(&team.editor), "runs/log-batch", body).await;
+        assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE"), "{v}");
+        assert!(v["message"].as_str().unwrap().contains(needle), "{needle}: {v}");
+    }
+    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM run_metrics").fetch_one(&app.db).await.unwrap();
+    assert_eq!(before, after, "a refused batch writes nothing");
+    let res = app.http.post(app.at("/api/2.0/mlflow/runs/log-batch")).bearer_auth(&team.editor).body("{not json").send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.json::<Value>().await.unwrap()["error_code"], "MALFORMED_REQUEST");
+
+    // Roles: viewers read but do not log; outsiders do not see the run; no credentials → 401.
+    let (s, v) = ml(&app, Some(&team.viewer), "runs/log-metric", json!({ "run_id": run_id, "key": "loss", "value": 1, "timestamp": 1 })).await;
+    assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "PERMISSION_DENIED"));
+    let (s, v) = ml_get(&app, &team.outsider, &format!("runs/get?run_id={run_id}")).await;
+    assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST"));
+    let (s, v) = ml(&app, None, "runs/get", json!({})).await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED, "{v}");
+    let (s, v) = ml(&app, None, "runs/log-metric", json!({ "run_id": run_id })).await;
+    assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"));
+
+    // Finish, search, delete and restore.
+    let (_, v) = ml(&app, Some(&team.editor), "runs/update", json!({ "run_id": run_id, "status": "FINISHED", "end_time": 1700000100000i64 })).await;
+    assert_eq!((v["run_info"]["status"].as_str(), v["run_info"]["end_time"].as_i64()), (Some("FINISHED"), Some(1_700_000_100_000)));
+    let (s, v) = ml(&app, Some(&team.editor), "runs/update", json!({ "run_id": run_id, "status": "DONE" })).await;
+    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE"));
+    let (_, found) = ml(&app, Some(&team.viewer), "runs/search", json!({ "experiment_ids": [exp_id] })).await;
+    assert_eq!(found["runs"].as_array().unwrap().len(), 1);
+    ml(&app, Some(&team.editor), "runs/delete", json!({ "run_id": run_id })).await;
+    let (_, found) = ml(&app, Some(&team.viewer), "runs/search", json!({ "experiment_ids": [exp_id] })).await;
+    assert_eq!(found["runs"], json!([]));
+    let (s, v) = ml(&app, Some(&team.editor), "runs/log-metric", json!({ "run_id": run_id, "key": "loss", "value": 1, "timestamp": 1 })).await;
+    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE"), "a deleted run takes no metrics");
+    ml(&app, Some(&team.editor), "runs/restore", json!({ "run_id": run_id })).await;
+    let (_, found) = ml(&app, Some(&team.viewer), "runs/search", json!({ "experiment_ids": [exp_id], "run_view_type": "ALL" })).await;
+    assert_eq!(found["runs"][0]["info"]["lifecycle_stage"], "active");
+
+    // Experiments: search, rename, delete (hides it and its runs), restore.
+    let (_, list) = ml(&app, Some(&team.viewer), "experiments/search", json!({ "max_results": 10 })).await;
+    assert_eq!(list["experiments"].as_array().unwrap().len(), 1);
+    let (_, list) = ml(&app, Some(&team.outsider), "experiments/search", json!({})).await;
+    assert_eq!(list["experiments"], json!([]));
+    assert_eq!(ml(&app, Some(&team.editor), "experiments/update", json!({ "experiment_id": exp_id, "new_name": "churn/renamed" })).await.0, 200);
+    ml(&app, Some(&team.editor), "experiments/delete", json!({ "experiment_id": exp_id })).await;
+    let (_, list) = ml(&app, Some(&team.viewer), "experiments/search", json!({})).await;
+    assert_eq!(list["experiments"], json!([]));
+    let (_, list) = ml(&app, Some(&team.viewer), "experiments/search", json!({ "view_type": "DELETED_ONLY" })).await;
+    assert_eq!(list["experiments"][0]["name"], "churn/renamed");
+    ml(&app, Some(&team.editor), "experiments/restore", json!({ "experiment_id": exp_id })).await;
+    let (_, v) = ml_get(&app, &team.viewer, &format!("experiments/get?experiment_id={exp_id}")).await;
+    assert_eq!(v["experiment"]["lifecycle_stage"], "active");
+    let audit: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action LIKE 'experiment.%' OR action LIKE 'run.%'").fetch_one(&app.db).await.unwrap();
+    assert!(audit >= 6, "changes are audited ({audit})");
+}
+
+/// The official `mlflow` Python client (pinned in the test virtualenv) against a live server.
+#[tokio::test]
+async fn the_official_mlflow_client_works_unchanged() {
+    let app = spawn().await;
+    let team = app.team().await;
+    let (actor, _) = app.user("scripts@example.org", false).await;
+    let project: i64 = sqlx::query_scalar("SELECT id FROM projects WHERE slug = 'churn'").fetch_one(&app.db).await.unwrap();
+    sqlx::query("INSERT INTO project_members (project_id, user_id, role) VALUES ($1, $2, 'editor')")
+        .bind(project)
+        .bind(actor.user_id)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let (_, token) = trellis_core::tokens::create(&app.db, &actor, "mlflow", Some("churn")).await.unwrap();
+    let python = std::env::var("TRELLIS_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mlflow/client_tracking.py");
+    let out = tokio::process::Command::new(&python)
+        .arg(script)
+        .env("MLFLOW_TRACKING_URI", &app.url)
+        .env("MLFLOW_TRACKING_TOKEN", &token)
+        .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        .output()
+        .await
+        .expect("python for the mlflow client (scripts/bootstrap.sh test installs it)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stdout.trim_end().ends_with("ok"), "mlflow client failed:\n{stdout}\n{stderr}");
+    // What the client logged is there, in the token's project.
+    let runs: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE e.project_id = $1 AND e.name = 'client-test'",
+    )
+    .bind(project)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(runs, 1);
+    let _ = team;
+}

@@ -1,0 +1,56 @@
+"""The official mlflow client against a running Trellis: experiments, runs, params, metrics with
+steps, batches, tags, metric history and error codes. Prints "ok" at the end.
+
+Environment: MLFLOW_TRACKING_URI, and MLFLOW_TRACKING_TOKEN (a Trellis token scoped to a project)."""
+import math
+
+import mlflow
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+client = MlflowClient()
+exp = mlflow.set_experiment("client-test")
+assert exp.name == "client-test", exp.name
+again = mlflow.set_experiment("client-test")
+assert again.experiment_id == exp.experiment_id
+
+with mlflow.start_run(run_name="first") as run:
+    run_id = run.info.run_id
+    mlflow.log_params({"lr": "0.1", "depth": 4})
+    for step in range(5):
+        mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
+    mlflow.log_metrics({"acc": 0.5, "f1": 0.25}, step=1)
+    mlflow.set_tags({"team": "churn", "stage": "dev"})
+    mlflow.log_metric("odd", float("nan"))
+
+    # A logged param cannot change.
+    try:
+        mlflow.log_param("lr", "0.2")
+        raise SystemExit("changing a param was accepted")
+    except MlflowException as e:
+        assert e.error_code == "INVALID_PARAMETER_VALUE", e.error_code
+
+got = client.get_run(run_id)
+assert got.info.status == "FINISHED", got.info.status
+assert got.info.run_name == "first"
+assert got.data.params == {"lr": "0.1", "depth": "4"}, got.data.params
+assert got.data.metrics["loss"] == 0.2, got.data.metrics
+assert math.isnan(got.data.metrics["odd"])
+assert got.data.tags["team"] == "churn"
+history = client.get_metric_history(run_id, "loss")
+assert [m.step for m in history] == [0, 1, 2, 3, 4], history
+assert abs(history[2].value - 1 / 3) < 1e-12
+
+runs = client.search_runs([exp.experiment_id])
+assert [r.info.run_id for r in runs] == [run_id]
+
+try:
+    client.get_run("0" * 32)
+    raise SystemExit("an unknown run was found")
+except MlflowException as e:
+    assert e.error_code == "RESOURCE_DOES_NOT_EXIST", e.error_code
+
+client.delete_run(run_id)
+assert client.get_run(run_id).info.lifecycle_stage == "deleted"
+client.restore_run(run_id)
+print("ok")
