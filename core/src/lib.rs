@@ -16,6 +16,7 @@ pub mod jobs_builtin;
 pub mod local_pg;
 pub mod parquet_files;
 pub mod projects;
+pub mod run_filter;
 pub mod storage;
 pub mod tokens;
 pub mod tracking;

@@ -642,15 +642,21 @@ pub async fn metric_history(db: &PgPool, actor: &Actor, run_id: &str, key: &str,
     Ok(rows.into_iter().map(|(value, timestamp, step)| Metric { key: key.to_string(), value, timestamp, step }).collect())
 }
 
-/// Runs of the given experiments, newest first; paged by offset.
+/// Runs of the given experiments matching MLflow's filter grammar, in `order_by` order (then
+/// newest first); paged by offset.
+#[allow(clippy::too_many_arguments)]
 pub async fn search_runs(
     db: &PgPool,
     actor: &Actor,
     experiment_ids: &[String],
+    filter: &str,
+    order_by: &[String],
     view: ViewType,
     max_results: i64,
     offset: i64,
 ) -> Result<Vec<Run>> {
+    let clauses = crate::run_filter::parse_filter(filter)?;
+    let orders = crate::run_filter::parse_order(order_by)?;
     let mut ids = Vec::new();
     for e in experiment_ids {
         ids.push(experiment(db, actor, e, Access::Read).await?.id);
@@ -658,7 +664,9 @@ pub async fn search_runs(
     let mut q: QueryBuilder<Postgres> = QueryBuilder::new("SELECT r.id FROM runs r WHERE r.experiment_id = ANY(");
     q.push_bind(&ids).push(")");
     view.push_filter(&mut q, "r.lifecycle_stage");
-    q.push(" ORDER BY r.start_time DESC, r.id DESC LIMIT ").push_bind(max_results).push(" OFFSET ").push_bind(offset);
+    crate::run_filter::push_where(&mut q, &clauses);
+    crate::run_filter::push_order(&mut q, &orders);
+    q.push(" LIMIT ").push_bind(max_results).push(" OFFSET ").push_bind(offset);
     let run_ids: Vec<(i64,)> = q.build_query_as().fetch_all(db).await?;
     let mut runs = Vec::with_capacity(run_ids.len());
     for (id,) in run_ids {

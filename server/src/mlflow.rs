@@ -518,13 +518,11 @@ struct SearchRuns {
 }
 
 async fn search_runs(State(s): State<AppState>, MlActor(a): MlActor, MlJson(b): MlJson<SearchRuns>) -> MlResult<Json<Value>> {
-    if b.filter.as_deref().is_some_and(|f| !f.trim().is_empty()) || !b.order_by.is_empty() {
-        return Err(MlflowError::invalid("filter and order_by in run searches are not supported by this version of Trellis"));
-    }
     let limit = max_results(b.max_results, 1000)?;
     let offset = page(b.page_token.as_deref())?;
     let view = ViewType::parse(b.run_view_type.as_deref())?;
-    let runs = tracking::search_runs(&s.core.db, &a, &b.experiment_ids, view, limit, offset).await?;
+    let filter = b.filter.unwrap_or_default();
+    let runs = tracking::search_runs(&s.core.db, &a, &b.experiment_ids, &filter, &b.order_by, view, limit, offset).await?;
     let mut out = json!({ "runs": runs.iter().map(run_json).collect::<Vec<_>>() });
     if let Some(t) = next_token(offset, limit, runs.len()) {
         out["next_page_token"] = json!(t);

@@ -184,6 +184,53 @@ async fn the_official_mlflow_client_works_unchanged() {
     .fetch_one(&app.db)
     .await
     .unwrap();
-    assert_eq!(runs, 1);
+    assert_eq!(runs, 2);
     let _ = team;
+}
+
+#[tokio::test]
+async fn runs_are_searched_with_mlflow_filters_and_order() {
+    let app = spawn().await;
+    let team = app.team().await;
+    let (_, v) = ml(&app, Some(&team.editor), "experiments/create", json!({ "name": "churn/search" })).await;
+    let exp_id = v["experiment_id"].as_str().unwrap().to_string();
+    let mut ids = Vec::new();
+    for (i, (model, loss, status)) in [("rf", 0.30, "FINISHED"), ("gbt", 0.20, "FINISHED"), ("rf", 0.25, "FAILED"), ("linear", 0.50, "FINISHED")].iter().enumerate() {
+        let (_, v) = ml(&app, Some(&team.editor), "runs/create", json!({ "experiment_id": exp_id, "run_name": format!("r{i}"), "start_time": 1000 + i })).await;
+        let id = v["run"]["info"]["run_id"].as_str().unwrap().to_string();
+        let body = json!({ "run_id": id, "metrics": [{ "key": "loss", "value": loss, "timestamp": 1 }], "params": [{ "key": "model", "value": model }], "tags": [{ "key": "team", "value": if i % 2 == 0 { "a" } else { "b" } }] });
+        assert_eq!(ml(&app, Some(&team.editor), "runs/log-batch", body).await.0, 200);
+        ml(&app, Some(&team.editor), "runs/update", json!({ "run_id": id, "status": status })).await;
+        ids.push(id);
+    }
+    // One run without the metric: it sorts last either way.
+    let (_, v) = ml(&app, Some(&team.editor), "runs/create", json!({ "experiment_id": exp_id, "run_name": "empty", "start_time": 999 })).await;
+    let empty = v["run"]["info"]["run_id"].as_str().unwrap().to_string();
+    let search = |filter: &str, order: Vec<&str>| {
+        json!({ "experiment_ids": [exp_id], "filter": filter, "order_by": order })
+    };
+    let names = |v: &Value| -> Vec<String> {
+        v["runs"].as_array().unwrap().iter().map(|r| r["info"]["run_name"].as_str().unwrap().to_string()).collect()
+    };
+    let (_, v) = ml(&app, Some(&team.viewer), "runs/search", search("metrics.loss < 0.4 and params.model = 'rf'", vec![])).await;
+    assert_eq!(names(&v), vec!["r2", "r0"], "newest first by default");
+    let (_, v) = ml(&app, Some(&team.viewer), "runs/search", search("attributes.status = 'FINISHED'", vec!["metrics.loss ASC"])).await;
+    assert_eq!(names(&v), vec!["r1", "r0", "r3"]);
+    let (_, v) = ml(&app, Some(&team.viewer), "runs/search", search("", vec!["metrics.loss DESC"])).await;
+    assert_eq!(names(&v), vec!["r3", "r0", "r2", "r1", "empty"]);
+    let (_, v) = ml(&app, Some(&team.viewer), "runs/search", search("tags.team != 'a' and params.model LIKE '%b%'", vec![])).await;
+    assert_eq!(names(&v), vec!["r1"]);
+    let (_, v) = ml(&app, Some(&team.viewer), "runs/search", search(&format!("attributes.run_id IN ('{}', '{empty}')", ids[3]), vec!["attributes.start_time ASC"])).await;
+    assert_eq!(names(&v), vec!["empty", "r3"]);
+    let (_, v) = ml(&app, Some(&team.viewer), "runs/search", json!({ "experiment_ids": [exp_id], "max_results": 2, "order_by": ["metrics.loss ASC"] })).await;
+    assert_eq!(names(&v), vec!["r1", "r2"]);
+    let token = v["next_page_token"].as_str().unwrap().to_string();
+    let (_, v) = ml(&app, Some(&team.viewer), "runs/search", json!({ "experiment_ids": [exp_id], "max_results": 2, "order_by": ["metrics.loss ASC"], "page_token": token })).await;
+    assert_eq!(names(&v), vec!["r0", "r3"]);
+    for (filter, order) in [("metrics.loss < 'x'", vec![]), ("params.model = 'rf' or params.model = 'gbt'", vec![]), ("", vec!["metrics.loss upward"])] {
+        let (s, v) = ml(&app, Some(&team.viewer), "runs/search", search(filter, order)).await;
+        assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE"), "{filter}: {v}");
+    }
+    let (s, v) = ml(&app, Some(&team.outsider), "runs/search", search("", vec![])).await;
+    assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST"));
 }

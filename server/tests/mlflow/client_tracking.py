@@ -43,6 +43,14 @@ assert abs(history[2].value - 1 / 3) < 1e-12
 
 runs = client.search_runs([exp.experiment_id])
 assert [r.info.run_id for r in runs] == [run_id]
+with mlflow.start_run(run_name="second"):
+    mlflow.log_param("lr", "0.01")
+    mlflow.log_metric("loss", 0.1)
+found = mlflow.search_runs(experiment_ids=[exp.experiment_id], filter_string="metrics.loss < 0.5 and params.lr = '0.1'",
+                           output_format="list")
+assert [r.info.run_name for r in found] == ["first"], found
+ordered = client.search_runs([exp.experiment_id], order_by=["metrics.loss ASC"])
+assert [r.info.run_name for r in ordered] == ["second", "first"], [r.info.run_name for r in ordered]
 
 try:
     client.get_run("0" * 32)
