@@ -830,13 +830,14 @@ pub async fn anomalies(db: &PgPool, actor: &Actor, project: &str, dataset: &str,
     Ok(Validation { compared_to: Some(b), anomalies, distances })
 }
 
-/// Deletes blobs that no version refers to any more (after the rows are gone).
-async fn collect_garbage(core: &Core, candidates: Vec<String>) -> Result<usize> {
+/// Deletes blobs that nothing (dataset version, run artifact) refers to any more (after the rows are gone).
+pub(crate) async fn collect_garbage(core: &Core, candidates: Vec<String>) -> Result<usize> {
     let mut removed = 0;
     for sha in candidates {
         let gone: Option<String> = sqlx::query_scalar(
             "DELETE FROM blobs b WHERE b.sha256 = $1
                AND NOT EXISTS (SELECT 1 FROM dataset_versions v WHERE v.sha256 = b.sha256)
+               AND NOT EXISTS (SELECT 1 FROM run_artifacts a WHERE a.sha256 = b.sha256)
              RETURNING b.sha256",
         )
         .bind(&sha)

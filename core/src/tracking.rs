@@ -321,6 +321,18 @@ async fn run_ref(db: &PgPool, actor: &Actor, run_id: &str, access: Access) -> Re
     Ok(RunRef { id, project_id, lifecycle_stage })
 }
 
+/// A run's ids after checking the caller's access (for other modules).
+pub struct RunIds {
+    pub id: i64,
+    pub experiment_id: i64,
+}
+
+pub async fn run_ref_checked(db: &PgPool, actor: &Actor, run_id: &str, access: Access) -> Result<RunIds> {
+    let r = run_ref(db, actor, run_id, access).await?;
+    let experiment_id: i64 = sqlx::query_scalar("SELECT experiment_id FROM runs WHERE id = $1").bind(r.id).fetch_one(db).await?;
+    Ok(RunIds { id: r.id, experiment_id })
+}
+
 fn check_active(r: &RunRef, run_id: &str) -> Result<()> {
     if r.lifecycle_stage != "active" {
         return Err(Error::bad_request(format!(

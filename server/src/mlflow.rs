@@ -2,10 +2,14 @@
 //! against Trellis: field names, defaults and error codes as in MLflow's `service.proto`. Every
 //! handler authorises through `core::tracking`. Callers authenticate with a Trellis API token
 //! (`MLFLOW_TRACKING_TOKEN`, sent as Bearer) or with email and password
-//! (`MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD`, sent as Basic).
+//! (`MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD`, sent as Basic). Artifacts are
+//! proxied (`/api/2.0/mlflow-artifacts/artifacts/…`): a run's `artifact_uri` is
+//! `mlflow-artifacts:/<experiment>/<run>/artifacts`.
 
-use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
-use axum::http::header::AUTHORIZATION;
+use axum::body::Body;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::HeaderValue;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -15,6 +19,7 @@ use base64::Engine;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use trellis_core::artifacts::{self, ArtifactPath};
 use trellis_core::error::ErrorKind;
 use trellis_core::tracking::{self, Experiment, Metric, Run, ViewType};
 use trellis_core::Actor;
@@ -552,6 +557,68 @@ pub fn router() -> Router<AppState> {
         .route(&p("runs/delete-tag"), post(delete_tag))
         .route(&p("runs/log-batch"), post(log_batch))
         .route(&p("metrics/get-history"), get(metric_history))
+        .route(&p("logged-models/search"), post(search_logged_models))
+        .route("/api/2.0/mlflow/{*rest}", axum::routing::any(unknown_endpoint))
+        .route("/api/2.0/mlflow-artifacts/artifacts", get(list_artifacts))
+        .route(
+            "/api/2.0/mlflow-artifacts/artifacts/{*path}",
+            get(download_artifact).put(upload_artifact).delete(delete_artifact),
+        )
+}
+
+/// MLflow 3 logged models: none are stored yet (`log_model` is not served), so a search finds
+/// none; the client asks when it lists a run's artifacts.
+async fn search_logged_models(MlActor(_): MlActor, MlJson(_): MlJson<Value>) -> Json<Value> {
+    Json(json!({ "models": [] }))
+}
+
+async fn unknown_endpoint() -> MlflowError {
+    MlflowError { status: StatusCode::NOT_FOUND, code: "ENDPOINT_NOT_FOUND", message: "this MLflow endpoint is not served by Trellis".into() }
+}
+
+// ---- proxied artifacts ----
+
+#[derive(Deserialize)]
+struct ListArtifacts {
+    path: Option<String>,
+}
+
+async fn list_artifacts(State(s): State<AppState>, MlActor(a): MlActor, MlQuery(q): MlQuery<ListArtifacts>) -> MlResult<Json<Value>> {
+    let at = ArtifactPath::parse(&required(q.path, "path")?)?;
+    let entries = artifacts::list(&s.core, &a, &at).await?;
+    let files: Vec<Value> = entries
+        .iter()
+        .map(|e| match e.file_size {
+            Some(n) => json!({ "path": e.path, "is_dir": e.is_dir, "file_size": n }),
+            None => json!({ "path": e.path, "is_dir": e.is_dir }),
+        })
+        .collect();
+    Ok(Json(json!({ "files": files })))
+}
+
+async fn download_artifact(State(s): State<AppState>, MlActor(a): MlActor, Path(path): Path<String>) -> MlResult<Response> {
+    let at = ArtifactPath::parse(&path)?;
+    let (sha256, size) = artifacts::get(&s.core, &a, &at).await?;
+    let stream = s.core.blobs.stream(&sha256).await?;
+    let mut res = Body::from_stream(stream).into_response();
+    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    res.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(size.max(0) as u64));
+    Ok(res)
+}
+
+async fn upload_artifact(State(s): State<AppState>, MlActor(a): MlActor, Path(path): Path<String>, body: Body) -> MlResult<Json<Value>> {
+    let at = ArtifactPath::parse(&path)?;
+    // Refuse before reading a byte of a body the caller may not upload.
+    artifacts::authorize_upload(&s.core, &a, &at).await?;
+    let received = s.core.blobs.receive(body.into_data_stream(), s.max_upload_bytes).await?;
+    artifacts::put(&s.core, &a, &at, received).await?;
+    Ok(Json(json!({})))
+}
+
+async fn delete_artifact(State(s): State<AppState>, MlActor(a): MlActor, Path(path): Path<String>) -> MlResult<Json<Value>> {
+    let at = ArtifactPath::parse(&path)?;
+    artifacts::delete(&s.core, &a, &at).await?;
+    Ok(Json(json!({})))
 }
 
 async fn search_experiments_get(state: State<AppState>, actor: MlActor, MlQuery(q): MlQuery<SearchExperiments>) -> MlResult<Json<Value>> {

@@ -3,6 +3,8 @@ steps, batches, tags, metric history and error codes. Prints "ok" at the end.
 
 Environment: MLFLOW_TRACKING_URI, and MLFLOW_TRACKING_TOKEN (a Trellis token scoped to a project)."""
 import math
+import os
+import tempfile
 
 import mlflow
 from mlflow.exceptions import MlflowException
@@ -22,6 +24,12 @@ with mlflow.start_run(run_name="first") as run:
     mlflow.log_metrics({"acc": 0.5, "f1": 0.25}, step=1)
     mlflow.set_tags({"team": "churn", "stage": "dev"})
     mlflow.log_metric("odd", float("nan"))
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "report.txt")
+        with open(path, "w") as f:
+            f.write("accuracy 0.9\n")
+        mlflow.log_artifact(path)
+        mlflow.log_artifact(path, artifact_path="reports/daily")
 
     # A logged param cannot change.
     try:
@@ -40,6 +48,14 @@ assert got.data.tags["team"] == "churn"
 history = client.get_metric_history(run_id, "loss")
 assert [m.step for m in history] == [0, 1, 2, 3, 4], history
 assert abs(history[2].value - 1 / 3) < 1e-12
+
+assert got.info.artifact_uri.startswith("mlflow-artifacts:/"), got.info.artifact_uri
+listed = sorted((f.path, f.is_dir) for f in client.list_artifacts(run_id))
+assert listed == [("report.txt", False), ("reports", True)], listed
+assert [f.path for f in client.list_artifacts(run_id, "reports/daily")] == ["reports/daily/report.txt"]
+with tempfile.TemporaryDirectory() as d:
+    local = client.download_artifacts(run_id, "reports/daily/report.txt", d)
+    assert open(local).read() == "accuracy 0.9\n"
 
 runs = client.search_runs([exp.experiment_id])
 assert [r.info.run_id for r in runs] == [run_id]

@@ -1,0 +1,234 @@
+//! Files logged to runs (MLflow's proxied artifacts). An artifact is addressed as
+//! `<experiment id>/<run id>/artifacts/<path>`; its content is a content-addressed blob, and the
+//! path only names it in the `run_artifacts` table (storage keys never come from the path).
+
+use serde::Serialize;
+
+use crate::projects::Access;
+use crate::storage::Received;
+use crate::{Actor, Core, Error, Result};
+
+/// Longest artifact path accepted.
+pub const MAX_PATH_LENGTH: usize = 1024;
+
+/// A validated artifact location: the run and the path inside its artifact root ("" = the root).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArtifactPath {
+    pub experiment_id: String,
+    pub run_id: String,
+    pub path: String,
+}
+
+fn percent_decoded(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() && s.is_char_boundary(i + 1) && s.is_char_boundary(i + 3) {
+            if let Ok(x) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(x);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Checks a relative path inside a run: no absolute paths, `..`, `.`, empty parts, backslashes,
+/// NUL bytes, or parts that are traversal once percent-decoded (again).
+pub fn check_relative(path: &str) -> Result<String> {
+    let bad = |why: &str| Error::bad_request(format!("Invalid artifact path '{}': {why}", path.escape_debug()));
+    if path.len() > MAX_PATH_LENGTH {
+        return Err(bad("too long"));
+    }
+    if path.contains('\0') {
+        return Err(bad("it contains a NUL byte"));
+    }
+    if path.contains('\\') {
+        return Err(bad("it contains a backslash"));
+    }
+    if path.starts_with('/') || path.contains(':') {
+        return Err(bad("it must be relative"));
+    }
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return Ok(String::new());
+    }
+    for part in trimmed.split('/') {
+        let decoded = percent_decoded(&percent_decoded(part));
+        if part.is_empty() || part == "." || part == ".." || decoded == "." || decoded == ".." || decoded.contains('/') || decoded.contains('\\') {
+            return Err(bad("it must not contain empty, '.' or '..' parts"));
+        }
+    }
+    Ok(trimmed.to_string())
+}
+
+impl ArtifactPath {
+    /// Parses `<experiment id>/<run id>/artifacts[/<path>]`.
+    pub fn parse(full: &str) -> Result<Self> {
+        let full = full.trim_start_matches('/');
+        let mut parts = full.splitn(4, '/');
+        let (e, r, a) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        if e.is_empty() || !e.chars().all(|c| c.is_ascii_digit()) || r.len() != 32 || !r.chars().all(|c| c.is_ascii_hexdigit()) || a != "artifacts" {
+            return Err(Error::bad_request(format!(
+                "Invalid artifact path '{}': expected <experiment id>/<run id>/artifacts/<path>",
+                full.escape_debug()
+            )));
+        }
+        let path = check_relative(parts.next().unwrap_or(""))?;
+        Ok(ArtifactPath { experiment_id: e.to_string(), run_id: r.to_string(), path })
+    }
+}
+
+/// The run's row id, after checking access and that the run belongs to the experiment named.
+async fn run_for(core: &Core, actor: &Actor, at: &ArtifactPath, access: Access) -> Result<i64> {
+    let run = crate::tracking::run_ref_checked(&core.db, actor, &at.run_id, access).await?;
+    if run.experiment_id.to_string() != at.experiment_id {
+        return Err(Error::not_found(format!("Run with id={} not found in experiment {}", at.run_id, at.experiment_id)));
+    }
+    Ok(run.id)
+}
+
+/// Checks the caller may upload to `at` (done before receiving the body).
+pub async fn authorize_upload(core: &Core, actor: &Actor, at: &ArtifactPath) -> Result<()> {
+    if at.path.is_empty() {
+        return Err(Error::bad_request("an artifact needs a file name"));
+    }
+    run_for(core, actor, at, Access::Write).await.map(|_| ())
+}
+
+/// Stores an uploaded file as the artifact at `at` (replacing one at the same path).
+pub async fn put(core: &Core, actor: &Actor, at: &ArtifactPath, file: Received) -> Result<()> {
+    let result = put_inner(core, actor, at, &file).await;
+    file.discard().await;
+    result
+}
+
+async fn put_inner(core: &Core, actor: &Actor, at: &ArtifactPath, file: &Received) -> Result<()> {
+    if at.path.is_empty() {
+        return Err(Error::bad_request("an artifact needs a file name"));
+    }
+    let run_id = run_for(core, actor, at, Access::Write).await?;
+    core.blobs.put_file(&file.sha256, &file.path).await?;
+    let mut tx = core.db.begin().await?;
+    sqlx::query("INSERT INTO blobs (sha256, size) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING")
+        .bind(&file.sha256)
+        .bind(file.size as i64)
+        .execute(&mut *tx)
+        .await?;
+    let replaced: Option<String> = sqlx::query_scalar("SELECT sha256 FROM run_artifacts WHERE run_id = $1 AND path = $2")
+        .bind(run_id)
+        .bind(&at.path)
+        .fetch_optional(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO run_artifacts (run_id, path, sha256, size) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (run_id, path) DO UPDATE SET sha256 = EXCLUDED.sha256, size = EXCLUDED.size, created_at = now()",
+    )
+    .bind(run_id)
+    .bind(&at.path)
+    .bind(&file.sha256)
+    .bind(file.size as i64)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    if let Some(old) = replaced.filter(|o| *o != file.sha256) {
+        crate::datasets::collect_garbage(core, vec![old]).await?;
+    }
+    Ok(())
+}
+
+/// The blob (sha256, size) of the artifact at `at`.
+pub async fn get(core: &Core, actor: &Actor, at: &ArtifactPath) -> Result<(String, i64)> {
+    let run_id = run_for(core, actor, at, Access::Read).await?;
+    let row: Option<(String, i64)> = sqlx::query_as("SELECT sha256, size FROM run_artifacts WHERE run_id = $1 AND path = $2")
+        .bind(run_id)
+        .bind(&at.path)
+        .fetch_optional(&core.db)
+        .await?;
+    row.ok_or_else(|| Error::not_found(format!("No artifact at '{}' in run {}", at.path, at.run_id)))
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Entry {
+    /// The name inside the listed directory.
+    pub path: String,
+    pub is_dir: bool,
+    pub file_size: Option<i64>,
+}
+
+/// The direct children of a directory of a run's artifacts (files and subdirectories).
+pub async fn list(core: &Core, actor: &Actor, at: &ArtifactPath) -> Result<Vec<Entry>> {
+    let run_id = run_for(core, actor, at, Access::Read).await?;
+    let prefix = if at.path.is_empty() { String::new() } else { format!("{}/", at.path) };
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT path, size FROM run_artifacts WHERE run_id = $1 AND left(path, length($2)) = $2 ORDER BY path",
+    )
+    .bind(run_id)
+    .bind(&prefix)
+    .fetch_all(&core.db)
+    .await?;
+    let mut out: Vec<Entry> = Vec::new();
+    for (path, size) in rows {
+        let rest = &path[prefix.len()..];
+        match rest.split_once('/') {
+            Some((dir, _)) => {
+                if out.last().is_none_or(|e| e.path != dir) {
+                    out.push(Entry { path: dir.to_string(), is_dir: true, file_size: None });
+                }
+            }
+            None => out.push(Entry { path: rest.to_string(), is_dir: false, file_size: Some(size) }),
+        }
+    }
+    Ok(out)
+}
+
+/// Deletes the artifact at `at`, or everything under it when it is a directory.
+pub async fn delete(core: &Core, actor: &Actor, at: &ArtifactPath) -> Result<()> {
+    let run_id = run_for(core, actor, at, Access::Write).await?;
+    let prefix = if at.path.is_empty() { String::new() } else { format!("{}/", at.path) };
+    let gone: Vec<String> = sqlx::query_scalar(
+        "DELETE FROM run_artifacts WHERE run_id = $1 AND (path = $2 OR left(path, length($3)) = $3) RETURNING sha256",
+    )
+    .bind(run_id)
+    .bind(&at.path)
+    .bind(&prefix)
+    .fetch_all(&core.db)
+    .await?;
+    if gone.is_empty() {
+        return Err(Error::not_found(format!("No artifact at '{}' in run {}", at.path, at.run_id)));
+    }
+    crate::datasets::collect_garbage(core, gone).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifact_paths_are_checked() {
+        let ok = ArtifactPath::parse(&format!("3/{}/artifacts/model/model.onnx", "a".repeat(32))).unwrap();
+        assert_eq!((ok.experiment_id.as_str(), ok.path.as_str()), ("3", "model/model.onnx"));
+        assert_eq!(ArtifactPath::parse(&format!("3/{}/artifacts", "b".repeat(32))).unwrap().path, "");
+        let run = "c".repeat(32);
+        for bad in [
+            format!("3/{run}/artifacts/../../etc/passwd"),
+            format!("3/{run}/artifacts/a/./b"),
+            format!("3/{run}/artifacts//etc/passwd"),
+            format!("3/{run}/artifacts/%2e%2e/x"),
+            format!("3/{run}/artifacts/%252e%252e/x"),
+            format!("3/{run}/artifacts/a\0b"),
+            format!("3/{run}/artifacts/a\\..\\b"),
+            format!("3/{run}/artifacts/C:/x"),
+            format!("x/{run}/artifacts/a"),
+            "3/short/artifacts/a".to_string(),
+            format!("3/{run}/other/a"),
+        ] {
+            assert!(ArtifactPath::parse(&bad).is_err(), "{bad:?}");
+        }
+    }
+}
