@@ -59,6 +59,9 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("members") view=members::Members/>
                         <Route path=path!("datasets") view=datasets::Datasets/>
                         <Route path=path!("datasets/:name") view=datasets::DatasetDetail/>
+                        <Route path=path!("experiments") view=experiments::Experiments/>
+                        <Route path=path!("experiments/:id") view=experiments::ExperimentDetail/>
+                        <Route path=path!("runs/:run") view=experiments::RunDetail/>
                         <Route path=path!("jobs") view=jobs::ProjectJobs/>
                         <Route path=path!("jobs/:id") view=jobs::JobDetail/>
                         <Route path=path!("audit") view=audit::ProjectAudit/>

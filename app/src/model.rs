@@ -335,3 +335,53 @@ pub struct CompareRow {
     pub min: (Option<String>, Option<String>),
     pub max: (Option<String>, Option<String>),
 }
+
+/// An experiment in the project's list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentRow {
+    pub id: i64,
+    pub name: String,
+    pub runs: i64,
+    pub last_run: Option<DateTime<Utc>>,
+}
+
+/// One run in an experiment's table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRow {
+    pub run_id: String,
+    pub name: String,
+    pub status: String,
+    pub user: String,
+    pub start: DateTime<Utc>,
+    /// Values for the page's metric columns, in order (`None`: not logged).
+    pub metrics: Vec<Option<f64>>,
+    pub params: Vec<Option<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentPage {
+    pub id: i64,
+    pub name: String,
+    pub metric_keys: Vec<String>,
+    pub param_keys: Vec<String>,
+    pub runs: Vec<RunRow>,
+    /// The filter's error, shown above the table (the grammar is MLflow's).
+    pub filter_error: Option<String>,
+}
+
+/// A run's page: its facts, params, tags and a chart per metric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunPage {
+    pub run_id: String,
+    pub name: String,
+    pub experiment_id: i64,
+    pub experiment_name: String,
+    pub status: String,
+    pub user: String,
+    pub start: DateTime<Utc>,
+    pub end: Option<DateTime<Utc>>,
+    pub params: Vec<(String, String)>,
+    pub tags: Vec<(String, String)>,
+    /// (metric key, latest value, SVG of its history by step).
+    pub charts: Vec<(String, f64, String)>,
+}

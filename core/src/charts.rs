@@ -91,6 +91,112 @@ pub fn top_values_svg(values: &[(String, u64)]) -> String {
     svg
 }
 
+/// Colours for overlaid series (readable on light and dark pages).
+const SERIES: [RGBColor; 8] = [
+    RGBColor(47, 111, 79),
+    RGBColor(37, 99, 235),
+    RGBColor(217, 119, 6),
+    RGBColor(190, 24, 93),
+    RGBColor(124, 58, 237),
+    RGBColor(8, 145, 178),
+    RGBColor(101, 163, 13),
+    RGBColor(120, 113, 108),
+];
+
+/// Points drawn per series at most: longer series keep each bucket's first, lowest and highest
+/// point, so spikes stay visible.
+const MAX_POINTS: usize = 2000;
+
+fn thin(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    if points.len() <= MAX_POINTS {
+        return points.to_vec();
+    }
+    let per = points.len().div_ceil(MAX_POINTS / 3);
+    let mut out = Vec::with_capacity(MAX_POINTS);
+    for chunk in points.chunks(per) {
+        let lo = chunk.iter().copied().min_by(|a, b| a.1.total_cmp(&b.1)).unwrap();
+        let hi = chunk.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1)).unwrap();
+        let mut three = [chunk[0], lo, hi];
+        three.sort_by(|a, b| a.0.total_cmp(&b.0));
+        out.extend(three);
+    }
+    out
+}
+
+/// Lines of (x, y) points, one per named series, with a legend when there are several.
+/// Non-finite values are left out.
+pub fn lines_svg(series: &[(String, Vec<(f64, f64)>)], x_label: &str) -> String {
+    let mut svg = String::new();
+    let series: Vec<(String, Vec<(f64, f64)>)> = series
+        .iter()
+        .map(|(n, p)| (n.clone(), thin(&p.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite()).collect::<Vec<_>>())))
+        .filter(|(_, p)| !p.is_empty())
+        .collect();
+    if series.is_empty() {
+        return svg;
+    }
+    let all = series.iter().flat_map(|(_, p)| p.iter());
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, y) in all {
+        x0 = x0.min(x);
+        x1 = x1.max(x);
+        y0 = y0.min(y);
+        y1 = y1.max(y);
+    }
+    if x1 <= x0 {
+        x1 = x0 + 1.0;
+    }
+    let pad = if y1 > y0 { (y1 - y0) * 0.05 } else { y0.abs().max(1.0) * 0.05 };
+    let (y0, y1) = (y0 - pad, y1 + pad);
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH * 2, HEIGHT + 40)).into_drawing_area();
+        let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
+            let mut chart = ChartBuilder::on(&root)
+                .margin(8)
+                .x_label_area_size(30)
+                .y_label_area_size(50)
+                .build_cartesian_2d(x0..x1, y0..y1)?;
+            chart
+                .configure_mesh()
+                .light_line_style(INK.mix(0.12))
+                .bold_line_style(INK.mix(0.25))
+                .axis_style(INK)
+                .x_desc(x_label)
+                .x_labels(6)
+                .y_labels(5)
+                .label_style(("sans-serif", 11).into_font().color(&INK))
+                .x_label_formatter(&|x| short(*x))
+                .y_label_formatter(&|y| short(*y))
+                .draw()?;
+            for (i, (name, points)) in series.iter().enumerate() {
+                let colour = SERIES[i % SERIES.len()];
+                let drawn = chart.draw_series(LineSeries::new(points.iter().copied(), colour.stroke_width(2)))?;
+                if series.len() > 1 {
+                    drawn.label(truncate(name, 24)).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], colour.stroke_width(3)));
+                }
+                if points.len() == 1 {
+                    chart.draw_series(std::iter::once(Circle::new(points[0], 3, colour.filled())))?;
+                }
+            }
+            if series.len() > 1 {
+                chart
+                    .configure_series_labels()
+                    .background_style(WHITE.mix(0.7))
+                    .border_style(INK.mix(0.3))
+                    .label_font(("sans-serif", 11).into_font().color(&INK))
+                    .position(SeriesLabelPosition::UpperRight)
+                    .draw()?;
+            }
+            root.present()?;
+            Ok(())
+        })();
+        if drawn.is_err() {
+            return String::new();
+        }
+    }
+    svg
+}
+
 fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n { s.to_string() } else { format!("{}…", s.chars().take(n - 1).collect::<String>()) }
 }
@@ -111,6 +217,19 @@ fn short(x: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn draws_lines_readably_at_any_length() {
+        let long: Vec<(f64, f64)> = (0..10_000).map(|i| (i as f64, (i as f64 / 500.0).sin())).collect();
+        let series: Vec<(String, Vec<(f64, f64)>)> = (0..20).map(|r| (format!("run {r}"), long.iter().map(|(x, y)| (*x, y + r as f64)).collect())).collect();
+        let svg = lines_svg(&series, "step");
+        assert!(svg.starts_with("<svg"));
+        assert!(svg.len() < 2_000_000, "20 runs × 10,000 points stay a reasonable page ({} bytes)", svg.len());
+        assert!(svg.contains("run 19"), "a legend names the runs");
+        assert!(lines_svg(&[("nan".into(), vec![(0.0, f64::NAN)])], "step").is_empty());
+        let one = lines_svg(&[("x".into(), vec![(3.0, 1.0)])], "step");
+        assert!(one.contains("<circle"), "a single point is shown");
+    }
 
     #[test]
     fn draws_bars() {

@@ -686,3 +686,36 @@ pub async fn search_runs(
     }
     Ok(runs)
 }
+
+/// An experiment in a project's list.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExperimentSummary {
+    pub id: i64,
+    pub name: String,
+    pub runs: i64,
+    pub last_run: Option<i64>,
+}
+
+/// A project's active experiments, most recently run first (viewers and up).
+pub async fn project_experiments(db: &PgPool, actor: &Actor, slug: &str) -> Result<Vec<ExperimentSummary>> {
+    let (project, _) = projects::authorize(db, actor, slug, Access::Read).await?;
+    let rows: Vec<(i64, String, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT e.id, e.name, count(r.id) FILTER (WHERE r.lifecycle_stage = 'active'), max(r.start_time)
+           FROM experiments e LEFT JOIN runs r ON r.experiment_id = e.id
+          WHERE e.project_id = $1 AND e.lifecycle_stage = 'active'
+          GROUP BY e.id ORDER BY coalesce(max(r.start_time), e.creation_time) DESC",
+    )
+    .bind(project.id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|(id, name, runs, last_run)| ExperimentSummary { id, name, runs, last_run }).collect())
+}
+
+/// An experiment of the project `slug` (a URL naming another project's experiment finds nothing).
+pub async fn experiment_in(db: &PgPool, actor: &Actor, slug: &str, id: &str) -> Result<Experiment> {
+    let e = experiment(db, actor, id, Access::Read).await?;
+    if e.project_slug != slug {
+        return Err(experiment_missing(id));
+    }
+    Ok(e)
+}

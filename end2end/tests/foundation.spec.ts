@@ -328,6 +328,43 @@ test("an editor drops a Parquet file on the page, then archives and unarchives t
   await expect(page.getByRole("group", { name: "Drop zone for a new version" })).toBeVisible();
 });
 
+test("runs logged through the MLflow API appear with their metric curves, and filter", async ({ page }) => {
+  await signIn(page, admin);
+  const api = async (path: string, data: object) => {
+    const res = await page.request.post(`/api/2.0/mlflow/${path}`, { data });
+    expect(res.ok(), `${path}: ${await res.text()}`).toBeTruthy();
+    return res.json();
+  };
+  const { experiment_id } = await api("experiments/create", { name: "churn-model/baseline" });
+  for (const [name, model, scale] of [["rf-1", "rf", 1.0], ["gbt-1", "gbt", 0.5]] as const) {
+    const { run } = await api("runs/create", { experiment_id, run_name: name, start_time: Date.now() });
+    const metrics = Array.from({ length: 50 }, (_, step) => ({ key: "loss", value: scale / (step + 1), timestamp: Date.now(), step }));
+    await api("runs/log-batch", { run_id: run.info.run_id, metrics, params: [{ key: "model", value: model }] });
+    await api("runs/update", { run_id: run.info.run_id, status: "FINISHED", end_time: Date.now() });
+  }
+  await page.goto("/p/churn-model/experiments");
+  await hydrated(page);
+  await page.getByRole("link", { name: "baseline" }).click();
+  const runs = page.getByRole("table", { name: "Runs" });
+  await expect(runs.getByRole("row")).toHaveCount(3);
+  await expect(runs.getByRole("columnheader", { name: "loss" })).toBeVisible();
+  await page.getByLabel("Filter").fill("params.model = 'gbt'");
+  await page.getByRole("button", { name: "Search runs" }).click();
+  await expect(runs.getByRole("row")).toHaveCount(2);
+  await expect(runs).toContainText("gbt-1");
+  await page.getByLabel("Filter").fill("metrics.loss < 'x'");
+  await page.getByRole("button", { name: "Search runs" }).click();
+  await expect(page.getByRole("alert")).toContainText("Invalid filter");
+  await page.goto(page.url().split("?")[0]);
+  await hydrated(page);
+  await shot(page, "17-experiment");
+  await page.getByRole("link", { name: "rf-1" }).click();
+  await expect(page.getByRole("heading", { name: /Run rf-1/ })).toBeVisible();
+  await expect(page.getByRole("img", { name: "Metric loss" })).toBeVisible();
+  await expect(page.getByRole("table", { name: "Parameters" })).toContainText("rf");
+  await shot(page, "18-run");
+});
+
 async function signIn(page: Page, who: { email: string; password: string }) {
   await page.goto("/login");
   await hydrated(page);

@@ -1,0 +1,96 @@
+//! Experiments and runs (logged through the MLflow API): lists, a runs table filtered with
+//! MLflow's grammar, and a run's page with metric charts drawn on the server.
+
+use leptos::prelude::*;
+
+use crate::model::*;
+
+#[cfg(feature = "ssr")]
+fn time(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+#[server]
+pub async fn list_experiments(slug: String) -> Result<Vec<ExperimentRow>, AppError> {
+    use super::ssr::*;
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    let list = trellis_core::tracking::project_experiments(cx.db(), &actor, &slug).await.map_err(|e| cx.fail(e))?;
+    Ok(list
+        .into_iter()
+        .map(|e| ExperimentRow { id: e.id, name: e.name, runs: e.runs, last_run: e.last_run.map(time) })
+        .collect())
+}
+
+/// Columns shown at most, of each kind.
+pub const MAX_COLUMNS: usize = 8;
+
+#[server]
+pub async fn experiment_runs(slug: String, id: i64, filter: String, order: String) -> Result<ExperimentPage, AppError> {
+    use super::ssr::*;
+    use trellis_core::tracking::{self, ViewType};
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    let e = tracking::experiment_in(cx.db(), &actor, &slug, &id.to_string()).await.map_err(|e| cx.fail(e))?;
+    let order_by: Vec<String> = if order.trim().is_empty() { vec![] } else { vec![order] };
+    let ids = [id.to_string()];
+    let (runs, filter_error) =
+        match tracking::search_runs(cx.db(), &actor, &ids, &filter, &order_by, ViewType::ActiveOnly, 1000, 0).await {
+            Ok(r) => (r, None),
+            Err(trellis_core::Error::BadRequest(m)) => (Vec::new(), Some(m)),
+            Err(err) => return Err(cx.fail(err)),
+        };
+    let mut metric_keys: Vec<String> = runs.iter().flat_map(|r| r.metrics.iter().map(|m| m.key.clone())).collect();
+    metric_keys.sort();
+    metric_keys.dedup();
+    metric_keys.truncate(MAX_COLUMNS);
+    let mut param_keys: Vec<String> = runs.iter().flat_map(|r| r.params.iter().map(|p| p.0.clone())).collect();
+    param_keys.sort();
+    param_keys.dedup();
+    param_keys.truncate(MAX_COLUMNS);
+    let rows = runs
+        .iter()
+        .map(|r| RunRow {
+            run_id: r.run_uuid.clone(),
+            name: r.name.clone(),
+            status: r.status.clone(),
+            user: r.user_name.clone(),
+            start: time(r.start_time),
+            metrics: metric_keys.iter().map(|k| r.metrics.iter().find(|m| &m.key == k).map(|m| m.value)).collect(),
+            params: param_keys.iter().map(|k| r.params.iter().find(|p| &p.0 == k).map(|p| p.1.clone())).collect(),
+        })
+        .collect();
+    Ok(ExperimentPage { id: e.id, name: e.name, metric_keys, param_keys, runs: rows, filter_error })
+}
+
+#[server]
+pub async fn get_run_page(slug: String, run_id: String) -> Result<RunPage, AppError> {
+    use super::ssr::*;
+    use trellis_core::tracking;
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    let run = tracking::get_run(cx.db(), &actor, &run_id).await.map_err(|e| cx.fail(e))?;
+    let e = tracking::experiment_in(cx.db(), &actor, &slug, &run.experiment_id.to_string()).await.map_err(|e| cx.fail(e))?;
+    let mut charts = Vec::new();
+    for m in &run.metrics {
+        let history = tracking::metric_history(cx.db(), &actor, &run_id, &m.key, tracking::MAX_RESULTS, 0)
+            .await
+            .map_err(|e| cx.fail(e))?;
+        let points: Vec<(f64, f64)> = history.iter().map(|h| (h.step as f64, h.value)).collect();
+        let svg = trellis_core::charts::lines_svg(&[(m.key.clone(), points)], "step");
+        charts.push((m.key.clone(), m.value, svg));
+    }
+    Ok(RunPage {
+        run_id: run.run_uuid,
+        name: run.name,
+        experiment_id: e.id,
+        experiment_name: e.name,
+        status: run.status,
+        user: run.user_name,
+        start: time(run.start_time),
+        end: run.end_time.map(time),
+        params: run.params,
+        tags: run.tags.into_iter().filter(|(k, _)| !k.starts_with("mlflow.")).collect(),
+        charts,
+    })
+}
