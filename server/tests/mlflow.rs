@@ -304,3 +304,33 @@ async fn artifacts_are_stored_listed_downloaded_and_deleted() {
     let blobs_after: i64 = sqlx::query_scalar("SELECT count(*) FROM blobs").fetch_one(&app.db).await.unwrap();
     assert_eq!(blobs_after, 1);
 }
+
+/// `MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD`: Basic credentials are a user's email
+/// and password; wrong ones are 401 and count towards the sign-in limit.
+#[tokio::test]
+async fn basic_credentials_sign_in_as_the_user() {
+    let app = spawn().await;
+    let team = app.team().await;
+    let post = |auth: Option<(&str, &str)>| {
+        let mut r = app.http.post(app.at("/api/2.0/mlflow/experiments/create")).json(&json!({ "name": "churn/basic" }));
+        if let Some((user, password)) = auth {
+            r = r.basic_auth(user, Some(password));
+        }
+        r.send()
+    };
+    let res = post(Some(("editor@example.org", "password 123"))).await.unwrap();
+    assert_eq!(res.status(), 200, "{:?}", res.text().await);
+    let res = post(Some(("viewer@example.org", "password 123"))).await.unwrap();
+    assert_eq!(res.status(), 403);
+    let res = post(Some(("editor@example.org", "wrong password"))).await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.json::<Value>().await.unwrap()["error_code"], "UNAUTHENTICATED");
+    let res = app.http.post(app.at("/api/2.0/mlflow/experiments/create")).header("Authorization", "Basic !!!").json(&json!({})).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    let created_by: String = sqlx::query_scalar("SELECT u.email FROM experiments e JOIN users u ON u.id = e.created_by WHERE e.name = 'basic'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(created_by, "editor@example.org");
+    let _ = team;
+}
