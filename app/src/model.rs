@@ -385,3 +385,14 @@ pub struct RunPage {
     /// (metric key, latest value, SVG of its history by step).
     pub charts: Vec<(String, f64, String)>,
 }
+
+/// Runs side by side: a chart per metric with one curve per run, and their params and latest
+/// metrics in one table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunComparison {
+    pub runs: Vec<(String, String)>,
+    /// (metric key, SVG with one curve per run that logged it).
+    pub charts: Vec<(String, String)>,
+    /// (row label, one value per run; `None`: not logged), params then metrics.
+    pub rows: Vec<(String, Vec<Option<String>>)>,
+}

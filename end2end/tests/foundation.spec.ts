@@ -358,6 +358,19 @@ test("runs logged through the MLflow API appear with their metric curves, and fi
   await page.goto(page.url().split("?")[0]);
   await hydrated(page);
   await shot(page, "17-experiment");
+  // Compare: both curves on one chart, the differing param marked.
+  await page.getByRole("checkbox", { name: "Select run rf-1" }).check();
+  await page.getByRole("checkbox", { name: "Select run gbt-1" }).check();
+  await page.getByRole("button", { name: "Compare selected runs" }).click();
+  await expect(page.getByRole("heading", { name: "Compare runs" })).toBeVisible();
+  const chart = page.getByRole("img", { name: "Metric loss of the compared runs" });
+  await expect(chart).toBeVisible();
+  await expect(chart).toContainText("rf-1");
+  await expect(chart).toContainText("gbt-1");
+  await expect(page.getByRole("table", { name: "Differences" }).getByRole("row", { name: /param model/ })).toHaveClass(/differs/);
+  await shot(page, "19-compare");
+  await page.goBack();
+  await hydrated(page);
   await page.getByRole("link", { name: "rf-1" }).click();
   await expect(page.getByRole("heading", { name: /Run rf-1/ })).toBeVisible();
   await expect(page.getByRole("img", { name: "Metric loss" })).toBeVisible();

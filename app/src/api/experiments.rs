@@ -94,3 +94,49 @@ pub async fn get_run_page(slug: String, run_id: String) -> Result<RunPage, AppEr
         charts,
     })
 }
+
+/// Runs compared: at most this many.
+pub const MAX_COMPARED: usize = 20;
+
+#[server]
+pub async fn compare_runs(slug: String, runs: String) -> Result<RunComparison, AppError> {
+    use super::ssr::*;
+    use trellis_core::tracking;
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    let ids: Vec<&str> = runs.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    if ids.is_empty() || ids.len() > MAX_COMPARED {
+        return Err(AppError::BadRequest(format!("choose 1 to {MAX_COMPARED} runs to compare")));
+    }
+    let mut loaded = Vec::new();
+    for id in &ids {
+        let run = tracking::get_run(cx.db(), &actor, id).await.map_err(|e| cx.fail(e))?;
+        tracking::experiment_in(cx.db(), &actor, &slug, &run.experiment_id.to_string()).await.map_err(|e| cx.fail(e))?;
+        loaded.push(run);
+    }
+    let mut keys: Vec<String> = loaded.iter().flat_map(|r| r.metrics.iter().map(|m| m.key.clone())).collect();
+    keys.sort();
+    keys.dedup();
+    let mut charts = Vec::new();
+    for key in &keys {
+        let mut series = Vec::new();
+        for r in loaded.iter().filter(|r| r.metrics.iter().any(|m| &m.key == key)) {
+            let history = tracking::metric_history(cx.db(), &actor, &r.run_uuid, key, tracking::MAX_RESULTS, 0)
+                .await
+                .map_err(|e| cx.fail(e))?;
+            series.push((r.name.clone(), history.iter().map(|h| (h.step as f64, h.value)).collect::<Vec<_>>()));
+        }
+        charts.push((key.clone(), trellis_core::charts::lines_svg(&series, "step")));
+    }
+    let mut param_keys: Vec<String> = loaded.iter().flat_map(|r| r.params.iter().map(|p| p.0.clone())).collect();
+    param_keys.sort();
+    param_keys.dedup();
+    let mut rows: Vec<(String, Vec<Option<String>>)> = param_keys
+        .iter()
+        .map(|k| (format!("param {k}"), loaded.iter().map(|r| r.params.iter().find(|p| &p.0 == k).map(|p| p.1.clone())).collect()))
+        .collect();
+    rows.extend(keys.iter().map(|k| {
+        (format!("metric {k}"), loaded.iter().map(|r| r.metrics.iter().find(|m| &m.key == k).map(|m| format!("{:.6}", m.value))).collect())
+    }));
+    Ok(RunComparison { runs: loaded.iter().map(|r| (r.run_uuid.clone(), r.name.clone())).collect(), charts, rows })
+}

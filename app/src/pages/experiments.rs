@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use crate::api::experiments::{experiment_runs, get_run_page, list_experiments};
+use crate::api::experiments::{compare_runs, experiment_runs, get_run_page, list_experiments};
 use crate::components::widgets::{ErrorBox, Loading, StateBadge};
 use crate::model::{fmt_num, fmt_time};
 use crate::pages::project::use_project;
@@ -75,8 +75,11 @@ pub fn ExperimentDetail() -> impl IntoView {
                         view! { <p class="empty">"No runs match."</p> }.into_any()
                     } else {
                         view! {
+                            <form method="get" action=format!("/p/{slug}/compare") aria-label="Compare runs">
+                            <button type="submit">"Compare selected runs"</button>
                             <table class="table" aria-label="Runs">
                                 <thead><tr>
+                                    <th>"Select"</th>
                                     <th>"Run"</th><th>"Status"</th><th>"Started"</th><th>"User"</th>
                                     {metric_keys.iter().map(|k| view! { <th class="metric">{k.clone()}</th> }).collect_view()}
                                     {param_keys.iter().map(|k| view! { <th class="param">{k.clone()}</th> }).collect_view()}
@@ -84,6 +87,7 @@ pub fn ExperimentDetail() -> impl IntoView {
                                 <tbody>
                                     {p.runs.into_iter().map(|r| view! {
                                         <tr>
+                                            <td><input type="checkbox" name="run" value=r.run_id.clone() aria-label=format!("Select run {}", r.name)/></td>
                                             <td><a href=format!("/p/{slug}/runs/{}", r.run_id)>{r.name.clone()}</a></td>
                                             <td><StateBadge state=r.status.to_lowercase()/></td>
                                             <td>{fmt_time(&r.start)}</td>
@@ -94,8 +98,59 @@ pub fn ExperimentDetail() -> impl IntoView {
                                     }).collect_view()}
                                 </tbody>
                             </table>
+                            </form>
                         }.into_any()
                     }}
+                }.into_any()
+            })}
+        </Suspense>
+    }
+}
+
+/// Selected runs side by side (`?run=<id>&run=<id>…`).
+#[component]
+pub fn CompareRuns() -> impl IntoView {
+    let ctx = use_project();
+    let query = use_query_map();
+    let runs = Memo::new(move |_| query.read().get_all("run").unwrap_or_default().join(","));
+    let page = Resource::new(move || (ctx.slug.get(), runs.get()), |(s, r)| compare_runs(s, r));
+    view! {
+        <Title text="Compare runs · Trellis"/>
+        <h2>"Compare runs"</h2>
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                let c = match page.await { Ok(c) => c, Err(e) => return view! { <ErrorBox error=e/> }.into_any() };
+                let slug = ctx.slug.get_untracked();
+                let names: Vec<String> = c.runs.iter().map(|r| r.1.clone()).collect();
+                view! {
+                    <div class="charts">
+                        {c.charts.into_iter().map(|(key, svg)| {
+                            let label = format!("Metric {key} of the compared runs");
+                            view! {
+                                <figure class="chart wide-chart" role="img" aria-label=label>
+                                    <div inner_html=svg></div>
+                                    <figcaption>{key}</figcaption>
+                                </figure>
+                            }
+                        }).collect_view()}
+                    </div>
+                    <table class="table" aria-label="Differences">
+                        <thead><tr><th>""</th>
+                            {c.runs.iter().map(|(id, name)| view! { <th><a href=format!("/p/{slug}/runs/{id}")>{name.clone()}</a></th> }).collect_view()}
+                        </tr></thead>
+                        <tbody>
+                            {c.rows.into_iter().map(|(label, values)| {
+                                let differs = values.windows(2).any(|w| w[0] != w[1]);
+                                view! {
+                                    <tr class:differs=differs>
+                                        <td>{label}</td>
+                                        {values.into_iter().map(|v| view! { <td>{v.unwrap_or_else(|| "—".into())}</td> }).collect_view()}
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                    <p class="muted">{format!("Comparing {}. Rows whose values differ are marked.", names.join(", "))}</p>
                 }.into_any()
             })}
         </Suspense>
