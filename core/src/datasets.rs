@@ -187,24 +187,26 @@ impl Format {
 /// The first bytes of every Parquet file.
 const PARQUET_MAGIC: &[u8] = b"PAR1";
 
+/// The format a request's content type declares (`None`: say nothing, the bytes decide);
+/// refuses content types that are not a dataset format. Checked before the body is read.
+pub fn declared_format(content_type: Option<&str>) -> Result<Option<Format>> {
+    let ct = content_type.map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+    match ct.as_deref() {
+        Some("text/csv") | Some("application/csv") | Some("application/gzip") | Some("application/x-gzip") => Ok(Some(Format::Csv)),
+        Some("application/vnd.apache.parquet") | Some("application/x-parquet") => Ok(Some(Format::Parquet)),
+        None | Some("application/octet-stream") => Ok(None),
+        Some(other) => Err(Error::UnsupportedMediaType(format!(
+            "Content-Type '{other}' is not a dataset format; send text/csv (gzip allowed) or application/vnd.apache.parquet"
+        ))),
+    }
+}
+
 /// Decides the format from the request's content type and the file's first bytes.
 pub fn detect_format(content_type: Option<&str>, content_encoding: Option<&str>, head: &[u8]) -> Result<(Format, bool)> {
     let gzip = head.starts_with(&[0x1f, 0x8b]) || content_encoding.is_some_and(|e| e.eq_ignore_ascii_case("gzip"));
-    let ct = content_type.map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
-    let declared = match ct.as_deref() {
-        Some("text/csv") | Some("application/csv") | Some("application/gzip") | Some("application/x-gzip") => Some(Format::Csv),
-        Some("application/vnd.apache.parquet") | Some("application/x-parquet") => Some(Format::Parquet),
-        None | Some("application/octet-stream") => None,
-        Some(other) => {
-            return Err(Error::UnsupportedMediaType(format!(
-                "Content-Type '{other}' is not a dataset format; send text/csv (gzip allowed) or application/vnd.apache.parquet"
-            )));
-        }
-    };
     let looks_parquet = head.starts_with(PARQUET_MAGIC);
-    match declared {
-        // (An empty `head` checks the content type alone, before the body is read.)
-        Some(Format::Parquet) if !looks_parquet && !head.is_empty() => {
+    match declared_format(content_type)? {
+        Some(Format::Parquet) if !looks_parquet => {
             Err(Error::bad_request("the file is not a Parquet file: it does not start with the bytes PAR1"))
         }
         Some(Format::Parquet) => Ok((Format::Parquet, false)),
@@ -215,10 +217,7 @@ pub fn detect_format(content_type: Option<&str>, content_encoding: Option<&str>,
 
 /// A strict CSV reader (header line, equal widths) over raw bytes, gunzipping when asked.
 fn csv_from(raw: Box<dyn Read + Send>, gzip: bool) -> csv::Reader<Box<dyn Read + Send>> {
-    let buffered = std::io::BufReader::with_capacity(1 << 20, raw);
-    let text: Box<dyn Read + Send> =
-        if gzip { Box::new(flate2::read::MultiGzDecoder::new(buffered)) } else { Box::new(buffered) };
-    csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(text)
+    csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(csv_text(raw, gzip))
 }
 
 fn csv_reader(path: &Path, gzip: bool) -> std::io::Result<csv::Reader<Box<dyn Read + Send>>> {
@@ -628,11 +627,6 @@ fn csv_pass<T: Send>(
     })
 }
 
-/// Threads a profile uses: the machine's cores, at most 4.
-fn profile_threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(4)
-}
-
 /// Profiles a CSV file in two streaming passes, each read on the calling thread in pieces of
 /// whole records that the machine's cores parse and profile (partial results merged); `progress(rows, pass)` is called about every
 /// 50,000 rows. With a `reference` (an earlier version's columns), numeric columns are also
@@ -644,7 +638,7 @@ pub fn profile_file(
     mut progress: impl FnMut(u64, u8),
 ) -> anyhow::Result<Profile> {
     const EVERY: u64 = 50_000;
-    let threads = profile_threads();
+    let threads = crate::parquet_files::profile_threads();
     let (names, mut pieces) = csv_header(csv_text(open()?, gzip))?;
     let mut reported = 0u64;
     let mut parts = csv_pass(

@@ -14,7 +14,7 @@ use arrow_array::{Array, RecordBatch};
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use arrow_schema::{DataType, Schema, TimeUnit};
 use futures::StreamExt;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
 use parquet::arrow::ProjectionMask;
 use tokio::runtime::Handle;
@@ -145,18 +145,21 @@ fn push_column(acc: &mut ColumnAcc, t: ColumnType, a: &dyn Array) -> anyhow::Res
                 TimeUnit::Microsecond => v,
                 TimeUnit::Nanosecond => v.div_euclid(1_000),
             };
-            let values: &dyn Array = a;
-            let raw = match unit {
-                TimeUnit::Second => values.as_primitive::<TimestampSecondType>().iter().collect::<Vec<_>>(),
-                TimeUnit::Millisecond => values.as_primitive::<TimestampMillisecondType>().iter().collect(),
-                TimeUnit::Microsecond => values.as_primitive::<TimestampMicrosecondType>().iter().collect(),
-                TimeUnit::Nanosecond => values.as_primitive::<TimestampNanosecondType>().iter().collect(),
-            };
-            for v in raw {
-                match v {
-                    Some(v) => acc.push_timestamp_micros(scale(v)),
-                    None => acc.push_missing(),
-                }
+            macro_rules! times {
+                ($t:ty) => {
+                    for v in a.as_primitive::<$t>().iter() {
+                        match v {
+                            Some(v) => acc.push_timestamp_micros(scale(v)),
+                            None => acc.push_missing(),
+                        }
+                    }
+                };
+            }
+            match unit {
+                TimeUnit::Second => times!(TimestampSecondType),
+                TimeUnit::Millisecond => times!(TimestampMillisecondType),
+                TimeUnit::Microsecond => times!(TimestampMicrosecondType),
+                TimeUnit::Nanosecond => times!(TimestampNanosecondType),
             }
         }
         DataType::Date32 => {
@@ -228,16 +231,23 @@ fn for_each_number(a: &dyn Array, mut f: impl FnMut(f64)) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// A stored file's footer (schema, row groups), read once per operation and shared by its passes.
+fn footer(runtime: &Handle, file: &RangedBlob) -> anyhow::Result<ArrowReaderMetadata> {
+    let mut file = file.clone();
+    Ok(runtime.block_on(ArrowReaderMetadata::load_async(&mut file, ArrowReaderOptions::new()))?)
+}
+
 /// Streams a stored file's batches (optionally only some row groups and some top-level columns)
 /// on the blocking thread that calls it, fetching through the runtime.
 fn each_batch(
     runtime: &Handle,
     file: RangedBlob,
+    footer: &ArrowReaderMetadata,
     row_groups: Option<Vec<usize>>,
     columns: Option<Vec<usize>>,
     mut f: impl FnMut(&RecordBatch) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let mut builder = runtime.block_on(ParquetRecordBatchStreamBuilder::new(file))?;
+    let mut builder = ParquetRecordBatchStreamBuilder::new_with_metadata(file, footer.clone());
     if let Some(c) = columns {
         let mask = ProjectionMask::roots(builder.parquet_schema(), c);
         builder = builder.with_projection(mask);
@@ -287,8 +297,8 @@ fn in_parallel<T: Send>(
     })
 }
 
-/// Threads a profile uses: the machine's cores, at most 4.
-fn profile_threads() -> usize {
+/// Threads a profile (Parquet or CSV) uses: the machine's cores, at most 4.
+pub(crate) fn profile_threads() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(4)
 }
 
@@ -301,10 +311,9 @@ pub fn profile(
     reference: Option<&[ColumnProfile]>,
     mut progress: impl FnMut(u64, u8),
 ) -> anyhow::Result<Profile> {
-    let builder = runtime.block_on(ParquetRecordBatchStreamBuilder::new(file.clone()))?;
-    let (names, types) = check_schema(builder.schema()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let groups: Vec<i64> = builder.metadata().row_groups().iter().map(|g| g.num_rows()).collect();
-    drop(builder);
+    let footer = footer(runtime, &file)?;
+    let (names, types) = check_schema(footer.schema()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let groups: Vec<i64> = footer.metadata().row_groups().iter().map(|g| g.num_rows()).collect();
     let parts = deal(&groups, profile_threads());
     let declared: Vec<Option<ColumnType>> = types.iter().map(|t| Some(*t)).collect();
     let done = AtomicU64::new(0);
@@ -320,7 +329,7 @@ pub fn profile(
         &parts,
         |part, tick| {
             let mut profiler = Profiler::with_types(names.clone(), &declared);
-            each_batch(runtime, file.clone(), Some(part.to_vec()), None, |batch| {
+            each_batch(runtime, file.clone(), &footer, Some(part.to_vec()), None, |batch| {
                 for (i, column) in batch.columns().iter().enumerate() {
                     push_column(profiler.column(i), types[i], column.as_ref())?;
                 }
@@ -351,7 +360,7 @@ pub fn profile(
             &parts,
             |part, tick| {
                 let mut counts = template.empty_copy();
-                each_batch(runtime, file.clone(), Some(part.to_vec()), Some(wanted.clone()), |batch| {
+                each_batch(runtime, file.clone(), &footer, Some(part.to_vec()), Some(wanted.clone()), |batch| {
                     for (column, &i) in batch.columns().iter().zip(&wanted) {
                         for_each_number(column.as_ref(), |x| counts.push_f64(i, x))?;
                     }
@@ -409,14 +418,13 @@ pub fn for_each_text(
     column: &str,
     mut f: impl FnMut(u64, &str) -> Result<()>,
 ) -> Result<()> {
-    let builder = runtime.block_on(ParquetRecordBatchStreamBuilder::new(file.clone())).map_err(|e| anyhow::anyhow!(e))?;
-    let Some(index) = builder.schema().fields().iter().position(|c| c.name().trim() == column) else {
+    let footer = footer(runtime, &file)?;
+    let Some(index) = footer.schema().fields().iter().position(|c| c.name().trim() == column) else {
         return Err(Error::bad_request(format!("column: '{column}' is not a column of this version")));
     };
-    drop(builder);
     let mut row = 0u64;
     let mut failure: Option<Error> = None;
-    each_batch(runtime, file, None, Some(vec![index]), |batch| {
+    each_batch(runtime, file, &footer, None, Some(vec![index]), |batch| {
         let a = batch.column(0);
         let fmt = formatter(a.as_ref())?;
         for i in 0..a.len() {

@@ -141,7 +141,7 @@ pub async fn upload(
     datasets::authorize_upload(&s.core.db, &actor, &project, &dataset).await?;
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
     let content_encoding = headers.get(CONTENT_ENCODING).and_then(|v| v.to_str().ok()).map(str::to_string);
-    datasets::detect_format(content_type.as_deref(), content_encoding.as_deref(), &[])?;
+    datasets::declared_format(content_type.as_deref())?;
     let received = s.core.blobs.receive(body.into_data_stream(), s.max_upload_bytes).await?;
     let input = NewVersion {
         project: &project,
