@@ -85,7 +85,7 @@ impl ArtifactPath {
 
 /// The run's row id, after checking access and that the run belongs to the experiment named.
 async fn run_for(core: &Core, actor: &Actor, at: &ArtifactPath, access: Access) -> Result<i64> {
-    let run = crate::tracking::run_ref_checked(&core.db, actor, &at.run_id, access).await?;
+    let run = crate::tracking::run_ref(&core.db, actor, &at.run_id, access).await?;
     if run.experiment_id.to_string() != at.experiment_id {
         return Err(Error::not_found(format!("Run with id={} not found in experiment {}", at.run_id, at.experiment_id)));
     }

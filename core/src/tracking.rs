@@ -169,16 +169,60 @@ fn check_key(what: &str, key: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks tag names and value lengths.
+fn check_tags(tags: &[(String, String)]) -> Result<()> {
+    for (k, v) in tags {
+        check_key("tag", k)?;
+        if v.len() > MAX_TAG_VALUE_LENGTH {
+            return Err(Error::bad_request(format!(
+                "Tag value for key '{k}' had length {}, which exceeded length limit of {MAX_TAG_VALUE_LENGTH}",
+                v.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Writes (key, value) pairs of a run into `run_params` or `run_tags` with one statement; an
+/// existing key keeps its value (`replace` false) or takes the new one.
+async fn upsert_pairs(
+    tx: &mut sqlx::PgConnection,
+    table: &'static str,
+    run_id: i64,
+    pairs: &[(&str, &str)],
+    replace: bool,
+) -> Result<()> {
+    let on_conflict = if replace { "DO UPDATE SET value = EXCLUDED.value" } else { "DO NOTHING" };
+    let (keys, values): (Vec<&str>, Vec<&str>) = pairs.iter().copied().unzip();
+    sqlx::query(&format!(
+        "INSERT INTO {table} (run_id, key, value) SELECT $1, k, v FROM UNNEST($2::text[], $3::text[]) AS t(k, v)
+         ON CONFLICT (run_id, key) {on_conflict}"
+    ))
+    .bind(run_id)
+    .bind(&keys)
+    .bind(&values)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// The last value of each key (a batch may set a key twice).
+fn last_per_key(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
+    let mut last: Vec<(&str, &str)> = Vec::new();
+    for (k, v) in pairs {
+        match last.iter_mut().find(|(lk, _)| *lk == k) {
+            Some(slot) => slot.1 = v,
+            None => last.push((k, v)),
+        }
+    }
+    last
+}
+
 /// Creates an experiment (editors of its project). Returns its id.
 pub async fn create_experiment(db: &PgPool, actor: &Actor, raw_name: &str, tags: &[(String, String)]) -> Result<i64> {
     let (slug, name) = resolve_name(db, actor, raw_name).await?;
     let (project, _) = projects::authorize(db, actor, &slug, Access::Write).await?;
-    for (k, v) in tags {
-        check_key("tag", k)?;
-        if v.len() > MAX_TAG_VALUE_LENGTH {
-            return Err(Error::bad_request(format!("tag '{k}': value longer than {MAX_TAG_VALUE_LENGTH}")));
-        }
-    }
+    check_tags(tags)?;
     let now = now_ms();
     let mut tx = db.begin().await?;
     let id: i64 = sqlx::query_scalar(
@@ -295,42 +339,32 @@ pub async fn update_experiment(db: &PgPool, actor: &Actor, id: &str, new_name: O
 }
 
 /// A run's row with its project, after checking the caller's access.
-struct RunRef {
-    id: i64,
-    project_id: i64,
-    lifecycle_stage: String,
+pub struct RunRef {
+    pub id: i64,
+    pub project_id: i64,
+    pub experiment_id: i64,
+    pub lifecycle_stage: String,
 }
 
 fn run_missing(run_id: &str) -> Error {
     Error::not_found(format!("Run with id={run_id} not found"))
 }
 
-async fn run_ref(db: &PgPool, actor: &Actor, run_id: &str, access: Access) -> Result<RunRef> {
-    let row: Option<(i64, i64, String, String)> = sqlx::query_as(
-        "SELECT r.id, p.id, p.slug, r.lifecycle_stage FROM runs r JOIN experiments e ON e.id = r.experiment_id
+/// A run by its id, after checking the caller may do `access` in its project.
+pub async fn run_ref(db: &PgPool, actor: &Actor, run_id: &str, access: Access) -> Result<RunRef> {
+    let row: Option<(i64, i64, i64, String, String)> = sqlx::query_as(
+        "SELECT r.id, p.id, r.experiment_id, p.slug, r.lifecycle_stage FROM runs r JOIN experiments e ON e.id = r.experiment_id
            JOIN projects p ON p.id = e.project_id WHERE r.run_uuid = $1",
     )
     .bind(run_id)
     .fetch_optional(db)
     .await?;
-    let (id, project_id, slug, lifecycle_stage) = row.ok_or_else(|| run_missing(run_id))?;
+    let (id, project_id, experiment_id, slug, lifecycle_stage) = row.ok_or_else(|| run_missing(run_id))?;
     projects::authorize(db, actor, &slug, access).await.map_err(|e| match e {
         Error::NotFound(_) => run_missing(run_id),
         other => other,
     })?;
-    Ok(RunRef { id, project_id, lifecycle_stage })
-}
-
-/// A run's ids after checking the caller's access (for other modules).
-pub struct RunIds {
-    pub id: i64,
-    pub experiment_id: i64,
-}
-
-pub async fn run_ref_checked(db: &PgPool, actor: &Actor, run_id: &str, access: Access) -> Result<RunIds> {
-    let r = run_ref(db, actor, run_id, access).await?;
-    let experiment_id: i64 = sqlx::query_scalar("SELECT experiment_id FROM runs WHERE id = $1").bind(r.id).fetch_one(db).await?;
-    Ok(RunIds { id: r.id, experiment_id })
+    Ok(RunRef { id, project_id, experiment_id, lifecycle_stage })
 }
 
 fn check_active(r: &RunRef, run_id: &str) -> Result<()> {
@@ -363,6 +397,11 @@ pub async fn create_run(
         .filter(|n| !n.trim().is_empty())
         .unwrap_or_else(|| format!("run-{}", &uuid[..8]));
     let user_name = tags.iter().find(|(k, _)| k == "mlflow.user").map(|(_, v)| v.clone()).unwrap_or_else(|| actor.email.clone());
+    let mut all_tags: Vec<(String, String)> = tags.to_vec();
+    if !all_tags.iter().any(|(k, _)| k == "mlflow.runName") {
+        all_tags.push(("mlflow.runName".into(), run_name.clone()));
+    }
+    check_tags(&all_tags)?;
     let mut tx = db.begin().await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO runs (run_uuid, experiment_id, name, user_id, user_name, start_time) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -375,19 +414,7 @@ pub async fn create_run(
     .bind(start_time.unwrap_or_else(now_ms))
     .fetch_one(&mut *tx)
     .await?;
-    let mut all_tags: Vec<(String, String)> = tags.to_vec();
-    if !all_tags.iter().any(|(k, _)| k == "mlflow.runName") {
-        all_tags.push(("mlflow.runName".into(), run_name.clone()));
-    }
-    for (k, v) in &all_tags {
-        check_key("tag", k)?;
-        sqlx::query("INSERT INTO run_tags (run_id, key, value) VALUES ($1, $2, $3) ON CONFLICT (run_id, key) DO UPDATE SET value = EXCLUDED.value")
-            .bind(id)
-            .bind(k)
-            .bind(v)
-            .execute(&mut *tx)
-            .await?;
-    }
+    upsert_pairs(&mut tx, "run_tags", id, &last_per_key(&all_tags), true).await?;
     audit::record(&mut tx, actor, Some(e.project_id), "run.create", "run", &uuid, serde_json::json!({ "experiment": e.name })).await?;
     tx.commit().await?;
     load_run(db, id).await
@@ -564,15 +591,7 @@ pub async fn log_batch(
             )));
         }
     }
-    for (k, v) in tags {
-        check_key("tag", k)?;
-        if v.len() > MAX_TAG_VALUE_LENGTH {
-            return Err(Error::bad_request(format!(
-                "Tag value for key '{k}' had length {}, which exceeded length limit of {MAX_TAG_VALUE_LENGTH}",
-                v.len()
-            )));
-        }
-    }
+    check_tags(tags)?;
     let mut seen = std::collections::HashMap::new();
     for (k, v) in params {
         if let Some(prev) = seen.insert(k.as_str(), v.as_str()) {
@@ -599,30 +618,10 @@ pub async fn log_batch(
                 )));
             }
         }
-        let (pk, pv): (Vec<&str>, Vec<&str>) = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).unzip();
-        sqlx::query("INSERT INTO run_params (run_id, key, value) SELECT $1, k, v FROM UNNEST($2::text[], $3::text[]) AS t(k, v) ON CONFLICT (run_id, key) DO NOTHING")
-            .bind(r.id)
-            .bind(&pk)
-            .bind(&pv)
-            .execute(&mut *tx)
-            .await?;
+        upsert_pairs(&mut tx, "run_params", r.id, &last_per_key(params), false).await?;
     }
     if !tags.is_empty() {
-        // The last value of a key within the batch wins.
-        let mut last: Vec<(&str, &str)> = Vec::new();
-        for (k, v) in tags {
-            match last.iter_mut().find(|(lk, _)| *lk == k) {
-                Some(slot) => slot.1 = v,
-                None => last.push((k, v)),
-            }
-        }
-        let (tk, tv): (Vec<&str>, Vec<&str>) = last.into_iter().unzip();
-        sqlx::query("INSERT INTO run_tags (run_id, key, value) SELECT $1, k, v FROM UNNEST($2::text[], $3::text[]) AS t(k, v) ON CONFLICT (run_id, key) DO UPDATE SET value = EXCLUDED.value")
-            .bind(r.id)
-            .bind(&tk)
-            .bind(&tv)
-            .execute(&mut *tx)
-            .await?;
+        upsert_pairs(&mut tx, "run_tags", r.id, &last_per_key(tags), true).await?;
     }
     if !metrics.is_empty() {
         let keys: Vec<&str> = metrics.iter().map(|m| m.key.as_str()).collect();
