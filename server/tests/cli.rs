@@ -1,5 +1,7 @@
 //! The `trellis` binary: commands against a database, and `serve` with its private PostgreSQL.
 
+mod common;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -144,11 +146,6 @@ async fn wait_ready(addr: &str) {
     panic!("trellis serve did not become ready");
 }
 
-fn files_in(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir)
-        .map(|rd| rd.flatten().map(|e| if e.path().is_dir() { files_in(&e.path()) } else { 1 }).sum())
-        .unwrap_or(0)
-}
 
 /// A server killed (SIGKILL) in the middle of receiving an upload leaves no version and no stored
 /// file; its partial temporary file is removed when the server starts again.
@@ -208,13 +205,13 @@ async fn a_server_killed_mid_upload_leaves_no_partial_version() {
     let versions: i64 = sqlx::query_scalar("SELECT count(*) FROM dataset_versions").fetch_one(&t.pool).await.unwrap();
     let blobs: i64 = sqlx::query_scalar("SELECT count(*) FROM blobs").fetch_one(&t.pool).await.unwrap();
     assert_eq!((versions, blobs), (0, 0), "no partial version or blob row");
-    assert_eq!(files_in(&dir.join("blobs")), 0, "nothing reached storage");
-    assert_eq!(files_in(&tmp), 1, "the partial temporary file is still there after the kill");
+    assert_eq!(common::count_files(&dir.join("blobs")), 0, "nothing reached storage");
+    assert_eq!(common::count_files(&tmp), 1, "the partial temporary file is still there after the kill");
 
     // Started again: the dead process's temporary file is removed, and uploads work.
     let mut serve = start();
     wait_ready(&addr).await;
-    assert_eq!(files_in(&tmp), 0, "the partial file is removed at start");
+    assert_eq!(common::count_files(&tmp), 0, "the partial file is removed at start");
     let res = reqwest::Client::new()
         .post(format!("http://{addr}/v1/projects/churn/datasets/customers/versions"))
         .bearer_auth(&token)

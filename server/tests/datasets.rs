@@ -1,38 +1,20 @@
 mod common;
 
 use std::io::Write;
-use std::sync::Arc;
 
 use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
-use trellis_core::worker::{Registry, Worker, WorkerConfig};
 
 const CSV: &str = include_str!("../../ml/tests/fixtures/customers.csv");
+async fn upload(app: &TestApp, token: &str, dataset: &str, body: Vec<u8>, ctype: &str) -> reqwest::Response {
+    upload_version(app, token, dataset, "customers.csv", body, ctype).await
+}
+
 const EXPECTED: &str = include_str!("../../ml/tests/fixtures/customers.expected.json");
 
-async fn upload(app: &TestApp, token: &str, dataset: &str, body: Vec<u8>, ctype: &str) -> reqwest::Response {
-    app.http
-        .post(app.at(&format!("/v1/projects/churn/datasets/{dataset}/versions?filename=customers.csv")))
-        .bearer_auth(token)
-        .header("Content-Type", ctype)
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-}
 
-async fn run_jobs(app: &TestApp) {
-    let w = Worker::new(app.db.clone(), "test", Arc::new(Registry::builtin(&app.core)), WorkerConfig::default());
-    while w.run_once(&CancellationToken::new()).await.unwrap() {}
-}
 
-fn count_files(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir)
-        .map(|rd| rd.flatten().map(|e| if e.path().is_dir() { count_files(&e.path()) } else { 1 }).sum())
-        .unwrap_or(0)
-}
 
 #[tokio::test]
 async fn upload_profile_preview_and_download() {

@@ -3,6 +3,7 @@
 
 mod common;
 
+
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Float64Array, Int64Array, ListArray, RecordBatch, StringArray, TimestampMicrosecondArray};
@@ -10,28 +11,16 @@ use arrow_schema::{DataType, Field, Schema};
 use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
-use trellis_core::worker::{Registry, Worker, WorkerConfig};
 
 const CSV: &str = include_str!("../../ml/tests/fixtures/customers.csv");
 const EXPECTED: &str = include_str!("../../ml/tests/fixtures/customers.expected.json");
+async fn upload(app: &TestApp, token: &str, dataset: &str, body: Vec<u8>, ctype: &str) -> reqwest::Response {
+    upload_version(app, token, dataset, "customers.parquet", body, ctype).await
+}
+
 const PARQUET: &str = "application/vnd.apache.parquet";
 
-async fn upload(app: &TestApp, token: &str, dataset: &str, body: Vec<u8>, ctype: &str) -> reqwest::Response {
-    app.http
-        .post(app.at(&format!("/v1/projects/churn/datasets/{dataset}/versions?filename=customers.parquet")))
-        .bearer_auth(token)
-        .header("Content-Type", ctype)
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-}
 
-async fn run_jobs(app: &TestApp) {
-    let w = Worker::new(app.db.clone(), "test", Arc::new(Registry::builtin(&app.core)), WorkerConfig::default());
-    while w.run_once(&CancellationToken::new()).await.unwrap() {}
-}
 
 fn close(a: &Value, b: &Value) -> bool {
     (a.as_f64().unwrap() - b.as_f64().unwrap()).abs() <= 1e-9 * b.as_f64().unwrap().abs().max(1.0)

@@ -5,15 +5,12 @@
 mod common;
 
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
 use trellis_core::storage::Blobs;
-use trellis_core::worker::{Registry, Worker, WorkerConfig};
 
 const BUCKET: &str = "trellis-test";
 
@@ -94,8 +91,7 @@ async fn datasets_live_in_an_s3_compatible_store() {
     let v1: Value = app.get("/v1/projects/churn/datasets/customers/versions/1", Some(&team.viewer)).await.json().await.unwrap();
     assert!(stored.iter().any(|k| k.ends_with(v1["sha256"].as_str().unwrap())), "{stored:?}");
 
-    let w = Worker::new(app.db.clone(), "test", Arc::new(Registry::builtin(&app.core)), WorkerConfig::default());
-    while w.run_once(&CancellationToken::new()).await.unwrap() {}
+    run_jobs(&app).await;
     let csv: Value = app.get("/v1/projects/churn/datasets/customers/versions/1", Some(&team.viewer)).await.json().await.unwrap();
     let pq: Value = app.get("/v1/projects/churn/datasets/customers/versions/2", Some(&team.viewer)).await.json().await.unwrap();
     assert_eq!((csv["status"].as_str(), pq["status"].as_str()), (Some("ready"), Some("ready")), "{csv} {pq}");

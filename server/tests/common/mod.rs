@@ -183,3 +183,29 @@ pub fn customers_parquet() -> Vec<u8> {
     write_parquet(&batch, 64)
 }
 
+
+/// Uploads a dataset version to project "churn" as `filename`.
+pub async fn upload_version(app: &TestApp, token: &str, dataset: &str, filename: &str, body: Vec<u8>, ctype: &str) -> Response {
+    app.http
+        .post(app.at(&format!("/v1/projects/churn/datasets/{dataset}/versions?filename={filename}")))
+        .bearer_auth(token)
+        .header("Content-Type", ctype)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Runs queued jobs (profiling) until none is left.
+pub async fn run_jobs(app: &TestApp) {
+    use trellis_core::worker::{Registry, Worker, WorkerConfig};
+    let w = Worker::new(app.db.clone(), "test", std::sync::Arc::new(Registry::builtin(&app.core)), WorkerConfig::default());
+    while w.run_once(&tokio_util::sync::CancellationToken::new()).await.unwrap() {}
+}
+
+/// Files under a directory, recursively.
+pub fn count_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| if e.path().is_dir() { count_files(&e.path()) } else { 1 }).sum())
+        .unwrap_or(0)
+}
