@@ -8,6 +8,9 @@ export TRELLIS_TEST_PYTHON="${TRELLIS_TEST_VENV:-$HOME/.cache/trellis/venv}/bin/
 # shellcheck source=env.sh
 . "$here/env.sh"
 cd "$root"
+# A test run rebuilds once and never edits: incremental data would only fill the shared cache
+# (it had grown past 25 GB and filled the disk).
+export CARGO_INCREMENTAL=0
 
 say() { printf '\033[1;32m==>\033[0m %s\n' "$*" >&2; }
 
