@@ -63,6 +63,8 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("experiments/:id") view=experiments::ExperimentDetail/>
                         <Route path=path!("runs/:run") view=experiments::RunDetail/>
                         <Route path=path!("compare") view=experiments::CompareRuns/>
+                        <Route path=path!("models") view=models::Models/>
+                        <Route path=path!("models/:name") view=models::ModelDetail/>
                         <Route path=path!("jobs") view=jobs::ProjectJobs/>
                         <Route path=path!("jobs/:id") view=jobs::JobDetail/>
                         <Route path=path!("audit") view=audit::ProjectAudit/>

@@ -384,6 +384,38 @@ pub struct RunPage {
     pub tags: Vec<(String, String)>,
     /// (metric key, latest value, SVG of its history by step).
     pub charts: Vec<(String, f64, String)>,
+    /// The run's note (MLflow's `mlflow.note.content` tag).
+    pub note: Option<String>,
+    /// (run id, name) of the parent run, for runs started nested (tuning trials).
+    pub parent: Option<(String, String)>,
+    pub children: Vec<(String, String)>,
+    pub datasets: Vec<RunDatasetInput>,
+    pub models: Vec<RunLoggedModel>,
+    /// Files at the root of the run's artifacts: (path, is a directory, size).
+    pub artifacts: Vec<(String, bool, Option<i64>)>,
+    /// Where the run's artifacts are downloaded from (`/api/2.0/mlflow-artifacts/artifacts/…`).
+    pub artifact_base: String,
+}
+
+/// A dataset a run used; `dataset_version` is (dataset name, version) when it is one of the
+/// project's dataset versions.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RunDatasetInput {
+    pub name: String,
+    pub digest: String,
+    pub source: String,
+    pub context: Option<String>,
+    pub dataset_version: Option<(String, i32)>,
+}
+
+/// A model a run logged, with the registered versions made from it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RunLoggedModel {
+    pub model_id: String,
+    pub name: String,
+    pub status: String,
+    /// (registered model name, version)
+    pub registrations: Vec<(String, i32)>,
 }
 
 /// Runs side by side: a chart per metric with one curve per run, and their params and latest
@@ -395,4 +427,43 @@ pub struct RunComparison {
     pub charts: Vec<(String, String)>,
     /// (row label, one value per run; `None`: not logged), params then metrics.
     pub rows: Vec<(String, Vec<Option<String>>)>,
+}
+
+/// A registered model in a project's list.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RegisteredModelRow {
+    pub name: String,
+    pub description: String,
+    pub latest_version: Option<i32>,
+    /// (alias, version)
+    pub aliases: Vec<(String, i32)>,
+    pub updated: DateTime<Utc>,
+}
+
+/// One version of a registered model.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ModelVersionRow {
+    pub version: i32,
+    pub stage: String,
+    pub status: String,
+    pub aliases: Vec<String>,
+    pub description: String,
+    pub source: String,
+    pub run_id: Option<String>,
+    pub logged_model_id: Option<String>,
+    pub created: DateTime<Utc>,
+    pub user: String,
+    pub tags: Vec<(String, String)>,
+}
+
+/// A registered model's page: its facts, tags, aliases and versions (newest first).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RegisteredModelPage {
+    pub name: String,
+    pub description: String,
+    pub tags: Vec<(String, String)>,
+    pub aliases: Vec<(String, i32)>,
+    pub versions: Vec<ModelVersionRow>,
+    /// How the MLflow client names it with a token scoped to this project.
+    pub uri_example: String,
 }

@@ -1,6 +1,8 @@
-//! Files logged to runs (MLflow's proxied artifacts). An artifact is addressed as
-//! `<experiment id>/<run id>/artifacts/<path>`; its content is a content-addressed blob, and the
-//! path only names it in the `run_artifacts` table (storage keys never come from the path).
+//! Files logged to runs and to logged models (MLflow's proxied artifacts). An artifact is
+//! addressed as `<experiment id>/<run id>/artifacts/<path>` or
+//! `<experiment id>/models/<model id>/artifacts/<path>`; its content is a content-addressed blob,
+//! and the path only names it in the `run_artifacts` / `logged_model_artifacts` table (storage
+//! keys never come from the path).
 
 use serde::Serialize;
 
@@ -11,12 +13,35 @@ use crate::{Actor, Core, Error, Result};
 /// Longest artifact path accepted.
 pub const MAX_PATH_LENGTH: usize = 1024;
 
-/// A validated artifact location: the run and the path inside its artifact root ("" = the root).
+/// Whose artifacts: a run's (by run id) or a logged model's (by model id, `m-…`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Owner {
+    Run(String),
+    LoggedModel(String),
+}
+
+impl Owner {
+    fn describe(&self) -> String {
+        match self {
+            Owner::Run(id) => format!("run {id}"),
+            Owner::LoggedModel(id) => format!("model {id}"),
+        }
+    }
+}
+
+/// A validated artifact location: the owner and the path inside its artifact root ("" = the root).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ArtifactPath {
     pub experiment_id: String,
-    pub run_id: String,
+    pub owner: Owner,
     pub path: String,
+}
+
+/// The table rows of one owner's artifacts.
+struct Resolved {
+    table: &'static str,
+    column: &'static str,
+    id: i64,
 }
 
 fn percent_decoded(s: &str) -> String {
@@ -67,29 +92,56 @@ pub fn check_relative(path: &str) -> Result<String> {
 }
 
 impl ArtifactPath {
-    /// Parses `<experiment id>/<run id>/artifacts[/<path>]`.
+    /// Parses `<experiment id>/<run id>/artifacts[/<path>]` or
+    /// `<experiment id>/models/<model id>/artifacts[/<path>]`.
     pub fn parse(full: &str) -> Result<Self> {
         let full = full.trim_start_matches('/');
-        let mut parts = full.splitn(4, '/');
-        let (e, r, a) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-        if e.is_empty() || !e.chars().all(|c| c.is_ascii_digit()) || r.len() != 32 || !r.chars().all(|c| c.is_ascii_hexdigit()) || a != "artifacts" {
-            return Err(Error::bad_request(format!(
-                "Invalid artifact path '{}': expected <experiment id>/<run id>/artifacts/<path>",
+        let invalid = || {
+            Error::bad_request(format!(
+                "Invalid artifact path '{}': expected <experiment id>/<run id>/artifacts/<path> or <experiment id>/models/<model id>/artifacts/<path>",
                 full.escape_debug()
-            )));
+            ))
+        };
+        let hex32 = |s: &str| s.len() == 32 && s.chars().all(|c| c.is_ascii_hexdigit());
+        let (e, rest) = full.split_once('/').ok_or_else(invalid)?;
+        if e.is_empty() || !e.chars().all(|c| c.is_ascii_digit()) {
+            return Err(invalid());
         }
-        let path = check_relative(parts.next().unwrap_or(""))?;
-        Ok(ArtifactPath { experiment_id: e.to_string(), run_id: r.to_string(), path })
+        let (owner, rest) = match rest.split_once('/') {
+            Some(("models", rest)) => {
+                let (m, rest) = rest.split_once('/').unwrap_or((rest, ""));
+                if !m.strip_prefix("m-").is_some_and(hex32) {
+                    return Err(invalid());
+                }
+                (Owner::LoggedModel(m.to_string()), rest)
+            }
+            Some((r, rest)) if hex32(r) => (Owner::Run(r.to_string()), rest),
+            _ => return Err(invalid()),
+        };
+        let (a, path) = rest.split_once('/').unwrap_or((rest, ""));
+        if a != "artifacts" {
+            return Err(invalid());
+        }
+        Ok(ArtifactPath { experiment_id: e.to_string(), owner, path: check_relative(path)? })
     }
 }
 
-/// The run's row id, after checking access and that the run belongs to the experiment named.
-async fn run_for(core: &Core, actor: &Actor, at: &ArtifactPath, access: Access) -> Result<i64> {
-    let run = crate::tracking::run_ref(&core.db, actor, &at.run_id, access).await?;
-    if run.experiment_id.to_string() != at.experiment_id {
-        return Err(Error::not_found(format!("Run with id={} not found in experiment {}", at.run_id, at.experiment_id)));
+/// The owner's row, after checking access and that it belongs to the experiment named.
+async fn resolve(core: &Core, actor: &Actor, at: &ArtifactPath, access: Access) -> Result<Resolved> {
+    let (experiment_id, resolved) = match &at.owner {
+        Owner::Run(run_id) => {
+            let run = crate::tracking::run_ref(&core.db, actor, run_id, access).await?;
+            (run.experiment_id, Resolved { table: "run_artifacts", column: "run_id", id: run.id })
+        }
+        Owner::LoggedModel(model_id) => {
+            let m = crate::logged_models::model_ref(&core.db, actor, model_id, access).await?;
+            (m.experiment_id, Resolved { table: "logged_model_artifacts", column: "model_id", id: m.id })
+        }
+    };
+    if experiment_id.to_string() != at.experiment_id {
+        return Err(Error::not_found(format!("No {} in experiment {}", at.owner.describe(), at.experiment_id)));
     }
-    Ok(run.id)
+    Ok(resolved)
 }
 
 /// Checks the caller may upload to `at` (done before receiving the body).
@@ -97,7 +149,7 @@ pub async fn authorize_upload(core: &Core, actor: &Actor, at: &ArtifactPath) -> 
     if at.path.is_empty() {
         return Err(Error::bad_request("an artifact needs a file name"));
     }
-    run_for(core, actor, at, Access::Write).await.map(|_| ())
+    resolve(core, actor, at, Access::Write).await.map(|_| ())
 }
 
 /// Stores an uploaded file as the artifact at `at` (replacing one at the same path).
@@ -111,7 +163,7 @@ async fn put_inner(core: &Core, actor: &Actor, at: &ArtifactPath, file: &Receive
     if at.path.is_empty() {
         return Err(Error::bad_request("an artifact needs a file name"));
     }
-    let run_id = run_for(core, actor, at, Access::Write).await?;
+    let owner = resolve(core, actor, at, Access::Write).await?;
     core.blobs.put_file(&file.sha256, &file.path).await?;
     let mut tx = core.db.begin().await?;
     sqlx::query("INSERT INTO blobs (sha256, size) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING")
@@ -119,16 +171,17 @@ async fn put_inner(core: &Core, actor: &Actor, at: &ArtifactPath, file: &Receive
         .bind(file.size as i64)
         .execute(&mut *tx)
         .await?;
-    let replaced: Option<String> = sqlx::query_scalar("SELECT sha256 FROM run_artifacts WHERE run_id = $1 AND path = $2")
-        .bind(run_id)
+    let Resolved { table, column, id } = owner;
+    let replaced: Option<String> = sqlx::query_scalar(&format!("SELECT sha256 FROM {table} WHERE {column} = $1 AND path = $2"))
+        .bind(id)
         .bind(&at.path)
         .fetch_optional(&mut *tx)
         .await?;
-    sqlx::query(
-        "INSERT INTO run_artifacts (run_id, path, sha256, size) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (run_id, path) DO UPDATE SET sha256 = EXCLUDED.sha256, size = EXCLUDED.size, created_at = now()",
-    )
-    .bind(run_id)
+    sqlx::query(&format!(
+        "INSERT INTO {table} ({column}, path, sha256, size) VALUES ($1, $2, $3, $4)
+         ON CONFLICT ({column}, path) DO UPDATE SET sha256 = EXCLUDED.sha256, size = EXCLUDED.size, created_at = now()"
+    ))
+    .bind(id)
     .bind(&at.path)
     .bind(&file.sha256)
     .bind(file.size as i64)
@@ -143,13 +196,13 @@ async fn put_inner(core: &Core, actor: &Actor, at: &ArtifactPath, file: &Receive
 
 /// The blob (sha256, size) of the artifact at `at`.
 pub async fn get(core: &Core, actor: &Actor, at: &ArtifactPath) -> Result<(String, i64)> {
-    let run_id = run_for(core, actor, at, Access::Read).await?;
-    let row: Option<(String, i64)> = sqlx::query_as("SELECT sha256, size FROM run_artifacts WHERE run_id = $1 AND path = $2")
-        .bind(run_id)
+    let Resolved { table, column, id } = resolve(core, actor, at, Access::Read).await?;
+    let row: Option<(String, i64)> = sqlx::query_as(&format!("SELECT sha256, size FROM {table} WHERE {column} = $1 AND path = $2"))
+        .bind(id)
         .bind(&at.path)
         .fetch_optional(&core.db)
         .await?;
-    row.ok_or_else(|| Error::not_found(format!("No artifact at '{}' in run {}", at.path, at.run_id)))
+    row.ok_or_else(|| Error::not_found(format!("No artifact at '{}' in {}", at.path, at.owner.describe())))
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -160,14 +213,14 @@ pub struct Entry {
     pub file_size: Option<i64>,
 }
 
-/// The direct children of a directory of a run's artifacts (files and subdirectories).
+/// The direct children of a directory of a run's or model's artifacts (files and subdirectories).
 pub async fn list(core: &Core, actor: &Actor, at: &ArtifactPath) -> Result<Vec<Entry>> {
-    let run_id = run_for(core, actor, at, Access::Read).await?;
+    let Resolved { table, column, id } = resolve(core, actor, at, Access::Read).await?;
     let prefix = if at.path.is_empty() { String::new() } else { format!("{}/", at.path) };
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT path, size FROM run_artifacts WHERE run_id = $1 AND left(path, length($2)) = $2 ORDER BY path",
-    )
-    .bind(run_id)
+    let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
+        "SELECT path, size FROM {table} WHERE {column} = $1 AND left(path, length($2)) = $2 ORDER BY path"
+    ))
+    .bind(id)
     .bind(&prefix)
     .fetch_all(&core.db)
     .await?;
@@ -188,18 +241,18 @@ pub async fn list(core: &Core, actor: &Actor, at: &ArtifactPath) -> Result<Vec<E
 
 /// Deletes the artifact at `at`, or everything under it when it is a directory.
 pub async fn delete(core: &Core, actor: &Actor, at: &ArtifactPath) -> Result<()> {
-    let run_id = run_for(core, actor, at, Access::Write).await?;
+    let Resolved { table, column, id } = resolve(core, actor, at, Access::Write).await?;
     let prefix = if at.path.is_empty() { String::new() } else { format!("{}/", at.path) };
-    let gone: Vec<String> = sqlx::query_scalar(
-        "DELETE FROM run_artifacts WHERE run_id = $1 AND (path = $2 OR left(path, length($3)) = $3) RETURNING sha256",
-    )
-    .bind(run_id)
+    let gone: Vec<String> = sqlx::query_scalar(&format!(
+        "DELETE FROM {table} WHERE {column} = $1 AND (path = $2 OR left(path, length($3)) = $3) RETURNING sha256"
+    ))
+    .bind(id)
     .bind(&at.path)
     .bind(&prefix)
     .fetch_all(&core.db)
     .await?;
     if gone.is_empty() {
-        return Err(Error::not_found(format!("No artifact at '{}' in run {}", at.path, at.run_id)));
+        return Err(Error::not_found(format!("No artifact at '{}' in {}", at.path, at.owner.describe())));
     }
     crate::datasets::collect_garbage(core, gone).await?;
     Ok(())
@@ -214,6 +267,9 @@ mod tests {
         let ok = ArtifactPath::parse(&format!("3/{}/artifacts/model/model.onnx", "a".repeat(32))).unwrap();
         assert_eq!((ok.experiment_id.as_str(), ok.path.as_str()), ("3", "model/model.onnx"));
         assert_eq!(ArtifactPath::parse(&format!("3/{}/artifacts", "b".repeat(32))).unwrap().path, "");
+        let model = ArtifactPath::parse(&format!("3/models/m-{}/artifacts/MLmodel", "d".repeat(32))).unwrap();
+        assert_eq!(model.owner, Owner::LoggedModel(format!("m-{}", "d".repeat(32))));
+        assert_eq!(model.path, "MLmodel");
         let run = "c".repeat(32);
         for bad in [
             format!("3/{run}/artifacts/../../etc/passwd"),
@@ -227,6 +283,10 @@ mod tests {
             format!("x/{run}/artifacts/a"),
             "3/short/artifacts/a".to_string(),
             format!("3/{run}/other/a"),
+            format!("3/models/{run}/artifacts/a"),
+            format!("3/models/m-{run}/other/a"),
+            format!("3/models/m-{run}/artifacts/../../x"),
+            "3/models".to_string(),
         ] {
             assert!(ArtifactPath::parse(&bad).is_err(), "{bad:?}");
         }

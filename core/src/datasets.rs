@@ -832,6 +832,7 @@ pub(crate) async fn collect_garbage(core: &Core, candidates: Vec<String>) -> Res
             "DELETE FROM blobs b WHERE b.sha256 = $1
                AND NOT EXISTS (SELECT 1 FROM dataset_versions v WHERE v.sha256 = b.sha256)
                AND NOT EXISTS (SELECT 1 FROM run_artifacts a WHERE a.sha256 = b.sha256)
+               AND NOT EXISTS (SELECT 1 FROM logged_model_artifacts a WHERE a.sha256 = b.sha256)
              RETURNING b.sha256",
         )
         .bind(&sha)

@@ -156,7 +156,7 @@ pub async fn experiment_by_name(db: &PgPool, actor: &Actor, raw: &str) -> Result
     Ok(with_tags(db, vec![row.ok_or_else(missing)?]).await?.remove(0))
 }
 
-fn check_key(what: &str, key: &str) -> Result<()> {
+pub(crate) fn check_key(what: &str, key: &str) -> Result<()> {
     if key.is_empty() || key.len() > MAX_KEY_LENGTH {
         return Err(Error::bad_request(format!("{what} name '{key}' must be 1 to {MAX_KEY_LENGTH} characters")));
     }
@@ -170,7 +170,7 @@ fn check_key(what: &str, key: &str) -> Result<()> {
 }
 
 /// Checks tag names and value lengths.
-fn check_tags(tags: &[(String, String)]) -> Result<()> {
+pub(crate) fn check_tags(tags: &[(String, String)]) -> Result<()> {
     for (k, v) in tags {
         check_key("tag", k)?;
         if v.len() > MAX_TAG_VALUE_LENGTH {
@@ -207,7 +207,7 @@ async fn upsert_pairs(
 }
 
 /// The last value of each key (a batch may set a key twice).
-fn last_per_key(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
+pub(crate) fn last_per_key(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
     let mut last: Vec<(&str, &str)> = Vec::new();
     for (k, v) in pairs {
         match last.iter_mut().find(|(lk, _)| *lk == k) {
@@ -248,9 +248,55 @@ pub async fn create_experiment(db: &PgPool, actor: &Actor, raw_name: &str, tags:
     Ok(id)
 }
 
-/// Experiments the caller can read, newest first; `deleted`: None = active only, Some(true) =
-/// deleted only, Some(false) = all. Paged by offset tokens.
-pub async fn search_experiments(db: &PgPool, actor: &Actor, view: ViewType, max_results: i64, offset: i64) -> Result<Vec<Experiment>> {
+const EXPERIMENT_ATTRIBUTES_TAIL: [crate::search_filter::Attribute; 3] = [
+    crate::search_filter::Attribute { name: "experiment_id", sql: "e.id::text", numeric: false, in_list: true },
+    crate::search_filter::Attribute { name: "creation_time", sql: "e.creation_time", numeric: true, in_list: false },
+    crate::search_filter::Attribute { name: "last_update_time", sql: "e.last_update_time", numeric: true, in_list: false },
+];
+
+/// Experiments, named as a caller without a project-scoped token sees them (`<project>/<name>`).
+pub const EXPERIMENTS: crate::search_filter::Target = crate::search_filter::Target {
+    id: "e.id",
+    metrics: None,
+    params: None,
+    tags: Some(("experiment_tags", "experiment_id")),
+    attributes: &[
+        crate::search_filter::Attribute { name: "name", sql: "(p.slug || '/' || e.name)", numeric: false, in_list: true },
+        EXPERIMENT_ATTRIBUTES_TAIL[0],
+        EXPERIMENT_ATTRIBUTES_TAIL[1],
+        EXPERIMENT_ATTRIBUTES_TAIL[2],
+    ],
+    synonyms: &[("creation_timestamp", "creation_time"), ("last_updated_timestamp", "last_update_time"), ("id", "experiment_id")],
+    default_order: "e.creation_time DESC, e.id DESC",
+    missing_tag_is_not_equal: false,
+};
+
+/// Experiments, named as a caller with a project-scoped token sees them (plain names).
+pub const EXPERIMENTS_SCOPED: crate::search_filter::Target = crate::search_filter::Target {
+    attributes: &[
+        crate::search_filter::Attribute { name: "name", sql: "e.name", numeric: false, in_list: true },
+        EXPERIMENT_ATTRIBUTES_TAIL[0],
+        EXPERIMENT_ATTRIBUTES_TAIL[1],
+        EXPERIMENT_ATTRIBUTES_TAIL[2],
+    ],
+    ..EXPERIMENTS
+};
+
+/// Experiments the caller can read matching MLflow's filter grammar (`name`, `creation_time`,
+/// `last_update_time`, `tags.`), in `order_by` order then newest first; by lifecycle stage;
+/// paged by offset tokens.
+pub async fn search_experiments(
+    db: &PgPool,
+    actor: &Actor,
+    view: ViewType,
+    filter: &str,
+    order_by: &[String],
+    max_results: i64,
+    offset: i64,
+) -> Result<Vec<Experiment>> {
+    let target = if actor.token_project().is_some() { &EXPERIMENTS_SCOPED } else { &EXPERIMENTS };
+    let clauses = crate::search_filter::parse_filter_for(target, filter)?;
+    let orders = crate::search_filter::parse_order_for(target, order_by)?;
     let mut q: QueryBuilder<Postgres> = QueryBuilder::new(format!("{EXPERIMENT_SELECT} WHERE TRUE"));
     if let Some(pid) = actor.token_project() {
         q.push(" AND e.project_id = ").push_bind(pid);
@@ -261,7 +307,9 @@ pub async fn search_experiments(db: &PgPool, actor: &Actor, view: ViewType, max_
             .push(")");
     }
     view.push_filter(&mut q, "e.lifecycle_stage");
-    q.push(" ORDER BY e.creation_time DESC, e.id DESC LIMIT ").push_bind(max_results).push(" OFFSET ").push_bind(offset);
+    crate::search_filter::push_where(&mut q, target, &clauses);
+    crate::search_filter::push_order(&mut q, target, &orders);
+    q.push(" LIMIT ").push_bind(max_results).push(" OFFSET ").push_bind(offset);
     let rows: Vec<ExperimentRow> = q.build_query_as().fetch_all(db).await?;
     with_tags(db, rows).await
 }
@@ -367,7 +415,7 @@ pub async fn run_ref(db: &PgPool, actor: &Actor, run_id: &str, access: Access) -
     Ok(RunRef { id, project_id, experiment_id, lifecycle_stage })
 }
 
-fn check_active(r: &RunRef, run_id: &str) -> Result<()> {
+pub(crate) fn check_active(r: &RunRef, run_id: &str) -> Result<()> {
     if r.lifecycle_stage != "active" {
         return Err(Error::bad_request(format!(
             "The run {run_id} must be in the 'active' state. Current state is {}.",
@@ -623,36 +671,43 @@ pub async fn log_batch(
     if !tags.is_empty() {
         upsert_pairs(&mut tx, "run_tags", r.id, &last_per_key(tags), true).await?;
     }
-    if !metrics.is_empty() {
-        let keys: Vec<&str> = metrics.iter().map(|m| m.key.as_str()).collect();
-        let values: Vec<f64> = metrics.iter().map(|m| m.value).collect();
-        let times: Vec<i64> = metrics.iter().map(|m| m.timestamp).collect();
-        let steps: Vec<i64> = metrics.iter().map(|m| m.step).collect();
-        sqlx::query("INSERT INTO run_metrics (run_id, key, value, timestamp, step) SELECT $1, k, v, t, s FROM UNNEST($2::text[], $3::float8[], $4::int8[], $5::int8[]) AS u(k, v, t, s)")
-            .bind(r.id)
-            .bind(&keys)
-            .bind(&values)
-            .bind(&times)
-            .bind(&steps)
-            .execute(&mut *tx)
-            .await?;
-        // The latest per key: greatest (step, timestamp, value) of this batch and what was there.
-        sqlx::query(
-            "INSERT INTO run_latest_metrics (run_id, key, value, timestamp, step)
-             SELECT DISTINCT ON (k) $1, k, v, t, s FROM UNNEST($2::text[], $3::float8[], $4::int8[], $5::int8[]) AS u(k, v, t, s)
-              ORDER BY k, s DESC, t DESC, v DESC
-             ON CONFLICT (run_id, key) DO UPDATE SET value = EXCLUDED.value, timestamp = EXCLUDED.timestamp, step = EXCLUDED.step
-              WHERE (EXCLUDED.step, EXCLUDED.timestamp, EXCLUDED.value) >= (run_latest_metrics.step, run_latest_metrics.timestamp, run_latest_metrics.value)",
-        )
-        .bind(r.id)
+    insert_metrics(&mut tx, r.id, metrics).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Appends metric values to a run's history and keeps its latest value per key.
+pub(crate) async fn insert_metrics(tx: &mut sqlx::PgConnection, run_id: i64, metrics: &[Metric]) -> Result<()> {
+    if metrics.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<&str> = metrics.iter().map(|m| m.key.as_str()).collect();
+    let values: Vec<f64> = metrics.iter().map(|m| m.value).collect();
+    let times: Vec<i64> = metrics.iter().map(|m| m.timestamp).collect();
+    let steps: Vec<i64> = metrics.iter().map(|m| m.step).collect();
+    sqlx::query("INSERT INTO run_metrics (run_id, key, value, timestamp, step) SELECT $1, k, v, t, s FROM UNNEST($2::text[], $3::float8[], $4::int8[], $5::int8[]) AS u(k, v, t, s)")
+        .bind(run_id)
         .bind(&keys)
         .bind(&values)
         .bind(&times)
         .bind(&steps)
         .execute(&mut *tx)
         .await?;
-    }
-    tx.commit().await?;
+    // The latest per key: greatest (step, timestamp, value) of this batch and what was there.
+    sqlx::query(
+        "INSERT INTO run_latest_metrics (run_id, key, value, timestamp, step)
+         SELECT DISTINCT ON (k) $1, k, v, t, s FROM UNNEST($2::text[], $3::float8[], $4::int8[], $5::int8[]) AS u(k, v, t, s)
+          ORDER BY k, s DESC, t DESC, v DESC
+         ON CONFLICT (run_id, key) DO UPDATE SET value = EXCLUDED.value, timestamp = EXCLUDED.timestamp, step = EXCLUDED.step
+          WHERE (EXCLUDED.step, EXCLUDED.timestamp, EXCLUDED.value) >= (run_latest_metrics.step, run_latest_metrics.timestamp, run_latest_metrics.value)",
+    )
+    .bind(run_id)
+    .bind(&keys)
+    .bind(&values)
+    .bind(&times)
+    .bind(&steps)
+    .execute(&mut *tx)
+    .await?;
     Ok(())
 }
 
@@ -694,8 +749,8 @@ pub async fn search_runs(
     max_results: i64,
     offset: i64,
 ) -> Result<Vec<Run>> {
-    let clauses = crate::run_filter::parse_filter(filter)?;
-    let orders = crate::run_filter::parse_order(order_by)?;
+    let clauses = crate::search_filter::parse_filter(filter)?;
+    let orders = crate::search_filter::parse_order(order_by)?;
     let mut ids = Vec::new();
     for e in experiment_ids {
         ids.push(experiment(db, actor, e, Access::Read).await?.id);
@@ -703,8 +758,8 @@ pub async fn search_runs(
     let mut q: QueryBuilder<Postgres> = QueryBuilder::new("SELECT r.id FROM runs r WHERE r.experiment_id = ANY(");
     q.push_bind(&ids).push(")");
     view.push_filter(&mut q, "r.lifecycle_stage");
-    crate::run_filter::push_where(&mut q, &clauses);
-    crate::run_filter::push_order(&mut q, &orders);
+    crate::search_filter::push_where(&mut q, &crate::search_filter::RUNS, &clauses);
+    crate::search_filter::push_order(&mut q, &crate::search_filter::RUNS, &orders);
     q.push(" LIMIT ").push_bind(max_results).push(" OFFSET ").push_bind(offset);
     let run_ids: Vec<(i64,)> = q.build_query_as().fetch_all(db).await?;
     let ids: Vec<i64> = run_ids.into_iter().map(|(id,)| id).collect();

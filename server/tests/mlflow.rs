@@ -136,10 +136,21 @@ async fn experiments_runs_params_metrics_and_tags() {
     assert_eq!(list["experiments"].as_array().unwrap().len(), 1);
     let (_, list) = ml(&app, Some(&team.outsider), "experiments/search", json!({})).await;
     assert_eq!(list["experiments"], json!([]));
+    ml(&app, Some(&team.editor), "experiments/create", json!({ "name": "churn/other", "tags": [{ "key": "team", "value": "ml" }] })).await;
+    let names = |v: &Value| v["experiments"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let (_, list) = ml(&app, Some(&team.viewer), "experiments/search", json!({ "filter": "name LIKE 'churn/oth%'" })).await;
+    assert_eq!(names(&list), ["churn/other"]);
+    let (_, list) = ml(&app, Some(&team.viewer), "experiments/search", json!({ "filter": "tags.team = 'ml'" })).await;
+    assert_eq!(names(&list), ["churn/other"]);
+    let (_, list) = ml(&app, Some(&team.viewer), "experiments/search", json!({ "order_by": ["name DESC"] })).await;
+    assert_eq!(names(&list).len(), 2);
+    assert_eq!(names(&list)[0], "churn/other");
+    let (s, v) = ml(&app, Some(&team.viewer), "experiments/search", json!({ "filter": "metrics.x > 1" })).await;
+    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE"));
     assert_eq!(ml(&app, Some(&team.editor), "experiments/update", json!({ "experiment_id": exp_id, "new_name": "churn/renamed" })).await.0, 200);
     ml(&app, Some(&team.editor), "experiments/delete", json!({ "experiment_id": exp_id })).await;
     let (_, list) = ml(&app, Some(&team.viewer), "experiments/search", json!({})).await;
-    assert_eq!(list["experiments"], json!([]));
+    assert_eq!(names(&list), ["churn/other"]);
     let (_, list) = ml(&app, Some(&team.viewer), "experiments/search", json!({ "view_type": "DELETED_ONLY" })).await;
     assert_eq!(list["experiments"][0]["name"], "churn/renamed");
     ml(&app, Some(&team.editor), "experiments/restore", json!({ "experiment_id": exp_id })).await;
@@ -149,11 +160,9 @@ async fn experiments_runs_params_metrics_and_tags() {
     assert!(audit >= 6, "changes are audited ({audit})");
 }
 
-/// The official `mlflow` Python client (pinned in the test virtualenv) against a live server.
-#[tokio::test]
-async fn the_official_mlflow_client_works_unchanged() {
-    let app = spawn().await;
-    let team = app.team().await;
+/// A project "churn" with an editor whose token is scoped to it (as a training script's).
+async fn scoped_editor(app: &TestApp) -> (i64, String) {
+    app.team().await;
     let (actor, _) = app.user("scripts@example.org", false).await;
     let project: i64 = sqlx::query_scalar("SELECT id FROM projects WHERE slug = 'churn'").fetch_one(&app.db).await.unwrap();
     sqlx::query("INSERT INTO project_members (project_id, user_id, role) VALUES ($1, $2, 'editor')")
@@ -163,19 +172,33 @@ async fn the_official_mlflow_client_works_unchanged() {
         .await
         .unwrap();
     let (_, token) = trellis_core::tokens::create(&app.db, &actor, "mlflow", Some("churn")).await.unwrap();
+    (project, token)
+}
+
+/// Runs one of the client scripts in tests/mlflow with the official `mlflow` Python client
+/// (pinned in the test virtualenv) against the live server; it must print "ok".
+async fn run_client_script(app: &TestApp, token: &str, script: &str, env: &[(&str, &str)]) {
     let python = std::env::var("TRELLIS_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mlflow/client_tracking.py");
+    let path = format!("{}/tests/mlflow/{script}", env!("CARGO_MANIFEST_DIR"));
     let out = tokio::process::Command::new(&python)
-        .arg(script)
+        .arg(&path)
         .env("MLFLOW_TRACKING_URI", &app.url)
-        .env("MLFLOW_TRACKING_TOKEN", &token)
+        .env("MLFLOW_TRACKING_TOKEN", token)
         .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        .envs(env.iter().copied())
         .output()
         .await
         .expect("python for the mlflow client (scripts/bootstrap.sh test installs it)");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && stdout.trim_end().ends_with("ok"), "mlflow client failed:\n{stdout}\n{stderr}");
+    assert!(out.status.success() && stdout.trim_end().ends_with("ok"), "{script} failed:\n{stdout}\n{stderr}");
+}
+
+#[tokio::test]
+async fn the_official_mlflow_client_works_unchanged() {
+    let app = spawn().await;
+    let (project, token) = scoped_editor(&app).await;
+    run_client_script(&app, &token, "client_tracking.py", &[]).await;
     // What the client logged is there, in the token's project.
     let runs: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE e.project_id = $1 AND e.name = 'client-test'",
@@ -185,7 +208,32 @@ async fn the_official_mlflow_client_works_unchanged() {
     .await
     .unwrap();
     assert_eq!(runs, 2);
-    let _ = team;
+}
+
+/// `log_model`, the registry and `models:/name@alias` through the official client.
+#[tokio::test]
+async fn models_are_logged_registered_and_loaded_by_alias_with_the_mlflow_client() {
+    let app = spawn().await;
+    let (project, token) = scoped_editor(&app).await;
+    let res = app.send(reqwest::Method::POST, "/v1/projects/churn/datasets", Some(&token), Some(json!({ "name": "customers" }))).await;
+    assert_eq!(res.status(), 201);
+    let res = upload_version(&app, &token, "customers", "customers.csv", CUSTOMERS_CSV.as_bytes().to_vec(), "text/csv").await;
+    assert!(res.status().is_success(), "{}", res.status());
+    let source = format!("{}/v1/projects/churn/datasets/customers/versions/1", app.url);
+    run_client_script(&app, &token, "client_models.py", &[("TRELLIS_DATASET_SOURCE", &source)]).await;
+    // The dataset input was linked to the Trellis dataset version it names.
+    let linked: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM run_dataset_inputs i JOIN dataset_versions v ON v.id = i.dataset_version_id
+           JOIN datasets d ON d.id = v.dataset_id WHERE d.project_id = $1 AND d.name = 'customers' AND v.version = 1",
+    )
+    .bind(project)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(linked, 1);
+    // The model's files are stored once per content and still referenced by the logged model.
+    let files: i64 = sqlx::query_scalar("SELECT count(*) FROM logged_model_artifacts").fetch_one(&app.db).await.unwrap();
+    assert!(files >= 3, "MLmodel, model.pkl, requirements…: {files}");
 }
 
 #[tokio::test]
@@ -333,4 +381,141 @@ async fn basic_credentials_sign_in_as_the_user() {
         .unwrap();
     assert_eq!(created_by, "editor@example.org");
     let _ = team;
+}
+
+async fn ml_send(app: &TestApp, method: reqwest::Method, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
+    let url = app.at(&format!("/api/2.0/mlflow/{path}"));
+    let r = if method == reqwest::Method::GET { app.http.get(url).query(&body.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or(v.to_string()))).collect::<Vec<_>>()) } else { app.http.request(method, url).json(&body) };
+    let res = r.bearer_auth(token).send().await.unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// Registered models over HTTP: `<project>.<name>` names, MLflow's errors, roles, sources that
+/// are refused, and version numbers that never collide.
+#[tokio::test]
+async fn registry_names_errors_and_roles() {
+    use reqwest::Method;
+    let app = spawn().await;
+    let team = app.team().await;
+    let (_, e) = ml(&app, Some(&team.editor), "experiments/create", json!({ "name": "churn/registry" })).await;
+    let exp = e["experiment_id"].as_str().unwrap().to_string();
+    let (_, r) = ml(&app, Some(&team.editor), "runs/create", json!({ "experiment_id": exp })).await;
+    let run = r["run"]["info"]["run_id"].as_str().unwrap().to_string();
+
+    let (st, body) = ml(&app, Some(&team.viewer), "registered-models/create", json!({ "name": "churn.clf" })).await;
+    assert_eq!((st, code(&body)), (StatusCode::FORBIDDEN, "PERMISSION_DENIED"));
+    let (st, body) = ml(&app, Some(&team.editor), "registered-models/create", json!({ "name": "clf" })).await;
+    assert_eq!((st, code(&body)), (StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE"), "{body}");
+    let (st, body) = ml(&app, Some(&team.editor), "registered-models/create", json!({ "name": "churn.a/b" })).await;
+    assert_eq!((st, code(&body)), (StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE"), "{body}");
+    let (st, body) = ml(&app, Some(&team.editor), "registered-models/create", json!({ "name": "churn.clf", "description": "d" })).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_eq!(body["registered_model"]["name"], "churn.clf");
+    let (st, body) = ml(&app, Some(&team.editor), "registered-models/create", json!({ "name": "churn.clf" })).await;
+    assert_eq!((st, code(&body)), (StatusCode::BAD_REQUEST, "RESOURCE_ALREADY_EXISTS"));
+    let (st, body) = ml_send(&app, Method::GET, &team.outsider, "registered-models/get", json!({ "name": "churn.clf" })).await;
+    assert_eq!((st, code(&body)), (StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST"));
+    let (st, body) = ml_send(&app, Method::GET, &team.viewer, "registered-models/get", json!({ "name": "churn.clf" })).await;
+    assert_eq!((st, body["registered_model"]["description"].as_str()), (StatusCode::OK, Some("d")));
+
+    // Sources outside Trellis's storage, or another run's path in disguise, are refused.
+    for source in ["/etc/passwd", "file:///etc/passwd", "s3://bucket/model", "runs:/nope/model", &format!("runs:/{run}/../x"), "models:/nope"] {
+        let (st, body) = ml(&app, Some(&team.editor), "model-versions/create", json!({ "name": "churn.clf", "source": source })).await;
+        assert!(st == StatusCode::BAD_REQUEST || st == StatusCode::NOT_FOUND, "{source}: {st} {body}");
+    }
+    let (st, body) = ml(&app, Some(&team.viewer), "model-versions/create", json!({ "name": "churn.clf", "source": format!("runs:/{run}/model") })).await;
+    assert_eq!((st, code(&body)), (StatusCode::FORBIDDEN, "PERMISSION_DENIED"));
+    let (st, body) = ml(&app, Some(&team.editor), "model-versions/create", json!({ "name": "churn.clf", "source": format!("runs:/{run}/model") })).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_eq!((body["model_version"]["version"].as_str(), body["model_version"]["run_id"].as_str()), (Some("1"), Some(run.as_str())));
+    let (_, body) = ml_send(&app, Method::GET, &team.viewer, "model-versions/get-download-uri", json!({ "name": "churn.clf", "version": "1" })).await;
+    assert_eq!(body["artifact_uri"], json!(format!("mlflow-artifacts:/{exp}/{run}/artifacts/model")));
+
+    // Twenty registrations at once get twenty distinct numbers.
+    let creates = (0..20).map(|_| ml(&app, Some(&team.editor), "model-versions/create", json!({ "name": "churn.clf", "source": format!("runs:/{run}/model") })));
+    let mut numbers: Vec<i64> = futures::future::join_all(creates)
+        .await
+        .into_iter()
+        .map(|(st, b)| {
+            assert_eq!(st, StatusCode::OK, "{b}");
+            b["model_version"]["version"].as_str().unwrap().parse().unwrap()
+        })
+        .collect();
+    numbers.sort();
+    assert_eq!(numbers, (2..=21).collect::<Vec<_>>());
+
+    // Aliases: editors set them, viewers read them, bad names are refused.
+    let (st, body) = ml(&app, Some(&team.viewer), "registered-models/alias", json!({ "name": "churn.clf", "alias": "champion", "version": "1" })).await;
+    assert_eq!((st, code(&body)), (StatusCode::FORBIDDEN, "PERMISSION_DENIED"));
+    for bad in ["latest", "v2", "has space"] {
+        let (st, _) = ml(&app, Some(&team.editor), "registered-models/alias", json!({ "name": "churn.clf", "alias": bad, "version": "1" })).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let (st, _) = ml(&app, Some(&team.editor), "registered-models/alias", json!({ "name": "churn.clf", "alias": "champion", "version": "99" })).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, _) = ml(&app, Some(&team.editor), "registered-models/alias", json!({ "name": "churn.clf", "alias": "champion", "version": "3" })).await;
+    assert_eq!(st, StatusCode::OK);
+    let (_, body) = ml_send(&app, Method::GET, &team.viewer, "registered-models/alias", json!({ "name": "churn.clf", "alias": "champion" })).await;
+    assert_eq!((body["model_version"]["version"].as_str(), &body["model_version"]["aliases"]), (Some("3"), &json!(["champion"])));
+
+    // Searches see only the caller's projects; filters use MLflow's grammar.
+    let (_, body) = ml_send(&app, Method::GET, &team.outsider, "registered-models/search", json!({})).await;
+    assert_eq!(body["registered_models"], json!([]), "{body}");
+    let (_, body) = ml_send(&app, Method::GET, &team.viewer, "model-versions/search", json!({ "filter": "name = 'churn.clf' and version_number <= 2", "order_by": "version_number ASC" })).await;
+    let got: Vec<&str> = body["model_versions"].as_array().unwrap().iter().map(|v| v["version"].as_str().unwrap()).collect();
+    assert_eq!(got, ["1", "2"], "{body}");
+    let (st, body) = ml_send(&app, Method::GET, &team.viewer, "model-versions/search", json!({ "filter": "colour = 'red'" })).await;
+    assert_eq!((st, code(&body)), (StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE"));
+
+    // Deleting the model removes its versions and aliases.
+    let (st, _) = ml_send(&app, Method::DELETE, &team.viewer, "registered-models/delete", json!({ "name": "churn.clf" })).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, _) = ml_send(&app, Method::DELETE, &team.editor, "registered-models/delete", json!({ "name": "churn.clf" })).await;
+    assert_eq!(st, StatusCode::OK);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM model_versions").fetch_one(&app.db).await.unwrap();
+    assert_eq!(left, 0);
+}
+
+/// Logged models over HTTP: their artifacts live under the model, paths are checked, viewers
+/// cannot write, and a finalized model reports READY.
+#[tokio::test]
+async fn logged_models_store_their_own_artifacts() {
+    use reqwest::Method;
+    let app = spawn().await;
+    let team = app.team().await;
+    let (_, e) = ml(&app, Some(&team.editor), "experiments/create", json!({ "name": "churn/logged" })).await;
+    let exp = e["experiment_id"].as_str().unwrap().to_string();
+    let (st, body) = ml(&app, Some(&team.viewer), "logged-models", json!({ "experiment_id": exp, "name": "m" })).await;
+    assert_eq!((st, code(&body)), (StatusCode::FORBIDDEN, "PERMISSION_DENIED"));
+    let (st, body) = ml(&app, Some(&team.editor), "logged-models", json!({ "experiment_id": exp, "name": "m", "params": [{ "key": "C", "value": "1" }] })).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let id = body["model"]["info"]["model_id"].as_str().unwrap().to_string();
+    assert_eq!(body["model"]["info"]["status"], "LOGGED_MODEL_PENDING");
+    assert_eq!(body["model"]["info"]["artifact_uri"], json!(format!("mlflow-artifacts:/{exp}/models/{id}/artifacts")));
+
+    let put = |token: &str, path: String| app.http.put(app.at(&format!("/api/2.0/mlflow-artifacts/artifacts/{path}"))).bearer_auth(token.to_string()).body("weights").send();
+    let res = put(&team.viewer, format!("{exp}/models/{id}/artifacts/model.bin")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = put(&team.editor, format!("{exp}/models/{id}/artifacts/%2e%2e/%2e%2e/escape")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = put(&team.editor, format!("{exp}/models/{id}/artifacts/model.bin")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = put(&team.editor, format!("{}/models/{id}/artifacts/model.bin", exp.parse::<i64>().unwrap() + 1)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = app.http.get(app.at(&format!("/api/2.0/mlflow-artifacts/artifacts/{exp}/models/{id}/artifacts/model.bin"))).bearer_auth(&team.viewer).send().await.unwrap();
+    assert_eq!(res.text().await.unwrap(), "weights");
+    let res = app.http.get(app.at(&format!("/api/2.0/mlflow-artifacts/artifacts/{exp}/models/{id}/artifacts/model.bin"))).bearer_auth(&team.outsider).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+
+    let (st, body) = ml_send(&app, Method::PATCH, &team.editor, &format!("logged-models/{id}"), json!({ "status": "LOGGED_MODEL_READY" })).await;
+    assert_eq!((st, body["model"]["info"]["status"].as_str()), (StatusCode::OK, Some("LOGGED_MODEL_READY")));
+    let (st, _) = ml_send(&app, Method::PATCH, &team.editor, &format!("logged-models/{id}"), json!({ "status": "LOGGED_MODEL_PENDING" })).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (_, body) = ml(&app, Some(&team.viewer), "logged-models/search", json!({ "experiment_ids": [exp], "filter": "params.C = '1' and status = 'LOGGED_MODEL_READY'" })).await;
+    assert_eq!(body["models"].as_array().map(Vec::len), Some(1), "{body}");
+    let (st, _) = ml_send(&app, Method::DELETE, &team.editor, &format!("logged-models/{id}"), json!({})).await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, body) = ml_send(&app, Method::GET, &team.editor, &format!("logged-models/{id}"), json!({})).await;
+    assert_eq!((st, code(&body)), (StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST"));
 }

@@ -80,7 +80,66 @@ pub async fn get_run_page(slug: String, run_id: String) -> Result<RunPage, AppEr
         let svg = trellis_core::charts::lines_svg(&[(m.key.clone(), points)], "step");
         charts.push((m.key.clone(), m.value, svg));
     }
+    let tag = |k: &str| run.tags.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    let note = tag("mlflow.note.content").filter(|n| !n.trim().is_empty());
+    let parent = match tag("mlflow.parentRunId") {
+        Some(p) => tracking::get_run(cx.db(), &actor, &p).await.ok().map(|r| (r.run_uuid, r.name)),
+        None => None,
+    };
+    let filter = format!("tags.mlflow.parentRunId = '{}'", run.run_uuid);
+    let children = tracking::search_runs(cx.db(), &actor, &[e.id.to_string()], &filter, &[], tracking::ViewType::ActiveOnly, 1000, 0)
+        .await
+        .map_err(|e| cx.fail(e))?
+        .into_iter()
+        .map(|c| (c.run_uuid, c.name))
+        .collect();
+    let links = trellis_core::logged_models::run_links(cx.db(), std::slice::from_ref(&run.run_uuid)).await.map_err(|e| cx.fail(e))?;
+    let datasets = links
+        .get(&run.run_uuid)
+        .map(|l| {
+            l.datasets
+                .iter()
+                .map(|d| RunDatasetInput {
+                    name: d.name.clone(),
+                    digest: d.digest.clone(),
+                    source: d.source.clone(),
+                    context: d.tags.iter().find(|(k, _)| k == "mlflow.data.context").map(|(_, v)| v.clone()),
+                    dataset_version: d.dataset_version.as_deref().and_then(|v| {
+                        let (_, rest) = v.split_once('/')?;
+                        let (name, n) = rest.rsplit_once("@v")?;
+                        Some((name.to_string(), n.parse().ok()?))
+                    }),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let models = trellis_core::logged_models::of_run(cx.db(), &actor, &run.run_uuid)
+        .await
+        .map_err(|e| cx.fail(e))?
+        .into_iter()
+        .map(|m| RunLoggedModel {
+            model_id: m.model_id,
+            name: m.name,
+            status: m.status.trim_start_matches("LOGGED_MODEL_").to_lowercase(),
+            registrations: m.registrations,
+        })
+        .collect();
+    let root = format!("{}/{}/artifacts", e.id, run.run_uuid);
+    let at = trellis_core::artifacts::ArtifactPath::parse(&root).map_err(|e| cx.fail(e))?;
+    let artifacts = trellis_core::artifacts::list(&cx.core, &actor, &at)
+        .await
+        .map_err(|e| cx.fail(e))?
+        .into_iter()
+        .map(|a| (a.path, a.is_dir, a.file_size))
+        .collect();
     Ok(RunPage {
+        note,
+        parent,
+        children,
+        datasets,
+        models,
+        artifacts,
+        artifact_base: format!("/api/2.0/mlflow-artifacts/artifacts/{root}"),
         run_id: run.run_uuid,
         name: run.name,
         experiment_id: e.id,

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod datasets;
 pub mod experiments;
 pub mod jobs;
+pub mod models;
 pub mod projects;
 pub mod session;
 pub mod tokens;

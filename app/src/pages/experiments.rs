@@ -7,7 +7,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::experiments::{compare_runs, experiment_runs, get_run_page, list_experiments};
 use crate::components::widgets::{ErrorBox, Loading, StateBadge};
-use crate::model::{fmt_num, fmt_time};
+use crate::model::{fmt_bytes, fmt_num, fmt_time, RunPage};
 use crate::pages::project::use_project;
 
 #[component]
@@ -174,6 +174,13 @@ pub fn RunDetail() -> impl IntoView {
                     <h2>"Run "<code>{r.name.clone()}</code>" "<StateBadge state=r.status.to_lowercase()/></h2>
                     <p class="muted">{format!("{} · started {} · {}", r.run_id, fmt_time(&r.start), r.user)}
                         {r.end.as_ref().map(|e| format!(" · ended {}", fmt_time(e)))}</p>
+                    {r.parent.clone().map(|(id, name)| view! {
+                        <p>"Part of "<a href=format!("/p/{slug}/runs/{id}")>{name}</a></p>
+                    })}
+                    {r.note.clone().map(|n| view! {
+                        <section class="note" aria-label="Note"><h3>"Note"</h3><pre class="note-text">{n}</pre></section>
+                    })}
+                    <RunLineage slug=slug.clone() r=r.clone()/>
                     <h3>"Metrics"</h3>
                     {if r.charts.is_empty() {
                         view! { <p class="empty">"No metrics logged."</p> }.into_any()
@@ -202,8 +209,78 @@ pub fn RunDetail() -> impl IntoView {
                         <thead><tr><th>"Name"</th><th>"Value"</th></tr></thead>
                         <tbody>{r.tags.into_iter().map(|(k, v)| view! { <tr><td>{k}</td><td>{v}</td></tr> }).collect_view()}</tbody>
                     </table>
+                    <h3>"Artifacts"</h3>
+                    {if r.artifacts.is_empty() {
+                        view! { <p class="empty">"No artifacts logged."</p> }.into_any()
+                    } else {
+                        let base = r.artifact_base.clone();
+                        view! {
+                            <table class="table compact" aria-label="Artifacts">
+                                <thead><tr><th>"Path"</th><th>"Size"</th></tr></thead>
+                                <tbody>{r.artifacts.into_iter().map(|(path, is_dir, size)| {
+                                    let name = if is_dir { format!("{path}/") } else { path.clone() };
+                                    view! { <tr>
+                                        <td>{if is_dir { view! { <span>{name}</span> }.into_any() } else {
+                                            view! { <a href=format!("{base}/{path}") download=path.clone()>{name}</a> }.into_any()
+                                        }}</td>
+                                        <td>{size.map(fmt_bytes).unwrap_or_default()}</td>
+                                    </tr> }
+                                }).collect_view()}</tbody>
+                            </table>
+                        }.into_any()
+                    }}
                 }.into_any()
             })}
         </Suspense>
     }
+}
+
+/// Where a run's inputs came from and what it produced: its trials (child runs), the datasets it
+/// used (linked when they are the project's dataset versions), and the models it logged with the
+/// registered versions made from them.
+#[component]
+fn RunLineage(slug: String, r: RunPage) -> impl IntoView {
+    let has_any = !r.children.is_empty() || !r.datasets.is_empty() || !r.models.is_empty();
+    has_any.then(|| view! {
+        <section class="lineage" aria-label="Lineage">
+            <h3>"Lineage"</h3>
+            {(!r.datasets.is_empty()).then(|| view! {
+                <table class="table compact" aria-label="Dataset inputs">
+                    <thead><tr><th>"Dataset"</th><th>"Context"</th><th>"Digest"</th><th>"Trellis dataset version"</th></tr></thead>
+                    <tbody>{r.datasets.iter().map(|d| {
+                        let link = d.dataset_version.clone().map(|(name, n)| view! {
+                            <a href=format!("/p/{slug}/datasets/{name}?v={n}")>{format!("{name} v{n}")}</a>
+                        });
+                        view! { <tr>
+                            <td>{d.name.clone()}</td>
+                            <td>{d.context.clone().unwrap_or_default()}</td>
+                            <td><code>{d.digest.clone()}</code></td>
+                            <td>{link}</td>
+                        </tr> }
+                    }).collect_view()}</tbody>
+                </table>
+            })}
+            {(!r.models.is_empty()).then(|| view! {
+                <table class="table compact" aria-label="Logged models">
+                    <thead><tr><th>"Model"</th><th>"Id"</th><th>"Status"</th><th>"Registered as"</th></tr></thead>
+                    <tbody>{r.models.iter().map(|m| view! { <tr>
+                        <td>{m.name.clone()}</td>
+                        <td><code>{m.model_id.clone()}</code></td>
+                        <td><StateBadge state=m.status.clone()/></td>
+                        <td>{m.registrations.iter().map(|(name, v)| view! {
+                            <a class="chip" href=format!("/p/{slug}/models/{name}")>{format!("{name} v{v}")}</a>
+                        }).collect_view()}</td>
+                    </tr> }).collect_view()}</tbody>
+                </table>
+            })}
+            {(!r.children.is_empty()).then(|| view! {
+                <table class="table compact" aria-label="Child runs">
+                    <thead><tr><th>"Child run"</th></tr></thead>
+                    <tbody>{r.children.iter().map(|(id, name)| view! {
+                        <tr><td><a href=format!("/p/{slug}/runs/{id}")>{name.clone()}</a></td></tr>
+                    }).collect_view()}</tbody>
+                </table>
+            })}
+        </section>
+    })
 }

@@ -5,6 +5,7 @@ pub mod datasets;
 pub mod experiments;
 pub mod home;
 pub mod jobs;
+pub mod models;
 pub mod members;
 pub mod project;
 pub mod settings;

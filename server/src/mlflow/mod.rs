@@ -4,10 +4,12 @@
 //! (`MLFLOW_TRACKING_TOKEN`, sent as Bearer) or with email and password
 //! (`MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD`, sent as Basic). Artifacts are
 //! proxied (`/api/2.0/mlflow-artifacts/artifacts/…`): a run's `artifact_uri` is
-//! `mlflow-artifacts:/<experiment>/<run>/artifacts`.
+//! `mlflow-artifacts:/<experiment>/<run>/artifacts`, a logged model's
+//! `mlflow-artifacts:/<experiment>/models/<model id>/artifacts`. Logged models and run inputs
+//! and outputs are in `models`, the model registry in `registry`.
 
 use axum::body::Body;
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::HeaderValue;
 use axum::http::request::Parts;
@@ -21,11 +23,15 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use trellis_core::artifacts::{self, ArtifactPath};
 use trellis_core::error::ErrorKind;
+use trellis_core::logged_models::{self, RunLinks};
 use trellis_core::tracking::{self, Experiment, Metric, Run, ViewType};
 use trellis_core::Actor;
 
 use crate::auth::{client_ip, ApiActor};
 use crate::startup::AppState;
+
+mod models;
+mod registry;
 
 /// An MLflow error: `{"error_code", "message"}` with MLflow's code and HTTP status.
 #[derive(Debug)]
@@ -119,17 +125,75 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for MlJson<T> {
     }
 }
 
-/// Query parameters of a GET endpoint.
+/// Query parameters of a GET endpoint, read as MLflow's clients send them: a repeated key
+/// (`order_by=a&order_by=b`) is a list, every value is text (numbers are parsed by the field).
 pub struct MlQuery<T>(pub T);
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+                if let Some(x) = hex {
+                    out.push(x);
+                    i += 3;
+                    continue;
+                }
+                out.push(b'%');
+            }
+            x => out.push(x),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The query string as a JSON object: one key once is a string, a repeated key an array.
+fn query_json(query: &str) -> Value {
+    let mut map = serde_json::Map::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let (k, v) = (percent_decode(k), Value::String(percent_decode(v)));
+        match map.get_mut(&k) {
+            Some(Value::Array(items)) => items.push(v),
+            Some(first) => {
+                let first = first.take();
+                map.insert(k, Value::Array(vec![first, v]));
+            }
+            None => {
+                map.insert(k, v);
+            }
+        }
+    }
+    Value::Object(map)
+}
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for MlQuery<T> {
     type Rejection = MlflowError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|Query(q)| MlQuery(q))
-            .map_err(|e| MlflowError::invalid(e.body_text()))
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let json = query_json(parts.uri.query().unwrap_or(""));
+        serde_json::from_value(json).map(MlQuery).map_err(|e| MlflowError::invalid(format!("Invalid query parameters: {e}")))
+    }
+}
+
+/// A repeated field: a list, or one value (a query string's single occurrence).
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(s)) => Ok(vec![s]),
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s),
+                other => Err(serde::de::Error::custom(format!("expected text, found {other}"))),
+            })
+            .collect(),
+        Some(other) => Err(serde::de::Error::custom(format!("expected a list of text, found {other}"))),
     }
 }
 
@@ -208,7 +272,22 @@ fn metric_json(m: &Metric) -> Value {
     json!({ "key": m.key, "value": number_json(m.value), "timestamp": m.timestamp, "step": m.step })
 }
 
-fn run_json(r: &Run) -> Value {
+fn run_json(r: &Run, links: Option<&RunLinks>) -> Value {
+    let empty = RunLinks::default();
+    let links = links.unwrap_or(&empty);
+    let datasets: Vec<Value> = links
+        .datasets
+        .iter()
+        .map(|d| {
+            json!({
+                "tags": kv_json(&d.tags),
+                "dataset": {
+                    "name": d.name, "digest": d.digest, "source_type": d.source_type,
+                    "source": d.source, "schema": d.schema, "profile": d.profile,
+                },
+            })
+        })
+        .collect();
     json!({
         "info": run_info_json(r),
         "data": {
@@ -216,8 +295,21 @@ fn run_json(r: &Run) -> Value {
             "params": kv_json(&r.params),
             "tags": kv_json(&r.tags),
         },
-        "inputs": {},
+        "inputs": {
+            "dataset_inputs": datasets,
+            "model_inputs": links.model_inputs.iter().map(|m| json!({ "model_id": m })).collect::<Vec<_>>(),
+        },
+        "outputs": {
+            "model_outputs": links.model_outputs.iter().map(|(m, step)| json!({ "model_id": m, "step": step })).collect::<Vec<_>>(),
+        },
     })
+}
+
+/// Runs as JSON with their inputs and outputs.
+async fn runs_json(s: &AppState, runs: &[Run]) -> MlResult<Vec<Value>> {
+    let ids: Vec<String> = runs.iter().map(|r| r.run_uuid.clone()).collect();
+    let links = logged_models::run_links(&s.core.db, &ids).await?;
+    Ok(runs.iter().map(|r| run_json(r, links.get(&r.run_uuid))).collect())
 }
 
 #[derive(Deserialize)]
@@ -301,16 +393,16 @@ struct SearchExperiments {
     page_token: Option<String>,
     filter: Option<String>,
     view_type: Option<String>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    order_by: Vec<String>,
 }
 
 async fn search_experiments(State(s): State<AppState>, MlActor(a): MlActor, MlJson(b): MlJson<SearchExperiments>) -> MlResult<Json<Value>> {
-    if b.filter.as_deref().is_some_and(|f| !f.trim().is_empty()) {
-        return Err(MlflowError::invalid("filter: experiment search filters are not supported by this version of Trellis"));
-    }
     let limit = max_results(b.max_results, 1000)?;
     let offset = page(b.page_token.as_deref())?;
     let view = ViewType::parse(b.view_type.as_deref())?;
-    let found = tracking::search_experiments(&s.core.db, &a, view, limit, offset).await?;
+    let filter = b.filter.unwrap_or_default();
+    let found = tracking::search_experiments(&s.core.db, &a, view, &filter, &b.order_by, limit, offset).await?;
     let mut out = json!({ "experiments": found.iter().map(|e| experiment_json(e, &a)).collect::<Vec<_>>() });
     if let Some(t) = next_token(offset, limit, found.len()) {
         out["next_page_token"] = json!(t);
@@ -358,7 +450,7 @@ struct CreateRun {
 async fn create_run(State(s): State<AppState>, MlActor(a): MlActor, MlJson(b): MlJson<CreateRun>) -> MlResult<Json<Value>> {
     let id = required(b.experiment_id, "experiment_id")?;
     let run = tracking::create_run(&s.core.db, &a, &id, b.run_name.as_deref(), b.start_time, &pairs(b.tags)).await?;
-    Ok(Json(json!({ "run": run_json(&run) })))
+    Ok(Json(json!({ "run": run_json(&run, None) })))
 }
 
 #[derive(Deserialize)]
@@ -375,7 +467,7 @@ impl RunId {
 
 async fn get_run(State(s): State<AppState>, MlActor(a): MlActor, MlQuery(q): MlQuery<RunId>) -> MlResult<Json<Value>> {
     let run = tracking::get_run(&s.core.db, &a, &q.get()?).await?;
-    Ok(Json(json!({ "run": run_json(&run) })))
+    Ok(Json(json!({ "run": runs_json(&s, std::slice::from_ref(&run)).await?.remove(0) })))
 }
 
 #[derive(Deserialize)]
@@ -406,6 +498,8 @@ async fn restore_run(State(s): State<AppState>, MlActor(a): MlActor, MlJson(b): 
 
 #[derive(Deserialize)]
 struct MetricIn {
+    /// Set when the metric is logged for one of the run's models.
+    model_id: Option<String>,
     key: Option<String>,
     #[serde(deserialize_with = "double")]
     value: f64,
@@ -481,8 +575,24 @@ struct LogBatch {
 
 async fn log_batch(State(s): State<AppState>, MlActor(a): MlActor, MlJson(b): MlJson<LogBatch>) -> MlResult<Json<Value>> {
     let id = required(b.run_id, "run_id")?;
-    let metrics = b.metrics.into_iter().map(MetricIn::into_metric).collect::<MlResult<Vec<_>>>()?;
+    let (for_models, plain): (Vec<MetricIn>, Vec<MetricIn>) = b.metrics.into_iter().partition(|m| m.model_id.as_deref().is_some_and(|m| !m.is_empty()));
+    let mut by_model: Vec<(String, Vec<Metric>)> = Vec::new();
+    for m in for_models {
+        let model = m.model_id.clone().unwrap_or_default();
+        let metric = m.into_metric()?;
+        match by_model.iter_mut().find(|(id, _)| *id == model) {
+            Some((_, list)) => list.push(metric),
+            None => by_model.push((model, vec![metric])),
+        }
+    }
+    let metrics = plain.into_iter().map(MetricIn::into_metric).collect::<MlResult<Vec<_>>>()?;
+    if by_model.iter().map(|(_, l)| l.len()).sum::<usize>() + metrics.len() > tracking::MAX_BATCH_METRICS {
+        return Err(MlflowError::invalid(format!("A batch logging request can contain at most {} metrics.", tracking::MAX_BATCH_METRICS)));
+    }
     tracking::log_batch(&s.core.db, &a, &id, &metrics, &pairs(b.params), &pairs(b.tags)).await?;
+    for (model, list) in by_model {
+        logged_models::log_metrics(&s.core.db, &a, &id, &model, &list).await?;
+    }
     Ok(Json(json!({})))
 }
 
@@ -528,7 +638,7 @@ async fn search_runs(State(s): State<AppState>, MlActor(a): MlActor, MlJson(b): 
     let view = ViewType::parse(b.run_view_type.as_deref())?;
     let filter = b.filter.unwrap_or_default();
     let runs = tracking::search_runs(&s.core.db, &a, &b.experiment_ids, &filter, &b.order_by, view, limit, offset).await?;
-    let mut out = json!({ "runs": runs.iter().map(run_json).collect::<Vec<_>>() });
+    let mut out = json!({ "runs": runs_json(&s, &runs).await? });
     if let Some(t) = next_token(offset, limit, runs.len()) {
         out["next_page_token"] = json!(t);
     }
@@ -557,19 +667,14 @@ pub fn router() -> Router<AppState> {
         .route(&p("runs/delete-tag"), post(delete_tag))
         .route(&p("runs/log-batch"), post(log_batch))
         .route(&p("metrics/get-history"), get(metric_history))
-        .route(&p("logged-models/search"), post(search_logged_models))
+        .merge(models::router())
+        .merge(registry::router())
         .route("/api/2.0/mlflow/{*rest}", axum::routing::any(unknown_endpoint))
         .route("/api/2.0/mlflow-artifacts/artifacts", get(list_artifacts))
         .route(
             "/api/2.0/mlflow-artifacts/artifacts/{*path}",
             get(download_artifact).put(upload_artifact).delete(delete_artifact),
         )
-}
-
-/// MLflow 3 logged models: none are stored yet (`log_model` is not served), so a search finds
-/// none; the client asks when it lists a run's artifacts.
-async fn search_logged_models(MlActor(_): MlActor, MlJson(_): MlJson<Value>) -> Json<Value> {
-    Json(json!({ "models": [] }))
 }
 
 async fn unknown_endpoint() -> MlflowError {

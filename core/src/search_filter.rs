@@ -1,6 +1,8 @@
-//! MLflow's run search grammar: `metrics.loss < 0.5 and params.model = 'rf' and tags.team != 'x'
+//! MLflow's search grammar: `metrics.loss < 0.5 and params.model = 'rf' and tags.team != 'x'
 //! and attributes.status = 'FINISHED'`, and `order_by` terms like `metrics.loss DESC`. Parsed into
-//! clauses first (errors name the offending part), then turned into SQL with bound values.
+//! clauses first (errors name the offending part), then turned into SQL with bound values. The
+//! same grammar searches runs, logged models, registered models and model versions; a [`Target`]
+//! says which attributes, metrics, params and tags each has and where they live.
 
 use sqlx::{Postgres, QueryBuilder};
 
@@ -11,8 +13,67 @@ pub enum Entity {
     Metric(String),
     Param(String),
     Tag(String),
-    /// `status`, `run_name`, `user_id`, `run_id`, `start_time`, `end_time`, `artifact_uri`.
+    /// One of the target's attributes (for runs: `status`, `run_name`, `start_time`, …).
     Attribute(String),
+}
+
+/// A searchable attribute: its name in filters, its SQL expression, whether it compares as a
+/// number, and whether `IN (…)` lists may name it.
+#[derive(Clone, Copy)]
+pub struct Attribute {
+    pub name: &'static str,
+    pub sql: &'static str,
+    pub numeric: bool,
+    pub in_list: bool,
+}
+
+/// What a search runs over. `key_tables` are (table, column referring to the searched row);
+/// the searched row's id is `id`.
+pub struct Target {
+    pub id: &'static str,
+    pub metrics: Option<(&'static str, &'static str)>,
+    pub params: Option<(&'static str, &'static str)>,
+    pub tags: Option<(&'static str, &'static str)>,
+    pub attributes: &'static [Attribute],
+    /// Other names accepted for attributes (`run_uuid` for `run_id`).
+    pub synonyms: &'static [(&'static str, &'static str)],
+    /// The order after the requested terms.
+    pub default_order: &'static str,
+    /// Whether `tags.k != 'v'` also matches rows without the tag (MLflow's registry searches,
+    /// which exclude prompts with ``tags.`mlflow.prompt.is_prompt` != 'true'``); run searches
+    /// need the tag.
+    pub missing_tag_is_not_equal: bool,
+}
+
+const fn attr(name: &'static str, sql: &'static str, numeric: bool) -> Attribute {
+    Attribute { name, sql, numeric, in_list: false }
+}
+
+/// Runs (the runs table is `r`).
+pub const RUNS: Target = Target {
+    id: "r.id",
+    metrics: Some(("run_latest_metrics", "run_id")),
+    params: Some(("run_params", "run_id")),
+    tags: Some(("run_tags", "run_id")),
+    attributes: &[
+        attr("status", "r.status", false),
+        attr("run_name", "r.name", false),
+        attr("user_id", "r.user_name", false),
+        Attribute { name: "run_id", sql: "r.run_uuid", numeric: false, in_list: true },
+        attr("start_time", "r.start_time", true),
+        attr("end_time", "r.end_time", true),
+        attr("lifecycle_stage", "r.lifecycle_stage", false),
+        attr("artifact_uri", "('mlflow-artifacts:/' || r.experiment_id || '/' || r.run_uuid || '/artifacts')", false),
+    ],
+    synonyms: &[("run_uuid", "run_id"), ("created", "start_time"), ("name", "run_name")],
+    default_order: "r.start_time DESC, r.id DESC",
+    missing_tag_is_not_equal: false,
+};
+
+impl Target {
+    fn attribute(&self, name: &str) -> Option<&Attribute> {
+        self.attributes.iter().find(|a| a.name == name)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -117,24 +178,32 @@ fn tokens(s: &str) -> Result<Vec<Token>> {
     Ok(out)
 }
 
-fn entity(ident: &str, whole: &str) -> Result<Entity> {
-    let (kind, key) = ident.split_once('.').unwrap_or(("attributes", ident));
+fn entity(target: &Target, ident: &str, whole: &str) -> Result<Entity> {
+    let (kind, key) = match ident.split_once('.') {
+        // A bare attribute whose name holds a dot does not occur; `a.b` is always kind.key.
+        Some((kind, key)) => (kind, key),
+        None => ("attributes", ident),
+    };
     let key = key.trim_matches('"').to_string();
     if key.is_empty() {
         return Err(Error::bad_request(format!("Invalid filter '{whole}': '{ident}' names no key")));
     }
+    let unsupported = |what: &str| Err(Error::bad_request(format!("Invalid filter '{whole}': {what} cannot be searched here")));
     Ok(match kind.to_ascii_lowercase().as_str() {
-        "metric" | "metrics" => Entity::Metric(key),
-        "param" | "params" | "parameter" | "parameters" => Entity::Param(key),
-        "tag" | "tags" => Entity::Tag(key),
-        "attribute" | "attributes" | "attr" | "run" => {
-            let k = match key.as_str() {
-                "run_uuid" => "run_id".to_string(),
-                "created" => "start_time".to_string(),
-                other => other.to_string(),
-            };
-            if !["status", "run_name", "user_id", "run_id", "start_time", "end_time", "artifact_uri", "lifecycle_stage"].contains(&k.as_str()) {
-                return Err(Error::bad_request(format!("Invalid attribute key '{key}' specified in filter '{whole}'")));
+        "metric" | "metrics" if target.metrics.is_some() => Entity::Metric(key),
+        "param" | "params" | "parameter" | "parameters" if target.params.is_some() => Entity::Param(key),
+        "tag" | "tags" if target.tags.is_some() => Entity::Tag(key),
+        "metric" | "metrics" => return unsupported("metrics"),
+        "param" | "params" | "parameter" | "parameters" => return unsupported("params"),
+        "tag" | "tags" => return unsupported("tags"),
+        "attribute" | "attributes" | "attr" | "run" | "model" => {
+            let k = target.synonyms.iter().find(|(from, _)| *from == key).map(|(_, to)| to.to_string()).unwrap_or(key.clone());
+            if target.attribute(&k).is_none() {
+                let valid: Vec<&str> = target.attributes.iter().map(|a| a.name).collect();
+                return Err(Error::bad_request(format!(
+                    "Invalid attribute key '{key}' specified in filter '{whole}'. Valid keys: {}",
+                    valid.join(", ")
+                )));
             }
             Entity::Attribute(k)
         }
@@ -142,12 +211,21 @@ fn entity(ident: &str, whole: &str) -> Result<Entity> {
     })
 }
 
-fn numeric(e: &Entity) -> bool {
-    matches!(e, Entity::Metric(_)) || matches!(e, Entity::Attribute(k) if k == "start_time" || k == "end_time")
+fn numeric(target: &Target, e: &Entity) -> bool {
+    match e {
+        Entity::Metric(_) => true,
+        Entity::Attribute(k) => target.attribute(k).is_some_and(|a| a.numeric),
+        _ => false,
+    }
 }
 
-/// Parses a filter string (empty: no clauses).
+/// Parses a filter string for runs (empty: no clauses).
 pub fn parse_filter(s: &str) -> Result<Vec<Clause>> {
+    parse_filter_for(&RUNS, s)
+}
+
+/// Parses a filter string for `target` (empty: no clauses).
+pub fn parse_filter_for(target: &Target, s: &str) -> Result<Vec<Clause>> {
     let toks = tokens(s)?;
     let bad = |m: &str| Error::bad_request(format!("Invalid filter '{s}': {m}"));
     let mut clauses = Vec::new();
@@ -160,7 +238,7 @@ pub fn parse_filter(s: &str) -> Result<Vec<Clause>> {
             }
         }
         let Some(Token::Ident(ident)) = toks.get(i) else { return Err(bad("expected a name such as metrics.loss")) };
-        let e = entity(ident, s)?;
+        let e = entity(target, ident, s)?;
         i += 1;
         let op = match toks.get(i) {
             Some(Token::Op(op)) => op.clone(),
@@ -209,10 +287,10 @@ pub fn parse_filter(s: &str) -> Result<Vec<Clause>> {
             v
         };
         let ok = match (&e, op.as_str(), &value) {
-            (e, "=" | "!=" | ">" | ">=" | "<" | "<=", Value::Number(_)) if numeric(e) => true,
+            (e, "=" | "!=" | ">" | ">=" | "<" | "<=", Value::Number(_)) if numeric(target, e) => true,
             (Entity::Metric(_), _, _) => false,
-            (Entity::Attribute(k), "IN" | "NOT IN", Value::List(_)) => k == "run_id",
-            (e, "=" | "!=" | "LIKE" | "ILIKE", Value::Text(_)) if !numeric(e) => true,
+            (Entity::Attribute(k), "IN" | "NOT IN", Value::List(_)) => target.attribute(k).is_some_and(|a| a.in_list),
+            (e, "=" | "!=" | "LIKE" | "ILIKE", Value::Text(_)) if !numeric(target, e) => true,
             _ => false,
         };
         if !ok {
@@ -231,6 +309,10 @@ pub struct Order {
 }
 
 pub fn parse_order(terms: &[String]) -> Result<Vec<Order>> {
+    parse_order_for(&RUNS, terms)
+}
+
+pub fn parse_order_for(target: &Target, terms: &[String]) -> Result<Vec<Order>> {
     terms
         .iter()
         .map(|t| {
@@ -243,21 +325,21 @@ pub fn parse_order(terms: &[String]) -> Result<Vec<Order>> {
                 [Token::Ident(i)] => i.clone(),
                 _ => return Err(Error::bad_request(format!("Invalid order_by clause '{t}'"))),
             };
-            Ok(Order { entity: entity(&ident, t)?, ascending: dir.eq_ignore_ascii_case("asc") })
+            Ok(Order { entity: entity(target, &ident, t)?, ascending: dir.eq_ignore_ascii_case("asc") })
         })
         .collect()
 }
 
-fn attribute_column(k: &str) -> &'static str {
-    match k {
-        "status" => "r.status",
-        "run_name" => "r.name",
-        "user_id" => "r.user_name",
-        "run_id" => "r.run_uuid",
-        "start_time" => "r.start_time",
-        "end_time" => "r.end_time",
-        "lifecycle_stage" => "r.lifecycle_stage",
-        _ => "('mlflow-artifacts:/' || r.experiment_id || '/' || r.run_uuid || '/artifacts')",
+fn attribute_column(target: &Target, k: &str) -> &'static str {
+    target.attribute(k).map_or("NULL", |a| a.sql)
+}
+
+fn key_table(target: &Target, e: &Entity) -> Option<(&'static str, &'static str)> {
+    match e {
+        Entity::Metric(_) => target.metrics,
+        Entity::Param(_) => target.params,
+        Entity::Tag(_) => target.tags,
+        Entity::Attribute(_) => None,
     }
 }
 
@@ -269,16 +351,14 @@ fn push_value(q: &mut QueryBuilder<'_, Postgres>, v: &Value) {
     };
 }
 
-/// Appends ` AND …` for each clause (the runs table is `r`).
-pub fn push_where(q: &mut QueryBuilder<'_, Postgres>, clauses: &[Clause]) {
+/// Appends ` AND …` for each clause.
+pub fn push_where(q: &mut QueryBuilder<'_, Postgres>, target: &Target, clauses: &[Clause]) {
     for c in clauses {
         q.push(" AND ");
-        let (table, key) = match &c.entity {
-            Entity::Metric(k) => ("run_latest_metrics", k),
-            Entity::Param(k) => ("run_params", k),
-            Entity::Tag(k) => ("run_tags", k),
+        let key = match &c.entity {
+            Entity::Metric(k) | Entity::Param(k) | Entity::Tag(k) => k,
             Entity::Attribute(k) => {
-                let col = attribute_column(k);
+                let col = attribute_column(target, k);
                 match c.op.as_str() {
                     "IN" => {
                         q.push(format!("{col} = ANY("));
@@ -298,36 +378,35 @@ pub fn push_where(q: &mut QueryBuilder<'_, Postgres>, clauses: &[Clause]) {
                 continue;
             }
         };
-        q.push(format!("EXISTS (SELECT 1 FROM {table} x WHERE x.run_id = r.id AND x.key = "));
+        let Some((table, column)) = key_table(target, &c.entity) else { continue };
+        let negated = target.missing_tag_is_not_equal && matches!(c.entity, Entity::Tag(_)) && c.op == "!=";
+        let (head, op) = if negated { ("NOT EXISTS", "=") } else { ("EXISTS", c.op.as_str()) };
+        q.push(format!("{head} (SELECT 1 FROM {table} x WHERE x.{column} = {} AND x.key = ", target.id));
         q.push_bind(key.clone());
-        q.push(format!(" AND x.value {} ", c.op));
+        q.push(format!(" AND x.value {op} "));
         push_value(q, &c.value);
         q.push(")");
     }
 }
 
-/// Appends ` ORDER BY …` (each term, then MLflow's default: newest first, then id).
-pub fn push_order(q: &mut QueryBuilder<'_, Postgres>, orders: &[Order]) {
+/// Appends ` ORDER BY …` (each term, then the target's default order).
+pub fn push_order(q: &mut QueryBuilder<'_, Postgres>, target: &Target, orders: &[Order]) {
     q.push(" ORDER BY ");
     for o in orders {
         let dir = if o.ascending { "ASC" } else { "DESC" };
-        let sub = |table: &str| format!("(SELECT x.value FROM {table} x WHERE x.run_id = r.id AND x.key = ");
-        match &o.entity {
-            Entity::Metric(k) => {
-                q.push(sub("run_latest_metrics")).push_bind(k.clone()).push(format!(") {dir} NULLS LAST, "));
+        match (&o.entity, key_table(target, &o.entity)) {
+            (Entity::Metric(k) | Entity::Param(k) | Entity::Tag(k), Some((table, column))) => {
+                q.push(format!("(SELECT x.value FROM {table} x WHERE x.{column} = {} AND x.key = ", target.id))
+                    .push_bind(k.clone())
+                    .push(format!(" ORDER BY x.value DESC LIMIT 1) {dir} NULLS LAST, "));
             }
-            Entity::Param(k) => {
-                q.push(sub("run_params")).push_bind(k.clone()).push(format!(") {dir} NULLS LAST, "));
+            (Entity::Attribute(k), _) => {
+                q.push(format!("{} {dir} NULLS LAST, ", attribute_column(target, k)));
             }
-            Entity::Tag(k) => {
-                q.push(sub("run_tags")).push_bind(k.clone()).push(format!(") {dir} NULLS LAST, "));
-            }
-            Entity::Attribute(k) => {
-                q.push(format!("{} {dir} NULLS LAST, ", attribute_column(k)));
-            }
+            _ => {}
         }
     }
-    q.push("r.start_time DESC, r.id DESC");
+    q.push(target.default_order);
 }
 
 #[cfg(test)]
