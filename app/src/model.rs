@@ -362,9 +362,17 @@ pub struct RunRow {
 pub struct ExperimentPage {
     pub id: i64,
     pub name: String,
+    /// The metric and param columns shown.
     pub metric_keys: Vec<String>,
     pub param_keys: Vec<String>,
+    /// Every metric and param key of the experiment (to choose columns from).
+    pub all_metric_keys: Vec<String>,
+    pub all_param_keys: Vec<String>,
     pub runs: Vec<RunRow>,
+    /// Runs matching the filter, over all pages.
+    pub total: i64,
+    pub per_page: i64,
+    pub best: Option<BestRun>,
     /// The filter's error, shown above the table (the grammar is MLflow's).
     pub filter_error: Option<String>,
 }
@@ -427,6 +435,12 @@ pub struct RunComparison {
     pub charts: Vec<(String, String)>,
     /// (row label, one value per run; `None`: not logged), params then metrics.
     pub rows: Vec<(String, Vec<Option<String>>)>,
+    /// Params whose values are numbers in every run that has them, and the metric keys: the
+    /// choices for the scatter.
+    pub numeric_params: Vec<String>,
+    pub metrics: Vec<String>,
+    /// (param, metric, SVG): one dot per run.
+    pub scatter: Option<(String, String, String)>,
 }
 
 /// A registered model in a project's list.
@@ -466,4 +480,82 @@ pub struct RegisteredModelPage {
     pub versions: Vec<ModelVersionRow>,
     /// How the MLflow client names it with a token scoped to this project.
     pub uri_example: String,
+}
+
+/// Percent-encodes a query-string value (everything but unreserved characters).
+pub fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The runs of an experiment page being looked at: its query string's parts.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct RunsQuery {
+    pub filter: String,
+    pub order: String,
+    /// Zero-based page of `RUNS_PER_PAGE` runs.
+    pub page: i64,
+    /// Chosen columns (`metrics.loss`, `params.model`); empty: the first few of each kind.
+    pub columns: Vec<String>,
+    /// The metric that picks the best run, and whether lower is better.
+    pub best: String,
+    pub lower_is_better: bool,
+}
+
+impl RunsQuery {
+    /// This query as a query string, with `change` applied.
+    pub fn href(&self, change: impl FnOnce(&mut RunsQuery)) -> String {
+        let mut q = self.clone();
+        change(&mut q);
+        let mut parts = Vec::new();
+        for (k, v) in [("filter", &q.filter), ("order", &q.order), ("best", &q.best)] {
+            if !v.is_empty() {
+                parts.push(format!("{k}={}", url_encode(v)));
+            }
+        }
+        if !q.best.is_empty() {
+            parts.push(format!("goal={}", if q.lower_is_better { "min" } else { "max" }));
+        }
+        for c in &q.columns {
+            parts.push(format!("col={}", url_encode(c)));
+        }
+        if q.page > 0 {
+            parts.push(format!("page={}", q.page));
+        }
+        if parts.is_empty() { "?".into() } else { format!("?{}", parts.join("&")) }
+    }
+}
+
+/// The best run of an experiment by one metric.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BestRun {
+    pub run_id: String,
+    pub name: String,
+    pub metric: String,
+    pub value: f64,
+}
+
+/// How metric charts are drawn: by step or by time since the run's first value, and how much
+/// they are smoothed (0: not at all; TensorBoard's exponential moving average weight).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ChartOptions {
+    pub by_time: bool,
+    pub smoothing: f64,
+    /// The compare view's scatter: a param against a metric.
+    pub scatter_param: String,
+    pub scatter_metric: String,
+}
+
+impl ChartOptions {
+    /// Parses the `x` and `smooth` query values (bad values fall back to the defaults).
+    pub fn from_query(x: Option<String>, smooth: Option<String>) -> Self {
+        let smoothing = smooth.and_then(|s| s.parse::<f64>().ok()).filter(|s| s.is_finite()).unwrap_or(0.0).clamp(0.0, 0.99);
+        ChartOptions { by_time: x.as_deref() == Some("time"), smoothing, ..Default::default() }
+    }
 }

@@ -1,6 +1,7 @@
 //! Charts drawn on the server as SVG (plotters), inserted into pages as markup.
 
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 const WIDTH: u32 = 360;
 const HEIGHT: u32 = 180;
@@ -123,19 +124,50 @@ fn thin(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
     out
 }
 
+/// TensorBoard's smoothing: an exponential moving average with weight `w` in [0, 1), debiased
+/// so the first points are not pulled towards zero. Non-finite values pass through unsmoothed.
+pub fn smooth(points: &[(f64, f64)], w: f64) -> Vec<(f64, f64)> {
+    if w <= 0.0 {
+        return points.to_vec();
+    }
+    let w = w.min(0.999);
+    let (mut last, mut n) = (0.0, 0i32);
+    points
+        .iter()
+        .map(|&(x, y)| {
+            if !y.is_finite() {
+                return (x, y);
+            }
+            last = last * w + (1.0 - w) * y;
+            n += 1;
+            (x, last / (1.0 - w.powi(n)))
+        })
+        .collect()
+}
+
 /// Lines of (x, y) points, one per named series, with a legend when there are several.
 /// Non-finite values are left out.
 pub fn lines_svg(series: &[(String, Vec<(f64, f64)>)], x_label: &str) -> String {
+    lines_svg_smoothed(series, x_label, 0.0)
+}
+
+/// Like [`lines_svg`]; with `smoothing` > 0 each series is drawn faint as logged and strong as
+/// smoothed (see [`smooth`]).
+pub fn lines_svg_smoothed(series: &[(String, Vec<(f64, f64)>)], x_label: &str, smoothing: f64) -> String {
     let mut svg = String::new();
-    let series: Vec<(String, Vec<(f64, f64)>)> = series
+    let finite = |p: &[(f64, f64)]| p.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite()).collect::<Vec<_>>();
+    // Smoothed over every point, then both lines thinned for drawing.
+    let smoothed: Vec<Vec<(f64, f64)>> = series.iter().map(|(_, p)| thin(&smooth(&finite(p), smoothing))).collect();
+    let series: Vec<(String, Vec<(f64, f64)>, Vec<(f64, f64)>)> = series
         .iter()
-        .map(|(n, p)| (n.clone(), thin(&p.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite()).collect::<Vec<_>>())))
-        .filter(|(_, p)| !p.is_empty())
+        .zip(smoothed)
+        .map(|((n, p), s)| (n.clone(), thin(&finite(p)), s))
+        .filter(|(_, p, _)| !p.is_empty())
         .collect();
     if series.is_empty() {
         return svg;
     }
-    let all = series.iter().flat_map(|(_, p)| p.iter());
+    let all = series.iter().flat_map(|(_, p, _)| p.iter());
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
     for &(x, y) in all {
         x0 = x0.min(x);
@@ -168,9 +200,14 @@ pub fn lines_svg(series: &[(String, Vec<(f64, f64)>)], x_label: &str) -> String 
                 .x_label_formatter(&|x| short(*x))
                 .y_label_formatter(&|y| short(*y))
                 .draw()?;
-            for (i, (name, points)) in series.iter().enumerate() {
+            for (i, (name, points, smoothed)) in series.iter().enumerate() {
                 let colour = SERIES[i % SERIES.len()];
-                let drawn = chart.draw_series(LineSeries::new(points.iter().copied(), colour.stroke_width(2)))?;
+                let drawn = if smoothing > 0.0 {
+                    chart.draw_series(LineSeries::new(points.iter().copied(), colour.mix(0.25).stroke_width(1)))?;
+                    chart.draw_series(LineSeries::new(smoothed.iter().copied(), colour.stroke_width(2)))?
+                } else {
+                    chart.draw_series(LineSeries::new(points.iter().copied(), colour.stroke_width(2)))?
+                };
                 if series.len() > 1 {
                     drawn.label(truncate(name, 24)).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], colour.stroke_width(3)));
                 }
@@ -214,9 +251,78 @@ fn short(x: f64) -> String {
     }
 }
 
+/// Labelled points (x, y): one dot per run, with its label beside it. Non-finite points are left out.
+pub fn scatter_svg(points: &[(String, f64, f64)], x_label: &str, y_label: &str) -> String {
+    let mut svg = String::new();
+    let points: Vec<&(String, f64, f64)> = points.iter().filter(|p| p.1.is_finite() && p.2.is_finite()).collect();
+    if points.is_empty() {
+        return svg;
+    }
+    let span = |v: Vec<f64>| {
+        let (lo, hi) = v.iter().fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(*x), b.max(*x)));
+        let pad = if hi > lo { (hi - lo) * 0.08 } else { lo.abs().max(1.0) * 0.08 };
+        (lo - pad, hi + pad)
+    };
+    let (x0, x1) = span(points.iter().map(|p| p.1).collect());
+    let (y0, y1) = span(points.iter().map(|p| p.2).collect());
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH * 2, HEIGHT + 60)).into_drawing_area();
+        let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
+            let mut chart = ChartBuilder::on(&root)
+                .margin(10)
+                .x_label_area_size(34)
+                .y_label_area_size(54)
+                .build_cartesian_2d(x0..x1, y0..y1)?;
+            chart
+                .configure_mesh()
+                .light_line_style(INK.mix(0.12))
+                .bold_line_style(INK.mix(0.25))
+                .axis_style(INK)
+                .x_desc(x_label)
+                .y_desc(y_label)
+                .x_labels(6)
+                .y_labels(5)
+                .label_style(("sans-serif", 11).into_font().color(&INK))
+                .x_label_formatter(&|x| short(*x))
+                .y_label_formatter(&|y| short(*y))
+                .draw()?;
+            chart.draw_series(points.iter().map(|p| Circle::new((p.1, p.2), 4, SERIES[0].filled())))?;
+            chart.draw_series(points.iter().map(|p| {
+                Text::new(truncate(&p.0, 20), (p.1, p.2), ("sans-serif", 10).into_font().color(&INK).pos(Pos::new(HPos::Left, VPos::Bottom)))
+            }))?;
+            root.present()?;
+            Ok(())
+        })();
+        if drawn.is_err() {
+            return String::new();
+        }
+    }
+    svg
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn draws_labelled_points() {
+        let svg = scatter_svg(&[("a".into(), 0.1, 0.9), ("b".into(), 0.01, 0.7), ("bad".into(), f64::NAN, 1.0)], "lr", "acc");
+        assert_eq!(svg.matches("<circle").count(), 2);
+        let label = |l: &str| svg.contains(&format!("\n{l}\n</text>"));
+        assert!(label("a") && label("b") && !label("bad"), "{svg}");
+        assert!(scatter_svg(&[], "x", "y").is_empty());
+    }
+
+    #[test]
+    fn smoothing_is_a_debiased_moving_average() {
+        let pts: Vec<(f64, f64)> = (0..4).map(|i| (i as f64, [1.0, 3.0, 3.0, 3.0][i])).collect();
+        let s = smooth(&pts, 0.5);
+        // First point unchanged; then (0.5*0.5 + 0.5*3) / (1 - 0.25) = 1.75 / 0.75.
+        assert_eq!(s[0], (0.0, 1.0));
+        assert!((s[1].1 - 1.75 / 0.75).abs() < 1e-12);
+        assert!(s[3].1 < 3.0 && s[3].1 > s[2].1);
+        assert_eq!(smooth(&pts, 0.0), pts);
+    }
 
     #[test]
     fn draws_lines_readably_at_any_length() {

@@ -766,6 +766,41 @@ pub async fn search_runs(
     load_runs(db, &ids).await
 }
 
+/// How many runs of the given experiments match a filter (for paging).
+pub async fn count_runs(db: &PgPool, actor: &Actor, experiment_ids: &[String], filter: &str, view: ViewType) -> Result<i64> {
+    let clauses = crate::search_filter::parse_filter(filter)?;
+    let mut ids = Vec::new();
+    for e in experiment_ids {
+        ids.push(experiment(db, actor, e, Access::Read).await?.id);
+    }
+    let mut q: QueryBuilder<Postgres> = QueryBuilder::new("SELECT count(*) FROM runs r WHERE r.experiment_id = ANY(");
+    q.push_bind(&ids).push(")");
+    view.push_filter(&mut q, "r.lifecycle_stage");
+    crate::search_filter::push_where(&mut q, &crate::search_filter::RUNS, &clauses);
+    Ok(q.build_query_scalar().fetch_one(db).await?)
+}
+
+/// Every metric and param key logged in an experiment's active runs, sorted (for choosing
+/// the columns of its runs table).
+pub async fn experiment_keys(db: &PgPool, actor: &Actor, experiment_id: &str) -> Result<(Vec<String>, Vec<String>)> {
+    let e = experiment(db, actor, experiment_id, Access::Read).await?;
+    let metrics: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT m.key FROM run_latest_metrics m JOIN runs r ON r.id = m.run_id
+          WHERE r.experiment_id = $1 AND r.lifecycle_stage = 'active' ORDER BY m.key",
+    )
+    .bind(e.id)
+    .fetch_all(db)
+    .await?;
+    let params: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT p.key FROM run_params p JOIN runs r ON r.id = p.run_id
+          WHERE r.experiment_id = $1 AND r.lifecycle_stage = 'active' ORDER BY p.key",
+    )
+    .bind(e.id)
+    .fetch_all(db)
+    .await?;
+    Ok((metrics, params))
+}
+
 /// An experiment in a project's list.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExperimentSummary {

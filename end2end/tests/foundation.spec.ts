@@ -339,7 +339,7 @@ test("runs logged through the MLflow API appear with their metric curves, and fi
   for (const [name, model, scale] of [["rf-1", "rf", 1.0], ["gbt-1", "gbt", 0.5]] as const) {
     const { run } = await api("runs/create", { experiment_id, run_name: name, start_time: Date.now() });
     const metrics = Array.from({ length: 50 }, (_, step) => ({ key: "loss", value: scale / (step + 1), timestamp: Date.now(), step }));
-    await api("runs/log-batch", { run_id: run.info.run_id, metrics, params: [{ key: "model", value: model }] });
+    await api("runs/log-batch", { run_id: run.info.run_id, metrics, params: [{ key: "model", value: model }, { key: "lr", value: String(scale / 10) }] });
     await api("runs/update", { run_id: run.info.run_id, status: "FINISHED", end_time: Date.now() });
   }
   await page.goto("/p/churn-model/experiments");
@@ -357,6 +357,25 @@ test("runs logged through the MLflow API appear with their metric curves, and fi
   await expect(page.getByRole("alert")).toContainText("Invalid filter");
   await page.goto(page.url().split("?")[0]);
   await hydrated(page);
+  // Sorting by a column header: the larger final loss first, then the other way.
+  await runs.getByRole("link", { name: "Sort by loss" }).click();
+  await expect(runs.getByRole("row").nth(1)).toContainText("rf-1");
+  await runs.getByRole("link", { name: "Sort by loss" }).click();
+  await expect(runs.getByRole("row").nth(1)).toContainText("gbt-1");
+  // The best run by a metric.
+  await page.getByLabel("Best run by").selectOption("loss");
+  await page.getByLabel("Goal").selectOption("max");
+  await page.getByRole("button", { name: "Find best run" }).click();
+  await expect(page.getByRole("status")).toContainText("Best run by loss (highest): rf-1");
+  // Choosing columns: without the param column.
+  await page.getByText("Columns", { exact: true }).click();
+  await page.getByRole("checkbox", { name: "param model" }).uncheck();
+  await page.getByRole("button", { name: "Show columns" }).click();
+  await expect(runs.getByRole("columnheader", { name: "loss" })).toBeVisible();
+  await expect(runs.getByRole("columnheader", { name: "lr" })).toBeVisible();
+  await expect(runs.getByRole("columnheader", { name: "model" })).toHaveCount(0);
+  await page.goto(page.url().split("?")[0]);
+  await hydrated(page);
   await shot(page, "17-experiment");
   // Compare: both curves on one chart, the differing param marked.
   await page.getByRole("checkbox", { name: "Select run rf-1" }).check();
@@ -368,6 +387,12 @@ test("runs logged through the MLflow API appear with their metric curves, and fi
   await expect(chart).toContainText("rf-1");
   await expect(chart).toContainText("gbt-1");
   await expect(page.getByRole("table", { name: "Differences" }).getByRole("row", { name: /param model/ })).toHaveClass(/differs/);
+  await page.getByRole("combobox", { name: "Param", exact: true }).selectOption("lr");
+  await page.getByRole("combobox", { name: "Metric", exact: true }).selectOption("loss");
+  await page.getByRole("button", { name: "Draw scatter" }).click();
+  const scatter = page.getByRole("img", { name: "Scatter of loss against lr" });
+  await expect(scatter).toContainText("rf-1");
+  await expect(scatter).toContainText("gbt-1");
   await shot(page, "19-compare");
   await page.goBack();
   await hydrated(page);
@@ -375,7 +400,47 @@ test("runs logged through the MLflow API appear with their metric curves, and fi
   await expect(page.getByRole("heading", { name: /Run rf-1/ })).toBeVisible();
   await expect(page.getByRole("img", { name: "Metric loss" })).toBeVisible();
   await expect(page.getByRole("table", { name: "Parameters" })).toContainText("rf");
+  // Time on the x axis, smoothed.
+  await page.getByLabel("X axis").selectOption("time");
+  await page.getByLabel("Smoothing").fill("0.6");
+  await page.getByRole("button", { name: "Redraw charts" }).click();
+  await expect(page).toHaveURL(/x=time&smooth=0.6/);
+  await expect(page.getByRole("img", { name: "Metric loss" })).toContainText("seconds since the first value");
   await shot(page, "18-run");
+});
+
+test("a model logged from Python appears with its run, lineage and registry entry", async ({ page }) => {
+  const python = process.env.TRELLIS_TEST_PYTHON ?? "python3";
+  const base = test.info().project.use.baseURL ?? "";
+  const { execFileSync } = await import("node:child_process");
+  const out = execFileSync(python, ["python/log_model.py"], {
+    env: { ...process.env, MLFLOW_TRACKING_URI: base, MLFLOW_TRACKING_USERNAME: admin.email, MLFLOW_TRACKING_PASSWORD: admin.password, MLFLOW_HTTP_REQUEST_MAX_RETRIES: "0" },
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const runId = out.trim().split("\n").pop() ?? "";
+  expect(runId).toMatch(/^[0-9a-f]{32}$/);
+  await signIn(page, admin);
+  await page.goto("/p/churn-model/experiments");
+  await hydrated(page);
+  await page.getByRole("link", { name: "python" }).click();
+  await page.getByRole("link", { name: "py-logreg" }).click();
+  await expect(page.getByRole("heading", { name: /Run py-logreg/ })).toBeVisible();
+  await expect(page.getByRole("region", { name: "Note" })).toContainText("Baseline logistic regression");
+  await expect(page.getByRole("img", { name: "Metric loss" })).toBeVisible();
+  await expect(page.getByRole("table", { name: "Dataset inputs" })).toContainText("churn-train");
+  const models = page.getByRole("table", { name: "Logged models" });
+  await expect(models).toContainText("ready");
+  await shot(page, "20-run-lineage");
+  await models.getByRole("link", { name: "churn-classifier v1" }).click();
+  await expect(page.getByRole("heading", { name: /Model churn-classifier/ })).toBeVisible();
+  const versions = page.getByRole("table", { name: "Versions" });
+  await expect(versions.getByRole("row")).toHaveCount(2);
+  await expect(versions).toContainText("@champion");
+  await expect(page.getByText("models:/churn-classifier@champion")).toBeVisible();
+  await shot(page, "21-model");
+  await page.getByRole("link", { name: "Models", exact: true }).click();
+  await expect(page.getByRole("table", { name: "Registered models" })).toContainText("churn-classifier");
 });
 
 async function signIn(page: Page, who: { email: string; password: string }) {

@@ -22,32 +22,53 @@ pub async fn list_experiments(slug: String) -> Result<Vec<ExperimentRow>, AppErr
         .collect())
 }
 
-/// Columns shown at most, of each kind.
+/// Columns shown at most, of each kind, unless chosen.
 pub const MAX_COLUMNS: usize = 8;
+/// Runs on one page of an experiment's table.
+pub const RUNS_PER_PAGE: i64 = 100;
 
 #[server]
-pub async fn experiment_runs(slug: String, id: i64, filter: String, order: String) -> Result<ExperimentPage, AppError> {
+pub async fn experiment_runs(slug: String, id: i64, query: RunsQuery) -> Result<ExperimentPage, AppError> {
     use super::ssr::*;
     use trellis_core::tracking::{self, ViewType};
     let cx = Ctx::get()?;
     let actor = cx.actor().await?;
     let e = tracking::experiment_in(cx.db(), &actor, &slug, &id.to_string()).await.map_err(|e| cx.fail(e))?;
-    let order_by: Vec<String> = if order.trim().is_empty() { vec![] } else { vec![order] };
+    let (all_metric_keys, all_param_keys) = tracking::experiment_keys(cx.db(), &actor, &id.to_string()).await.map_err(|e| cx.fail(e))?;
+    let chosen = |prefix: &str, all: &[String]| -> Vec<String> {
+        if query.columns.is_empty() {
+            all.iter().take(MAX_COLUMNS).cloned().collect()
+        } else {
+            query.columns.iter().filter_map(|c| c.strip_prefix(prefix)).filter(|k| all.iter().any(|a| a == k)).map(str::to_string).collect()
+        }
+    };
+    let metric_keys = chosen("metrics.", &all_metric_keys);
+    let param_keys = chosen("params.", &all_param_keys);
+    let order_by: Vec<String> = if query.order.trim().is_empty() { vec![] } else { vec![query.order.clone()] };
     let ids = [id.to_string()];
-    let (runs, filter_error) =
-        match tracking::search_runs(cx.db(), &actor, &ids, &filter, &order_by, ViewType::ActiveOnly, 1000, 0).await {
-            Ok(r) => (r, None),
-            Err(trellis_core::Error::BadRequest(m)) => (Vec::new(), Some(m)),
-            Err(err) => return Err(cx.fail(err)),
-        };
-    let mut metric_keys: Vec<String> = runs.iter().flat_map(|r| r.metrics.iter().map(|m| m.key.clone())).collect();
-    metric_keys.sort();
-    metric_keys.dedup();
-    metric_keys.truncate(MAX_COLUMNS);
-    let mut param_keys: Vec<String> = runs.iter().flat_map(|r| r.params.iter().map(|p| p.0.clone())).collect();
-    param_keys.sort();
-    param_keys.dedup();
-    param_keys.truncate(MAX_COLUMNS);
+    let offset = query.page.max(0) * RUNS_PER_PAGE;
+    let searched = async {
+        let total = tracking::count_runs(cx.db(), &actor, &ids, &query.filter, ViewType::ActiveOnly).await?;
+        let runs = tracking::search_runs(cx.db(), &actor, &ids, &query.filter, &order_by, ViewType::ActiveOnly, RUNS_PER_PAGE, offset).await?;
+        Ok::<_, trellis_core::Error>((total, runs))
+    };
+    let (total, runs, filter_error) = match searched.await {
+        Ok((t, r)) => (t, r, None),
+        Err(trellis_core::Error::BadRequest(m)) => (0, Vec::new(), Some(m)),
+        Err(err) => return Err(cx.fail(err)),
+    };
+    let best = if query.best.is_empty() || filter_error.is_some() {
+        None
+    } else {
+        let key = query.best.trim_start_matches("metrics.").to_string();
+        let order = vec![format!("metrics.`{key}` {}", if query.lower_is_better { "ASC" } else { "DESC" })];
+        let filter = if query.filter.trim().is_empty() { String::new() } else { query.filter.clone() };
+        let found = tracking::search_runs(cx.db(), &actor, &ids, &filter, &order, ViewType::ActiveOnly, 1, 0).await.map_err(|e| cx.fail(e))?;
+        found.into_iter().next().and_then(|r| {
+            let value = r.metrics.iter().find(|m| m.key == key)?.value;
+            Some(BestRun { run_id: r.run_uuid, name: r.name, metric: key, value })
+        })
+    };
     let rows = runs
         .iter()
         .map(|r| RunRow {
@@ -60,11 +81,42 @@ pub async fn experiment_runs(slug: String, id: i64, filter: String, order: Strin
             params: param_keys.iter().map(|k| r.params.iter().find(|p| &p.0 == k).map(|p| p.1.clone())).collect(),
         })
         .collect();
-    Ok(ExperimentPage { id: e.id, name: e.name, metric_keys, param_keys, runs: rows, filter_error })
+    Ok(ExperimentPage {
+        id: e.id,
+        name: e.name,
+        metric_keys,
+        param_keys,
+        all_metric_keys,
+        all_param_keys,
+        runs: rows,
+        total,
+        per_page: RUNS_PER_PAGE,
+        best,
+        filter_error,
+    })
+}
+
+/// A metric's history as chart points: by step, or by seconds since its first value.
+#[cfg(feature = "ssr")]
+fn chart_points(history: &[trellis_core::tracking::Metric], options: &ChartOptions) -> Vec<(f64, f64)> {
+    let t0 = history.iter().map(|h| h.timestamp).min().unwrap_or(0);
+    let mut points: Vec<(f64, f64)> = history
+        .iter()
+        .map(|h| (if options.by_time { (h.timestamp - t0) as f64 / 1000.0 } else { h.step as f64 }, h.value))
+        .collect();
+    if options.by_time {
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    points
+}
+
+#[cfg(feature = "ssr")]
+fn x_label(options: &ChartOptions) -> &'static str {
+    if options.by_time { "seconds since the first value" } else { "step" }
 }
 
 #[server]
-pub async fn get_run_page(slug: String, run_id: String) -> Result<RunPage, AppError> {
+pub async fn get_run_page(slug: String, run_id: String, options: ChartOptions) -> Result<RunPage, AppError> {
     use super::ssr::*;
     use trellis_core::tracking;
     let cx = Ctx::get()?;
@@ -76,8 +128,8 @@ pub async fn get_run_page(slug: String, run_id: String) -> Result<RunPage, AppEr
         let history = tracking::metric_history(cx.db(), &actor, &run_id, &m.key, tracking::MAX_RESULTS, 0)
             .await
             .map_err(|e| cx.fail(e))?;
-        let points: Vec<(f64, f64)> = history.iter().map(|h| (h.step as f64, h.value)).collect();
-        let svg = trellis_core::charts::lines_svg(&[(m.key.clone(), points)], "step");
+        let points = chart_points(&history, &options);
+        let svg = trellis_core::charts::lines_svg_smoothed(&[(m.key.clone(), points)], x_label(&options), options.smoothing);
         charts.push((m.key.clone(), m.value, svg));
     }
     let tag = |k: &str| run.tags.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
@@ -158,7 +210,7 @@ pub async fn get_run_page(slug: String, run_id: String) -> Result<RunPage, AppEr
 pub const MAX_COMPARED: usize = 20;
 
 #[server]
-pub async fn compare_runs(slug: String, runs: String) -> Result<RunComparison, AppError> {
+pub async fn compare_runs(slug: String, runs: String, options: ChartOptions) -> Result<RunComparison, AppError> {
     use super::ssr::*;
     use trellis_core::tracking;
     let cx = Ctx::get()?;
@@ -183,9 +235,9 @@ pub async fn compare_runs(slug: String, runs: String) -> Result<RunComparison, A
             let history = tracking::metric_history(cx.db(), &actor, &r.run_uuid, key, tracking::MAX_RESULTS, 0)
                 .await
                 .map_err(|e| cx.fail(e))?;
-            series.push((r.name.clone(), history.iter().map(|h| (h.step as f64, h.value)).collect::<Vec<_>>()));
+            series.push((r.name.clone(), chart_points(&history, &options)));
         }
-        charts.push((key.clone(), trellis_core::charts::lines_svg(&series, "step")));
+        charts.push((key.clone(), trellis_core::charts::lines_svg_smoothed(&series, x_label(&options), options.smoothing)));
     }
     let mut param_keys: Vec<String> = loaded.iter().flat_map(|r| r.params.iter().map(|p| p.0.clone())).collect();
     param_keys.sort();
@@ -197,5 +249,31 @@ pub async fn compare_runs(slug: String, runs: String) -> Result<RunComparison, A
     rows.extend(keys.iter().map(|k| {
         (format!("metric {k}"), loaded.iter().map(|r| r.metrics.iter().find(|m| &m.key == k).map(|m| format!("{:.6}", m.value))).collect())
     }));
-    Ok(RunComparison { runs: loaded.iter().map(|r| (r.run_uuid.clone(), r.name.clone())).collect(), charts, rows })
+    let numeric_params: Vec<String> = param_keys
+        .iter()
+        .filter(|k| loaded.iter().filter_map(|r| r.params.iter().find(|p| &p.0 == *k)).all(|p| p.1.trim().parse::<f64>().is_ok()))
+        .cloned()
+        .collect();
+    let scatter = match (numeric_params.iter().find(|k| **k == options.scatter_param), keys.iter().find(|k| **k == options.scatter_metric)) {
+        (Some(p), Some(m)) => {
+            let points: Vec<(String, f64, f64)> = loaded
+                .iter()
+                .filter_map(|r| {
+                    let x = r.params.iter().find(|q| &q.0 == p)?.1.trim().parse::<f64>().ok()?;
+                    let y = r.metrics.iter().find(|q| &q.key == m)?.value;
+                    Some((r.name.clone(), x, y))
+                })
+                .collect();
+            Some((p.clone(), m.clone(), trellis_core::charts::scatter_svg(&points, p, m)))
+        }
+        _ => None,
+    };
+    Ok(RunComparison {
+        runs: loaded.iter().map(|r| (r.run_uuid.clone(), r.name.clone())).collect(),
+        charts,
+        rows,
+        numeric_params,
+        metrics: keys,
+        scatter,
+    })
 }

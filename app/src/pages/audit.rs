@@ -32,19 +32,10 @@ fn older_link(q: &AuditQuery, rows: &[AuditRow]) -> Option<String> {
     let mut parts = vec![format!("before={last}")];
     for (k, v) in [("action", &q.action), ("user", &q.user), ("since", &q.since), ("until", &q.until)] {
         if let Some(v) = v {
-            parts.push(format!("{k}={}", encode(v)));
+            parts.push(format!("{k}={}", crate::model::url_encode(v)));
         }
     }
     Some(format!("?{}", parts.join("&")))
-}
-
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[component]

@@ -7,7 +7,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::experiments::{compare_runs, experiment_runs, get_run_page, list_experiments};
 use crate::components::widgets::{ErrorBox, Loading, StateBadge};
-use crate::model::{fmt_bytes, fmt_num, fmt_time, RunPage};
+use crate::model::{fmt_bytes, fmt_num, fmt_time, ChartOptions, ExperimentPage, RunPage, RunsQuery};
 use crate::pages::project::use_project;
 
 #[component]
@@ -52,59 +52,173 @@ pub fn ExperimentDetail() -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
     let id = Memo::new(move |_| params.read().get("id").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0));
-    let filter = Memo::new(move |_| query.read().get("filter").unwrap_or_default());
-    let order = Memo::new(move |_| query.read().get("order").unwrap_or_default());
-    let page = Resource::new(move || (ctx.slug.get(), id.get(), filter.get(), order.get()), |(s, i, f, o)| experiment_runs(s, i, f, o));
+    let runs_query = Memo::new(move |_| {
+        let q = query.read();
+        RunsQuery {
+            filter: q.get("filter").unwrap_or_default(),
+            order: q.get("order").unwrap_or_default(),
+            page: q.get("page").and_then(|p| p.parse().ok()).unwrap_or(0),
+            columns: q.get_all("col").unwrap_or_default(),
+            best: q.get("best").unwrap_or_default(),
+            lower_is_better: q.get("goal").is_none_or(|g| g != "max"),
+        }
+    });
+    let page = Resource::new(move || (ctx.slug.get(), id.get(), runs_query.get()), |(s, i, q)| experiment_runs(s, i, q));
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
                 let p = match page.await { Ok(p) => p, Err(e) => return view! { <ErrorBox error=e/> }.into_any() };
                 let slug = ctx.slug.get_untracked();
-                let (metric_keys, param_keys) = (p.metric_keys.clone(), p.param_keys.clone());
+                let q = runs_query.get_untracked();
                 view! {
                     <Title text=format!("{} · Experiments · Trellis", p.name)/>
                     <h2>"Experiment "<code>{p.name.clone()}</code></h2>
                     <form method="get" class="form inline-grid" aria-label="Search runs">
-                        <label class="wide">"Filter"<input type="text" name="filter" value=filter.get_untracked()
+                        <label class="wide">"Filter"<input type="text" name="filter" value=q.filter.clone()
                             placeholder="metrics.loss < 0.5 and params.model = 'rf'"/></label>
-                        <label>"Order by"<input type="text" name="order" value=order.get_untracked() placeholder="metrics.loss ASC"/></label>
+                        <label>"Order by"<input type="text" name="order" value=q.order.clone() placeholder="metrics.loss ASC"/></label>
+                        {q.columns.iter().map(|c| view! { <input type="hidden" name="col" value=c.clone()/> }).collect_view()}
                         <button type="submit">"Search runs"</button>
                     </form>
                     {p.filter_error.clone().map(|m| view! { <p class="error" role="alert">{m}</p> })}
+                    <div class="run-tools">
+                        <ColumnChooser p=p.clone() q=q.clone()/>
+                        <BestRunForm p=p.clone() q=q.clone()/>
+                    </div>
+                    {p.best.clone().map(|b| view! {
+                        <p class="best" role="status">{format!("Best run by {} ({}): ", b.metric, if q.lower_is_better { "lowest" } else { "highest" })}
+                            <a href=format!("/p/{slug}/runs/{}", b.run_id)>{b.name.clone()}</a>{format!(" — {}", fmt_num(Some(b.value)))}</p>
+                    })}
                     {if p.runs.is_empty() {
                         view! { <p class="empty">"No runs match."</p> }.into_any()
                     } else {
-                        view! {
-                            <form method="get" action=format!("/p/{slug}/compare") aria-label="Compare runs">
-                            <button type="submit">"Compare selected runs"</button>
-                            <table class="table" aria-label="Runs">
-                                <thead><tr>
-                                    <th>"Select"</th>
-                                    <th>"Run"</th><th>"Status"</th><th>"Started"</th><th>"User"</th>
-                                    {metric_keys.iter().map(|k| view! { <th class="metric">{k.clone()}</th> }).collect_view()}
-                                    {param_keys.iter().map(|k| view! { <th class="param">{k.clone()}</th> }).collect_view()}
-                                </tr></thead>
-                                <tbody>
-                                    {p.runs.into_iter().map(|r| view! {
-                                        <tr>
-                                            <td><input type="checkbox" name="run" value=r.run_id.clone() aria-label=format!("Select run {}", r.name)/></td>
-                                            <td><a href=format!("/p/{slug}/runs/{}", r.run_id)>{r.name.clone()}</a></td>
-                                            <td><StateBadge state=r.status.to_lowercase()/></td>
-                                            <td>{fmt_time(&r.start)}</td>
-                                            <td>{r.user.clone()}</td>
-                                            {r.metrics.iter().map(|m| view! { <td>{fmt_num(*m)}</td> }).collect_view()}
-                                            {r.params.iter().map(|v| view! { <td>{v.clone().unwrap_or_else(|| "—".into())}</td> }).collect_view()}
-                                        </tr>
-                                    }).collect_view()}
-                                </tbody>
-                            </table>
-                            </form>
-                        }.into_any()
+                        view! { <RunsTable p=p.clone() q=q.clone() slug=slug.clone()/> }.into_any()
                     }}
                 }.into_any()
             })}
         </Suspense>
     }
+}
+
+/// A sortable column header: a link that orders by `term` (descending first for metrics, then
+/// the other way on a second click).
+#[component]
+fn SortHeader(label: String, term: String, q: RunsQuery, class: &'static str) -> impl IntoView {
+    let current = q.order.trim().to_string();
+    let (asc, desc) = (format!("{term} ASC"), format!("{term} DESC"));
+    let (next, mark, sort) = if current.eq_ignore_ascii_case(&desc) {
+        (asc, " ↓", "descending")
+    } else if current.eq_ignore_ascii_case(&asc) || current.eq_ignore_ascii_case(&term) {
+        (desc, " ↑", "ascending")
+    } else {
+        (if term.starts_with("metrics.") || term == "start_time" { desc } else { asc }, "", "none")
+    };
+    let href = q.href(|q| {
+        q.order = next;
+        q.page = 0;
+    });
+    view! { <th class=class aria-sort=sort><a href=href aria-label=format!("Sort by {label}")>{label.clone()}{mark}</a></th> }
+}
+
+#[component]
+fn RunsTable(p: ExperimentPage, q: RunsQuery, slug: String) -> impl IntoView {
+    let best = p.best.as_ref().map(|b| b.run_id.clone());
+    let first = q.page * p.per_page + 1;
+    let last = (first + p.runs.len() as i64 - 1).min(p.total);
+    let pages = (p.total + p.per_page - 1) / p.per_page;
+    let prev = (q.page > 0).then(|| q.href(|q| q.page -= 1));
+    let next = (q.page + 1 < pages).then(|| q.href(|q| q.page += 1));
+    let quoted = |k: &str| if k.chars().all(|c| c.is_alphanumeric() || c == '_') { k.to_string() } else { format!("`{k}`") };
+    view! {
+        <form method="get" action=format!("/p/{slug}/compare") aria-label="Compare runs">
+        <button type="submit">"Compare selected runs"</button>
+        <table class="table" aria-label="Runs">
+            <thead><tr>
+                <th>"Select"</th>
+                <SortHeader label="Run".into() term="attributes.run_name".into() q=q.clone() class=""/>
+                <SortHeader label="Status".into() term="attributes.status".into() q=q.clone() class=""/>
+                <SortHeader label="Started".into() term="attributes.start_time".into() q=q.clone() class=""/>
+                <th>"User"</th>
+                {p.metric_keys.iter().map(|k| view! { <SortHeader label=k.clone() term=format!("metrics.{}", quoted(k)) q=q.clone() class="metric"/> }).collect_view()}
+                {p.param_keys.iter().map(|k| view! { <SortHeader label=k.clone() term=format!("params.{}", quoted(k)) q=q.clone() class="param"/> }).collect_view()}
+            </tr></thead>
+            <tbody>
+                {p.runs.into_iter().map(|r| {
+                    let is_best = best.as_deref() == Some(r.run_id.as_str());
+                    view! {
+                        <tr class:best=is_best>
+                            <td><input type="checkbox" name="run" value=r.run_id.clone() aria-label=format!("Select run {}", r.name)/></td>
+                            <td><a href=format!("/p/{slug}/runs/{}", r.run_id)>{r.name.clone()}</a></td>
+                            <td><StateBadge state=r.status.to_lowercase()/></td>
+                            <td>{fmt_time(&r.start)}</td>
+                            <td>{r.user.clone()}</td>
+                            {r.metrics.iter().map(|m| view! { <td>{fmt_num(*m)}</td> }).collect_view()}
+                            {r.params.iter().map(|v| view! { <td>{v.clone().unwrap_or_else(|| "—".into())}</td> }).collect_view()}
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+        </form>
+        <nav class="pager" aria-label="Pages of runs">
+            <span>{format!("Runs {first}–{last} of {}", p.total)}</span>
+            {prev.map(|h| view! { <a href=h>"Previous page"</a> })}
+            {next.map(|h| view! { <a href=h>"Next page"</a> })}
+        </nav>
+    }
+}
+
+/// Which metric and param columns the runs table shows.
+#[component]
+fn ColumnChooser(p: ExperimentPage, q: RunsQuery) -> impl IntoView {
+    let shown: Vec<String> =
+        p.metric_keys.iter().map(|k| format!("metrics.{k}")).chain(p.param_keys.iter().map(|k| format!("params.{k}"))).collect();
+    let all: Vec<(String, String)> = p
+        .all_metric_keys
+        .iter()
+        .map(|k| (format!("metrics.{k}"), format!("metric {k}")))
+        .chain(p.all_param_keys.iter().map(|k| (format!("params.{k}"), format!("param {k}"))))
+        .collect();
+    view! {
+        <details class="column-chooser">
+            <summary>"Columns"</summary>
+            <form method="get" aria-label="Choose columns">
+                <input type="hidden" name="filter" value=q.filter.clone()/>
+                <input type="hidden" name="order" value=q.order.clone()/>
+                <fieldset><legend>"Show these metrics and params"</legend>
+                {all.into_iter().map(|(value, label)| {
+                    let checked = shown.contains(&value);
+                    view! { <label class="check"><input type="checkbox" name="col" value=value checked=checked/>{label}</label> }
+                }).collect_view()}
+                </fieldset>
+                <button type="submit">"Show columns"</button>
+            </form>
+        </details>
+    }
+}
+
+/// Picks the best run by a metric, lowest or highest.
+#[component]
+fn BestRunForm(p: ExperimentPage, q: RunsQuery) -> impl IntoView {
+    (!p.all_metric_keys.is_empty()).then(|| view! {
+        <form method="get" class="inline" aria-label="Best run">
+            <input type="hidden" name="filter" value=q.filter.clone()/>
+            <input type="hidden" name="order" value=q.order.clone()/>
+            {q.columns.iter().map(|c| view! { <input type="hidden" name="col" value=c.clone()/> }).collect_view()}
+            <label>"Best run by"
+                <select name="best">
+                    {p.all_metric_keys.iter().map(|k| view! { <option value=k.clone() selected=q.best == *k>{k.clone()}</option> }).collect_view()}
+                </select>
+            </label>
+            <label>"Goal"
+                <select name="goal">
+                    <option value="min" selected=q.lower_is_better>"lowest"</option>
+                    <option value="max" selected=!q.lower_is_better>"highest"</option>
+                </select>
+            </label>
+            <button type="submit">"Find best run"</button>
+        </form>
+    })
 }
 
 /// Selected runs side by side (`?run=<id>&run=<id>…`).
@@ -113,7 +227,12 @@ pub fn CompareRuns() -> impl IntoView {
     let ctx = use_project();
     let query = use_query_map();
     let runs = Memo::new(move |_| query.read().get_all("run").unwrap_or_default().join(","));
-    let page = Resource::new(move || (ctx.slug.get(), runs.get()), |(s, r)| compare_runs(s, r));
+    let options = Memo::new(move |_| ChartOptions {
+        scatter_param: query.read().get("sx").unwrap_or_default(),
+        scatter_metric: query.read().get("sy").unwrap_or_default(),
+        ..ChartOptions::from_query(query.read().get("x"), query.read().get("smooth"))
+    });
+    let page = Resource::new(move || (ctx.slug.get(), runs.get(), options.get()), |(s, r, o)| compare_runs(s, r, o));
     view! {
         <Title text="Compare runs · Trellis"/>
         <h2>"Compare runs"</h2>
@@ -122,7 +241,9 @@ pub fn CompareRuns() -> impl IntoView {
                 let c = match page.await { Ok(c) => c, Err(e) => return view! { <ErrorBox error=e/> }.into_any() };
                 let slug = ctx.slug.get_untracked();
                 let names: Vec<String> = c.runs.iter().map(|r| r.1.clone()).collect();
+                let keep: Vec<(String, String)> = c.runs.iter().map(|r| ("run".to_string(), r.0.clone())).collect();
                 view! {
+                    <ChartOptionsForm options=options.get_untracked() keep=keep/>
                     <div class="charts">
                         {c.charts.into_iter().map(|(key, svg)| {
                             let label = format!("Metric {key} of the compared runs");
@@ -151,6 +272,31 @@ pub fn CompareRuns() -> impl IntoView {
                         </tbody>
                     </table>
                     <p class="muted">{format!("Comparing {}. Rows whose values differ are marked.", names.join(", "))}</p>
+                    <h3>"Param against metric"</h3>
+                    {if c.numeric_params.is_empty() || c.metrics.is_empty() {
+                        view! { <p class="empty">"A scatter needs a numeric param and a metric."</p> }.into_any()
+                    } else {
+                        let o = options.get_untracked();
+                        let runs_kept: Vec<String> = c.runs.iter().map(|r| r.0.clone()).collect();
+                        view! {
+                            <form method="get" class="inline" aria-label="Scatter">
+                                {runs_kept.into_iter().map(|r| view! { <input type="hidden" name="run" value=r/> }).collect_view()}
+                                <label>"Param"<select name="sx">
+                                    {c.numeric_params.iter().map(|k| view! { <option value=k.clone() selected=o.scatter_param == *k>{k.clone()}</option> }).collect_view()}
+                                </select></label>
+                                <label>"Metric"<select name="sy">
+                                    {c.metrics.iter().map(|k| view! { <option value=k.clone() selected=o.scatter_metric == *k>{k.clone()}</option> }).collect_view()}
+                                </select></label>
+                                <button type="submit">"Draw scatter"</button>
+                            </form>
+                            {c.scatter.clone().map(|(p, m, svg)| view! {
+                                <figure class="chart wide-chart" role="img" aria-label=format!("Scatter of {m} against {p}")>
+                                    <div inner_html=svg></div>
+                                    <figcaption>{format!("{m} against {p}, one dot per run")}</figcaption>
+                                </figure>
+                            })}
+                        }.into_any()
+                    }}
                 }.into_any()
             })}
         </Suspense>
@@ -161,8 +307,10 @@ pub fn CompareRuns() -> impl IntoView {
 pub fn RunDetail() -> impl IntoView {
     let ctx = use_project();
     let params = use_params_map();
+    let query = use_query_map();
     let run_id = Memo::new(move |_| params.read().get("run").unwrap_or_default());
-    let page = Resource::new(move || (ctx.slug.get(), run_id.get()), |(s, r)| get_run_page(s, r));
+    let options = Memo::new(move |_| ChartOptions::from_query(query.read().get("x"), query.read().get("smooth")));
+    let page = Resource::new(move || (ctx.slug.get(), run_id.get(), options.get()), |(s, r, o)| get_run_page(s, r, o));
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
@@ -182,6 +330,7 @@ pub fn RunDetail() -> impl IntoView {
                     })}
                     <RunLineage slug=slug.clone() r=r.clone()/>
                     <h3>"Metrics"</h3>
+                    <ChartOptionsForm options=options.get_untracked() keep=vec![]/>
                     {if r.charts.is_empty() {
                         view! { <p class="empty">"No metrics logged."</p> }.into_any()
                     } else {
@@ -283,4 +432,25 @@ fn RunLineage(slug: String, r: RunPage) -> impl IntoView {
             })}
         </section>
     })
+}
+
+/// The x axis (step or time) and smoothing of the metric charts, as a GET form; `keep` are
+/// query values carried along (the compared runs).
+#[component]
+fn ChartOptionsForm(options: ChartOptions, keep: Vec<(String, String)>) -> impl IntoView {
+    view! {
+        <form method="get" class="inline" aria-label="Chart options">
+            {keep.into_iter().map(|(k, v)| view! { <input type="hidden" name=k value=v/> }).collect_view()}
+            <label>"X axis"
+                <select name="x">
+                    <option value="step" selected=!options.by_time>"Step"</option>
+                    <option value="time" selected=options.by_time>"Time since first value"</option>
+                </select>
+            </label>
+            <label>"Smoothing"
+                <input type="number" name="smooth" min="0" max="0.99" step="0.05" value=options.smoothing.to_string()/>
+            </label>
+            <button type="submit">"Redraw charts"</button>
+        </form>
+    }
 }
