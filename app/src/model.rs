@@ -399,10 +399,33 @@ pub struct RunPage {
     pub children: Vec<(String, String)>,
     pub datasets: Vec<RunDatasetInput>,
     pub models: Vec<RunLoggedModel>,
-    /// Files at the root of the run's artifacts: (path, is a directory, size).
-    pub artifacts: Vec<(String, bool, Option<i64>)>,
-    /// Where the run's artifacts are downloaded from (`/api/2.0/mlflow-artifacts/artifacts/…`).
-    pub artifact_base: String,
+}
+
+/// One directory of a run's artifacts, and a previewed file.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ArtifactView {
+    /// The directory listed ("" = the root).
+    pub dir: String,
+    /// (full path, name, is a directory, size)
+    pub entries: Vec<(String, String, bool, Option<i64>)>,
+    /// Where files are downloaded from: this, `/`, the file's path.
+    pub download_base: String,
+    pub preview: Option<ArtifactPreview>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ArtifactPreview {
+    pub path: String,
+    pub size: i64,
+    pub kind: PreviewKind,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub enum PreviewKind {
+    Text { text: String, truncated: bool },
+    Table { header: Vec<String>, rows: Vec<Vec<String>>, truncated: bool },
+    Image,
+    Binary,
 }
 
 /// A dataset a run used; `dataset_version` is (dataset name, version) when it is one of the

@@ -258,9 +258,101 @@ pub async fn delete(core: &Core, actor: &Actor, at: &ArtifactPath) -> Result<()>
     Ok(())
 }
 
+/// Bytes of a file shown in a preview at most.
+pub const PREVIEW_BYTES: u64 = 64 * 1024;
+/// Rows of a CSV file shown in a preview at most.
+pub const PREVIEW_ROWS: usize = 50;
+
+/// What a preview of an artifact shows.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub enum Preview {
+    /// UTF-8 text (the first [`PREVIEW_BYTES`]); `truncated` when the file is longer.
+    Text { text: String, truncated: bool },
+    /// The first rows of a CSV or TSV file: header, then rows.
+    Table { header: Vec<String>, rows: Vec<Vec<String>>, truncated: bool },
+    /// An image the browser can show (PNG, JPEG, GIF, WebP).
+    Image,
+    /// Anything else: only its size.
+    Binary,
+}
+
+/// The content type an artifact is served with: images the browser may show, everything else
+/// as a download (never HTML or SVG from this origin).
+pub fn content_type(path: &str) -> &'static str {
+    match path.rsplit('.').next().map(|e| e.to_ascii_lowercase()).as_deref() {
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("gif") => "image/gif",
+        Some("webp") => "image/webp",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Decides how the head of a file is previewed.
+pub fn preview_of(path: &str, head: &[u8], size: u64) -> Preview {
+    if content_type(path).starts_with("image/") {
+        return Preview::Image;
+    }
+    let truncated = size > head.len() as u64;
+    // Text up to the last whole character of the head; NUL bytes mean binary.
+    let text = match std::str::from_utf8(head) {
+        Ok(t) => t,
+        Err(e) if truncated && e.error_len().is_none() => std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or(""),
+        Err(_) => return Preview::Binary,
+    };
+    if text.contains('\0') {
+        return Preview::Binary;
+    }
+    let ext = path.rsplit('.').next().map(|e| e.to_ascii_lowercase());
+    if matches!(ext.as_deref(), Some("csv" | "tsv")) {
+        let delimiter = if ext.as_deref() == Some("tsv") { b'\t' } else { b',' };
+        // A cut last line is dropped.
+        let whole = if truncated { text.rsplit_once('\n').map_or("", |(a, _)| a) } else { text };
+        let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(true).from_reader(whole.as_bytes());
+        let mut records = reader.records().map_while(|r| r.ok()).map(|r| r.iter().map(str::to_string).collect::<Vec<_>>());
+        if let Some(header) = records.next() {
+            let rows: Vec<Vec<String>> = records.by_ref().take(PREVIEW_ROWS).collect();
+            let more = records.next().is_some() || truncated;
+            return Preview::Table { header, rows, truncated: more };
+        }
+    }
+    Preview::Text { text: text.to_string(), truncated }
+}
+
+/// A file's preview, after the same checks as a download.
+pub async fn preview(core: &Core, actor: &Actor, at: &ArtifactPath) -> Result<(Preview, i64)> {
+    let (sha256, size) = get(core, actor, at).await?;
+    if content_type(&at.path).starts_with("image/") {
+        return Ok((Preview::Image, size));
+    }
+    let head = core.blobs.head(&sha256, size.max(0) as u64, PREVIEW_BYTES).await?;
+    Ok((preview_of(&at.path, &head, size.max(0) as u64), size))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn previews_by_kind() {
+        assert_eq!(preview_of("plot.PNG", b"\x89PNG", 4), Preview::Image);
+        assert_eq!(preview_of("notes.txt", b"hello", 5), Preview::Text { text: "hello".into(), truncated: false });
+        assert_eq!(preview_of("model.bin", b"ab\0cd", 5), Preview::Binary);
+        assert_eq!(preview_of("x.bin", &[0xff, 0xfe], 2), Preview::Binary);
+        // A head cut inside a character keeps the whole ones.
+        let cut = "é".repeat(3).into_bytes();
+        assert_eq!(preview_of("a.txt", &cut[..5], 6), Preview::Text { text: "éé".into(), truncated: true });
+        match preview_of("data.csv", b"a,b\n1,\"x,y\"\n2,z\n3,w", 100) {
+            Preview::Table { header, rows, truncated } => {
+                assert_eq!(header, ["a", "b"]);
+                assert_eq!(rows, [vec!["1".to_string(), "x,y".to_string()], vec!["2".to_string(), "z".to_string()]], "the cut last line is dropped");
+                assert!(truncated);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(content_type("page.html"), "application/octet-stream");
+        assert_eq!(content_type("drawing.svg"), "application/octet-stream");
+    }
 
     #[test]
     fn artifact_paths_are_checked() {

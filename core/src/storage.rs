@@ -199,6 +199,17 @@ impl Blobs {
         Ok(got.into_stream())
     }
 
+    /// The first `n` bytes of a blob of `size` bytes (previews).
+    pub async fn head(&self, sha256: &str, size: u64, n: u64) -> Result<Bytes> {
+        if size == 0 || n == 0 {
+            return Ok(Bytes::new());
+        }
+        self.store.get_range(&key(sha256), 0..size.min(n)).await.map_err(|e| match e {
+            object_store::Error::NotFound { .. } => Error::not_found(format!("blob {sha256} is missing from storage")),
+            other => anyhow::Error::new(other).context("reading a blob").into(),
+        })
+    }
+
     /// The blob as a blocking reader, for use inside `spawn_blocking`: it streams from the store
     /// (no local copy) and stops fetching when dropped. Call from within the runtime.
     pub async fn reader(&self, sha256: &str) -> Result<Box<dyn std::io::Read + Send>> {

@@ -736,6 +736,66 @@ pub async fn metric_history(db: &PgPool, actor: &Actor, run_id: &str, key: &str,
     Ok(rows.into_iter().map(|(value, timestamp, step)| Metric { key: key.to_string(), value, timestamp, step }).collect())
 }
 
+/// Points a metric chart draws at most: beyond this many the history is bucketed in the database.
+pub const CHART_POINTS: i64 = 4_000;
+
+/// A metric's history as chart points (x = step, or seconds since its first value), without
+/// NaN and infinities. Up to [`CHART_POINTS`] values come as logged; a longer history is cut
+/// into buckets along x in the database and each bucket gives its lowest and highest point, so
+/// a million-point curve keeps its shape and its spikes in a few thousand points.
+pub async fn metric_chart_points(db: &PgPool, actor: &Actor, run_id: &str, key: &str, by_time: bool) -> Result<Vec<(f64, f64)>> {
+    let r = run_ref(db, actor, run_id, Access::Read).await?;
+    let finite = "value <> 'NaN'::float8 AND value <> 'Infinity'::float8 AND value <> '-Infinity'::float8";
+    // The extent first (one pass), so the bucketing below is a plain scan with bound numbers.
+    let (n, t0, t1, s0, s1): (i64, Option<i64>, Option<i64>, Option<i64>, Option<i64>) = sqlx::query_as(&format!(
+        "SELECT count(*), min(timestamp), max(timestamp), min(step), max(step) FROM run_metrics WHERE run_id = $1 AND key = $2 AND {finite}"
+    ))
+    .bind(r.id)
+    .bind(key)
+    .fetch_one(db)
+    .await?;
+    let t0 = t0.unwrap_or(0);
+    let x = if by_time { "(timestamp - $3)::float8 / 1000.0" } else { "step::float8" };
+    if n <= CHART_POINTS {
+        let rows: Vec<(f64, f64)> = sqlx::query_as(&format!(
+            "SELECT {x}, value FROM run_metrics WHERE run_id = $1 AND key = $2 AND {finite} ORDER BY 1, step, timestamp"
+        ))
+        .bind(r.id)
+        .bind(key)
+        .bind(t0)
+        .fetch_all(db)
+        .await?;
+        return Ok(rows);
+    }
+    let (lo, hi) = if by_time {
+        (0.0, (t1.unwrap_or(0) - t0) as f64 / 1000.0)
+    } else {
+        (s0.unwrap_or(0) as f64, s1.unwrap_or(0) as f64)
+    };
+    let rows: Vec<(f64, f64, f64, f64)> = sqlx::query_as(&format!(
+        "SELECT (array_agg(x ORDER BY value, x))[1], min(value), (array_agg(x ORDER BY value DESC, x))[1], max(value)
+           FROM (SELECT {x} AS x, value FROM run_metrics WHERE run_id = $1 AND key = $2 AND {finite}) m
+          GROUP BY width_bucket(x, $4, $5, $6) ORDER BY width_bucket(x, $4, $5, $6)"
+    ))
+    .bind(r.id)
+    .bind(key)
+    .bind(t0)
+    .bind(lo)
+    .bind(hi + (hi - lo).abs() * 1e-9 + 1e-9)
+    .bind((CHART_POINTS / 2) as i32)
+    .fetch_all(db)
+    .await?;
+    let mut points = Vec::with_capacity(rows.len() * 2);
+    for (x_lo, lo, x_hi, hi) in rows {
+        if x_lo <= x_hi {
+            points.extend([(x_lo, lo), (x_hi, hi)]);
+        } else {
+            points.extend([(x_hi, hi), (x_lo, lo)]);
+        }
+    }
+    Ok(points)
+}
+
 /// Runs of the given experiments matching MLflow's filter grammar, in `order_by` order (then
 /// newest first); paged by offset.
 #[allow(clippy::too_many_arguments)]

@@ -1,5 +1,5 @@
 """Logs a run with a scikit-learn model from Python, as a training script would, through the
-official mlflow client: params, a loss curve, a note, a dataset input, the model (registered as
+official mlflow client: params, a loss curve, a note, a dataset input, two files, the model (registered as
 churn-classifier) and the alias "champion". Prints the run id.
 
 Environment: MLFLOW_TRACKING_URI, MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD."""
@@ -20,6 +20,8 @@ with mlflow.start_run(run_name="py-logreg") as run:
         mlflow.log_metric("loss", 0.7 * 0.9**step, step=step)
     mlflow.set_tag("mlflow.note.content", "Baseline logistic regression on tenure and charges.")
     mlflow.log_input(mlflow.data.from_pandas(X, name="churn-train"), context="training")
+    mlflow.log_text("epoch,loss\n1,0.52\n2,0.41\n", "curves/history.csv")
+    mlflow.log_text("Features: tenure, charges.\n", "README.txt")
     model = LogisticRegression(C=0.5).fit(X, y)
     mlflow.log_metric("accuracy", float((model.predict(X) == y).mean()))
     mlflow.sklearn.log_model(model, name="model", registered_model_name="churn-model.churn-classifier")

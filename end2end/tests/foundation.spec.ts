@@ -431,6 +431,12 @@ test("a model logged from Python appears with its run, lineage and registry entr
   await expect(page.getByRole("table", { name: "Dataset inputs" })).toContainText("churn-train");
   const models = page.getByRole("table", { name: "Logged models" });
   await expect(models).toContainText("ready");
+  // The artifact browser: into a folder, a CSV shown as rows.
+  const files = page.getByRole("table", { name: "Artifacts" });
+  await expect(files).toContainText("README.txt");
+  await files.getByRole("link", { name: "curves/" }).click();
+  await page.getByRole("link", { name: "Preview history.csv" }).click();
+  await expect(page.getByRole("table", { name: "Rows of curves/history.csv" })).toContainText("0.41");
   await shot(page, "20-run-lineage");
   await models.getByRole("link", { name: "churn-classifier v1" }).click();
   await expect(page.getByRole("heading", { name: /Model churn-classifier/ })).toBeVisible();

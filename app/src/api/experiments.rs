@@ -96,20 +96,6 @@ pub async fn experiment_runs(slug: String, id: i64, query: RunsQuery) -> Result<
     })
 }
 
-/// A metric's history as chart points: by step, or by seconds since its first value.
-#[cfg(feature = "ssr")]
-fn chart_points(history: &[trellis_core::tracking::Metric], options: &ChartOptions) -> Vec<(f64, f64)> {
-    let t0 = history.iter().map(|h| h.timestamp).min().unwrap_or(0);
-    let mut points: Vec<(f64, f64)> = history
-        .iter()
-        .map(|h| (if options.by_time { (h.timestamp - t0) as f64 / 1000.0 } else { h.step as f64 }, h.value))
-        .collect();
-    if options.by_time {
-        points.sort_by(|a, b| a.0.total_cmp(&b.0));
-    }
-    points
-}
-
 #[cfg(feature = "ssr")]
 fn x_label(options: &ChartOptions) -> &'static str {
     if options.by_time { "seconds since the first value" } else { "step" }
@@ -125,10 +111,7 @@ pub async fn get_run_page(slug: String, run_id: String, options: ChartOptions) -
     let e = tracking::experiment_in(cx.db(), &actor, &slug, &run.experiment_id.to_string()).await.map_err(|e| cx.fail(e))?;
     let mut charts = Vec::new();
     for m in &run.metrics {
-        let history = tracking::metric_history(cx.db(), &actor, &run_id, &m.key, tracking::MAX_RESULTS, 0)
-            .await
-            .map_err(|e| cx.fail(e))?;
-        let points = chart_points(&history, &options);
+        let points = tracking::metric_chart_points(cx.db(), &actor, &run_id, &m.key, options.by_time).await.map_err(|e| cx.fail(e))?;
         let svg = trellis_core::charts::lines_svg_smoothed(&[(m.key.clone(), points)], x_label(&options), options.smoothing);
         charts.push((m.key.clone(), m.value, svg));
     }
@@ -176,22 +159,12 @@ pub async fn get_run_page(slug: String, run_id: String, options: ChartOptions) -
             registrations: m.registrations,
         })
         .collect();
-    let root = format!("{}/{}/artifacts", e.id, run.run_uuid);
-    let at = trellis_core::artifacts::ArtifactPath::parse(&root).map_err(|e| cx.fail(e))?;
-    let artifacts = trellis_core::artifacts::list(&cx.core, &actor, &at)
-        .await
-        .map_err(|e| cx.fail(e))?
-        .into_iter()
-        .map(|a| (a.path, a.is_dir, a.file_size))
-        .collect();
     Ok(RunPage {
         note,
         parent,
         children,
         datasets,
         models,
-        artifacts,
-        artifact_base: format!("/api/2.0/mlflow-artifacts/artifacts/{root}"),
         run_id: run.run_uuid,
         name: run.name,
         experiment_id: e.id,
@@ -232,10 +205,8 @@ pub async fn compare_runs(slug: String, runs: String, options: ChartOptions) -> 
     for key in &keys {
         let mut series = Vec::new();
         for r in loaded.iter().filter(|r| r.metrics.iter().any(|m| &m.key == key)) {
-            let history = tracking::metric_history(cx.db(), &actor, &r.run_uuid, key, tracking::MAX_RESULTS, 0)
-                .await
-                .map_err(|e| cx.fail(e))?;
-            series.push((r.name.clone(), chart_points(&history, &options)));
+            let points = tracking::metric_chart_points(cx.db(), &actor, &r.run_uuid, key, options.by_time).await.map_err(|e| cx.fail(e))?;
+            series.push((r.name.clone(), points));
         }
         charts.push((key.clone(), trellis_core::charts::lines_svg_smoothed(&series, x_label(&options), options.smoothing)));
     }
@@ -276,4 +247,39 @@ pub async fn compare_runs(slug: String, runs: String, options: ChartOptions) -> 
         metrics: keys,
         scatter,
     })
+}
+
+/// A directory of a run's artifacts and, when `file` is set, a preview of that file.
+#[server]
+pub async fn run_artifacts(slug: String, run_id: String, dir: String, file: String) -> Result<ArtifactView, AppError> {
+    use super::ssr::*;
+    use trellis_core::artifacts::{self, ArtifactPath, Preview};
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    let run = trellis_core::tracking::get_run(cx.db(), &actor, &run_id).await.map_err(|e| cx.fail(e))?;
+    trellis_core::tracking::experiment_in(cx.db(), &actor, &slug, &run.experiment_id.to_string()).await.map_err(|e| cx.fail(e))?;
+    let root = format!("{}/{}/artifacts", run.experiment_id, run.run_uuid);
+    let at = |path: &str| ArtifactPath::parse(&format!("{root}/{path}"));
+    let listed = at(&dir).map_err(|e| cx.fail(e))?;
+    let prefix = if listed.path.is_empty() { String::new() } else { format!("{}/", listed.path) };
+    let entries = artifacts::list(&cx.core, &actor, &listed)
+        .await
+        .map_err(|e| cx.fail(e))?
+        .into_iter()
+        .map(|a| (format!("{prefix}{}", a.path), a.path, a.is_dir, a.file_size))
+        .collect();
+    let preview = if file.is_empty() {
+        None
+    } else {
+        let target = at(&file).map_err(|e| cx.fail(e))?;
+        let (p, size) = artifacts::preview(&cx.core, &actor, &target).await.map_err(|e| cx.fail(e))?;
+        let kind = match p {
+            Preview::Text { text, truncated } => PreviewKind::Text { text, truncated },
+            Preview::Table { header, rows, truncated } => PreviewKind::Table { header, rows, truncated },
+            Preview::Image => PreviewKind::Image,
+            Preview::Binary => PreviewKind::Binary,
+        };
+        Some(ArtifactPreview { path: target.path, size, kind })
+    };
+    Ok(ArtifactView { dir: listed.path, entries, download_base: format!("/api/2.0/mlflow-artifacts/artifacts/{root}"), preview })
 }

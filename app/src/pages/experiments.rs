@@ -5,9 +5,9 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use crate::api::experiments::{compare_runs, experiment_runs, get_run_page, list_experiments};
+use crate::api::experiments::{compare_runs, experiment_runs, get_run_page, list_experiments, run_artifacts};
 use crate::components::widgets::{ErrorBox, Loading, StateBadge};
-use crate::model::{fmt_bytes, fmt_num, fmt_time, ChartOptions, ExperimentPage, RunPage, RunsQuery};
+use crate::model::{fmt_bytes, fmt_num, fmt_time, url_encode, AppError, ArtifactView, ChartOptions, ExperimentPage, PreviewKind, RunPage, RunsQuery};
 use crate::pages::project::use_project;
 
 #[component]
@@ -311,6 +311,9 @@ pub fn RunDetail() -> impl IntoView {
     let run_id = Memo::new(move |_| params.read().get("run").unwrap_or_default());
     let options = Memo::new(move |_| ChartOptions::from_query(query.read().get("x"), query.read().get("smooth")));
     let page = Resource::new(move || (ctx.slug.get(), run_id.get(), options.get()), |(s, r, o)| get_run_page(s, r, o));
+    let dir = Memo::new(move |_| query.read().get("dir").unwrap_or_default());
+    let file = Memo::new(move |_| query.read().get("file").unwrap_or_default());
+    let artifacts = Resource::new(move || (ctx.slug.get(), run_id.get(), dir.get(), file.get()), |(s, r, d, f)| run_artifacts(s, r, d, f));
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
@@ -359,25 +362,7 @@ pub fn RunDetail() -> impl IntoView {
                         <tbody>{r.tags.into_iter().map(|(k, v)| view! { <tr><td>{k}</td><td>{v}</td></tr> }).collect_view()}</tbody>
                     </table>
                     <h3>"Artifacts"</h3>
-                    {if r.artifacts.is_empty() {
-                        view! { <p class="empty">"No artifacts logged."</p> }.into_any()
-                    } else {
-                        let base = r.artifact_base.clone();
-                        view! {
-                            <table class="table compact" aria-label="Artifacts">
-                                <thead><tr><th>"Path"</th><th>"Size"</th></tr></thead>
-                                <tbody>{r.artifacts.into_iter().map(|(path, is_dir, size)| {
-                                    let name = if is_dir { format!("{path}/") } else { path.clone() };
-                                    view! { <tr>
-                                        <td>{if is_dir { view! { <span>{name}</span> }.into_any() } else {
-                                            view! { <a href=format!("{base}/{path}") download=path.clone()>{name}</a> }.into_any()
-                                        }}</td>
-                                        <td>{size.map(fmt_bytes).unwrap_or_default()}</td>
-                                    </tr> }
-                                }).collect_view()}</tbody>
-                            </table>
-                        }.into_any()
-                    }}
+                    <ArtifactBrowser artifacts=artifacts/>
                 }.into_any()
             })}
         </Suspense>
@@ -452,5 +437,80 @@ fn ChartOptionsForm(options: ChartOptions, keep: Vec<(String, String)>) -> impl 
             </label>
             <button type="submit">"Redraw charts"</button>
         </form>
+    }
+}
+
+/// A run's artifacts, one directory at a time (`?dir=`), with a preview of a chosen file
+/// (`?file=`): text, the first rows of a CSV, or an image.
+#[component]
+fn ArtifactBrowser(artifacts: Resource<Result<ArtifactView, AppError>>) -> impl IntoView {
+    let view_of = artifacts;
+    view! {
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                let v = match view_of.await { Ok(v) => v, Err(e) => return view! { <ErrorBox error=e/> }.into_any() };
+                let here = |d: &str, f: &str| {
+                    let mut parts = Vec::new();
+                    if !d.is_empty() { parts.push(format!("dir={}", url_encode(d))); }
+                    if !f.is_empty() { parts.push(format!("file={}", url_encode(f))); }
+                    format!("?{}", parts.join("&"))
+                };
+                let parent = (!v.dir.is_empty()).then(|| v.dir.rsplit_once('/').map_or(String::new(), |(p, _)| p.to_string()));
+                let base = v.download_base.clone();
+                view! {
+                    <nav class="crumbs" aria-label="Artifact folder">
+                        <a href=here("", "")>"artifacts"</a>
+                        {v.dir.split('/').filter(|p| !p.is_empty()).scan(String::new(), |acc, part| {
+                            if !acc.is_empty() { acc.push('/'); }
+                            acc.push_str(part);
+                            Some((acc.clone(), part.to_string()))
+                        }).map(|(path, part)| view! { " / " <a href=here(&path, "")>{part}</a> }).collect_view()}
+                    </nav>
+                    {if v.entries.is_empty() {
+                        view! { <p class="empty">"No artifacts logged."</p> }.into_any()
+                    } else {
+                        let dir_now = v.dir.clone();
+                        view! {
+                            <table class="table compact" aria-label="Artifacts">
+                                <thead><tr><th>"Name"</th><th>"Size"</th><th>"Download"</th></tr></thead>
+                                <tbody>
+                                    {parent.map(|p| view! { <tr><td><a href=here(&p, "")>".."</a></td><td></td><td></td></tr> })}
+                                    {v.entries.into_iter().map(|(path, name, is_dir, size)| {
+                                        if is_dir {
+                                            view! { <tr><td><a href=here(&path, "")>{format!("{name}/")}</a></td><td></td><td></td></tr> }.into_any()
+                                        } else {
+                                            view! { <tr>
+                                                <td><a href=here(&dir_now, &path) aria-label=format!("Preview {name}")>{name.clone()}</a></td>
+                                                <td>{size.map(fmt_bytes).unwrap_or_default()}</td>
+                                                <td><a href=format!("{base}/{path}") download=name.clone() aria-label=format!("Download {name}")>"Download"</a></td>
+                                            </tr> }.into_any()
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any()
+                    }}
+                    {v.preview.map(|p| {
+                        let label = format!("Preview of {}", p.path);
+                        let body = match p.kind {
+                            PreviewKind::Text { text, truncated } => view! {
+                                <pre class="artifact-text">{text}</pre>
+                                {truncated.then(|| view! { <p class="muted">"Only the beginning of the file is shown."</p> })}
+                            }.into_any(),
+                            PreviewKind::Table { header, rows, truncated } => view! {
+                                <div class="scroll-x"><table class="table compact" aria-label=format!("Rows of {}", p.path)>
+                                    <thead><tr>{header.into_iter().map(|h| view! { <th>{h}</th> }).collect_view()}</tr></thead>
+                                    <tbody>{rows.into_iter().map(|r| view! { <tr>{r.into_iter().map(|c| view! { <td>{c}</td> }).collect_view()}</tr> }).collect_view()}</tbody>
+                                </table></div>
+                                {truncated.then(|| view! { <p class="muted">"Only the first rows are shown."</p> })}
+                            }.into_any(),
+                            PreviewKind::Image => view! { <img class="artifact-image" src=format!("{base}/{}", p.path) alt=p.path.clone()/> }.into_any(),
+                            PreviewKind::Binary => view! { <p class="muted">{format!("A binary file of {}; download it to open it.", fmt_bytes(p.size))}</p> }.into_any(),
+                        };
+                        view! { <section class="artifact-preview" aria-label=label><h4>{p.path.clone()}</h4>{body}</section> }
+                    })}
+                }.into_any()
+            })}
+        </Suspense>
     }
 }

@@ -706,7 +706,8 @@ async fn download_artifact(State(s): State<AppState>, MlActor(a): MlActor, Path(
     let (sha256, size) = artifacts::get(&s.core, &a, &at).await?;
     let stream = s.core.blobs.stream(&sha256).await?;
     let mut res = Body::from_stream(stream).into_response();
-    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(artifacts::content_type(&at.path)));
+    res.headers_mut().insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     res.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(size.max(0) as u64));
     Ok(res)
 }

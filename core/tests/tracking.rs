@@ -1,0 +1,47 @@
+mod common;
+
+use common::*;
+use trellis_core::tracking::{self, Metric, CHART_POINTS};
+
+/// A long history is drawn from a few thousand points that keep its ends and its spikes.
+#[tokio::test]
+async fn long_metric_histories_are_bucketed_for_charts_keeping_spikes() {
+    let t = TestDb::new().await;
+    let (_, ada) = user(&t.pool, "ada@example.org", false).await;
+    let p = project(&t.pool, &ada, "Churn").await;
+    let exp = tracking::create_experiment(&t.pool, &ada, &format!("{}/curves", p.slug), &[]).await.unwrap();
+    let run = tracking::create_run(&t.pool, &ada, &exp.to_string(), Some("long"), None, &[]).await.unwrap();
+    let n = 30_000i64;
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+        let metrics: Vec<Metric> = chunk
+            .iter()
+            .map(|&i| Metric {
+                key: "loss".into(),
+                value: if i == 12_345 { 50.0 } else if i == 777 { f64::NAN } else { 1.0 / (1.0 + i as f64) },
+                timestamp: 1_000_000 + i * 10,
+                step: i,
+            })
+            .collect();
+        tracking::log_batch(&t.pool, &ada, &run.run_uuid, &metrics, &[], &[]).await.unwrap();
+    }
+    let points = tracking::metric_chart_points(&t.pool, &ada, &run.run_uuid, "loss", false).await.unwrap();
+    assert!(points.len() as i64 <= CHART_POINTS, "{} points", points.len());
+    assert!(points.len() as i64 > CHART_POINTS / 2, "{} points", points.len());
+    assert!(points.windows(2).all(|w| w[0].0 <= w[1].0), "in x order");
+    assert_eq!(points.first().unwrap(), &(0.0, 1.0));
+    assert_eq!(points.last().unwrap().0, (n - 1) as f64);
+    assert!(points.contains(&(12_345.0, 50.0)), "the spike is kept");
+    assert!(points.iter().all(|p| p.1.is_finite()));
+    // By time: seconds since the first value.
+    let by_time = tracking::metric_chart_points(&t.pool, &ada, &run.run_uuid, "loss", true).await.unwrap();
+    assert_eq!(by_time.first().unwrap().0, 0.0);
+    assert!((by_time.last().unwrap().0 - (n - 1) as f64 * 0.01).abs() < 1e-9);
+    // A short history comes as logged; outsiders see nothing.
+    let short = tracking::create_run(&t.pool, &ada, &exp.to_string(), Some("short"), None, &[]).await.unwrap();
+    let few: Vec<Metric> = (0..5).map(|i| Metric { key: "acc".into(), value: i as f64, timestamp: 1, step: i }).collect();
+    tracking::log_batch(&t.pool, &ada, &short.run_uuid, &few, &[], &[]).await.unwrap();
+    let got = tracking::metric_chart_points(&t.pool, &ada, &short.run_uuid, "acc", false).await.unwrap();
+    assert_eq!(got, (0..5).map(|i| (i as f64, i as f64)).collect::<Vec<_>>());
+    let (_, eve) = user(&t.pool, "eve@example.org", false).await;
+    assert!(tracking::metric_chart_points(&t.pool, &eve, &short.run_uuid, "acc", false).await.is_err());
+}
