@@ -721,19 +721,86 @@ pub async fn delete_tag(db: &PgPool, actor: &Actor, run_id: &str, key: &str) -> 
     Ok(())
 }
 
-/// Every value logged for a metric, by step then time; paged by offset.
-pub async fn metric_history(db: &PgPool, actor: &Actor, run_id: &str, key: &str, max_results: i64, offset: i64) -> Result<Vec<Metric>> {
+/// Where a page of a metric's history starts: after the rows before (step, timestamp, value),
+/// skipping `skip` rows equal to it (identical values logged twice). Written into MLflow's
+/// `page_token` as `step:timestamp:value bits:skip`, so each page is an index range scan, not an
+/// ever longer OFFSET.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HistoryCursor {
+    pub step: i64,
+    pub timestamp: i64,
+    pub value: f64,
+    pub skip: i64,
+}
+
+impl HistoryCursor {
+    pub fn token(&self) -> String {
+        format!("{}:{}:{:x}:{}", self.step, self.timestamp, self.value.to_bits(), self.skip)
+    }
+
+    pub fn parse(token: &str) -> Result<Self> {
+        let bad = || Error::bad_request(format!("Invalid page token '{token}'"));
+        let parts: Vec<&str> = token.split(':').collect();
+        let [step, timestamp, bits, skip] = parts.as_slice() else { return Err(bad()) };
+        Ok(HistoryCursor {
+            step: step.parse().map_err(|_| bad())?,
+            timestamp: timestamp.parse().map_err(|_| bad())?,
+            value: f64::from_bits(u64::from_str_radix(bits, 16).map_err(|_| bad())?),
+            skip: skip.parse().ok().filter(|k: &i64| *k >= 0).ok_or_else(bad)?,
+        })
+    }
+}
+
+/// Every value logged for a metric, by step, then time, then value; a page of `max_results`
+/// from `after`, and the cursor of the next page when there may be one.
+pub async fn metric_history(
+    db: &PgPool,
+    actor: &Actor,
+    run_id: &str,
+    key: &str,
+    max_results: i64,
+    after: Option<HistoryCursor>,
+) -> Result<(Vec<Metric>, Option<HistoryCursor>)> {
     let r = run_ref(db, actor, run_id, Access::Read).await?;
-    let rows: Vec<(f64, i64, i64)> = sqlx::query_as(
-        "SELECT value, timestamp, step FROM run_metrics WHERE run_id = $1 AND key = $2 ORDER BY step, timestamp LIMIT $3 OFFSET $4",
-    )
-    .bind(r.id)
-    .bind(key)
-    .bind(max_results)
-    .bind(offset)
-    .fetch_all(db)
-    .await?;
-    Ok(rows.into_iter().map(|(value, timestamp, step)| Metric { key: key.to_string(), value, timestamp, step }).collect())
+    let rows: Vec<(f64, i64, i64)> = match after {
+        None => sqlx::query_as(
+            "SELECT value, timestamp, step FROM run_metrics WHERE run_id = $1 AND key = $2 ORDER BY step, timestamp, value LIMIT $3",
+        )
+        .bind(r.id)
+        .bind(key)
+        .bind(max_results)
+        .fetch_all(db)
+        .await?,
+        Some(c) => sqlx::query_as(
+            "SELECT value, timestamp, step FROM run_metrics WHERE run_id = $1 AND key = $2
+               AND (step, timestamp, value) >= ($3, $4, $5) ORDER BY step, timestamp, value LIMIT $6 OFFSET $7",
+        )
+        .bind(r.id)
+        .bind(key)
+        .bind(c.step)
+        .bind(c.timestamp)
+        .bind(c.value)
+        .bind(max_results)
+        .bind(c.skip)
+        .fetch_all(db)
+        .await?,
+    };
+    let next = if rows.len() as i64 == max_results {
+        let last = *rows.last().expect("a full page");
+        // Equal as PostgreSQL orders them: NaN equals NaN, -0 equals 0.
+        let eq = |a: f64, b: f64| a == b || (a.is_nan() && b.is_nan());
+        let same = |row: &&(f64, i64, i64)| row.2 == last.2 && row.1 == last.1 && eq(row.0, last.0);
+        let trailing = rows.iter().rev().take_while(same).count() as i64;
+        // Rows equal to the last one already returned, counting those skipped on this page.
+        let carried = match after {
+            Some(c) if c.step == last.2 && c.timestamp == last.1 && eq(c.value, last.0) && trailing == rows.len() as i64 => c.skip,
+            _ => 0,
+        };
+        Some(HistoryCursor { step: last.2, timestamp: last.1, value: last.0, skip: carried + trailing })
+    } else {
+        None
+    };
+    Ok((rows.into_iter().map(|(value, timestamp, step)| Metric { key: key.to_string(), value, timestamp, step }).collect(), next))
 }
 
 /// Points a metric chart draws at most: beyond this many the history is bucketed in the database.

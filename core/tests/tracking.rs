@@ -45,3 +45,41 @@ async fn long_metric_histories_are_bucketed_for_charts_keeping_spikes() {
     let (_, eve) = user(&t.pool, "eve@example.org", false).await;
     assert!(tracking::metric_chart_points(&t.pool, &eve, &short.run_uuid, "acc", false).await.is_err());
 }
+
+/// Paging a history by cursor returns every row once, also across runs of identical rows and NaN.
+#[tokio::test]
+async fn metric_history_pages_by_cursor_without_losing_or_repeating_rows() {
+    let t = TestDb::new().await;
+    let (_, ada) = user(&t.pool, "ada@example.org", false).await;
+    let p = project(&t.pool, &ada, "Churn").await;
+    let exp = tracking::create_experiment(&t.pool, &ada, &format!("{}/pages", p.slug), &[]).await.unwrap();
+    let run = tracking::create_run(&t.pool, &ada, &exp.to_string(), Some("r"), None, &[]).await.unwrap();
+    let mut logged = Vec::new();
+    for step in 0..6i64 {
+        let copies = if step == 2 { 7 } else { 1 };
+        for _ in 0..copies {
+            logged.push(Metric { key: "m".into(), value: 0.5, timestamp: 10, step });
+        }
+        logged.push(Metric { key: "m".into(), value: f64::NAN, timestamp: 11, step });
+        logged.push(Metric { key: "m".into(), value: -(step as f64), timestamp: 11, step });
+    }
+    tracking::log_batch(&t.pool, &ada, &run.run_uuid, &logged, &[], &[]).await.unwrap();
+    let (all, none) = tracking::metric_history(&t.pool, &ada, &run.run_uuid, "m", 1000, None).await.unwrap();
+    assert_eq!(all.len(), logged.len());
+    assert!(none.is_none());
+    let show = |ms: &[Metric]| ms.iter().map(|m| format!("{}/{}/{}", m.step, m.timestamp, m.value)).collect::<Vec<_>>();
+    for size in [1, 2, 3, 4, 5] {
+        let (mut paged, mut cursor) = (Vec::new(), None);
+        loop {
+            let (page, next) = tracking::metric_history(&t.pool, &ada, &run.run_uuid, "m", size, cursor).await.unwrap();
+            paged.extend(page);
+            match next {
+                Some(c) => cursor = Some(tracking::HistoryCursor::parse(&c.token()).unwrap()),
+                None => break,
+            }
+        }
+        assert_eq!(show(&paged), show(&all), "pages of {size}");
+    }
+    assert!(tracking::HistoryCursor::parse("1:2:zz:0").is_err());
+    assert!(tracking::HistoryCursor::parse("1:2:0:-1").is_err());
+}

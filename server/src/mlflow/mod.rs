@@ -606,17 +606,39 @@ struct MetricHistory {
     page_token: Option<String>,
 }
 
-async fn metric_history(State(s): State<AppState>, MlActor(a): MlActor, MlQuery(q): MlQuery<MetricHistory>) -> MlResult<Json<Value>> {
+/// The history is written straight into the response text: pages of tens of thousands of
+/// values are the common case.
+async fn metric_history(State(s): State<AppState>, MlActor(a): MlActor, MlQuery(q): MlQuery<MetricHistory>) -> MlResult<Response> {
+    use std::fmt::Write;
     let id = RunId { run_id: q.run_id, run_uuid: q.run_uuid }.get()?;
     let key = required(q.metric_key, "metric_key")?;
     let limit = max_results(q.max_results, tracking::MAX_RESULTS)?;
-    let offset = page(q.page_token.as_deref())?;
-    let found = tracking::metric_history(&s.core.db, &a, &id, &key, limit, offset).await?;
-    let mut out = json!({ "metrics": found.iter().map(metric_json).collect::<Vec<_>>() });
-    if let Some(t) = next_token(offset, limit, found.len()) {
-        out["next_page_token"] = json!(t);
+    let after = match q.page_token.as_deref().filter(|t| !t.is_empty()) {
+        Some(t) => Some(tracking::HistoryCursor::parse(t)?),
+        None => None,
+    };
+    let (found, next) = tracking::metric_history(&s.core.db, &a, &id, &key, limit, after).await?;
+    let key_json = serde_json::to_string(&key).unwrap_or_default();
+    let mut out = String::with_capacity(32 + found.len() * (key_json.len() + 64));
+    out.push_str("{\"metrics\":[");
+    for (i, m) in found.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let value = match m.value {
+            v if v.is_nan() => "\"NaN\"".to_string(),
+            v if v == f64::INFINITY => "\"Infinity\"".to_string(),
+            v if v == f64::NEG_INFINITY => "\"-Infinity\"".to_string(),
+            v => format!("{v:?}"),
+        };
+        let _ = write!(out, "{{\"key\":{key_json},\"value\":{value},\"timestamp\":{},\"step\":{}}}", m.timestamp, m.step);
     }
-    Ok(Json(out))
+    out.push(']');
+    if let Some(c) = next {
+        let _ = write!(out, ",\"next_page_token\":\"{}\"", c.token());
+    }
+    out.push('}');
+    Ok(([(CONTENT_TYPE, HeaderValue::from_static("application/json"))], out).into_response())
 }
 
 #[derive(Deserialize)]
