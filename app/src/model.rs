@@ -392,8 +392,11 @@ pub struct RunPage {
     pub tags: Vec<(String, String)>,
     /// (metric key, latest value, SVG of its history by step).
     pub charts: Vec<(String, f64, String)>,
-    /// The run's note (MLflow's `mlflow.note.content` tag).
+    /// The run's note (MLflow's `mlflow.note.content` tag): the markdown, and it as HTML
+    /// (raw HTML in it escaped, only http(s), mailto and relative links kept).
     pub note: Option<String>,
+    pub note_html: Option<String>,
+    pub can_write: bool,
     /// (run id, name) of the parent run, for runs started nested (tuning trials).
     pub parent: Option<(String, String)>,
     pub children: Vec<(String, String)>,

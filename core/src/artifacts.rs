@@ -126,6 +126,17 @@ impl ArtifactPath {
     }
 }
 
+impl ArtifactPath {
+    /// The path as [`ArtifactPath::parse`] reads it.
+    pub fn full(&self) -> String {
+        let root = match &self.owner {
+            Owner::Run(id) => format!("{}/{id}/artifacts", self.experiment_id),
+            Owner::LoggedModel(id) => format!("{}/models/{id}/artifacts", self.experiment_id),
+        };
+        if self.path.is_empty() { root } else { format!("{root}/{}", self.path) }
+    }
+}
+
 /// The owner's row, after checking access and that it belongs to the experiment named.
 async fn resolve(core: &Core, actor: &Actor, at: &ArtifactPath, access: Access) -> Result<Resolved> {
     let (experiment_id, resolved) = match &at.owner {

@@ -4,6 +4,7 @@
 //! can forget. SQL lives here (sqlx on PostgreSQL); nothing here knows about axum or Leptos.
 
 pub mod actor;
+pub mod artifact_uploads;
 pub mod artifacts;
 pub mod audit;
 pub mod auth;

@@ -427,6 +427,12 @@ test("a model logged from Python appears with its run, lineage and registry entr
   await page.getByRole("link", { name: "py-logreg" }).click();
   await expect(page.getByRole("heading", { name: /Run py-logreg/ })).toBeVisible();
   await expect(page.getByRole("region", { name: "Note" })).toContainText("Baseline logistic regression");
+  // Notes are markdown, edited in place.
+  await page.getByText("Edit note").click();
+  await page.getByLabel("Note (markdown)").fill("**Champion** candidate, see [the docs](https://mlflow.org).");
+  await page.getByRole("button", { name: "Save note" }).click();
+  await expect(page.getByRole("region", { name: "Note" }).locator("strong")).toHaveText("Champion");
+  await expect(page.getByRole("region", { name: "Note" }).getByRole("link", { name: "the docs" })).toHaveAttribute("href", "https://mlflow.org");
   await expect(page.getByRole("img", { name: "Metric loss" })).toBeVisible();
   await expect(page.getByRole("table", { name: "Dataset inputs" })).toContainText("churn-train");
   const models = page.getByRole("table", { name: "Logged models" });

@@ -519,3 +519,52 @@ async fn logged_models_store_their_own_artifacts() {
     let (st, body) = ml_send(&app, Method::GET, &team.editor, &format!("logged-models/{id}"), json!({})).await;
     assert_eq!((st, code(&body)), (StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST"));
 }
+
+/// Multipart artifact uploads: parts go to capability URLs, the whole is joined in order and
+/// stored like any artifact; missing parts, wrong part numbers, unknown uploads and viewers are refused.
+#[tokio::test]
+async fn multipart_artifact_uploads_join_parts_and_refuse_bad_ones() {
+    let app = spawn().await;
+    let team = app.team().await;
+    let (_, e) = ml(&app, Some(&team.editor), "experiments/create", json!({ "name": "churn/mpu" })).await;
+    let exp = e["experiment_id"].as_str().unwrap().to_string();
+    let (_, r) = ml(&app, Some(&team.editor), "runs/create", json!({ "experiment_id": exp })).await;
+    let run = r["run"]["info"]["run_id"].as_str().unwrap().to_string();
+    let mpu = |token: &str, op: &str, dir: &str, body: Value| {
+        app.http.post(app.at(&format!("/api/2.0/mlflow-artifacts/mpu/{op}/{exp}/{run}/artifacts/{dir}"))).bearer_auth(token.to_string()).json(&body).send()
+    };
+    let res = mpu(&team.viewer, "create", "model", json!({ "path": "/tmp/w.bin", "num_parts": 2 })).await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = mpu(&team.editor, "create", "model", json!({ "path": "/tmp/w.bin", "num_parts": 0 })).await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let created: Value = mpu(&team.editor, "create", "model", json!({ "path": "/tmp/w.bin", "num_parts": 2 })).await.unwrap().json().await.unwrap();
+    let id = created["upload_id"].as_str().unwrap().to_string();
+    let urls: Vec<String> = created["credentials"].as_array().unwrap().iter().map(|c| c["url"].as_str().unwrap().to_string()).collect();
+    assert_eq!(urls.len(), 2);
+    assert!(urls[1].ends_with(&format!("/mpu/part/{id}/2")), "{urls:?}");
+    // Parts arrive without credentials; part 2 first.
+    let put = |url: String, body: &'static str| app.http.put(url).body(body).send();
+    assert_eq!(put(urls[1].clone(), "world").await.unwrap().status(), StatusCode::OK);
+    let res = mpu(&team.editor, "complete", "model", json!({ "upload_id": id })).await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "part 1 is missing");
+    assert_eq!(put(app.at(&format!("/api/2.0/mlflow-artifacts/mpu/part/{id}/3")), "x").await.unwrap().status(), StatusCode::BAD_REQUEST);
+    assert_eq!(put(app.at(&format!("/api/2.0/mlflow-artifacts/mpu/part/{}/1", "0".repeat(64))), "x").await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(put(urls[0].clone(), "hello ").await.unwrap().status(), StatusCode::OK);
+    let res = mpu(&team.viewer, "complete", "model", json!({ "upload_id": id })).await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = mpu(&team.editor, "complete", "elsewhere", json!({ "upload_id": id })).await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND, "the upload belongs to another folder");
+    let res = mpu(&team.editor, "complete", "model", json!({ "upload_id": id })).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let got = app.http.get(app.at(&format!("/api/2.0/mlflow-artifacts/artifacts/{exp}/{run}/artifacts/model/w.bin"))).bearer_auth(&team.viewer).send().await.unwrap();
+    assert_eq!(got.text().await.unwrap(), "hello world");
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM artifact_uploads").fetch_one(&app.db).await.unwrap();
+    assert_eq!(left, 0);
+    // An aborted upload leaves nothing.
+    let created: Value = mpu(&team.editor, "create", "", json!({ "path": "x.bin", "num_parts": 1 })).await.unwrap().json().await.unwrap();
+    let id = created["upload_id"].as_str().unwrap().to_string();
+    put(created["credentials"][0]["url"].as_str().unwrap().to_string(), "partial").await.unwrap();
+    assert_eq!(mpu(&team.editor, "abort", "", json!({ "upload_id": id })).await.unwrap().status(), StatusCode::OK);
+    let parts: i64 = sqlx::query_scalar("SELECT count(*) FROM artifact_upload_parts").fetch_one(&app.db).await.unwrap();
+    assert_eq!(parts, 0);
+}

@@ -117,6 +117,8 @@ pub async fn get_run_page(slug: String, run_id: String, options: ChartOptions) -
     }
     let tag = |k: &str| run.tags.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
     let note = tag("mlflow.note.content").filter(|n| !n.trim().is_empty());
+    let note_html = note.as_deref().map(markdown_html);
+    let role = trellis_core::projects::get(cx.db(), &actor, &slug).await.map_err(|e| cx.fail(e))?.role;
     let parent = match tag("mlflow.parentRunId") {
         Some(p) => tracking::get_run(cx.db(), &actor, &p).await.ok().map(|r| (r.run_uuid, r.name)),
         None => None,
@@ -161,6 +163,8 @@ pub async fn get_run_page(slug: String, run_id: String, options: ChartOptions) -
         .collect();
     Ok(RunPage {
         note,
+        note_html,
+        can_write: role >= trellis_core::types::Role::Editor,
         parent,
         children,
         datasets,
@@ -282,4 +286,65 @@ pub async fn run_artifacts(slug: String, run_id: String, dir: String, file: Stri
         Some(ArtifactPreview { path: target.path, size, kind })
     };
     Ok(ArtifactView { dir: listed.path, entries, download_base: format!("/api/2.0/mlflow-artifacts/artifacts/{root}"), preview })
+}
+
+/// Markdown as HTML for notes: raw HTML is shown as text, and links and images keep only
+/// http(s), mailto and relative targets.
+#[cfg(feature = "ssr")]
+pub fn markdown_html(md: &str) -> String {
+    use pulldown_cmark::{Event, Options, Parser, Tag};
+    let safe = |url: &str| {
+        let lower = url.trim().to_ascii_lowercase();
+        let scheme = lower.split_once(':').map(|(s, _)| s).filter(|s| !s.contains('/'));
+        match scheme {
+            None => true,
+            Some(s) => matches!(s, "http" | "https" | "mailto"),
+        }
+    };
+    let events = Parser::new_ext(md, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH).map(|e| match e {
+        Event::Html(h) | Event::InlineHtml(h) => Event::Text(h),
+        Event::Start(Tag::Link { link_type, dest_url, title, id }) if !safe(&dest_url) => {
+            Event::Start(Tag::Link { link_type, dest_url: "#".into(), title, id })
+        }
+        Event::Start(Tag::Image { link_type, dest_url, title, id }) if !safe(&dest_url) => {
+            Event::Start(Tag::Image { link_type, dest_url: "#".into(), title, id })
+        }
+        other => other,
+    });
+    let mut out = String::new();
+    pulldown_cmark::html::push_html(&mut out, events);
+    out
+}
+
+/// Sets a run's note (markdown; editors). An empty note removes it.
+#[server]
+pub async fn set_run_note(slug: String, run_id: String, note: String) -> Result<(), AppError> {
+    use super::ssr::*;
+    use trellis_core::tracking;
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    let run = tracking::get_run(cx.db(), &actor, &run_id).await.map_err(|e| cx.fail(e))?;
+    tracking::experiment_in(cx.db(), &actor, &slug, &run.experiment_id.to_string()).await.map_err(|e| cx.fail(e))?;
+    let key = "mlflow.note.content";
+    if note.trim().is_empty() {
+        match tracking::delete_tag(cx.db(), &actor, &run_id, key).await {
+            Ok(()) | Err(trellis_core::Error::NotFound(_)) => Ok(()),
+            Err(e) => Err(cx.fail(e)),
+        }
+    } else {
+        tracking::log_batch(cx.db(), &actor, &run_id, &[], &[], &[(key.to_string(), note)]).await.map_err(|e| cx.fail(e))
+    }
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::markdown_html;
+
+    #[test]
+    fn notes_are_markdown_without_raw_html_or_script_links() {
+        let html = markdown_html("# Result\n\n**AUC** 0.91 <script>alert(1)</script> [ok](https://x.org) [bad](javascript:alert(1))");
+        assert!(html.contains("<h1>Result</h1>") && html.contains("<strong>AUC</strong>"), "{html}");
+        assert!(!html.contains("<script>") && html.contains("&lt;script&gt;"), "{html}");
+        assert!(html.contains("href=\"https://x.org\"") && !html.contains("javascript:"), "{html}");
+    }
 }

@@ -5,8 +5,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use crate::api::experiments::{compare_runs, experiment_runs, get_run_page, list_experiments, run_artifacts};
-use crate::components::widgets::{ErrorBox, Loading, StateBadge};
+use crate::api::experiments::{compare_runs, experiment_runs, get_run_page, list_experiments, run_artifacts, SetRunNote};
+use crate::components::widgets::{action_error, ErrorBox, Loading, StateBadge};
 use crate::model::{fmt_bytes, fmt_num, fmt_time, url_encode, AppError, ArtifactView, ChartOptions, ExperimentPage, PreviewKind, RunPage, RunsQuery};
 use crate::pages::project::use_project;
 
@@ -310,7 +310,8 @@ pub fn RunDetail() -> impl IntoView {
     let query = use_query_map();
     let run_id = Memo::new(move |_| params.read().get("run").unwrap_or_default());
     let options = Memo::new(move |_| ChartOptions::from_query(query.read().get("x"), query.read().get("smooth")));
-    let page = Resource::new(move || (ctx.slug.get(), run_id.get(), options.get()), |(s, r, o)| get_run_page(s, r, o));
+    let save_note = ServerAction::<SetRunNote>::new();
+    let page = Resource::new(move || (ctx.slug.get(), run_id.get(), options.get(), save_note.version().get()), |(s, r, o, _)| get_run_page(s, r, o));
     let dir = Memo::new(move |_| query.read().get("dir").unwrap_or_default());
     let file = Memo::new(move |_| query.read().get("file").unwrap_or_default());
     let artifacts = Resource::new(move || (ctx.slug.get(), run_id.get(), dir.get(), file.get()), |(s, r, d, f)| run_artifacts(s, r, d, f));
@@ -328,9 +329,23 @@ pub fn RunDetail() -> impl IntoView {
                     {r.parent.clone().map(|(id, name)| view! {
                         <p>"Part of "<a href=format!("/p/{slug}/runs/{id}")>{name}</a></p>
                     })}
-                    {r.note.clone().map(|n| view! {
-                        <section class="note" aria-label="Note"><h3>"Note"</h3><pre class="note-text">{n}</pre></section>
+                    {r.note_html.clone().map(|html| view! {
+                        <section class="note" aria-label="Note"><h3>"Note"</h3><div class="note-text" inner_html=html></div></section>
                     })}
+                    {r.can_write.then(|| {
+                        let (slug, run_id, note) = (slug.clone(), r.run_id.clone(), r.note.clone().unwrap_or_default());
+                        view! {
+                        <details class="note-editor">
+                            <summary>{if note.is_empty() { "Add a note" } else { "Edit note" }}</summary>
+                            <ActionForm action=save_note attr:class="form">
+                                <input type="hidden" name="slug" value=slug/>
+                                <input type="hidden" name="run_id" value=run_id/>
+                                <label>"Note (markdown)"<textarea name="note" rows="5" maxlength="8000">{note}</textarea></label>
+                                <button type="submit" disabled=move || save_note.pending().get()>"Save note"</button>
+                                {action_error(save_note)}
+                            </ActionForm>
+                        </details>
+                    }})}
                     <RunLineage slug=slug.clone() r=r.clone()/>
                     <h3>"Metrics"</h3>
                     <ChartOptionsForm options=options.get_untracked() keep=vec![]/>
@@ -357,10 +372,16 @@ pub fn RunDetail() -> impl IntoView {
                         <tbody>{r.params.into_iter().map(|(k, v)| view! { <tr><td>{k}</td><td>{v}</td></tr> }).collect_view()}</tbody>
                     </table>
                     <h3>"Tags"</h3>
-                    <table class="table compact" aria-label="Tags">
-                        <thead><tr><th>"Name"</th><th>"Value"</th></tr></thead>
-                        <tbody>{r.tags.into_iter().map(|(k, v)| view! { <tr><td>{k}</td><td>{v}</td></tr> }).collect_view()}</tbody>
-                    </table>
+                    {if r.tags.is_empty() {
+                        view! { <p class="empty">"No tags."</p> }.into_any()
+                    } else {
+                        view! {
+                            <table class="table compact" aria-label="Tags">
+                                <thead><tr><th>"Name"</th><th>"Value"</th></tr></thead>
+                                <tbody>{r.tags.into_iter().map(|(k, v)| view! { <tr><td>{k}</td><td>{v}</td></tr> }).collect_view()}</tbody>
+                            </table>
+                        }.into_any()
+                    }}
                     <h3>"Artifacts"</h3>
                     <ArtifactBrowser artifacts=artifacts/>
                 }.into_any()

@@ -692,11 +692,79 @@ pub fn router() -> Router<AppState> {
         .merge(models::router())
         .merge(registry::router())
         .route("/api/2.0/mlflow/{*rest}", axum::routing::any(unknown_endpoint))
+        .route("/api/2.0/mlflow-artifacts/mpu/create/{*path}", post(multipart_create))
+        .route("/api/2.0/mlflow-artifacts/mpu/complete/{*path}", post(multipart_complete))
+        .route("/api/2.0/mlflow-artifacts/mpu/abort/{*path}", post(multipart_abort))
+        .route("/api/2.0/mlflow-artifacts/mpu/part/{upload_id}/{part}", axum::routing::put(multipart_part))
         .route("/api/2.0/mlflow-artifacts/artifacts", get(list_artifacts))
         .route(
             "/api/2.0/mlflow-artifacts/artifacts/{*path}",
             get(download_artifact).put(upload_artifact).delete(delete_artifact),
         )
+}
+
+// ---- multipart artifact uploads (`MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD`) ----
+
+#[derive(Deserialize)]
+struct MultipartCreate {
+    path: Option<String>,
+    #[serde(default, deserialize_with = "int64")]
+    num_parts: Option<i64>,
+}
+
+/// This server's address as the client reached it, for the part URLs.
+fn base_url(headers: &axum::http::HeaderMap) -> String {
+    let host = headers.get("x-forwarded-host").or_else(|| headers.get(axum::http::header::HOST)).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+    let scheme = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).filter(|p| *p == "https").unwrap_or("http");
+    format!("{scheme}://{host}")
+}
+
+async fn multipart_create(
+    State(s): State<AppState>,
+    MlActor(a): MlActor,
+    Path(path): Path<String>,
+    headers: axum::http::HeaderMap,
+    MlJson(b): MlJson<MultipartCreate>,
+) -> MlResult<Json<Value>> {
+    let dir = ArtifactPath::parse(&path)?;
+    let num_parts = b.num_parts.unwrap_or(1);
+    let id = trellis_core::artifact_uploads::create(&s.core, &a, &dir, &required(b.path, "path")?, num_parts).await?;
+    let base = base_url(&headers);
+    let credentials: Vec<Value> = (1..=num_parts)
+        .map(|n| json!({ "url": format!("{base}/api/2.0/mlflow-artifacts/mpu/part/{id}/{n}"), "part_number": n, "headers": {} }))
+        .collect();
+    Ok(Json(json!({ "upload_id": id, "credentials": credentials })))
+}
+
+/// One part, sent without credentials to the URL `create` handed out.
+async fn multipart_part(State(s): State<AppState>, Path((upload_id, part)): Path<(String, i64)>, body: Body) -> MlResult<Response> {
+    if upload_id.len() != 64 || !upload_id.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(trellis_core::Error::not_found(format!("No multipart upload with id {upload_id}")).into());
+    }
+    let received = s.core.blobs.receive(body.into_data_stream(), s.max_upload_bytes).await?;
+    let etag = trellis_core::artifact_uploads::put_part(&s.core, &upload_id, part, received).await?;
+    let mut res = Json(json!({})).into_response();
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        res.headers_mut().insert(axum::http::header::ETAG, v);
+    }
+    Ok(res)
+}
+
+#[derive(Deserialize)]
+struct MultipartFinish {
+    upload_id: Option<String>,
+}
+
+async fn multipart_complete(State(s): State<AppState>, MlActor(a): MlActor, Path(path): Path<String>, MlJson(b): MlJson<MultipartFinish>) -> MlResult<Json<Value>> {
+    let dir = ArtifactPath::parse(&path)?;
+    trellis_core::artifact_uploads::complete(&s.core, &a, &required(b.upload_id, "upload_id")?, &dir).await?;
+    Ok(Json(json!({})))
+}
+
+async fn multipart_abort(State(s): State<AppState>, MlActor(a): MlActor, Path(path): Path<String>, MlJson(b): MlJson<MultipartFinish>) -> MlResult<Json<Value>> {
+    let dir = ArtifactPath::parse(&path)?;
+    trellis_core::artifact_uploads::abort(&s.core, &a, &required(b.upload_id, "upload_id")?, &dir).await?;
+    Ok(Json(json!({})))
 }
 
 async fn unknown_endpoint() -> MlflowError {

@@ -30,6 +30,16 @@ with mlflow.start_run(run_name="first") as run:
             f.write("accuracy 0.9\n")
         mlflow.log_artifact(path)
         mlflow.log_artifact(path, artifact_path="reports/daily")
+        # Multipart upload: 300 kB in parts of 100 kB, joined on the server.
+        os.environ["MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD"] = "true"
+        os.environ["MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE"] = "1024"
+        os.environ["MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE"] = "100000"
+        big = os.path.join(d, "weights.bin")
+        weights = os.urandom(300_000)
+        with open(big, "wb") as f:
+            f.write(weights)
+        mlflow.log_artifact(big, artifact_path="model")
+        del os.environ["MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD"]
 
     # A logged param cannot change.
     try:
@@ -51,7 +61,10 @@ assert abs(history[2].value - 1 / 3) < 1e-12
 
 assert got.info.artifact_uri.startswith("mlflow-artifacts:/"), got.info.artifact_uri
 listed = sorted((f.path, f.is_dir) for f in client.list_artifacts(run_id))
-assert listed == [("report.txt", False), ("reports", True)], listed
+assert listed == [("model", True), ("report.txt", False), ("reports", True)], listed
+assert [(f.path, f.file_size) for f in client.list_artifacts(run_id, "model")] == [("model/weights.bin", 300_000)]
+with tempfile.TemporaryDirectory() as d:
+    assert open(client.download_artifacts(run_id, "model/weights.bin", d), "rb").read() == weights
 assert [f.path for f in client.list_artifacts(run_id, "reports/daily")] == ["reports/daily/report.txt"]
 with tempfile.TemporaryDirectory() as d:
     local = client.download_artifacts(run_id, "reports/daily/report.txt", d)
