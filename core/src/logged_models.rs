@@ -547,6 +547,7 @@ pub const LOGGED_MODELS: Target = Target {
     synonyms: &[("creation_time", "creation_timestamp"), ("last_updated_time", "last_updated_timestamp"), ("run_id", "source_run_id")],
     default_order: "m.creation_time DESC, m.id DESC",
     missing_tag_is_not_equal: false,
+    unique_keys: false,
 };
 
 /// Active logged models of the given experiments matching a filter (MLflow's grammar over

@@ -293,6 +293,7 @@ pub const REGISTERED_MODELS: Target = Target {
     synonyms: &[("timestamp", "creation_timestamp"), ("creation_time", "creation_timestamp"), ("last_updated_time", "last_updated_timestamp")],
     default_order: "rm.name ASC, rm.id ASC",
     missing_tag_is_not_equal: true,
+    unique_keys: false,
 };
 
 /// Model names in filters are the plain names (the project comes from the caller's access):
@@ -648,6 +649,7 @@ pub const MODEL_VERSIONS: Target = Target {
     synonyms: &[("version", "version_number"), ("source", "source_path"), ("timestamp", "creation_timestamp"), ("stage", "current_stage")],
     default_order: "rm.name ASC, v.version DESC",
     missing_tag_is_not_equal: true,
+    unique_keys: false,
 };
 
 /// Model versions the caller can read, matching MLflow's filter grammar (`name`, `run_id`,

@@ -43,6 +43,9 @@ pub struct Target {
     /// which exclude prompts with ``tags.`mlflow.prompt.is_prompt` != 'true'``); run searches
     /// need the tag.
     pub missing_tag_is_not_equal: bool,
+    /// Whether the metric/param/tag tables hold one row per key (runs' latest metrics, params
+    /// and tags): then ordering by them is a join, not a subquery per row.
+    pub unique_keys: bool,
 }
 
 const fn attr(name: &'static str, sql: &'static str, numeric: bool) -> Attribute {
@@ -68,6 +71,7 @@ pub const RUNS: Target = Target {
     synonyms: &[("run_uuid", "run_id"), ("created", "start_time"), ("name", "run_name")],
     default_order: "r.start_time DESC, r.id DESC",
     missing_tag_is_not_equal: false,
+    unique_keys: true,
 };
 
 impl Target {
@@ -389,12 +393,28 @@ pub fn push_where(q: &mut QueryBuilder<'_, Postgres>, target: &Target, clauses: 
     }
 }
 
+/// Appends the joins that order terms on one-row-per-key tables need (` LEFT JOIN … oN`); call
+/// it right after the searched table in FROM, before WHERE.
+pub fn push_order_joins(q: &mut QueryBuilder<'_, Postgres>, target: &Target, orders: &[Order]) {
+    if !target.unique_keys {
+        return;
+    }
+    for (i, o) in orders.iter().enumerate() {
+        if let (Entity::Metric(k) | Entity::Param(k) | Entity::Tag(k), Some((table, column))) = (&o.entity, key_table(target, &o.entity)) {
+            q.push(format!(" LEFT JOIN {table} o{i} ON o{i}.{column} = {} AND o{i}.key = ", target.id)).push_bind(k.clone());
+        }
+    }
+}
+
 /// Appends ` ORDER BY …` (each term, then the target's default order).
 pub fn push_order(q: &mut QueryBuilder<'_, Postgres>, target: &Target, orders: &[Order]) {
     q.push(" ORDER BY ");
-    for o in orders {
+    for (i, o) in orders.iter().enumerate() {
         let dir = if o.ascending { "ASC" } else { "DESC" };
         match (&o.entity, key_table(target, &o.entity)) {
+            (Entity::Metric(_) | Entity::Param(_) | Entity::Tag(_), Some(_)) if target.unique_keys => {
+                q.push(format!("o{i}.value {dir} NULLS LAST, "));
+            }
             (Entity::Metric(k) | Entity::Param(k) | Entity::Tag(k), Some((table, column))) => {
                 q.push(format!("(SELECT x.value FROM {table} x WHERE x.{column} = {} AND x.key = ", target.id))
                     .push_bind(k.clone())

@@ -269,6 +269,7 @@ pub const EXPERIMENTS: crate::search_filter::Target = crate::search_filter::Targ
     synonyms: &[("creation_timestamp", "creation_time"), ("last_updated_timestamp", "last_update_time"), ("id", "experiment_id")],
     default_order: "e.creation_time DESC, e.id DESC",
     missing_tag_is_not_equal: false,
+    unique_keys: false,
 };
 
 /// Experiments, named as a caller with a project-scoped token sees them (plain names).
@@ -882,7 +883,9 @@ pub async fn search_runs(
     for e in experiment_ids {
         ids.push(experiment(db, actor, e, Access::Read).await?.id);
     }
-    let mut q: QueryBuilder<Postgres> = QueryBuilder::new("SELECT r.id FROM runs r WHERE r.experiment_id = ANY(");
+    let mut q: QueryBuilder<Postgres> = QueryBuilder::new("SELECT r.id FROM runs r");
+    crate::search_filter::push_order_joins(&mut q, &crate::search_filter::RUNS, &orders);
+    q.push(" WHERE r.experiment_id = ANY(");
     q.push_bind(&ids).push(")");
     view.push_filter(&mut q, "r.lifecycle_stage");
     crate::search_filter::push_where(&mut q, &crate::search_filter::RUNS, &clauses);
