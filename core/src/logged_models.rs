@@ -574,7 +574,7 @@ pub async fn search(
     let mut q: QueryBuilder<Postgres> = QueryBuilder::new("SELECT m.id FROM logged_models m WHERE m.lifecycle_stage = 'active' AND m.experiment_id = ANY(");
     q.push_bind(ids).push(")");
     search_filter::push_where(&mut q, &LOGGED_MODELS, &clauses);
-    search_filter::push_order(&mut q, &LOGGED_MODELS, &orders);
+    search_filter::push_order(&mut q, &LOGGED_MODELS, &orders, &clauses);
     q.push(" LIMIT ").push_bind(max_results).push(" OFFSET ").push_bind(offset);
     let found: Vec<i64> = q.build_query_scalar().fetch_all(db).await?;
     load(db, &found).await

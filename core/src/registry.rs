@@ -356,7 +356,7 @@ pub async fn search_models(
     let mut q: QueryBuilder<Postgres> = QueryBuilder::new("SELECT rm.id FROM registered_models rm WHERE rm.project_id = ANY(");
     q.push_bind(ids).push(")");
     search_filter::push_where(&mut q, &REGISTERED_MODELS, &clauses);
-    search_filter::push_order(&mut q, &REGISTERED_MODELS, &orders);
+    search_filter::push_order(&mut q, &REGISTERED_MODELS, &orders, &clauses);
     q.push(" LIMIT ").push_bind(max_results).push(" OFFSET ").push_bind(offset);
     let found: Vec<i64> = q.build_query_scalar().fetch_all(db).await?;
     load_models(db, &found).await
@@ -678,7 +678,7 @@ pub async fn search_versions(
         QueryBuilder::new("SELECT v.id FROM model_versions v JOIN registered_models rm ON rm.id = v.model_id WHERE rm.project_id = ANY(");
     q.push_bind(ids).push(")");
     search_filter::push_where(&mut q, &MODEL_VERSIONS, &clauses);
-    search_filter::push_order(&mut q, &MODEL_VERSIONS, &orders);
+    search_filter::push_order(&mut q, &MODEL_VERSIONS, &orders, &clauses);
     q.push(" LIMIT ").push_bind(max_results).push(" OFFSET ").push_bind(offset);
     let found: Vec<i64> = q.build_query_scalar().fetch_all(db).await?;
     load_versions(db, &found).await

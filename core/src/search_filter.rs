@@ -393,27 +393,39 @@ pub fn push_where(q: &mut QueryBuilder<'_, Postgres>, target: &Target, clauses: 
     }
 }
 
-/// Appends the joins that order terms on one-row-per-key tables need (` LEFT JOIN … oN`); call
-/// it right after the searched table in FROM, before WHERE.
-pub fn push_order_joins(q: &mut QueryBuilder<'_, Postgres>, target: &Target, orders: &[Order]) {
+/// Whether an order term's key must be present anyway (a filter clause names the same key):
+/// then its join is an inner one, and its order can come from an index on the values.
+fn required_by_filter(o: &Order, clauses: &[Clause]) -> bool {
+    clauses.iter().any(|c| c.entity == o.entity)
+}
+
+/// Appends the joins that order terms on one-row-per-key tables need (` JOIN … oN`, or LEFT
+/// JOIN when runs without the key stay in the result); call it right after the searched table
+/// in FROM, before WHERE.
+pub fn push_order_joins(q: &mut QueryBuilder<'_, Postgres>, target: &Target, orders: &[Order], clauses: &[Clause]) {
     if !target.unique_keys {
         return;
     }
     for (i, o) in orders.iter().enumerate() {
         if let (Entity::Metric(k) | Entity::Param(k) | Entity::Tag(k), Some((table, column))) = (&o.entity, key_table(target, &o.entity)) {
-            q.push(format!(" LEFT JOIN {table} o{i} ON o{i}.{column} = {} AND o{i}.key = ", target.id)).push_bind(k.clone());
+            let join = if required_by_filter(o, clauses) { "JOIN" } else { "LEFT JOIN" };
+            q.push(format!(" {join} {table} o{i} ON o{i}.{column} = {} AND o{i}.key = ", target.id)).push_bind(k.clone());
         }
     }
 }
 
-/// Appends ` ORDER BY …` (each term, then the target's default order).
-pub fn push_order(q: &mut QueryBuilder<'_, Postgres>, target: &Target, orders: &[Order]) {
+/// Appends ` ORDER BY …` (each term, then the target's default order). Runs without an
+/// ordered key come last; `clauses` are the filter's, as given to [`push_order_joins`].
+pub fn push_order(q: &mut QueryBuilder<'_, Postgres>, target: &Target, orders: &[Order], clauses: &[Clause]) {
     q.push(" ORDER BY ");
     for (i, o) in orders.iter().enumerate() {
         let dir = if o.ascending { "ASC" } else { "DESC" };
         match (&o.entity, key_table(target, &o.entity)) {
             (Entity::Metric(_) | Entity::Param(_) | Entity::Tag(_), Some(_)) if target.unique_keys => {
-                q.push(format!("o{i}.value {dir} NULLS LAST, "));
+                // Inner-joined values are never NULL: the index order (NULLS FIRST when
+                // descending) is then the same order.
+                let nulls = if required_by_filter(o, clauses) { "" } else { " NULLS LAST" };
+                q.push(format!("o{i}.value {dir}{nulls}, "));
             }
             (Entity::Metric(k) | Entity::Param(k) | Entity::Tag(k), Some((table, column))) => {
                 q.push(format!("(SELECT x.value FROM {table} x WHERE x.{column} = {} AND x.key = ", target.id))

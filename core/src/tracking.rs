@@ -309,7 +309,7 @@ pub async fn search_experiments(
     }
     view.push_filter(&mut q, "e.lifecycle_stage");
     crate::search_filter::push_where(&mut q, target, &clauses);
-    crate::search_filter::push_order(&mut q, target, &orders);
+    crate::search_filter::push_order(&mut q, target, &orders, &clauses);
     q.push(" LIMIT ").push_bind(max_results).push(" OFFSET ").push_bind(offset);
     let rows: Vec<ExperimentRow> = q.build_query_as().fetch_all(db).await?;
     with_tags(db, rows).await
@@ -884,12 +884,12 @@ pub async fn search_runs(
         ids.push(experiment(db, actor, e, Access::Read).await?.id);
     }
     let mut q: QueryBuilder<Postgres> = QueryBuilder::new("SELECT r.id FROM runs r");
-    crate::search_filter::push_order_joins(&mut q, &crate::search_filter::RUNS, &orders);
+    crate::search_filter::push_order_joins(&mut q, &crate::search_filter::RUNS, &orders, &clauses);
     q.push(" WHERE r.experiment_id = ANY(");
     q.push_bind(&ids).push(")");
     view.push_filter(&mut q, "r.lifecycle_stage");
     crate::search_filter::push_where(&mut q, &crate::search_filter::RUNS, &clauses);
-    crate::search_filter::push_order(&mut q, &crate::search_filter::RUNS, &orders);
+    crate::search_filter::push_order(&mut q, &crate::search_filter::RUNS, &orders, &clauses);
     q.push(" LIMIT ").push_bind(max_results).push(" OFFSET ").push_bind(offset);
     let run_ids: Vec<(i64,)> = q.build_query_as().fetch_all(db).await?;
     let ids: Vec<i64> = run_ids.into_iter().map(|(id,)| id).collect();
