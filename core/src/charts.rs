@@ -145,6 +145,27 @@ pub fn smooth(points: &[(f64, f64)], w: f64) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// The grid, axes and labels of a numeric x/y chart.
+fn draw_mesh<DB: DrawingBackend>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>,
+    x_label: &str,
+    y_label: &str,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    chart
+        .configure_mesh()
+        .light_line_style(INK.mix(0.12))
+        .bold_line_style(INK.mix(0.25))
+        .axis_style(INK)
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .x_labels(6)
+        .y_labels(5)
+        .label_style(("sans-serif", 11).into_font().color(&INK))
+        .x_label_formatter(&|x| short(*x))
+        .y_label_formatter(&|y| short(*y))
+        .draw()
+}
+
 /// Lines of (x, y) points, one per named series, with a legend when there are several.
 /// Non-finite values are left out.
 pub fn lines_svg(series: &[(String, Vec<(f64, f64)>)], x_label: &str) -> String {
@@ -155,14 +176,19 @@ pub fn lines_svg(series: &[(String, Vec<(f64, f64)>)], x_label: &str) -> String 
 /// smoothed (see [`smooth`]).
 pub fn lines_svg_smoothed(series: &[(String, Vec<(f64, f64)>)], x_label: &str, smoothing: f64) -> String {
     let mut svg = String::new();
-    let finite = |p: &[(f64, f64)]| p.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite()).collect::<Vec<_>>();
-    // Smoothed over every point, then both lines thinned for drawing.
-    let smoothed: Vec<Vec<(f64, f64)>> = series.iter().map(|(_, p)| thin(&smooth(&finite(p), smoothing))).collect();
-    let series: Vec<(String, Vec<(f64, f64)>, Vec<(f64, f64)>)> = series
+    // (name, the points as logged, the smoothed line): smoothed over every point, then both
+    // thinned for drawing.
+    type Line = (String, Vec<(f64, f64)>, Option<Vec<(f64, f64)>>);
+    let series: Vec<Line> = series
         .iter()
-        .zip(smoothed)
-        .map(|((n, p), s)| (n.clone(), thin(&finite(p)), s))
-        .filter(|(_, p, _)| !p.is_empty())
+        .filter_map(|(name, points)| {
+            let finite: Vec<(f64, f64)> = points.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite()).collect();
+            if finite.is_empty() {
+                return None;
+            }
+            let smoothed = (smoothing > 0.0).then(|| thin(&smooth(&finite, smoothing)));
+            Some((name.clone(), thin(&finite), smoothed))
+        })
         .collect();
     if series.is_empty() {
         return svg;
@@ -188,25 +214,15 @@ pub fn lines_svg_smoothed(series: &[(String, Vec<(f64, f64)>)], x_label: &str, s
                 .x_label_area_size(30)
                 .y_label_area_size(50)
                 .build_cartesian_2d(x0..x1, y0..y1)?;
-            chart
-                .configure_mesh()
-                .light_line_style(INK.mix(0.12))
-                .bold_line_style(INK.mix(0.25))
-                .axis_style(INK)
-                .x_desc(x_label)
-                .x_labels(6)
-                .y_labels(5)
-                .label_style(("sans-serif", 11).into_font().color(&INK))
-                .x_label_formatter(&|x| short(*x))
-                .y_label_formatter(&|y| short(*y))
-                .draw()?;
+            draw_mesh(&mut chart, x_label, "")?;
             for (i, (name, points, smoothed)) in series.iter().enumerate() {
                 let colour = SERIES[i % SERIES.len()];
-                let drawn = if smoothing > 0.0 {
-                    chart.draw_series(LineSeries::new(points.iter().copied(), colour.mix(0.25).stroke_width(1)))?;
-                    chart.draw_series(LineSeries::new(smoothed.iter().copied(), colour.stroke_width(2)))?
-                } else {
-                    chart.draw_series(LineSeries::new(points.iter().copied(), colour.stroke_width(2)))?
+                let drawn = match smoothed {
+                    Some(smoothed) => {
+                        chart.draw_series(LineSeries::new(points.iter().copied(), colour.mix(0.25).stroke_width(1)))?;
+                        chart.draw_series(LineSeries::new(smoothed.iter().copied(), colour.stroke_width(2)))?
+                    }
+                    None => chart.draw_series(LineSeries::new(points.iter().copied(), colour.stroke_width(2)))?,
                 };
                 if series.len() > 1 {
                     drawn.label(truncate(name, 24)).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], colour.stroke_width(3)));
@@ -273,19 +289,7 @@ pub fn scatter_svg(points: &[(String, f64, f64)], x_label: &str, y_label: &str) 
                 .x_label_area_size(34)
                 .y_label_area_size(54)
                 .build_cartesian_2d(x0..x1, y0..y1)?;
-            chart
-                .configure_mesh()
-                .light_line_style(INK.mix(0.12))
-                .bold_line_style(INK.mix(0.25))
-                .axis_style(INK)
-                .x_desc(x_label)
-                .y_desc(y_label)
-                .x_labels(6)
-                .y_labels(5)
-                .label_style(("sans-serif", 11).into_font().color(&INK))
-                .x_label_formatter(&|x| short(*x))
-                .y_label_formatter(&|y| short(*y))
-                .draw()?;
+            draw_mesh(&mut chart, x_label, y_label)?;
             chart.draw_series(points.iter().map(|p| Circle::new((p.1, p.2), 4, SERIES[0].filled())))?;
             chart.draw_series(points.iter().map(|p| {
                 Text::new(truncate(&p.0, 20), (p.1, p.2), ("sans-serif", 10).into_font().color(&INK).pos(Pos::new(HPos::Left, VPos::Bottom)))

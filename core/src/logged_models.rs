@@ -9,7 +9,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use crate::projects::{self, Access};
 use crate::search_filter::{self, Attribute, Target};
-use crate::tracking::{self, check_key, check_tags, last_per_key, now_ms, Metric};
+use crate::tracking::{self, check_key, check_params, check_tags, now_ms, upsert_pairs, Metric};
 use crate::{audit, Actor, Error, Result};
 
 pub const STATUSES: [&str; 3] = ["LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED"];
@@ -41,9 +41,14 @@ pub struct LoggedModel {
     pub registrations: Vec<(String, i32)>,
 }
 
+/// Where a logged model's files are, for the MLflow client.
+pub fn artifact_uri(experiment_id: i64, model_id: &str) -> String {
+    format!("mlflow-artifacts:/{experiment_id}/models/{model_id}/artifacts")
+}
+
 impl LoggedModel {
     pub fn artifact_uri(&self) -> String {
-        format!("mlflow-artifacts:/{}/models/{}/artifacts", self.experiment_id, self.model_id)
+        artifact_uri(self.experiment_id, &self.model_id)
     }
 }
 
@@ -53,6 +58,8 @@ pub struct ModelRef {
     pub project_id: i64,
     pub experiment_id: i64,
     pub lifecycle_stage: String,
+    /// The run that logged it: row id and run id.
+    pub source_run: Option<(i64, String)>,
 }
 
 fn missing(model_id: &str) -> Error {
@@ -61,19 +68,21 @@ fn missing(model_id: &str) -> Error {
 
 /// A logged model by its id (`m-…`), if the caller may do `access` in its project.
 pub async fn model_ref(db: &PgPool, actor: &Actor, model_id: &str, access: Access) -> Result<ModelRef> {
-    let row: Option<(i64, i64, i64, String, String)> = sqlx::query_as(
-        "SELECT m.id, p.id, m.experiment_id, p.slug, m.lifecycle_stage FROM logged_models m
-           JOIN experiments e ON e.id = m.experiment_id JOIN projects p ON p.id = e.project_id WHERE m.model_uuid = $1",
+    type Row = (i64, i64, i64, String, String, Option<i64>, Option<String>);
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT m.id, p.id, m.experiment_id, p.slug, m.lifecycle_stage, r.id, r.run_uuid FROM logged_models m
+           JOIN experiments e ON e.id = m.experiment_id JOIN projects p ON p.id = e.project_id
+           LEFT JOIN runs r ON r.id = m.source_run_id WHERE m.model_uuid = $1",
     )
     .bind(model_id)
     .fetch_optional(db)
     .await?;
-    let (id, project_id, experiment_id, slug, lifecycle_stage) = row.ok_or_else(|| missing(model_id))?;
+    let (id, project_id, experiment_id, slug, lifecycle_stage, run_id, run_uuid) = row.ok_or_else(|| missing(model_id))?;
     projects::authorize(db, actor, &slug, access).await.map_err(|e| match e {
         Error::NotFound(_) => missing(model_id),
         other => other,
     })?;
-    Ok(ModelRef { id, project_id, experiment_id, lifecycle_stage })
+    Ok(ModelRef { id, project_id, experiment_id, lifecycle_stage, source_run: run_id.zip(run_uuid) })
 }
 
 /// An active logged model (deleted ones are not found, as in MLflow).
@@ -83,34 +92,6 @@ async fn active_ref(db: &PgPool, actor: &Actor, model_id: &str, access: Access) 
         return Err(missing(model_id));
     }
     Ok(m)
-}
-
-fn check_params(params: &[(String, String)]) -> Result<()> {
-    for (k, v) in params {
-        check_key("param", k)?;
-        if v.len() > tracking::MAX_PARAM_VALUE_LENGTH {
-            return Err(Error::bad_request(format!(
-                "Param value for key '{k}' had length {}, which exceeded length limit of {}",
-                v.len(),
-                tracking::MAX_PARAM_VALUE_LENGTH
-            )));
-        }
-    }
-    Ok(())
-}
-
-async fn upsert(tx: &mut sqlx::PgConnection, table: &'static str, model_id: i64, pairs: &[(&str, &str)]) -> Result<()> {
-    let (keys, values): (Vec<&str>, Vec<&str>) = pairs.iter().copied().unzip();
-    sqlx::query(&format!(
-        "INSERT INTO {table} (model_id, key, value) SELECT $1, k, v FROM UNNEST($2::text[], $3::text[]) AS t(k, v)
-         ON CONFLICT (model_id, key) DO UPDATE SET value = EXCLUDED.value"
-    ))
-    .bind(model_id)
-    .bind(&keys)
-    .bind(&values)
-    .execute(tx)
-    .await?;
-    Ok(())
 }
 
 /// What a new logged model is made of.
@@ -172,8 +153,8 @@ pub async fn create(db: &PgPool, actor: &Actor, experiment_id: &str, new: NewMod
     .bind(now)
     .fetch_one(&mut *tx)
     .await?;
-    upsert(&mut tx, "logged_model_params", id, &last_per_key(new.params)).await?;
-    upsert(&mut tx, "logged_model_tags", id, &last_per_key(new.tags)).await?;
+    upsert_pairs(&mut tx, "logged_model_params", "model_id", id, new.params, true).await?;
+    upsert_pairs(&mut tx, "logged_model_tags", "model_id", id, new.tags, true).await?;
     audit::record(&mut tx, actor, Some(e.project_id), "logged_model.create", "logged_model", &uuid, serde_json::json!({ "name": name })).await?;
     tx.commit().await?;
     load(db, &[id]).await?.pop().ok_or_else(|| missing(&uuid))
@@ -219,7 +200,7 @@ pub async fn set_tags(db: &PgPool, actor: &Actor, model_id: &str, tags: &[(Strin
     check_tags(tags)?;
     let m = active_ref(db, actor, model_id, Access::Write).await?;
     let mut tx = db.begin().await?;
-    upsert(&mut tx, "logged_model_tags", m.id, &last_per_key(tags)).await?;
+    upsert_pairs(&mut tx, "logged_model_tags", "model_id", m.id, tags, true).await?;
     sqlx::query("UPDATE logged_models SET last_updated_time = $2 WHERE id = $1").bind(m.id).bind(now_ms()).execute(&mut *tx).await?;
     tx.commit().await?;
     load(db, &[m.id]).await?.pop().ok_or_else(|| missing(model_id))
@@ -238,7 +219,7 @@ pub async fn log_params(db: &PgPool, actor: &Actor, model_id: &str, params: &[(S
     check_params(params)?;
     let m = active_ref(db, actor, model_id, Access::Write).await?;
     let mut tx = db.begin().await?;
-    upsert(&mut tx, "logged_model_params", m.id, &last_per_key(params)).await?;
+    upsert_pairs(&mut tx, "logged_model_params", "model_id", m.id, params, true).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -252,33 +233,37 @@ pub async fn log_metrics(db: &PgPool, actor: &Actor, run_id: &str, model_id: &st
     let run = tracking::run_ref(db, actor, run_id, Access::Write).await?;
     tracking::check_active(&run, run_id)?;
     let model = active_ref(db, actor, model_id, Access::Write).await?;
+    let keys: Vec<&str> = metrics.iter().map(|m| m.key.as_str()).collect();
+    let values: Vec<f64> = metrics.iter().map(|m| m.value).collect();
+    let times: Vec<i64> = metrics.iter().map(|m| m.timestamp).collect();
+    let steps: Vec<i64> = metrics.iter().map(|m| m.step).collect();
     let mut tx = db.begin().await?;
-    let mut fresh = Vec::new();
-    for m in metrics {
-        sqlx::query("INSERT INTO logged_model_metrics (model_id, run_id, key, value, timestamp, step) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(model.id)
-            .bind(run.id)
-            .bind(&m.key)
-            .bind(m.value)
-            .bind(m.timestamp)
-            .bind(m.step)
-            .execute(&mut *tx)
-            .await?;
-        let known: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM run_metrics WHERE run_id = $1 AND key = $2 AND step = $3 AND timestamp = $4
-                              AND (value = $5 OR (value = 'NaN' AND $5 = 'NaN')))",
-        )
-        .bind(run.id)
-        .bind(&m.key)
-        .bind(m.step)
-        .bind(m.timestamp)
-        .bind(m.value)
-        .fetch_one(&mut *tx)
-        .await?;
-        if !known {
-            fresh.push(m.clone());
-        }
-    }
+    sqlx::query(
+        "INSERT INTO logged_model_metrics (model_id, run_id, key, value, timestamp, step)
+         SELECT $1, $2, k, v, t, s FROM UNNEST($3::text[], $4::float8[], $5::int8[], $6::int8[]) AS u(k, v, t, s)",
+    )
+    .bind(model.id)
+    .bind(run.id)
+    .bind(&keys)
+    .bind(&values)
+    .bind(&times)
+    .bind(&steps)
+    .execute(&mut *tx)
+    .await?;
+    // PostgreSQL compares NaN equal to NaN, so a NaN logged before counts as held.
+    let fresh: Vec<(String, f64, i64, i64)> = sqlx::query_as(
+        "SELECT k, v, t, s FROM UNNEST($2::text[], $3::float8[], $4::int8[], $5::int8[]) AS u(k, v, t, s)
+          WHERE NOT EXISTS (SELECT 1 FROM run_metrics m WHERE m.run_id = $1 AND m.key = u.k AND m.step = u.s
+                                                        AND m.timestamp = u.t AND m.value = u.v)",
+    )
+    .bind(run.id)
+    .bind(&keys)
+    .bind(&values)
+    .bind(&times)
+    .bind(&steps)
+    .fetch_all(&mut *tx)
+    .await?;
+    let fresh: Vec<Metric> = fresh.into_iter().map(|(key, value, timestamp, step)| Metric { key, value, timestamp, step }).collect();
     tracking::insert_metrics(&mut tx, run.id, &fresh).await?;
     tx.commit().await?;
     Ok(())
@@ -312,8 +297,9 @@ pub struct DatasetInput {
     pub schema: String,
     pub profile: String,
     pub tags: Vec<(String, String)>,
-    /// The Trellis dataset version it names, as `<project>/<dataset>@v<n>`, when it names one.
-    pub dataset_version: Option<String>,
+    /// The dataset version of the run's project it names, as (dataset name, version), when it
+    /// names one.
+    pub dataset_version: Option<(String, i32)>,
 }
 
 /// Records datasets and models a run used (MLflow's log-inputs).
@@ -408,18 +394,18 @@ pub async fn run_links(db: &PgPool, run_uuids: &[String]) -> Result<std::collect
     let run_ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
     let uuid_of: std::collections::HashMap<i64, String> = rows.into_iter().collect();
     let mut out: std::collections::HashMap<String, RunLinks> = std::collections::HashMap::new();
-    let datasets: Vec<(i64, String, String, String, String, String, String, serde_json::Value, Option<String>)> = sqlx::query_as(
-        "SELECT i.run_id, i.name, i.digest, i.source_type, i.source, i.schema, i.profile, i.tags,
-                p.slug || '/' || d.name || '@v' || v.version
+    type InputRow = (i64, String, String, String, String, String, String, serde_json::Value, Option<String>, Option<i32>);
+    let datasets: Vec<InputRow> = sqlx::query_as(
+        "SELECT i.run_id, i.name, i.digest, i.source_type, i.source, i.schema, i.profile, i.tags, d.name, v.version
            FROM run_dataset_inputs i
-           LEFT JOIN dataset_versions v ON v.id = i.dataset_version_id
-           LEFT JOIN datasets d ON d.id = v.dataset_id LEFT JOIN projects p ON p.id = d.project_id
+           LEFT JOIN dataset_versions v ON v.id = i.dataset_version_id LEFT JOIN datasets d ON d.id = v.dataset_id
           WHERE i.run_id = ANY($1) ORDER BY i.name",
     )
     .bind(&run_ids)
     .fetch_all(db)
     .await?;
-    for (run, name, digest, source_type, source, schema, profile, tags, dataset_version) in datasets {
+    for (run, name, digest, source_type, source, schema, profile, tags, dataset, version) in datasets {
+        let dataset_version = dataset.zip(version);
         let tags = tags
             .as_array()
             .map(|a| {

@@ -12,7 +12,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use crate::projects::{self, Access};
 use crate::search_filter::{self, Attribute, Target};
-use crate::tracking::{check_tags, now_ms};
+use crate::tracking::{check_tags, now_ms, upsert_pairs};
 use crate::{audit, Actor, Error, Result};
 
 pub const MAX_NAME_LENGTH: usize = 256;
@@ -168,21 +168,6 @@ async fn version_ref(db: &PgPool, actor: &Actor, raw: &str, version: &str, acces
     Ok((m, id))
 }
 
-async fn upsert_tags(tx: &mut sqlx::PgConnection, table: &'static str, column: &'static str, id: i64, tags: &[(String, String)]) -> Result<()> {
-    let last = crate::tracking::last_per_key(tags);
-    let (keys, values): (Vec<&str>, Vec<&str>) = last.iter().copied().unzip();
-    sqlx::query(&format!(
-        "INSERT INTO {table} ({column}, key, value) SELECT $1, k, v FROM UNNEST($2::text[], $3::text[]) AS t(k, v)
-         ON CONFLICT ({column}, key) DO UPDATE SET value = EXCLUDED.value"
-    ))
-    .bind(id)
-    .bind(&keys)
-    .bind(&values)
-    .execute(tx)
-    .await?;
-    Ok(())
-}
-
 // ---- registered models ----
 
 pub async fn create_model(db: &PgPool, actor: &Actor, raw: &str, description: &str, tags: &[(String, String)]) -> Result<RegisteredModel> {
@@ -204,7 +189,7 @@ pub async fn create_model(db: &PgPool, actor: &Actor, raw: &str, description: &s
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| crate::error::on_unique(e, || format!("Registered Model (name={raw}) already exists.")))?;
-    upsert_tags(&mut tx, "registered_model_tags", "model_id", id, tags).await?;
+    upsert_pairs(&mut tx, "registered_model_tags", "model_id", id, tags, true).await?;
     audit::record(&mut tx, actor, Some(project.id), "registered_model.create", "registered_model", &name, serde_json::json!({})).await?;
     tx.commit().await?;
     load_models(db, &[id]).await?.pop().ok_or_else(|| model_missing(raw))
@@ -264,7 +249,7 @@ pub async fn set_model_tag(db: &PgPool, actor: &Actor, raw: &str, key: &str, val
     check_tags(&tag)?;
     let m = model_ref(db, actor, raw, Access::Write).await?;
     let mut tx = db.begin().await?;
-    upsert_tags(&mut tx, "registered_model_tags", "model_id", m.id, &tag).await?;
+    upsert_pairs(&mut tx, "registered_model_tags", "model_id", m.id, &tag, true).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -342,8 +327,27 @@ pub async fn search_models(
     max_results: i64,
     offset: i64,
 ) -> Result<Vec<RegisteredModel>> {
-    let mut clauses = search_filter::parse_filter_for(&REGISTERED_MODELS, filter)?;
-    let orders = search_filter::parse_order_for(&REGISTERED_MODELS, order_by)?;
+    let from = "SELECT rm.id FROM registered_models rm";
+    let found = search_ids(db, actor, &REGISTERED_MODELS, from, project, filter, order_by, max_results, offset).await?;
+    load_models(db, &found).await
+}
+
+/// Ids of the rows of `target` (selected by `from`, whose registered model is `rm`) in the
+/// projects the caller can read (or `project` only) that match a filter, in order; paged.
+#[allow(clippy::too_many_arguments)]
+async fn search_ids(
+    db: &PgPool,
+    actor: &Actor,
+    target: &Target,
+    from: &str,
+    project: Option<&str>,
+    filter: &str,
+    order_by: &[String],
+    max_results: i64,
+    offset: i64,
+) -> Result<Vec<i64>> {
+    let mut clauses = search_filter::parse_filter_for(target, filter)?;
+    let orders = search_filter::parse_order_for(target, order_by)?;
     let projects = match project {
         Some(slug) => {
             let (p, _) = projects::authorize(db, actor, slug, Access::Read).await?;
@@ -351,24 +355,20 @@ pub async fn search_models(
         }
         None => readable_projects(db, actor).await?,
     };
-    plain_name_values(&mut clauses, &projects.iter().map(|p| p.1.clone()).collect::<Vec<_>>());
-    let ids: Vec<i64> = projects.iter().map(|p| p.0).collect();
-    let mut q: QueryBuilder<Postgres> = QueryBuilder::new("SELECT rm.id FROM registered_models rm WHERE rm.project_id = ANY(");
-    q.push_bind(ids).push(")");
-    search_filter::push_where(&mut q, &REGISTERED_MODELS, &clauses);
-    search_filter::push_order(&mut q, &REGISTERED_MODELS, &orders, &clauses);
+    let (ids, slugs): (Vec<i64>, Vec<String>) = projects.into_iter().unzip();
+    plain_name_values(&mut clauses, &slugs);
+    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(from);
+    q.push(" WHERE rm.project_id = ANY(").push_bind(ids).push(")");
+    search_filter::push_where(&mut q, target, &clauses);
+    search_filter::push_order(&mut q, target, &orders, &clauses);
     q.push(" LIMIT ").push_bind(max_results).push(" OFFSET ").push_bind(offset);
-    let found: Vec<i64> = q.build_query_scalar().fetch_all(db).await?;
-    load_models(db, &found).await
+    Ok(q.build_query_scalar().fetch_all(db).await?)
 }
 
 /// The latest version of a model in each of `stages` (all stages when empty).
 pub async fn latest_versions(db: &PgPool, actor: &Actor, raw: &str, stages: &[String]) -> Result<Vec<ModelVersion>> {
-    for s in stages {
-        canonical_stage(s)?;
-    }
+    let wanted: Vec<&str> = stages.iter().map(|s| canonical_stage(s)).collect::<Result<_>>()?;
     let m = model_ref(db, actor, raw, Access::Read).await?;
-    let wanted: Vec<String> = stages.iter().map(|s| canonical_stage(s).map(str::to_string)).collect::<Result<_>>()?;
     let ids: Vec<i64> = sqlx::query_scalar(
         "SELECT DISTINCT ON (current_stage) id FROM model_versions WHERE model_id = $1 AND (cardinality($2::text[]) = 0 OR current_stage = ANY($2))
           ORDER BY current_stage, version DESC",
@@ -403,15 +403,14 @@ async fn resolve_source(db: &PgPool, actor: &Actor, project_id: i64, source: &st
     }
     let logged = |id: String| async move {
         let m = crate::logged_models::model_ref(db, actor, &id, Access::Read).await?;
-        let lm = crate::logged_models::load(db, &[m.id]).await?.pop().ok_or_else(|| Error::not_found(format!("Logged model with ID '{id}' not found.")))?;
         if m.project_id != project_id {
             return Err(Error::bad_request(format!("logged model {id} belongs to another project")));
         }
-        let run: Option<i64> = sqlx::query_scalar("SELECT source_run_id FROM logged_models WHERE id = $1").bind(m.id).fetch_one(db).await?;
+        let (run_id, run_uuid) = m.source_run.unzip();
         Ok::<Source, Error>(Source {
-            storage_location: lm.artifact_uri(),
-            run_id: run,
-            run_uuid: lm.source_run_id.clone().unwrap_or_default(),
+            storage_location: crate::logged_models::artifact_uri(m.experiment_id, &id),
+            run_id,
+            run_uuid: run_uuid.unwrap_or_default(),
             logged_model_id: Some(m.id),
             logged_model_uuid: id,
         })
@@ -526,7 +525,7 @@ pub async fn create_version(db: &PgPool, actor: &Actor, raw: &str, new: NewVersi
     .bind(now)
     .fetch_one(&mut *tx)
     .await?;
-    upsert_tags(&mut tx, "model_version_tags", "version_id", id, new.tags).await?;
+    upsert_pairs(&mut tx, "model_version_tags", "version_id", id, new.tags, true).await?;
     sqlx::query("UPDATE registered_models SET last_updated_time = $2 WHERE id = $1").bind(m.id).bind(now).execute(&mut *tx).await?;
     if let Some(lm) = src.logged_model_id {
         // As MLflow does: the logged model lists the versions made from it in a tag.
@@ -587,7 +586,7 @@ pub async fn set_version_tag(db: &PgPool, actor: &Actor, raw: &str, version: &st
     check_tags(&tag)?;
     let (_, id) = version_ref(db, actor, raw, version, Access::Write).await?;
     let mut tx = db.begin().await?;
-    upsert_tags(&mut tx, "model_version_tags", "version_id", id, &tag).await?;
+    upsert_pairs(&mut tx, "model_version_tags", "version_id", id, &tag, true).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -663,24 +662,8 @@ pub async fn search_versions(
     max_results: i64,
     offset: i64,
 ) -> Result<Vec<ModelVersion>> {
-    let mut clauses = search_filter::parse_filter_for(&MODEL_VERSIONS, filter)?;
-    let orders = search_filter::parse_order_for(&MODEL_VERSIONS, order_by)?;
-    let projects = match project {
-        Some(slug) => {
-            let (p, _) = projects::authorize(db, actor, slug, Access::Read).await?;
-            vec![(p.id, p.slug)]
-        }
-        None => readable_projects(db, actor).await?,
-    };
-    plain_name_values(&mut clauses, &projects.iter().map(|p| p.1.clone()).collect::<Vec<_>>());
-    let ids: Vec<i64> = projects.iter().map(|p| p.0).collect();
-    let mut q: QueryBuilder<Postgres> =
-        QueryBuilder::new("SELECT v.id FROM model_versions v JOIN registered_models rm ON rm.id = v.model_id WHERE rm.project_id = ANY(");
-    q.push_bind(ids).push(")");
-    search_filter::push_where(&mut q, &MODEL_VERSIONS, &clauses);
-    search_filter::push_order(&mut q, &MODEL_VERSIONS, &orders, &clauses);
-    q.push(" LIMIT ").push_bind(max_results).push(" OFFSET ").push_bind(offset);
-    let found: Vec<i64> = q.build_query_scalar().fetch_all(db).await?;
+    let from = "SELECT v.id FROM model_versions v JOIN registered_models rm ON rm.id = v.model_id";
+    let found = search_ids(db, actor, &MODEL_VERSIONS, from, project, filter, order_by, max_results, offset).await?;
     load_versions(db, &found).await
 }
 
@@ -764,6 +747,12 @@ struct VersionRow {
 }
 
 pub(crate) async fn load_versions(db: &PgPool, ids: &[i64]) -> Result<Vec<ModelVersion>> {
+    let mut by_id = versions_by_id(db, ids).await?;
+    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+}
+
+/// Versions with their tags and aliases, by row id.
+async fn versions_by_id(db: &PgPool, ids: &[i64]) -> Result<std::collections::HashMap<i64, ModelVersion>> {
     let rows: Vec<VersionRow> = sqlx::query_as(
         "SELECT v.id, p.id AS project_id, p.slug AS project_slug, rm.name AS model_name, v.version, v.creation_time, v.last_updated_time,
                 v.user_name, v.current_stage, v.description, v.source, v.storage_location, NULLIF(v.run_uuid, '') AS run_id,
@@ -816,7 +805,7 @@ pub(crate) async fn load_versions(db: &PgPool, ids: &[i64]) -> Result<Vec<ModelV
             mv.aliases.push(a);
         }
     }
-    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+    Ok(by_id)
 }
 
 type ModelRow = (i64, i64, String, String, String, i64, i64, Option<String>);
@@ -846,8 +835,7 @@ async fn load_models(db: &PgPool, ids: &[i64]) -> Result<Vec<RegisteredModel>> {
     .bind(ids)
     .fetch_all(db)
     .await?;
-    let mut versions = load_versions(db, &latest.iter().map(|l| l.1).collect::<Vec<_>>()).await?;
-    versions.sort_by_key(|v| v.version);
+    let mut versions = versions_by_id(db, &latest.iter().map(|l| l.1).collect::<Vec<_>>()).await?;
     let mut by_id: std::collections::HashMap<i64, RegisteredModel> = rows
         .into_iter()
         .map(|(id, project_id, project_slug, name, description, creation_time, last_updated_time, email)| {
@@ -878,10 +866,13 @@ async fn load_models(db: &PgPool, ids: &[i64]) -> Result<Vec<RegisteredModel>> {
             m.aliases.push((a, v));
         }
     }
-    for v in versions {
-        if let Some(m) = by_id.values_mut().find(|m| m.project_id == v.project_id && m.name == v.model_name) {
+    for (model_id, version_id) in latest {
+        if let (Some(m), Some(v)) = (by_id.get_mut(&model_id), versions.remove(&version_id)) {
             m.latest_versions.push(v);
         }
+    }
+    for m in by_id.values_mut() {
+        m.latest_versions.sort_by_key(|v| v.version);
     }
     Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
 }

@@ -183,22 +183,28 @@ pub(crate) fn check_tags(tags: &[(String, String)]) -> Result<()> {
     Ok(())
 }
 
-/// Writes (key, value) pairs of a run into `run_params` or `run_tags` with one statement; an
-/// existing key keeps its value (`replace` false) or takes the new one.
-async fn upsert_pairs(
+/// Writes key/value pairs belonging to one row (`column` = `id`) into a key/value table
+/// (`run_params`, `run_tags`, `experiment_tags`, `logged_model_tags`, …) with one statement. A
+/// key given twice takes its last value; an existing key keeps its value (`replace` false) or
+/// takes the new one.
+pub(crate) async fn upsert_pairs(
     tx: &mut sqlx::PgConnection,
     table: &'static str,
-    run_id: i64,
-    pairs: &[(&str, &str)],
+    column: &'static str,
+    id: i64,
+    pairs: &[(String, String)],
     replace: bool,
 ) -> Result<()> {
+    if pairs.is_empty() {
+        return Ok(());
+    }
     let on_conflict = if replace { "DO UPDATE SET value = EXCLUDED.value" } else { "DO NOTHING" };
-    let (keys, values): (Vec<&str>, Vec<&str>) = pairs.iter().copied().unzip();
+    let (keys, values): (Vec<&str>, Vec<&str>) = last_per_key(pairs).into_iter().unzip();
     sqlx::query(&format!(
-        "INSERT INTO {table} (run_id, key, value) SELECT $1, k, v FROM UNNEST($2::text[], $3::text[]) AS t(k, v)
-         ON CONFLICT (run_id, key) {on_conflict}"
+        "INSERT INTO {table} ({column}, key, value) SELECT $1, k, v FROM UNNEST($2::text[], $3::text[]) AS t(k, v)
+         ON CONFLICT ({column}, key) {on_conflict}"
     ))
-    .bind(run_id)
+    .bind(id)
     .bind(&keys)
     .bind(&values)
     .execute(tx)
@@ -206,8 +212,22 @@ async fn upsert_pairs(
     Ok(())
 }
 
+/// Checks param names and value lengths.
+pub(crate) fn check_params(params: &[(String, String)]) -> Result<()> {
+    for (k, v) in params {
+        check_key("param", k)?;
+        if v.len() > MAX_PARAM_VALUE_LENGTH {
+            return Err(Error::bad_request(format!(
+                "Param value for key '{k}' had length {}, which exceeded length limit of {MAX_PARAM_VALUE_LENGTH}",
+                v.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The last value of each key (a batch may set a key twice).
-pub(crate) fn last_per_key(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
+fn last_per_key(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
     let mut last: Vec<(&str, &str)> = Vec::new();
     for (k, v) in pairs {
         match last.iter_mut().find(|(lk, _)| *lk == k) {
@@ -235,14 +255,7 @@ pub async fn create_experiment(db: &PgPool, actor: &Actor, raw_name: &str, tags:
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| crate::error::on_unique(e, || format!("Experiment(name={raw_name}) already exists.")))?;
-    for (k, v) in tags {
-        sqlx::query("INSERT INTO experiment_tags (experiment_id, key, value) VALUES ($1, $2, $3) ON CONFLICT (experiment_id, key) DO UPDATE SET value = EXCLUDED.value")
-            .bind(id)
-            .bind(k)
-            .bind(v)
-            .execute(&mut *tx)
-            .await?;
-    }
+    upsert_pairs(&mut tx, "experiment_tags", "experiment_id", id, tags, true).await?;
     audit::record(&mut tx, actor, Some(project.id), "experiment.create", "experiment", &name, serde_json::json!({ "id": id })).await?;
     tx.commit().await?;
     Ok(id)
@@ -463,7 +476,7 @@ pub async fn create_run(
     .bind(start_time.unwrap_or_else(now_ms))
     .fetch_one(&mut *tx)
     .await?;
-    upsert_pairs(&mut tx, "run_tags", id, &last_per_key(&all_tags), true).await?;
+    upsert_pairs(&mut tx, "run_tags", "run_id", id, &all_tags, true).await?;
     audit::record(&mut tx, actor, Some(e.project_id), "run.create", "run", &uuid, serde_json::json!({ "experiment": e.name })).await?;
     tx.commit().await?;
     load_run(db, id).await
@@ -631,15 +644,7 @@ pub async fn log_batch(
     for m in metrics {
         check_key("metric", &m.key)?;
     }
-    for (k, v) in params {
-        check_key("param", k)?;
-        if v.len() > MAX_PARAM_VALUE_LENGTH {
-            return Err(Error::bad_request(format!(
-                "Param value for key '{k}' had length {}, which exceeded length limit of {MAX_PARAM_VALUE_LENGTH}",
-                v.len()
-            )));
-        }
-    }
+    check_params(params)?;
     check_tags(tags)?;
     let mut seen = std::collections::HashMap::new();
     for (k, v) in params {
@@ -667,11 +672,9 @@ pub async fn log_batch(
                 )));
             }
         }
-        upsert_pairs(&mut tx, "run_params", r.id, &last_per_key(params), false).await?;
+        upsert_pairs(&mut tx, "run_params", "run_id", r.id, params, false).await?;
     }
-    if !tags.is_empty() {
-        upsert_pairs(&mut tx, "run_tags", r.id, &last_per_key(tags), true).await?;
-    }
+    upsert_pairs(&mut tx, "run_tags", "run_id", r.id, tags, true).await?;
     insert_metrics(&mut tx, r.id, metrics).await?;
     tx.commit().await?;
     Ok(())
