@@ -5,11 +5,6 @@ use leptos::prelude::*;
 
 use crate::model::*;
 
-#[cfg(feature = "ssr")]
-fn time(ms: i64) -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
-}
-
 #[server]
 pub async fn list_experiments(slug: String) -> Result<Vec<ExperimentRow>, AppError> {
     use super::ssr::*;
@@ -18,7 +13,7 @@ pub async fn list_experiments(slug: String) -> Result<Vec<ExperimentRow>, AppErr
     let list = trellis_core::tracking::project_experiments(cx.db(), &actor, &slug).await.map_err(|e| cx.fail(e))?;
     Ok(list
         .into_iter()
-        .map(|e| ExperimentRow { id: e.id, name: e.name, runs: e.runs, last_run: e.last_run.map(time) })
+        .map(|e| ExperimentRow { id: e.id, name: e.name, runs: e.runs, last_run: e.last_run.map(time_ms) })
         .collect())
 }
 
@@ -76,7 +71,7 @@ pub async fn experiment_runs(slug: String, id: i64, query: RunsQuery) -> Result<
             name: r.name.clone(),
             status: r.status.clone(),
             user: r.user_name.clone(),
-            start: time(r.start_time),
+            start: time_ms(r.start_time),
             metrics: metric_keys.iter().map(|k| r.metrics.iter().find(|m| &m.key == k).map(|m| m.value)).collect(),
             params: param_keys.iter().map(|k| r.params.iter().find(|p| &p.0 == k).map(|p| p.1.clone())).collect(),
         })
@@ -141,11 +136,7 @@ pub async fn get_run_page(slug: String, run_id: String, options: ChartOptions) -
                     digest: d.digest.clone(),
                     source: d.source.clone(),
                     context: d.tags.iter().find(|(k, _)| k == "mlflow.data.context").map(|(_, v)| v.clone()),
-                    dataset_version: d.dataset_version.as_deref().and_then(|v| {
-                        let (_, rest) = v.split_once('/')?;
-                        let (name, n) = rest.rsplit_once("@v")?;
-                        Some((name.to_string(), n.parse().ok()?))
-                    }),
+                    dataset_version: d.dataset_version.clone(),
                 })
                 .collect()
         })
@@ -175,8 +166,8 @@ pub async fn get_run_page(slug: String, run_id: String, options: ChartOptions) -
         experiment_name: e.name,
         status: run.status,
         user: run.user_name,
-        start: time(run.start_time),
-        end: run.end_time.map(time),
+        start: time_ms(run.start_time),
+        end: run.end_time.map(time_ms),
         params: run.params,
         tags: run.tags.into_iter().filter(|(k, _)| !k.starts_with("mlflow.")).collect(),
         charts,

@@ -33,6 +33,11 @@ pub(crate) mod ssr {
         response: Option<ResponseOptions>,
     }
 
+    /// A time in MLflow's milliseconds since the epoch.
+    pub fn time_ms(ms: i64) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+    }
+
     impl Ctx {
         pub fn get() -> Result<Ctx, AppError> {
             let Some(parts) = use_context::<Parts>() else {

@@ -5,11 +5,6 @@ use leptos::prelude::*;
 
 use crate::model::*;
 
-#[cfg(feature = "ssr")]
-fn time(ms: i64) -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
-}
-
 #[server]
 pub async fn list_registered_models(slug: String) -> Result<Vec<RegisteredModelRow>, AppError> {
     use super::ssr::*;
@@ -23,7 +18,7 @@ pub async fn list_registered_models(slug: String) -> Result<Vec<RegisteredModelR
             name: m.name,
             description: m.description,
             aliases: m.aliases,
-            updated: time(m.last_updated_time),
+            updated: time_ms(m.last_updated_time),
         })
         .collect())
 }
@@ -55,7 +50,7 @@ pub async fn get_registered_model_page(slug: String, name: String) -> Result<Reg
                 source: v.source,
                 run_id: v.run_id,
                 logged_model_id: v.logged_model_id,
-                created: time(v.creation_time),
+                created: time_ms(v.creation_time),
                 user: v.user_name,
                 tags: v.tags,
             })

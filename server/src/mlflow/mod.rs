@@ -129,35 +129,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for MlJson<T> {
 /// (`order_by=a&order_by=b`) is a list, every value is text (numbers are parsed by the field).
 pub struct MlQuery<T>(pub T);
 
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
-                if let Some(x) = hex {
-                    out.push(x);
-                    i += 3;
-                    continue;
-                }
-                out.push(b'%');
-            }
-            x => out.push(x),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// The query string as a JSON object: one key once is a string, a repeated key an array.
 fn query_json(query: &str) -> Value {
     let mut map = serde_json::Map::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let (k, v) = (percent_decode(k), Value::String(percent_decode(v)));
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        let (k, v) = (k.into_owned(), Value::String(v.into_owned()));
         match map.get_mut(&k) {
             Some(Value::Array(items)) => items.push(v),
             Some(first) => {
@@ -341,8 +317,26 @@ fn max_results(n: Option<i64>, default: i64) -> MlResult<i64> {
     Ok(n)
 }
 
-fn next_token(offset: i64, limit: i64, got: usize) -> Option<String> {
-    (got as i64 == limit).then(|| (offset + limit).to_string())
+/// A page of a search answer, with MLflow's `next_page_token` when the page is full.
+fn paged(mut out: Value, offset: i64, limit: i64, got: usize) -> Value {
+    if got as i64 == limit {
+        out["next_page_token"] = json!((offset + limit).to_string());
+    }
+    out
+}
+
+/// Artifact directory entries as MLflow lists them, paths prefixed with `prefix`.
+fn files_json(entries: &[artifacts::Entry], prefix: &str) -> Vec<Value> {
+    entries
+        .iter()
+        .map(|e| {
+            let mut f = json!({ "path": format!("{prefix}{}", e.path), "is_dir": e.is_dir });
+            if let Some(n) = e.file_size {
+                f["file_size"] = json!(n);
+            }
+            f
+        })
+        .collect()
 }
 
 // ---- experiments ----
@@ -403,11 +397,7 @@ async fn search_experiments(State(s): State<AppState>, MlActor(a): MlActor, MlJs
     let view = ViewType::parse(b.view_type.as_deref())?;
     let filter = b.filter.unwrap_or_default();
     let found = tracking::search_experiments(&s.core.db, &a, view, &filter, &b.order_by, limit, offset).await?;
-    let mut out = json!({ "experiments": found.iter().map(|e| experiment_json(e, &a)).collect::<Vec<_>>() });
-    if let Some(t) = next_token(offset, limit, found.len()) {
-        out["next_page_token"] = json!(t);
-    }
-    Ok(Json(out))
+    Ok(Json(paged(json!({ "experiments": found.iter().map(|e| experiment_json(e, &a)).collect::<Vec<_>>() }), offset, limit, found.len())))
 }
 
 #[derive(Deserialize)]
@@ -660,11 +650,7 @@ async fn search_runs(State(s): State<AppState>, MlActor(a): MlActor, MlJson(b): 
     let view = ViewType::parse(b.run_view_type.as_deref())?;
     let filter = b.filter.unwrap_or_default();
     let runs = tracking::search_runs(&s.core.db, &a, &b.experiment_ids, &filter, &b.order_by, view, limit, offset).await?;
-    let mut out = json!({ "runs": runs_json(&s, &runs).await? });
-    if let Some(t) = next_token(offset, limit, runs.len()) {
-        out["next_page_token"] = json!(t);
-    }
-    Ok(Json(out))
+    Ok(Json(paged(json!({ "runs": runs_json(&s, &runs).await? }), offset, limit, runs.len())))
 }
 
 pub fn router() -> Router<AppState> {
@@ -780,14 +766,7 @@ struct ListArtifacts {
 
 async fn list_artifacts(State(s): State<AppState>, MlActor(a): MlActor, MlQuery(q): MlQuery<ListArtifacts>) -> MlResult<Json<Value>> {
     let at = ArtifactPath::parse(&required(q.path, "path")?)?;
-    let entries = artifacts::list(&s.core, &a, &at).await?;
-    let files: Vec<Value> = entries
-        .iter()
-        .map(|e| match e.file_size {
-            Some(n) => json!({ "path": e.path, "is_dir": e.is_dir, "file_size": n }),
-            None => json!({ "path": e.path, "is_dir": e.is_dir }),
-        })
-        .collect();
+    let files = files_json(&artifacts::list(&s.core, &a, &at).await?, "");
     Ok(Json(json!({ "files": files })))
 }
 

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use trellis_core::logged_models::{self, DatasetInput, LoggedModel, NewModel};
 use trellis_core::tracking;
 
-use super::{int64, kv_json, max_results, metric_json, next_token, page, pairs, required, KeyValue, MlActor, MlJson, MlQuery, MlResult, MlflowError};
+use super::{files_json, int64, kv_json, max_results, metric_json, page, paged, pairs, required, KeyValue, MlActor, MlJson, MlQuery, MlResult, MlflowError};
 use crate::startup::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -176,11 +176,7 @@ async fn search(State(s): State<AppState>, MlActor(a): MlActor, MlJson(b): MlJso
         })
         .collect::<MlResult<_>>()?;
     let found = logged_models::search(&s.core.db, &a, &b.experiment_ids, b.filter.as_deref().unwrap_or(""), &order, limit, offset).await?;
-    let mut out = json!({ "models": found.iter().map(model_json).collect::<Vec<_>>() });
-    if let Some(t) = next_token(offset, limit, found.len()) {
-        out["next_page_token"] = json!(t);
-    }
-    Ok(Json(out))
+    Ok(Json(paged(json!({ "models": found.iter().map(model_json).collect::<Vec<_>>() }), offset, limit, found.len())))
 }
 
 #[derive(Deserialize)]
@@ -196,13 +192,7 @@ async fn list_artifacts(State(s): State<AppState>, MlActor(a): MlActor, Path(id)
     let at = trellis_core::artifacts::ArtifactPath::parse(&full)?;
     let entries = trellis_core::artifacts::list(&s.core, &a, &at).await?;
     let prefix = if at.path.is_empty() { String::new() } else { format!("{}/", at.path) };
-    let files: Vec<Value> = entries
-        .iter()
-        .map(|e| match e.file_size {
-            Some(n) => json!({ "path": format!("{prefix}{}", e.path), "is_dir": e.is_dir, "file_size": n }),
-            None => json!({ "path": format!("{prefix}{}", e.path), "is_dir": e.is_dir }),
-        })
-        .collect();
+    let files = files_json(&entries, &prefix);
     Ok(Json(json!({ "root_uri": m.artifact_uri(), "files": files })))
 }
 

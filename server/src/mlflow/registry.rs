@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use trellis_core::registry::{self, ModelVersion, NewVersion, RegisteredModel};
 use trellis_core::Actor;
 
-use super::{int64, kv_json, max_results, next_token, one_or_many, page, pairs, required, KeyValue, MlActor, MlJson, MlQuery, MlResult};
+use super::{int64, kv_json, max_results, one_or_many, page, paged, pairs, required, KeyValue, MlActor, MlJson, MlQuery, MlResult};
 use crate::startup::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -140,22 +140,14 @@ async fn search_models(State(s): State<AppState>, MlActor(a): MlActor, MlQuery(q
     let limit = max_results(q.max_results, 100)?;
     let offset = page(q.page_token.as_deref())?;
     let found = registry::search_models(&s.core.db, &a, None, q.filter.as_deref().unwrap_or(""), &q.order_by, limit, offset).await?;
-    let mut out = json!({ "registered_models": found.iter().map(|m| model_json(m, &a)).collect::<Vec<_>>() });
-    if let Some(t) = next_token(offset, limit, found.len()) {
-        out["next_page_token"] = json!(t);
-    }
-    Ok(Json(out))
+    Ok(Json(paged(json!({ "registered_models": found.iter().map(|m| model_json(m, &a)).collect::<Vec<_>>() }), offset, limit, found.len())))
 }
 
 async fn search_versions(State(s): State<AppState>, MlActor(a): MlActor, MlQuery(q): MlQuery<Search>) -> MlResult<Json<Value>> {
     let limit = max_results(q.max_results, 10_000)?;
     let offset = page(q.page_token.as_deref())?;
     let found = registry::search_versions(&s.core.db, &a, None, q.filter.as_deref().unwrap_or(""), &q.order_by, limit, offset).await?;
-    let mut out = json!({ "model_versions": found.iter().map(|v| version_json(v, &a)).collect::<Vec<_>>() });
-    if let Some(t) = next_token(offset, limit, found.len()) {
-        out["next_page_token"] = json!(t);
-    }
-    Ok(Json(out))
+    Ok(Json(paged(json!({ "model_versions": found.iter().map(|v| version_json(v, &a)).collect::<Vec<_>>() }), offset, limit, found.len())))
 }
 
 #[derive(Deserialize)]
