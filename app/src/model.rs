@@ -356,6 +356,8 @@ pub struct RunRow {
     /// Values for the page's metric columns, in order (`None`: not logged).
     pub metrics: Vec<Option<f64>>,
     pub params: Vec<Option<String>>,
+    /// Deleted (shown when the page lists deleted runs).
+    pub deleted: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -375,6 +377,8 @@ pub struct ExperimentPage {
     pub best: Option<BestRun>,
     /// The filter's error, shown above the table (the grammar is MLflow's).
     pub filter_error: Option<String>,
+    /// The caller may delete and restore runs.
+    pub can_write: bool,
 }
 
 /// A run's page: its facts, params, tags and a chart per metric.
@@ -531,6 +535,8 @@ pub struct RunsQuery {
     /// The metric that picks the best run, and whether lower is better.
     pub best: String,
     pub lower_is_better: bool,
+    /// Which runs: `""` active ones, `deleted`, or `all`.
+    pub lifecycle: String,
 }
 
 impl RunsQuery {
@@ -539,7 +545,7 @@ impl RunsQuery {
         let mut q = self.clone();
         change(&mut q);
         let mut parts = Vec::new();
-        for (k, v) in [("filter", &q.filter), ("order", &q.order), ("best", &q.best)] {
+        for (k, v) in [("filter", &q.filter), ("order", &q.order), ("best", &q.best), ("lifecycle", &q.lifecycle)] {
             if !v.is_empty() {
                 parts.push(format!("{k}={}", url_encode(v)));
             }

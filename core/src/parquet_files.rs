@@ -18,7 +18,7 @@ use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, Parq
 use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
 use parquet::arrow::ProjectionMask;
 use tokio::runtime::Handle;
-use trellis_ml::profile::{ColumnAcc, ColumnProfile, ColumnType, HistogramPass, Profile, Profiler};
+use trellis_ml::profile::{ColumnAcc, ColumnProfile, ColumnType, DEFAULT_VALUE_BUDGET, HistogramPass, Profile, Profiler, ValueBudget};
 
 use crate::storage::RangedBlob;
 use crate::{Error, Result};
@@ -317,6 +317,7 @@ pub fn profile(
     let parts = deal(&groups, profile_threads());
     let declared: Vec<Option<ColumnType>> = types.iter().map(|t| Some(*t)).collect();
     let done = AtomicU64::new(0);
+    let budget = ValueBudget::new(DEFAULT_VALUE_BUDGET);
     let next_report = std::cell::Cell::new(50_000u64);
     let mut report = |pass: u8| {
         let rows = done.load(Ordering::Relaxed);
@@ -325,10 +326,10 @@ pub fn profile(
             next_report.set(rows + 50_000);
         }
     };
-    let mut profilers = in_parallel(
+    let profilers = in_parallel(
         &parts,
         |part, tick| {
-            let mut profiler = Profiler::with_types(names.clone(), &declared);
+            let mut profiler = Profiler::with_types(names.clone(), &declared).with_budget(&budget);
             each_batch(runtime, file.clone(), &footer, Some(part.to_vec()), None, |batch| {
                 for (i, column) in batch.columns().iter().enumerate() {
                     push_column(profiler.column(i), types[i], column.as_ref())?;
@@ -341,11 +342,8 @@ pub fn profile(
             Ok(profiler)
         },
         || report(1),
-    )?
-    .into_iter();
-    let mut profiler = profilers.next().expect("one part at least");
-    profilers.for_each(|p| profiler.merge(p));
-    let mut pass: HistogramPass = profiler.finish();
+    )?;
+    let mut pass: HistogramPass = Profiler::finish_parts(profilers);
     for c in reference.unwrap_or(&[]) {
         if let Some(h) = &c.histogram {
             pass.add_reference(&c.name, &h.edges);

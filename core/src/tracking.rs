@@ -607,6 +607,46 @@ pub async fn set_run_stage(db: &PgPool, actor: &Actor, run_id: &str, stage: &str
     Ok(())
 }
 
+/// Runs changed by one bulk request, at most.
+pub const MAX_BULK_RUNS: usize = 1000;
+
+/// Soft-deletes (`deleted`) or restores (`active`) several runs of one experiment at once
+/// (editors): all of them or, if one is not in the experiment, none. Returns how many changed.
+pub async fn set_runs_stage(db: &PgPool, actor: &Actor, experiment_id: &str, run_ids: &[String], stage: &str) -> Result<u64> {
+    if stage != "active" && stage != "deleted" {
+        return Err(Error::bad_request(format!("stage '{stage}' is not 'active' or 'deleted'")));
+    }
+    let mut ids: Vec<&str> = run_ids.iter().map(String::as_str).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Err(Error::bad_request("no runs selected"));
+    }
+    if ids.len() > MAX_BULK_RUNS {
+        return Err(Error::bad_request(format!("{} runs selected; at most {MAX_BULK_RUNS} at a time", ids.len())));
+    }
+    let e = experiment(db, actor, experiment_id, Access::Write).await?;
+    let mut tx = db.begin().await?;
+    let changed: Vec<String> = sqlx::query_scalar(
+        "UPDATE runs SET lifecycle_stage = $3, deleted_time = CASE WHEN $3 = 'deleted' THEN $4 ELSE NULL END
+          WHERE experiment_id = $1 AND run_uuid = ANY($2) RETURNING run_uuid",
+    )
+    .bind(e.id)
+    .bind(&ids)
+    .bind(stage)
+    .bind(now_ms())
+    .fetch_all(&mut *tx)
+    .await?;
+    if changed.len() < ids.len() {
+        let missing = ids.iter().find(|id| !changed.iter().any(|c| c == *id)).copied().unwrap_or_default();
+        return Err(Error::not_found(format!("Run with id={missing} not found in experiment {}", e.id)));
+    }
+    let action = if stage == "deleted" { "runs.delete" } else { "runs.restore" };
+    audit::record(&mut tx, actor, Some(e.project_id), action, "experiment", &e.name, serde_json::json!({ "runs": ids })).await?;
+    tx.commit().await?;
+    Ok(changed.len() as u64)
+}
+
 /// Logs metrics, params and tags to an active run in one transaction (editors), with MLflow's
 /// limits. A param already logged with another value is refused (params are write-once).
 pub async fn log_batch(

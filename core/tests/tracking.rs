@@ -83,3 +83,42 @@ async fn metric_history_pages_by_cursor_without_losing_or_repeating_rows() {
     assert!(tracking::HistoryCursor::parse("1:2:zz:0").is_err());
     assert!(tracking::HistoryCursor::parse("1:2:0:-1").is_err());
 }
+
+/// Runs selected together are deleted and restored together: all or none, by editors only.
+#[tokio::test]
+async fn selected_runs_are_deleted_and_restored_together() {
+    use trellis_core::tracking::ViewType;
+    use trellis_core::Error;
+    let t = TestDb::new().await;
+    let team = team(&t.pool).await;
+    let exp = tracking::create_experiment(&t.pool, &team.editor, &format!("{}/bulk", team.project.slug), &[]).await.unwrap();
+    let other = tracking::create_experiment(&t.pool, &team.editor, &format!("{}/other", team.project.slug), &[]).await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let run = tracking::create_run(&t.pool, &team.editor, &exp.to_string(), Some(&format!("r{i}")), None, &[]).await.unwrap();
+        ids.push(run.run_uuid);
+    }
+    let elsewhere = tracking::create_run(&t.pool, &team.editor, &other.to_string(), Some("x"), None, &[]).await.unwrap().run_uuid;
+    let count = |view| {
+        let (pool, editor, e) = (t.pool.clone(), team.editor.clone(), exp.to_string());
+        async move { tracking::count_runs(&pool, &editor, &[e], "", view).await.unwrap() }
+    };
+    let e = exp.to_string();
+    // A run of another experiment in the selection: nothing changes.
+    let mixed = vec![ids[0].clone(), elsewhere.clone()];
+    assert!(matches!(tracking::set_runs_stage(&t.pool, &team.editor, &e, &mixed, "deleted").await, Err(Error::NotFound(_))));
+    assert_eq!(count(ViewType::ActiveOnly).await, 4);
+    // Viewers cannot, outsiders do not see the experiment; bad stages and empty selections are refused.
+    assert!(matches!(tracking::set_runs_stage(&t.pool, &team.viewer, &e, &ids, "deleted").await, Err(Error::Forbidden(_))));
+    assert!(matches!(tracking::set_runs_stage(&t.pool, &team.outsider, &e, &ids, "deleted").await, Err(Error::NotFound(_))));
+    assert!(matches!(tracking::set_runs_stage(&t.pool, &team.editor, &e, &ids, "gone").await, Err(Error::BadRequest(_))));
+    assert!(matches!(tracking::set_runs_stage(&t.pool, &team.editor, &e, &[], "deleted").await, Err(Error::BadRequest(_))));
+    // Three selected (one twice): three deleted, then two of them restored.
+    let three = vec![ids[0].clone(), ids[1].clone(), ids[2].clone(), ids[0].clone()];
+    assert_eq!(tracking::set_runs_stage(&t.pool, &team.editor, &e, &three, "deleted").await.unwrap(), 3);
+    assert_eq!((count(ViewType::ActiveOnly).await, count(ViewType::DeletedOnly).await), (1, 3));
+    assert_eq!(tracking::set_runs_stage(&t.pool, &team.editor, &e, &ids[..2], "active").await.unwrap(), 2);
+    assert_eq!((count(ViewType::ActiveOnly).await, count(ViewType::DeletedOnly).await), (3, 1));
+    let deleted = tracking::get_run(&t.pool, &team.editor, &ids[2]).await.unwrap();
+    assert_eq!(deleted.lifecycle_stage, "deleted");
+}

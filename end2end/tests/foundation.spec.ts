@@ -366,7 +366,7 @@ test("runs logged through the MLflow API appear with their metric curves, and fi
   await page.getByLabel("Best run by").selectOption("loss");
   await page.getByLabel("Goal").selectOption("max");
   await page.getByRole("button", { name: "Find best run" }).click();
-  await expect(page.getByRole("status")).toContainText("Best run by loss (highest): rf-1");
+  await expect(page.getByRole("status").filter({ hasText: "Best run by" })).toContainText("Best run by loss (highest): rf-1");
   // Choosing columns: without the param column.
   await page.getByText("Columns", { exact: true }).click();
   await page.getByRole("checkbox", { name: "param model" }).uncheck();
@@ -407,6 +407,36 @@ test("runs logged through the MLflow API appear with their metric curves, and fi
   await expect(page).toHaveURL(/x=time&smooth=0.6/);
   await expect(page.getByRole("img", { name: "Metric loss" })).toContainText("seconds since the first value");
   await shot(page, "18-run");
+
+  // Runs selected together are deleted, and restored from the deleted ones.
+  for (const name of ["scratch-1", "scratch-2"]) {
+    await api("runs/create", { experiment_id, run_name: name, start_time: Date.now() });
+  }
+  await page.goto(`/p/churn-model/experiments/${experiment_id}`);
+  await hydrated(page);
+  await expect(runs.getByRole("row")).toHaveCount(5);
+  const selection = page.getByRole("group", { name: "Selected runs" });
+  await expect(selection.getByRole("button", { name: "Delete selected runs" })).toBeDisabled();
+  await runs.getByRole("checkbox", { name: "Select run scratch-1" }).check();
+  await runs.getByRole("checkbox", { name: "Select run scratch-2" }).check();
+  await expect(selection.getByRole("status")).toHaveText("2 selected");
+  await selection.getByRole("button", { name: "Delete selected runs" }).click();
+  await expect(selection.getByRole("status")).toHaveText("Deleted 2 runs.");
+  await expect(runs.getByRole("row")).toHaveCount(3);
+  await page.getByRole("combobox", { name: "Runs" }).selectOption("deleted");
+  await page.getByRole("button", { name: "Search runs" }).click();
+  await hydrated(page);
+  await expect(runs.getByRole("row")).toHaveCount(3);
+  await expect(runs.getByRole("row", { name: /scratch-1/ })).toContainText("deleted");
+  await runs.getByRole("checkbox", { name: "Select run scratch-1" }).check();
+  await shot(page, "20-deleted-runs");
+  await selection.getByRole("button", { name: "Restore selected runs" }).click();
+  await expect(selection.getByRole("status")).toHaveText("Restored 1 run.");
+  await expect(runs.getByRole("row")).toHaveCount(2);
+  await page.getByRole("combobox", { name: "Runs" }).selectOption("");
+  await page.getByRole("button", { name: "Search runs" }).click();
+  await expect(runs.getByRole("row")).toHaveCount(4);
+  await expect(runs).toContainText("scratch-1");
 });
 
 test("a model logged from Python appears with its run, lineage and registry entry", async ({ page }) => {

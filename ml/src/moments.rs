@@ -1,20 +1,24 @@
-//! One-pass, mergeable count / mean / variance / min / max (Welford, Chan et al. for merging).
+//! One-pass, mergeable count / mean / variance / min / max (shifted sums; Chan et al. for merging).
 
 /// Running summary of a numeric series. Missing values (NaN) are counted separately and do not
-/// contribute to the moments.
+/// contribute to the moments. Values are summed as differences from the first one (the shifted-
+/// data algorithm: no division per value, and no cancellation while the mean stays within a few
+/// standard deviations of that first value); partial summaries merge by Chan et al.'s formula.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Moments {
     count: u64,
     missing: u64,
-    mean: f64,
-    m2: f64,
+    shift: f64,
+    /// Σ(x − shift) and Σ(x − shift)².
+    sum: f64,
+    sum_sq: f64,
     min: f64,
     max: f64,
 }
 
 impl Default for Moments {
     fn default() -> Self {
-        Self { count: 0, missing: 0, mean: 0.0, m2: 0.0, min: f64::INFINITY, max: f64::NEG_INFINITY }
+        Self { count: 0, missing: 0, shift: 0.0, sum: 0.0, sum_sq: 0.0, min: f64::INFINITY, max: f64::NEG_INFINITY }
     }
 }
 
@@ -24,17 +28,28 @@ impl Moments {
     }
 
     /// Adds one value; NaN counts as missing.
+    #[inline]
     pub fn push(&mut self, x: f64) {
         if x.is_nan() {
             self.missing += 1;
             return;
         }
+        if self.count == 0 {
+            self.shift = x;
+        }
         self.count += 1;
-        let delta = x - self.mean;
-        self.mean += delta / self.count as f64;
-        self.m2 += delta * (x - self.mean);
+        let d = x - self.shift;
+        self.sum += d;
+        self.sum_sq += d * d;
         self.min = self.min.min(x);
         self.max = self.max.max(x);
+    }
+
+    /// The mean and the sum of squared deviations from it.
+    fn mean_m2(&self) -> (f64, f64) {
+        let n = self.count as f64;
+        let mean_d = self.sum / n;
+        (self.shift + mean_d, (self.sum_sq - self.sum * mean_d).max(0.0))
     }
 
     /// Combines two partial summaries as if all values had been pushed into one.
@@ -49,10 +64,15 @@ impl Moments {
             self.missing = missing;
             return;
         }
-        let n = (self.count + other.count) as f64;
-        let delta = other.mean - self.mean;
-        self.mean += delta * other.count as f64 / n;
-        self.m2 += other.m2 + delta * delta * self.count as f64 * other.count as f64 / n;
+        let ((ma, m2a), (mb, m2b)) = (self.mean_m2(), other.mean_m2());
+        let (na, nb) = (self.count as f64, other.count as f64);
+        let n = na + nb;
+        let delta = mb - ma;
+        let mean = ma + delta * nb / n;
+        // The merged summary, shifted by its own mean.
+        self.shift = mean;
+        self.sum = 0.0;
+        self.sum_sq = m2a + m2b + delta * delta * na * nb / n;
         self.count += other.count;
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
@@ -65,11 +85,11 @@ impl Moments {
         self.missing
     }
     pub fn mean(&self) -> Option<f64> {
-        (self.count > 0).then_some(self.mean)
+        (self.count > 0).then(|| self.mean_m2().0)
     }
     /// Sample standard deviation (n − 1 denominator, as pandas' `describe()`).
     pub fn std(&self) -> Option<f64> {
-        (self.count > 1).then(|| (self.m2 / (self.count - 1) as f64).sqrt())
+        (self.count > 1).then(|| (self.mean_m2().1 / (self.count - 1) as f64).sqrt())
     }
     pub fn min(&self) -> Option<f64> {
         (self.count > 0).then_some(self.min)
@@ -117,6 +137,15 @@ mod tests {
         assert_eq!(m.mean(), None);
         assert_eq!(m.std(), None);
         assert_eq!(m.min(), None);
+    }
+
+    #[test]
+    fn large_offsets_keep_their_precision() {
+        // Timestamps in microseconds: a large mean, a small spread (numpy: std(ddof=1) = 1.2909944487358056).
+        let base = 1.7e15;
+        let m: Moments = [base + 1.0, base + 2.0, base + 3.0, base + 4.0].into_iter().collect();
+        assert_eq!(m.mean(), Some(base + 2.5));
+        assert!((m.std().unwrap() - 1.2909944487358056).abs() < 1e-12);
     }
 
     #[test]

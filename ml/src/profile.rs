@@ -2,12 +2,17 @@
 //!
 //! Pass one infers types and gathers counts, moments, distinct counts, top values and quantiles;
 //! pass two fills histograms whose bins are fixed from pass one (monitoring later reuses them).
-//! Memory per column is bounded: exact quantiles up to [`EXACT_QUANTILE_LIMIT`] values, then a
-//! t-digest; exact distinct counts up to [`EXACT_DISTINCT_LIMIT`], then HyperLogLog; top values
-//! tracked for up to [`TOP_TRACK_LIMIT`] keys.
+//! Pass two is needed only for numeric columns that pass one could neither count exactly nor keep.
+//! Memory is bounded: numbers are counted exactly while a column has at most
+//! [`EXACT_DISTINCT_LIMIT`] distinct values; past that each column keeps its values (exact
+//! quantiles and histograms) up to [`EXACT_QUANTILE_LIMIT`] values, and beyond that as long as the
+//! file's shared [`ValueBudget`] lasts; then a t-digest. Exact distinct counts up to
+//! [`EXACT_DISTINCT_LIMIT`], then HyperLogLog; top values tracked for up to [`TOP_TRACK_LIMIT`] keys.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hasher;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +24,42 @@ pub const EXACT_DISTINCT_LIMIT: usize = 10_000;
 pub const TOP_TRACK_LIMIT: usize = 10_000;
 pub const TOP_K: usize = 10;
 pub const HISTOGRAM_BINS: usize = 20;
+/// Numbers a profile keeps in memory beyond each column's [`EXACT_QUANTILE_LIMIT`], by default
+/// (16 Mi values, 128 MiB).
+pub const DEFAULT_VALUE_BUDGET: usize = 16 << 20;
+/// Values a column asks the budget for at a time.
+const BUDGET_CHUNK: usize = 1 << 16;
+
+/// The numbers the profilers of one file may keep in memory between them (shared by threads).
+#[derive(Clone, Debug)]
+pub struct ValueBudget(Arc<AtomicUsize>);
+
+impl ValueBudget {
+    pub fn new(values: usize) -> Self {
+        ValueBudget(Arc::new(AtomicUsize::new(values)))
+    }
+
+    /// Takes `n` values from the budget if that many are left.
+    fn take(&self, n: usize) -> bool {
+        self.0.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(n)).is_ok()
+    }
+
+    fn give_back(&self, n: usize) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn left(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// `s` without white space at either end (quick when it has none there, as most cells).
+fn trimmed(s: &str) -> &str {
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(a), Some(z)) if a.is_ascii() && z.is_ascii() && !a.is_ascii_whitespace() && !z.is_ascii_whitespace() => s,
+        _ => s.trim(),
+    }
+}
 
 /// Cells treated as missing (as pandas' default `na_values`, the common ones).
 pub fn is_missing(s: &str) -> bool {
@@ -26,10 +67,9 @@ pub fn is_missing(s: &str) -> bool {
 }
 
 fn is_missing_trimmed(s: &str) -> bool {
-    matches!(
-        s,
-        "" | "NA" | "N/A" | "n/a" | "NaN" | "nan" | "-NaN" | "-nan" | "null" | "NULL" | "None" | "<NA>" | "#N/A"
-    )
+    // Every token is at most four bytes long.
+    s.len() <= 4
+        && matches!(s, "" | "NA" | "N/A" | "n/a" | "NaN" | "nan" | "-NaN" | "-nan" | "null" | "NULL" | "None" | "<NA>" | "#N/A")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,6 +146,42 @@ pub struct ReferenceHistogram {
 pub struct Profile {
     pub rows: u64,
     pub columns: Vec<ColumnProfile>,
+}
+
+/// Powers of ten that are exact in `f64`.
+const EXACT_POWERS_OF_TEN: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
+    1e21, 1e22,
+];
+
+/// A number as the standard library parses it, with a quick exact path for plain decimals
+/// (`-12.345`): when the digits make an integer below 2^53 and there are at most 22 after the
+/// point, both are exact in `f64` and one division is correctly rounded, so the result is the
+/// same (Clinger's fast path). Anything else goes to `str::parse`.
+pub fn parse_f64(s: &str) -> Option<f64> {
+    let b = s.as_bytes();
+    let (negative, digits) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        Some(b'+') => (false, &b[1..]),
+        _ => (false, b),
+    };
+    let (mut m, mut n, mut after_point, mut point) = (0u64, 0usize, 0usize, false);
+    for &c in digits {
+        match c {
+            b'0'..=b'9' if n < 19 => {
+                m = m * 10 + (c - b'0') as u64;
+                n += 1;
+                after_point += point as usize;
+            }
+            b'.' if !point => point = true,
+            _ => return s.parse().ok(),
+        }
+    }
+    if n == 0 || m >= 1 << 53 || after_point >= EXACT_POWERS_OF_TEN.len() {
+        return s.parse().ok();
+    }
+    let x = m as f64 / EXACT_POWERS_OF_TEN[after_point];
+    Some(if negative { -x } else { x })
 }
 
 fn is_bool(s: &str) -> bool {
@@ -198,14 +274,19 @@ impl HyperLogLog {
     }
 }
 
-/// A fast, well-mixed 64-bit hash: FNV-1a over the bytes, then the SplitMix64 finaliser (so the
-/// high bits HyperLogLog uses are uniform). Deterministic across runs and machines.
+/// A fast, well-mixed 64-bit hash: words folded in by multiplies, then the SplitMix64 finaliser
+/// (so the high bits HyperLogLog uses are uniform). Deterministic across runs and machines.
 fn hash_str(s: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.as_bytes() {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
+    // Eight bytes at a time, each word folded in by a multiply, then the SplitMix64 finaliser.
+    let b = s.as_bytes();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ b.len() as u64;
+    let mut words = b.chunks_exact(8);
+    for w in &mut words {
+        h = (h ^ u64::from_le_bytes(w.try_into().expect("eight bytes"))).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29);
     }
+    let mut tail = [0u8; 8];
+    tail[..words.remainder().len()].copy_from_slice(words.remainder());
+    h = (h ^ u64::from_le_bytes(tail)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     mix64(h)
 }
 
@@ -231,24 +312,6 @@ impl Hasher for PassThrough {
     }
     fn write_u64(&mut self, n: u64) {
         self.0 = n;
-    }
-}
-
-/// Hasher for the top-value map: the same fast hash as distinct counting.
-#[derive(Default, Clone, Copy)]
-struct FastStr(u64);
-
-impl Hasher for FastStr {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = self.0 ^ 0xcbf2_9ce4_8422_2325;
-        for b in bytes {
-            h ^= *b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
     }
 }
 
@@ -288,12 +351,17 @@ pub struct ColumnAcc {
     /// most [`EXACT_DISTINCT_LIMIT`] of them: exact distinct counts and quantiles from one hash
     /// lookup per value. Past the limit, HyperLogLog and `exact_values`/t-digest take over.
     values: Option<HashMap<u64, u64, HashBy<MixedU64>>>,
+    /// Every value, while this column may keep them (`kept_limit`): exact quantiles and
+    /// histograms without a second pass.
     exact_values: Vec<f64>,
+    kept_limit: usize,
+    budget: Option<ValueBudget>,
     digest: Option<tdigest::TDigest>,
     digest_buffer: Vec<f64>,
     distinct: HashSet<u64, HashBy<PassThrough>>,
     hll: Option<HyperLogLog>,
-    top: HashMap<String, u64, HashBy<FastStr>>,
+    /// Top values with their counts, by [`hash_str`] (the hash distinct counting uses too).
+    top: hashbrown::HashTable<(String, u64)>,
     /// Typed timestamps: top values and range as microseconds, formatted at the end.
     top_micros: HashMap<i64, u64, HashBy<MixedU64>>,
     micros_range: Option<(i64, i64)>,
@@ -316,11 +384,13 @@ impl ColumnAcc {
             moments: Moments::new(),
             values: Some(HashMap::default()),
             exact_values: Vec::new(),
+            kept_limit: EXACT_QUANTILE_LIMIT,
+            budget: None,
             digest: None,
             digest_buffer: Vec::new(),
             distinct: HashSet::default(),
             hll: None,
-            top: HashMap::default(),
+            top: hashbrown::HashTable::new(),
             top_micros: HashMap::default(),
             micros_range: None,
             dates_only: false,
@@ -414,27 +484,28 @@ impl ColumnAcc {
             (Some(a), None) => {
                 self.digest = Some(a);
                 self.digest_buffer.append(&mut o.exact_values);
+                o.release_kept();
             }
             (None, Some(b)) => {
                 self.digest = Some(b);
                 let mut mine = std::mem::take(&mut self.exact_values);
                 self.digest_buffer.append(&mut mine);
                 self.digest_buffer.append(&mut o.exact_values);
+                self.release_kept();
             }
             (None, None) => {
+                // Both parts were allowed to keep their values, so the whole may too.
+                self.kept_limit += o.kept_limit;
                 self.exact_values.append(&mut o.exact_values);
-                if self.exact_values.len() > EXACT_QUANTILE_LIMIT {
-                    let values = std::mem::take(&mut self.exact_values);
-                    self.digest = Some(digest_of(tdigest::TDigest::new_with_size(200), values));
-                }
             }
         }
         // Top values and ranges.
         for (k, n) in o.top {
-            if let Some(c) = self.top.get_mut(&k) {
-                *c += n;
+            let h = hash_str(&k);
+            if let Some(c) = self.top.find_mut(h, |e| e.0 == k) {
+                c.1 += n;
             } else if self.top.len() < TOP_TRACK_LIMIT {
-                self.top.insert(k, n);
+                self.top.insert_unique(h, (k, n), |e| hash_str(&e.0));
             }
         }
         for (k, n) in o.top_micros {
@@ -479,7 +550,7 @@ impl ColumnAcc {
         }
         self.hll = Some(hll);
         let total: u64 = pairs.iter().map(|(_, n)| n).sum();
-        if total as usize <= EXACT_QUANTILE_LIMIT {
+        if self.may_keep(total as usize) {
             self.exact_values = pairs.iter().flat_map(|&(x, n)| std::iter::repeat_n(x, n as usize)).collect();
         } else {
             pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -491,6 +562,22 @@ impl ColumnAcc {
         }
     }
 
+    /// Whether this column may keep `n` values in all, asking the budget for more room if needed.
+    fn may_keep(&mut self, n: usize) -> bool {
+        if n <= self.kept_limit {
+            return true;
+        }
+        let Some(budget) = &self.budget else { return false };
+        let more = (n - self.kept_limit).next_multiple_of(BUDGET_CHUNK);
+        if !budget.take(more) {
+            return false;
+        }
+        self.kept_limit += more;
+        // Room for exactly what was granted: no doubling past the budget.
+        self.exact_values.reserve_exact(self.kept_limit - self.exact_values.len());
+        true
+    }
+
     /// The column turned out not to be numeric: its numbers so far count as distinct values.
     fn forget_numbers(&mut self) {
         if let Some(values) = self.values.take() {
@@ -499,8 +586,17 @@ impl ColumnAcc {
             }
         }
         self.exact_values = Vec::new();
+        self.release_kept();
         self.digest = None;
         self.digest_buffer = Vec::new();
+    }
+
+    /// Returns the room granted for kept values to the budget (they went to a sketch or away).
+    fn release_kept(&mut self) {
+        if let Some(b) = &self.budget {
+            b.give_back(self.kept_limit.saturating_sub(EXACT_QUANTILE_LIMIT));
+        }
+        self.kept_limit = EXACT_QUANTILE_LIMIT;
     }
 
     /// A value of a column declared boolean, string or timestamp, as text (timestamps in ISO 8601,
@@ -512,8 +608,7 @@ impl ColumnAcc {
         }
         let s = raw.trim();
         self.count += 1;
-        self.add_distinct(hash_str(s));
-        self.add_top(s);
+        self.add_text(s);
     }
 
     fn add_distinct(&mut self, h: u64) {
@@ -530,11 +625,17 @@ impl ColumnAcc {
         }
     }
 
-    fn add_top(&mut self, s: &str) {
-        if let Some(n) = self.top.get_mut(s) {
-            *n += 1;
-        } else if self.top.len() < TOP_TRACK_LIMIT {
-            self.top.insert(s.to_string(), 1);
+    /// Counts a text value: distinct values, top values, the text range.
+    fn add_text(&mut self, s: &str) {
+        let h = hash_str(s);
+        if let Some(e) = self.top.find_mut(h, |e| e.0 == s) {
+            // Seen before: counted as distinct, and already compared with the range.
+            e.1 += 1;
+            return;
+        }
+        self.add_distinct(h);
+        if self.top.len() < TOP_TRACK_LIMIT {
+            self.top.insert_unique(h, (s.to_string(), 1), |e| hash_str(&e.0));
         }
         if self.min_text.as_deref().is_none_or(|m| s < m) {
             self.min_text = Some(s.to_string());
@@ -546,7 +647,7 @@ impl ColumnAcc {
 
     /// A text cell whose type is still being inferred.
     pub fn push(&mut self, raw: &str) {
-        let s = raw.trim();
+        let s = trimmed(raw);
         if is_missing_trimmed(s) {
             self.missing += 1;
             return;
@@ -558,7 +659,7 @@ impl ColumnAcc {
                 (true, Ok(i)) => Some(i as f64),
                 _ => {
                     self.all_int = false;
-                    s.parse::<f64>().ok().filter(|x| x.is_finite())
+                    parse_f64(s).filter(|x| x.is_finite())
                 }
             };
             if let Some(x) = num {
@@ -578,8 +679,7 @@ impl ColumnAcc {
         if self.all_ts && !is_timestamp(s) {
             self.all_ts = false;
         }
-        self.add_distinct(hash_str(s));
-        self.add_top(s);
+        self.add_text(s);
     }
 
     fn push_number(&mut self, x: f64) {
@@ -597,11 +697,14 @@ impl ColumnAcc {
             hll.add_hash(mix64(bits));
         }
         if self.digest.is_none() {
-            self.exact_values.push(x);
-            if self.exact_values.len() > EXACT_QUANTILE_LIMIT {
-                let d = digest_of(tdigest::TDigest::new_with_size(200), std::mem::take(&mut self.exact_values));
-                self.digest = Some(d);
+            if self.exact_values.len() < self.kept_limit || self.may_keep(self.exact_values.len() + 1) {
+                self.exact_values.push(x);
+                return;
             }
+            let mut values = std::mem::take(&mut self.exact_values);
+            values.push(x);
+            self.digest = Some(digest_of(tdigest::TDigest::new_with_size(200), values));
+            self.release_kept();
         } else {
             self.digest_buffer.push(x);
             if self.digest_buffer.len() >= 10_000 {
@@ -696,11 +799,30 @@ impl Profiler {
         Profiler { names, cols, rows: 0 }
     }
 
+    /// Lets the columns keep values beyond [`EXACT_QUANTILE_LIMIT`] while `budget` lasts.
+    pub fn with_budget(mut self, budget: &ValueBudget) -> Self {
+        self.cols.iter_mut().for_each(|c| c.budget = Some(budget.clone()));
+        self
+    }
+
     /// One row of text cells, in column order (the caller checks the width).
     pub fn push<'a>(&mut self, row: impl IntoIterator<Item = &'a str>) {
         self.rows += 1;
         for (acc, cell) in self.cols.iter_mut().zip(row) {
             acc.push(cell);
+        }
+    }
+
+    /// Whole rows of text cells, row after row (`cells.len()` a multiple of the width), profiled
+    /// column by column.
+    pub fn push_rows(&mut self, cells: &[&str]) {
+        let width = self.cols.len();
+        if width == 0 {
+            return;
+        }
+        self.rows += (cells.len() / width) as u64;
+        for (i, acc) in self.cols.iter_mut().enumerate() {
+            cells.iter().skip(i).step_by(width).for_each(|cell| acc.push(cell));
         }
     }
 
@@ -736,79 +858,125 @@ impl Profiler {
 
     /// Ends pass one: the profile without histograms, and the pass that fills them.
     pub fn finish(self) -> HistogramPass {
-        let mut columns = Vec::with_capacity(self.cols.len());
-        let mut bins = Vec::with_capacity(self.cols.len());
-        let mut counted = Vec::with_capacity(self.cols.len());
-        for (name, mut acc) in self.names.into_iter().zip(self.cols) {
-            let column_type = acc.column_type();
-            let numeric = column_type.is_numeric();
-            let (distinct, distinct_exact) = match &acc.hll {
-                Some(h) => (h.estimate(), false),
-                None => (acc.distinct.len() as u64 + acc.values.as_ref().map_or(0, |v| v.len() as u64), true),
-            };
-            // Numbers counted exactly: sorted (value, count) pairs, from which quantiles and
-            // histograms follow without a second pass.
-            let pairs: Option<Vec<(f64, u64)>> = acc.values.take().filter(|v| numeric && !v.is_empty()).map(|values| {
-                let mut pairs: Vec<(f64, u64)> = values.into_iter().map(|(b, n)| (f64::from_bits(b), n)).collect();
-                pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
-                pairs
-            });
-            let (quantiles, quantiles_exact) = if !numeric || acc.moments.count() == 0 {
-                (Vec::new(), true)
-            } else if let Some(pairs) = &pairs {
-                (QUANTILES.iter().map(|&p| (p, quantile_counted(pairs, p))).collect(), true)
-            } else if let Some(d) = acc.digest.take() {
-                let d = digest_of(d, std::mem::take(&mut acc.digest_buffer));
-                (QUANTILES.iter().map(|&p| (p, d.estimate_quantile(p))).collect(), false)
-            } else {
-                let mut v = std::mem::take(&mut acc.exact_values);
-                v.sort_by(f64::total_cmp);
-                (QUANTILES.iter().map(|&p| (p, quantile_sorted(&v, p))).collect(), true)
-            };
-            if let Some((lo, hi)) = acc.micros_range {
-                let f = |t: i64| format_micros(t, acc.dates_only);
-                acc.top = acc.top_micros.iter().map(|(&t, &n)| (f(t), n)).collect();
-                acc.min_text = Some(f(lo));
-                acc.max_text = Some(f(hi));
+        Self::finish_parts(vec![self])
+    }
+
+    /// Ends pass one over a file profiled in parts (same columns): each column's parts are merged
+    /// and its statistics computed, columns shared among the machine's cores.
+    pub fn finish_parts(parts: Vec<Profiler>) -> HistogramPass {
+        let names = parts.first().map(|p| p.names.clone()).unwrap_or_default();
+        let rows = parts.iter().map(|p| p.rows).sum();
+        let mut by_column: Vec<Vec<ColumnAcc>> = names.iter().map(|_| Vec::with_capacity(parts.len())).collect();
+        for part in parts {
+            for (i, acc) in part.cols.into_iter().enumerate() {
+                by_column[i].push(acc);
             }
-            let mut top: Vec<(String, u64)> = if numeric { Vec::new() } else { acc.top.into_iter().collect() };
-            top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-            top.truncate(TOP_K);
-            let edges = if numeric { bin_edges(column_type, acc.moments.min(), acc.moments.max()) } else { None };
-            let mut histogram = edges.clone().map(|e| Histogram { counts: vec![0; e.len() - 1], edges: e });
-            if let (Some(h), Some(pairs)) = (&mut histogram, &pairs) {
-                for &(x, n) in pairs {
-                    if let Some(b) = h.bin_of(x) {
-                        h.counts[b] += n;
+        }
+        let work: Vec<std::sync::Mutex<Option<(String, Vec<ColumnAcc>)>>> =
+            names.into_iter().zip(by_column).map(|w| std::sync::Mutex::new(Some(w))).collect();
+        let done: Vec<std::sync::Mutex<Option<FinishedColumn>>> = work.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        let next = AtomicUsize::new(0);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(work.len()).max(1);
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(slot) = work.get(i) else { break };
+                        let (name, accs) = slot.lock().unwrap().take().expect("each column once");
+                        *done[i].lock().unwrap() = Some(finish_column(name, accs));
                     }
-                }
+                });
             }
+        });
+        let (mut columns, mut bins, mut counted_columns) = (Vec::new(), Vec::new(), Vec::new());
+        for d in done {
+            let (column, histogram, counted) = d.into_inner().unwrap().expect("every column finished");
+            columns.push(column);
             bins.push(histogram);
-            counted.push(pairs);
-            let text_range = matches!(column_type, ColumnType::Timestamp | ColumnType::String);
-            columns.push(ColumnProfile {
-                name,
-                column_type,
-                count: acc.count,
-                missing: acc.missing,
-                distinct,
-                distinct_exact,
-                min: if numeric { acc.moments.min() } else { None },
-                max: if numeric { acc.moments.max() } else { None },
-                mean: if numeric { acc.moments.mean() } else { None },
-                std: if numeric { acc.moments.std() } else { None },
-                quantiles,
-                quantiles_exact,
-                histogram: None,
-                top,
-                min_text: if text_range { acc.min_text } else { None },
-                max_text: if text_range { acc.max_text } else { None },
-                reference: None,
-            });
+            counted_columns.push(counted);
         }
         let references = vec![None; columns.len()];
-        HistogramPass { profile: Profile { rows: self.rows, columns }, bins, references, counted }
+        HistogramPass { profile: Profile { rows, columns }, bins, references, counted: counted_columns }
     }
+}
+
+/// A column's profile, its histogram, and its numbers when pass one counted or kept them.
+type FinishedColumn = (ColumnProfile, Option<Histogram>, Option<Counted>);
+
+/// Merges a column's parts and computes its statistics.
+fn finish_column(name: String, accs: Vec<ColumnAcc>) -> FinishedColumn {
+    let mut accs = accs.into_iter();
+    let mut acc = accs.next().unwrap_or_else(ColumnAcc::new);
+    accs.for_each(|o| acc.merge(o));
+        let column_type = acc.column_type();
+        let numeric = column_type.is_numeric();
+        let (distinct, distinct_exact) = match &acc.hll {
+            Some(h) => (h.estimate(), false),
+            None => (acc.distinct.len() as u64 + acc.values.as_ref().map_or(0, |v| v.len() as u64), true),
+        };
+        // Numbers counted exactly (sorted (value, count) pairs) or kept: quantiles and
+        // histograms follow without a second pass.
+        let mut counted: Option<Counted> = acc.values.take().filter(|v| numeric && !v.is_empty()).map(|values| {
+            let mut pairs: Vec<(f64, u64)> = values.into_iter().map(|(b, n)| (f64::from_bits(b), n)).collect();
+            pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+            Counted::Pairs(pairs)
+        });
+        let (quantiles, quantiles_exact) = if !numeric || acc.moments.count() == 0 {
+            (Vec::new(), true)
+        } else if let Some(Counted::Pairs(pairs)) = &counted {
+            (QUANTILES.iter().map(|&p| (p, quantile_counted(pairs, p))).collect(), true)
+        } else if let Some(d) = acc.digest.take() {
+            let d = digest_of(d, std::mem::take(&mut acc.digest_buffer));
+            (QUANTILES.iter().map(|&p| (p, d.estimate_quantile(p))).collect(), false)
+        } else {
+            let mut v = std::mem::take(&mut acc.exact_values);
+            let q = quantiles_by_selection(&mut v, &QUANTILES);
+            counted = Some(Counted::Values(v));
+            (QUANTILES.iter().copied().zip(q).collect(), true)
+        };
+        let mut top: Vec<(String, u64)> = if numeric {
+            Vec::new()
+        } else if let Some((lo, hi)) = acc.micros_range {
+            let f = |t: i64| format_micros(t, acc.dates_only);
+            acc.min_text = Some(f(lo));
+            acc.max_text = Some(f(hi));
+            acc.top_micros.iter().map(|(&t, &n)| (f(t), n)).collect()
+        } else {
+            std::mem::take(&mut acc.top).into_iter().collect()
+        };
+        top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        top.truncate(TOP_K);
+        let edges = if numeric { bin_edges(column_type, acc.moments.min(), acc.moments.max()) } else { None };
+        let mut histogram = edges.clone().map(|e| Histogram { counts: vec![0; e.len() - 1], edges: e });
+        if let (Some(h), Some(counted)) = (&mut histogram, &counted) {
+            counted.each(|x, n| {
+                if let Some(b) = h.bin_of(x) {
+                    h.counts[b] += n;
+                }
+            });
+        }
+        let text_range = matches!(column_type, ColumnType::Timestamp | ColumnType::String);
+        let profile = ColumnProfile {
+            name,
+            column_type,
+            count: acc.count,
+            missing: acc.missing,
+            distinct,
+            distinct_exact,
+            min: if numeric { acc.moments.min() } else { None },
+            max: if numeric { acc.moments.max() } else { None },
+            mean: if numeric { acc.moments.mean() } else { None },
+            std: if numeric { acc.moments.std() } else { None },
+            quantiles,
+            quantiles_exact,
+            histogram: None,
+            top,
+            min_text: if text_range { acc.min_text } else { None },
+            max_text: if text_range { acc.max_text } else { None },
+            reference: None,
+        };
+        (profile, histogram, counted)
 }
 
 /// Equal-width bins over [min, max]; one bin per value for integers with a small range.
@@ -866,9 +1034,63 @@ pub struct HistogramPass {
     profile: Profile,
     bins: Vec<Option<Histogram>>,
     references: Vec<Option<ReferenceHistogram>>,
-    /// Columns counted exactly in pass one (sorted value counts): their histograms are already
-    /// filled, and references are counted from these; pass two skips them.
-    counted: Vec<Option<Vec<(f64, u64)>>>,
+    /// Columns counted exactly or kept in pass one: their histograms are already filled, and
+    /// references are counted from these; pass two skips them.
+    counted: Vec<Option<Counted>>,
+}
+
+/// A numeric column's values from pass one.
+enum Counted {
+    /// Distinct values with their counts, sorted by value.
+    Pairs(Vec<(f64, u64)>),
+    /// Every value.
+    Values(Vec<f64>),
+}
+
+impl Counted {
+    /// Each value with how many times it occurs (values kept one by one come once each).
+    fn each(&self, mut f: impl FnMut(f64, u64)) {
+        match self {
+            Counted::Pairs(pairs) => pairs.iter().for_each(|&(x, n)| f(x, n)),
+            Counted::Values(values) => values.iter().for_each(|&x| f(x, 1)),
+        }
+    }
+}
+
+/// Finds the values of `ranks` (sorted, relative to `offset`) in `values`: the middle rank first,
+/// then the lower ranks left of it and the higher ones right of it (about n·log₂(ranks) work).
+fn select_ranks(values: &mut [f64], ranks: &[usize], offset: usize, at: &mut HashMap<usize, f64>) {
+    if ranks.is_empty() {
+        return;
+    }
+    let mid = ranks.len() / 2;
+    let k = ranks[mid] - offset;
+    let (left, x, right) = values.select_nth_unstable_by(k, f64::total_cmp);
+    at.insert(ranks[mid], *x);
+    select_ranks(left, &ranks[..mid], offset, at);
+    select_ranks(right, &ranks[mid + 1..], offset + k + 1, at);
+}
+
+/// Quantiles with numpy's linear interpolation, found by selection (no full sort); reorders
+/// `values`.
+pub fn quantiles_by_selection(values: &mut [f64], ps: &[f64]) -> Vec<f64> {
+    let n = values.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let positions: Vec<f64> = ps.iter().map(|p| p * (n - 1) as f64).collect();
+    let mut ranks: Vec<usize> = positions.iter().flat_map(|pos| [pos.floor() as usize, pos.ceil() as usize]).collect();
+    ranks.sort_unstable();
+    ranks.dedup();
+    let mut at = HashMap::new();
+    select_ranks(values, &ranks, 0, &mut at);
+    positions
+        .iter()
+        .map(|&pos| {
+            let (lo, hi) = (at[&(pos.floor() as usize)], at[&(pos.ceil() as usize)]);
+            lo + (hi - lo) * (pos - pos.floor())
+        })
+        .collect()
 }
 
 impl HistogramPass {
@@ -879,10 +1101,8 @@ impl HistogramPass {
         }
         if let Some(i) = self.profile.columns.iter().position(|c| c.name == column && c.column_type.is_numeric()) {
             let mut r = ReferenceHistogram { edges: edges.to_vec(), counts: vec![0; edges.len() - 1], below: 0, above: 0 };
-            if let Some(pairs) = &self.counted[i] {
-                for &(x, n) in pairs {
-                    count_on_reference(&mut r, x, n);
-                }
+            if let Some(counted) = &self.counted[i] {
+                counted.each(|x, n| count_on_reference(&mut r, x, n));
             }
             self.references[i] = Some(r);
         }
@@ -893,8 +1113,26 @@ impl HistogramPass {
             if !self.wants(i) || is_missing(cell) {
                 continue;
             }
-            if let Ok(x) = cell.trim().parse::<f64>() {
+            if let Some(x) = parse_f64(cell.trim()) {
                 self.push_f64(i, x);
+            }
+        }
+    }
+
+    /// Whole rows of text cells, row after row (`cells.len()` a multiple of the width).
+    pub fn push_rows(&mut self, cells: &[&str]) {
+        let width = self.bins.len();
+        for i in 0..width {
+            if !self.wants(i) {
+                continue;
+            }
+            for cell in cells.iter().skip(i).step_by(width) {
+                if is_missing(cell) {
+                    continue;
+                }
+                if let Some(x) = parse_f64(cell.trim()) {
+                    self.push_f64(i, x);
+                }
             }
         }
     }
@@ -934,7 +1172,7 @@ impl HistogramPass {
                 .iter()
                 .map(|r| r.as_ref().map(|r| ReferenceHistogram { edges: r.edges.clone(), counts: vec![0; r.counts.len()], below: 0, above: 0 }))
                 .collect(),
-            counted: self.counted.iter().map(|c| c.as_ref().map(|_| Vec::new())).collect(),
+            counted: self.counted.iter().map(|c| c.as_ref().map(|_| Counted::Values(Vec::new()))).collect(),
         }
     }
 
@@ -1181,5 +1419,94 @@ mod tests {
         assert_eq!(h.counts, want);
         let r = c.reference.as_ref().unwrap();
         assert_eq!((r.counts.clone(), r.below, r.above), (on_ref, below, above));
+    }
+
+    #[test]
+    fn quantiles_by_selection_agree_with_sorting() {
+        for n in [1usize, 2, 3, 10, 101, 5_000] {
+            let values: Vec<f64> = (0..n).map(|i| ((i * 7919) % 97) as f64 * 0.5 - 3.0).collect();
+            let mut sorted = values.clone();
+            sorted.sort_by(f64::total_cmp);
+            let mut scratch = values.clone();
+            let got = quantiles_by_selection(&mut scratch, &QUANTILES);
+            let want: Vec<f64> = QUANTILES.iter().map(|&p| quantile_sorted(&sorted, p)).collect();
+            assert_eq!(got, want, "n = {n}");
+        }
+    }
+
+    #[test]
+    fn kept_values_give_exact_quantiles_and_histograms_in_one_pass() {
+        let n = EXACT_QUANTILE_LIMIT as u64 + 50_000;
+        let cells: Vec<String> = (0..n).map(|i| format!("{}.25", (i * 7919) % n)).collect();
+        let budget = ValueBudget::new(DEFAULT_VALUE_BUDGET);
+        let mut a = Profiler::new(vec!["x".into()]).with_budget(&budget);
+        let mut b = Profiler::new(vec!["x".into()]).with_budget(&budget);
+        let half = cells.len() / 2;
+        cells[..half].iter().for_each(|c| a.push([c.as_str()]));
+        cells[half..].iter().for_each(|c| b.push([c.as_str()]));
+        a.merge(b);
+        let mut pass = a.finish();
+        pass.add_reference("x", &[0.0, 1000.0, 100_000.0]);
+        assert!(!pass.needed(), "kept values need no second pass");
+        let c = &pass.finish().columns[0];
+        assert!(c.quantiles_exact);
+        let mut all: Vec<f64> = cells.iter().map(|c| c.parse().unwrap()).collect();
+        all.sort_by(f64::total_cmp);
+        for (q, got) in &c.quantiles {
+            assert_eq!(*got, quantile_sorted(&all, *q), "p{q}");
+        }
+        let h = c.histogram.as_ref().unwrap();
+        let mut want = vec![0u64; h.counts.len()];
+        all.iter().for_each(|&x| want[h.bin_of(x).unwrap()] += 1);
+        assert_eq!(h.counts, want);
+        let r = c.reference.as_ref().unwrap();
+        let on_ref = [all.iter().filter(|&&x| x < 1000.0).count() as u64, all.iter().filter(|&&x| x >= 1000.0 && x <= 100_000.0).count() as u64];
+        assert_eq!((r.counts.clone(), r.below, r.above), (on_ref.to_vec(), 0, all.iter().filter(|&&x| x > 100_000.0).count() as u64));
+    }
+
+    #[test]
+    fn past_the_budget_columns_fall_back_to_sketches_and_return_their_share() {
+        let budget = ValueBudget::new(BUDGET_CHUNK);
+        let mut p = Profiler::new(vec!["x".into(), "y".into()]).with_budget(&budget);
+        let n = EXACT_QUANTILE_LIMIT + 2 * BUDGET_CHUNK;
+        for i in 0..n {
+            let cell = format!("{i}.5");
+            p.push([cell.as_str(), cell.as_str()]);
+        }
+        // The first column took the budget's only chunk, the second found none left; both
+        // ended in sketches, and the chunk came back.
+        assert_eq!(budget.left(), BUDGET_CHUNK);
+        let pass = p.finish();
+        assert!(pass.needed(), "sketched columns need the histogram pass");
+        let c = &pass.finish().columns[0];
+        assert!(!c.quantiles_exact);
+        let median = c.quantiles.iter().find(|(p, _)| *p == 0.5).unwrap().1;
+        assert!((median - n as f64 / 2.0).abs() / (n as f64 / 2.0) < 0.01, "{median}");
+    }
+
+    #[test]
+    fn quick_number_parsing_agrees_with_the_standard_library() {
+        let mut state = 99u64;
+        let mut next = move || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state >> 20
+        };
+        let mut cells: Vec<String> = Vec::new();
+        for _ in 0..200_000 {
+            let (int, frac, places) = (next() % 10u64.pow((next() % 12) as u32), next(), (next() % 12) as usize);
+            let sign = ["", "-", "+"][(next() % 3) as usize];
+            let digits = format!("{frac:020}");
+            cells.push(if places == 0 { format!("{sign}{int}") } else { format!("{sign}{int}.{}", &digits[..places]) });
+        }
+        cells.extend(
+            ["0", "-0.0", ".5", "5.", "00012.500", "1e5", "-2.5E-3", "inf", "NaN", "", "-", ".", "1.2.3", "12a", "9007199254740993",
+             "123456789012345678901234", "0.1234567890123456789012345", "٣"]
+                .map(String::from),
+        );
+        for c in &cells {
+            let want = c.parse::<f64>().ok();
+            let got = parse_f64(c);
+            assert_eq!(got.map(f64::to_bits), want.map(f64::to_bits), "{c:?}");
+        }
     }
 }

@@ -42,9 +42,14 @@ pub async fn experiment_runs(slug: String, id: i64, query: RunsQuery) -> Result<
     let order_by: Vec<String> = if query.order.trim().is_empty() { vec![] } else { vec![query.order.clone()] };
     let ids = [id.to_string()];
     let offset = query.page.max(0) * RUNS_PER_PAGE;
+    let view = match query.lifecycle.as_str() {
+        "deleted" => ViewType::DeletedOnly,
+        "all" => ViewType::All,
+        _ => ViewType::ActiveOnly,
+    };
     let searched = async {
-        let total = tracking::count_runs(cx.db(), &actor, &ids, &query.filter, ViewType::ActiveOnly).await?;
-        let runs = tracking::search_runs(cx.db(), &actor, &ids, &query.filter, &order_by, ViewType::ActiveOnly, RUNS_PER_PAGE, offset).await?;
+        let total = tracking::count_runs(cx.db(), &actor, &ids, &query.filter, view).await?;
+        let runs = tracking::search_runs(cx.db(), &actor, &ids, &query.filter, &order_by, view, RUNS_PER_PAGE, offset).await?;
         Ok::<_, trellis_core::Error>((total, runs))
     };
     let (total, runs, filter_error) = match searched.await {
@@ -58,7 +63,7 @@ pub async fn experiment_runs(slug: String, id: i64, query: RunsQuery) -> Result<
         let key = query.best.trim_start_matches("metrics.").to_string();
         let order = vec![format!("metrics.`{key}` {}", if query.lower_is_better { "ASC" } else { "DESC" })];
         let filter = if query.filter.trim().is_empty() { String::new() } else { query.filter.clone() };
-        let found = tracking::search_runs(cx.db(), &actor, &ids, &filter, &order, ViewType::ActiveOnly, 1, 0).await.map_err(|e| cx.fail(e))?;
+        let found = tracking::search_runs(cx.db(), &actor, &ids, &filter, &order, view, 1, 0).await.map_err(|e| cx.fail(e))?;
         found.into_iter().next().and_then(|r| {
             let value = r.metrics.iter().find(|m| m.key == key)?.value;
             Some(BestRun { run_id: r.run_uuid, name: r.name, metric: key, value })
@@ -74,8 +79,10 @@ pub async fn experiment_runs(slug: String, id: i64, query: RunsQuery) -> Result<
             start: time_ms(r.start_time),
             metrics: metric_keys.iter().map(|k| r.metrics.iter().find(|m| &m.key == k).map(|m| m.value)).collect(),
             params: param_keys.iter().map(|k| r.params.iter().find(|p| &p.0 == k).map(|p| p.1.clone())).collect(),
+            deleted: r.lifecycle_stage == "deleted",
         })
         .collect();
+    let role = trellis_core::projects::get(cx.db(), &actor, &slug).await.map_err(|e| cx.fail(e))?.role;
     Ok(ExperimentPage {
         id: e.id,
         name: e.name,
@@ -88,7 +95,22 @@ pub async fn experiment_runs(slug: String, id: i64, query: RunsQuery) -> Result<
         per_page: RUNS_PER_PAGE,
         best,
         filter_error,
+        can_write: role >= trellis_core::types::Role::Editor,
     })
+}
+
+/// Deletes (`delete`) or restores runs of an experiment selected together (editors); `runs` are
+/// run ids separated by commas. Returns how many changed.
+#[server]
+pub async fn change_runs(slug: String, experiment_id: i64, runs: String, delete: bool) -> Result<u64, AppError> {
+    use super::ssr::*;
+    use trellis_core::tracking;
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    let e = tracking::experiment_in(cx.db(), &actor, &slug, &experiment_id.to_string()).await.map_err(|e| cx.fail(e))?;
+    let ids: Vec<String> = runs.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect();
+    let stage = if delete { "deleted" } else { "active" };
+    tracking::set_runs_stage(cx.db(), &actor, &e.id.to_string(), &ids, stage).await.map_err(|e| cx.fail(e))
 }
 
 #[cfg(feature = "ssr")]

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use crate::api::experiments::{compare_runs, experiment_runs, get_run_page, list_experiments, run_artifacts, SetRunNote};
+use crate::api::experiments::{compare_runs, experiment_runs, get_run_page, list_experiments, run_artifacts, ChangeRuns, SetRunNote};
 use crate::components::widgets::{action_error, ErrorBox, Loading, StateBadge};
 use crate::model::{fmt_bytes, fmt_num, fmt_time, url_encode, AppError, ArtifactView, ChartOptions, ExperimentPage, PreviewKind, RunPage, RunsQuery};
 use crate::pages::project::use_project;
@@ -61,9 +61,20 @@ pub fn ExperimentDetail() -> impl IntoView {
             columns: q.get_all("col").unwrap_or_default(),
             best: q.get("best").unwrap_or_default(),
             lower_is_better: q.get("goal").is_none_or(|g| g != "max"),
+            lifecycle: q.get("lifecycle").unwrap_or_default(),
         }
     });
-    let page = Resource::new(move || (ctx.slug.get(), id.get(), runs_query.get()), |(s, i, q)| experiment_runs(s, i, q));
+    // Runs selected for a bulk action, and the action; the table reloads after it.
+    let selected = RwSignal::new(Vec::<String>::new());
+    let change = ServerAction::<ChangeRuns>::new();
+    let refresh = RwSignal::new(0u32);
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = change.value().get() {
+            selected.set(Vec::new());
+            refresh.update(|r| *r += 1);
+        }
+    });
+    let page = Resource::new(move || (ctx.slug.get(), id.get(), runs_query.get(), refresh.get()), |(s, i, q, _)| experiment_runs(s, i, q));
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
@@ -77,6 +88,13 @@ pub fn ExperimentDetail() -> impl IntoView {
                         <label class="wide">"Filter"<input type="text" name="filter" value=q.filter.clone()
                             placeholder="metrics.loss < 0.5 and params.model = 'rf'"/></label>
                         <label>"Order by"<input type="text" name="order" value=q.order.clone() placeholder="metrics.loss ASC"/></label>
+                        <label>"Runs"
+                            <select name="lifecycle">
+                                <option value="" selected=q.lifecycle.is_empty()>"active"</option>
+                                <option value="deleted" selected=q.lifecycle == "deleted">"deleted"</option>
+                                <option value="all" selected=q.lifecycle == "all">"all"</option>
+                            </select>
+                        </label>
                         {q.columns.iter().map(|c| view! { <input type="hidden" name="col" value=c.clone()/> }).collect_view()}
                         <button type="submit">"Search runs"</button>
                     </form>
@@ -92,7 +110,7 @@ pub fn ExperimentDetail() -> impl IntoView {
                     {if p.runs.is_empty() {
                         view! { <p class="empty">"No runs match."</p> }.into_any()
                     } else {
-                        view! { <RunsTable p=p.clone() q=q.clone() slug=slug.clone()/> }.into_any()
+                        view! { <RunsTable p=p.clone() q=q.clone() slug=slug.clone() selected change/> }.into_any()
                     }}
                 }.into_any()
             })}
@@ -120,8 +138,39 @@ fn SortHeader(label: String, term: String, q: RunsQuery, class: &'static str) ->
     view! { <th class=class aria-sort=sort><a href=href aria-label=format!("Sort by {label}")>{label.clone()}{mark}</a></th> }
 }
 
+/// Compare, delete or restore the runs selected in the table.
 #[component]
-fn RunsTable(p: ExperimentPage, q: RunsQuery, slug: String) -> impl IntoView {
+fn BulkActions(p: ExperimentPage, q: RunsQuery, slug: String, selected: RwSignal<Vec<String>>, change: ServerAction<ChangeRuns>) -> impl IntoView {
+    let none = move || selected.with(Vec::is_empty);
+    let can_delete = p.can_write && q.lifecycle != "deleted";
+    let can_restore = p.can_write && !q.lifecycle.is_empty();
+    let experiment_id = p.id;
+    let run = move |delete: bool| {
+        let slug = slug.clone();
+        move |_| {
+            change.dispatch(ChangeRuns { slug: slug.clone(), experiment_id, runs: selected.get_untracked().join(","), delete });
+        }
+    };
+    view! {
+        <div class="bulk" role="group" aria-label="Selected runs">
+            <button type="submit">"Compare selected runs"</button>
+            {can_delete.then(|| view! { <button type="button" disabled=none on:click=run(true)>"Delete selected runs"</button> })}
+            {can_restore.then(|| view! { <button type="button" disabled=none on:click=run(false)>"Restore selected runs"</button> })}
+            <span class="muted" role="status">{move || {
+                let n = selected.with(Vec::len);
+                match change.value().get() {
+                    Some(Ok(k)) if n == 0 => format!("{} {k} run{}.", if change.input().get().is_some_and(|c| !c.delete) { "Restored" } else { "Deleted" }, if k == 1 { "" } else { "s" }),
+                    _ if n > 0 => format!("{n} selected"),
+                    _ => String::new(),
+                }
+            }}</span>
+        </div>
+        {action_error(change)}
+    }
+}
+
+#[component]
+fn RunsTable(p: ExperimentPage, q: RunsQuery, slug: String, selected: RwSignal<Vec<String>>, change: ServerAction<ChangeRuns>) -> impl IntoView {
     let best = p.best.as_ref().map(|b| b.run_id.clone());
     let first = q.page * p.per_page + 1;
     let last = (first + p.runs.len() as i64 - 1).min(p.total);
@@ -131,7 +180,7 @@ fn RunsTable(p: ExperimentPage, q: RunsQuery, slug: String) -> impl IntoView {
     let quoted = |k: &str| if k.chars().all(|c| c.is_alphanumeric() || c == '_') { k.to_string() } else { format!("`{k}`") };
     view! {
         <form method="get" action=format!("/p/{slug}/compare") aria-label="Compare runs">
-        <button type="submit">"Compare selected runs"</button>
+        <BulkActions p=p.clone() q=q.clone() slug=slug.clone() selected change/>
         <table class="table" aria-label="Runs">
             <thead><tr>
                 <th>"Select"</th>
@@ -145,11 +194,22 @@ fn RunsTable(p: ExperimentPage, q: RunsQuery, slug: String) -> impl IntoView {
             <tbody>
                 {p.runs.into_iter().map(|r| {
                     let is_best = best.as_deref() == Some(r.run_id.as_str());
+                    let (id, id2) = (r.run_id.clone(), r.run_id.clone());
+                    let toggle = move |ev| {
+                        let on = event_target_checked(&ev);
+                        selected.update(|s| {
+                            s.retain(|x| *x != id);
+                            if on {
+                                s.push(id.clone());
+                            }
+                        });
+                    };
                     view! {
-                        <tr class:best=is_best>
-                            <td><input type="checkbox" name="run" value=r.run_id.clone() aria-label=format!("Select run {}", r.name)/></td>
+                        <tr class:best=is_best class:deleted=r.deleted>
+                            <td><input type="checkbox" name="run" value=r.run_id.clone() aria-label=format!("Select run {}", r.name)
+                                prop:checked=move || selected.with(|s| s.contains(&id2)) on:change=toggle/></td>
                             <td><a href=format!("/p/{slug}/runs/{}", r.run_id)>{r.name.clone()}</a></td>
-                            <td><StateBadge state=r.status.to_lowercase()/></td>
+                            <td><StateBadge state=r.status.to_lowercase()/>{r.deleted.then(|| view! { " " <span class="badge">"deleted"</span> })}</td>
                             <td>{fmt_time(&r.start)}</td>
                             <td>{r.user.clone()}</td>
                             {r.metrics.iter().map(|m| view! { <td>{fmt_num(*m)}</td> }).collect_view()}
@@ -185,6 +245,7 @@ fn ColumnChooser(p: ExperimentPage, q: RunsQuery) -> impl IntoView {
             <form method="get" aria-label="Choose columns">
                 <input type="hidden" name="filter" value=q.filter.clone()/>
                 <input type="hidden" name="order" value=q.order.clone()/>
+                <input type="hidden" name="lifecycle" value=q.lifecycle.clone()/>
                 <fieldset><legend>"Show these metrics and params"</legend>
                 {all.into_iter().map(|(value, label)| {
                     let checked = shown.contains(&value);
@@ -204,6 +265,7 @@ fn BestRunForm(p: ExperimentPage, q: RunsQuery) -> impl IntoView {
         <form method="get" class="inline" aria-label="Best run">
             <input type="hidden" name="filter" value=q.filter.clone()/>
             <input type="hidden" name="order" value=q.order.clone()/>
+            <input type="hidden" name="lifecycle" value=q.lifecycle.clone()/>
             {q.columns.iter().map(|c| view! { <input type="hidden" name="col" value=c.clone()/> }).collect_view()}
             <label>"Best run by"
                 <select name="best">
