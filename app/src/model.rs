@@ -379,6 +379,19 @@ pub struct ExperimentPage {
     pub filter_error: Option<String>,
     /// The caller may delete and restore runs.
     pub can_write: bool,
+    /// The runs chart asked for: every matching run (up to a limit) as a point of a metric
+    /// against a param or another metric (SVG), and how many runs it drew.
+    pub chart: Option<RunsChart>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunsChart {
+    pub x: String,
+    pub y: String,
+    pub svg: String,
+    pub drawn: usize,
+    /// Runs matching that were left out (over the limit) or lack a value.
+    pub left_out: i64,
 }
 
 /// A run's page: its facts, params, tags and a chart per metric.
@@ -537,6 +550,9 @@ pub struct RunsQuery {
     pub lower_is_better: bool,
     /// Which runs: `""` active ones, `deleted`, or `all`.
     pub lifecycle: String,
+    /// The runs chart: its horizontal axis (`metrics.k` or `params.k`) and vertical metric.
+    pub chart_x: String,
+    pub chart_y: String,
 }
 
 impl RunsQuery {
@@ -545,7 +561,7 @@ impl RunsQuery {
         let mut q = self.clone();
         change(&mut q);
         let mut parts = Vec::new();
-        for (k, v) in [("filter", &q.filter), ("order", &q.order), ("best", &q.best), ("lifecycle", &q.lifecycle)] {
+        for (k, v) in [("filter", &q.filter), ("order", &q.order), ("best", &q.best), ("lifecycle", &q.lifecycle), ("cx", &q.chart_x), ("cy", &q.chart_y)] {
             if !v.is_empty() {
                 parts.push(format!("{k}={}", url_encode(v)));
             }

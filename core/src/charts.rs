@@ -263,11 +263,18 @@ fn short(x: f64) -> String {
     } else if a >= 100.0 || x.fract() == 0.0 {
         format!("{x:.0}")
     } else {
-        format!("{x:.2}")
+        // Three significant digits for small numbers, so that close ticks stay apart.
+        let places = (2 - a.log10().floor() as i32).clamp(2, 12) as usize;
+        let s = format!("{x:.places$}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
     }
 }
 
-/// Labelled points (x, y): one dot per run, with its label beside it. Non-finite points are left out.
+/// Points of a scatter that are named on the chart, at most (more would overlap).
+pub const MAX_LABELLED_POINTS: usize = 40;
+
+/// Labelled points (x, y): one dot per run, with its label beside it while there are at most
+/// [`MAX_LABELLED_POINTS`]. Non-finite points are left out.
 pub fn scatter_svg(points: &[(String, f64, f64)], x_label: &str, y_label: &str) -> String {
     let mut svg = String::new();
     let points: Vec<&(String, f64, f64)> = points.iter().filter(|p| p.1.is_finite() && p.2.is_finite()).collect();
@@ -291,7 +298,9 @@ pub fn scatter_svg(points: &[(String, f64, f64)], x_label: &str, y_label: &str) 
                 .build_cartesian_2d(x0..x1, y0..y1)?;
             draw_mesh(&mut chart, x_label, y_label)?;
             chart.draw_series(points.iter().map(|p| Circle::new((p.1, p.2), 4, SERIES[0].filled())))?;
-            chart.draw_series(points.iter().map(|p| {
+            // Names only while they can be read.
+            let labelled = if points.len() <= MAX_LABELLED_POINTS { points.as_slice() } else { &[] };
+            chart.draw_series(labelled.iter().map(|p| {
                 Text::new(truncate(&p.0, 20), (p.1, p.2), ("sans-serif", 10).into_font().color(&INK).pos(Pos::new(HPos::Left, VPos::Bottom)))
             }))?;
             root.present()?;
@@ -315,6 +324,17 @@ mod tests {
         let label = |l: &str| svg.contains(&format!("\n{l}\n</text>"));
         assert!(label("a") && label("b") && !label("bad"), "{svg}");
         assert!(scatter_svg(&[], "x", "y").is_empty());
+        // Many points are drawn without their names.
+        let many: Vec<(String, f64, f64)> = (0..500).map(|i| (format!("run-{i}"), i as f64, (i % 7) as f64)).collect();
+        let svg = scatter_svg(&many, "lr", "acc");
+        assert_eq!(svg.matches("<circle").count(), 500);
+        assert!(!svg.contains("run-1\n"));
+    }
+
+    #[test]
+    fn tick_labels_keep_close_small_numbers_apart() {
+        let labels: Vec<String> = [0.01, 0.015, 0.02, 2.5, 12.25, 0.000123, 150.0, 25_000.0, -0.5].into_iter().map(short).collect();
+        assert_eq!(labels, ["0.01", "0.015", "0.02", "2.5", "12.25", "0.000123", "150", "25k", "-0.5"]);
     }
 
     #[test]

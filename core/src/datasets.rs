@@ -585,15 +585,25 @@ fn split_unquoted(piece: &[u8], width: usize, mut batch: impl FnMut(&[&str])) ->
         *record_start = cells.len();
         Ok(())
     };
-    for at in memchr::memchr2_iter(b',', b'\n', bytes) {
+    let mut failure = None;
+    for_each_separator(bytes, |at| {
         let cell = &text[start..at];
+        start = at + 1;
         if bytes[at] == b',' {
             cells.push(cell);
-        } else {
-            cells.push(cell.strip_suffix('\r').unwrap_or(cell));
-            end_record(&mut cells, &mut record_start)?;
+            return true;
         }
-        start = at + 1;
+        cells.push(cell.strip_suffix('\r').unwrap_or(cell));
+        match end_record(&mut cells, &mut record_start) {
+            Ok(()) => true,
+            Err(e) => {
+                failure = Some(e);
+                false
+            }
+        }
+    });
+    if let Some(e) = failure {
+        return Err(e);
     }
     if start < bytes.len() || cells.len() > record_start {
         let cell = &text[start..];
@@ -604,6 +614,35 @@ fn split_unquoted(piece: &[u8], width: usize, mut batch: impl FnMut(&[&str])) ->
         batch(&cells);
     }
     Ok(rows)
+}
+
+/// Calls `f` with the position of every `,` and line break in `bytes`, in order, until it returns
+/// false. Eight bytes at a time: a word's separator bytes are found at once (the exact zero-byte
+/// test on the word XOR each separator), then taken lowest first.
+fn for_each_separator(bytes: &[u8], mut f: impl FnMut(usize) -> bool) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    // The high bit of each byte of `v` that is zero, and no other bit.
+    let zero_bytes = |v: u64| !(((v & LOW7).wrapping_add(LOW7)) | v | LOW7);
+    let (comma, newline) = (ONES * b',' as u64, ONES * b'\n' as u64);
+    let mut words = bytes.chunks_exact(8);
+    let mut base = 0;
+    for w in &mut words {
+        let w = u64::from_le_bytes(w.try_into().expect("eight bytes"));
+        let mut found = zero_bytes(w ^ comma) | zero_bytes(w ^ newline);
+        while found != 0 {
+            if !f(base + (found.trailing_zeros() / 8) as usize) {
+                return;
+            }
+            found &= found - 1;
+        }
+        base += 8;
+    }
+    for (i, &b) in words.remainder().iter().enumerate() {
+        if (b == b',' || b == b'\n') && !f(base + i) {
+            return;
+        }
+    }
 }
 
 /// Splits a piece of whole records with quoted cells, by the CSV reader; `batch` gets one
@@ -1157,6 +1196,22 @@ mod tests {
         // Doubled quotes are an escaped quote, still inside the field.
         assert_eq!(record_boundary(b"1,\"say \"\"hi\"\"\n\""), None);
         assert_eq!(record_boundary(b"no break"), None);
+    }
+
+    #[test]
+    fn separators_are_found_where_a_plain_search_finds_them() {
+        // Separators among bytes one bit or one step away from them.
+        let alphabet = b"a,\n,b-+\x0b\x09\xff\x00\xac\x8a\x2e";
+        let text: Vec<u8> = (0..1000usize).map(|i| alphabet[(i * i + 3 * i + i / 7) % alphabet.len()]).collect();
+        for len in [0, 1, 7, 8, 9, 63, 64, 65, 1000] {
+            let mut found = Vec::new();
+            for_each_separator(&text[..len], |at| {
+                found.push(at);
+                true
+            });
+            let want: Vec<usize> = memchr::memchr2_iter(b',', b'\n', &text[..len]).collect();
+            assert_eq!(found, want, "{len} bytes");
+        }
     }
 
     #[test]

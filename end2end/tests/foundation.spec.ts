@@ -429,7 +429,7 @@ test("runs logged through the MLflow API appear with their metric curves, and fi
   await expect(runs.getByRole("row")).toHaveCount(3);
   await expect(runs.getByRole("row", { name: /scratch-1/ })).toContainText("deleted");
   await runs.getByRole("checkbox", { name: "Select run scratch-1" }).check();
-  await shot(page, "20-deleted-runs");
+  await shot(page, "22-deleted-runs");
   await selection.getByRole("button", { name: "Restore selected runs" }).click();
   await expect(selection.getByRole("status")).toHaveText("Restored 1 run.");
   await expect(runs.getByRole("row")).toHaveCount(2);
@@ -437,6 +437,16 @@ test("runs logged through the MLflow API appear with their metric curves, and fi
   await page.getByRole("button", { name: "Search runs" }).click();
   await expect(runs.getByRole("row")).toHaveCount(4);
   await expect(runs).toContainText("scratch-1");
+
+  // A chart of every run: final loss against the learning rate; the run without them is left out.
+  await page.getByRole("combobox", { name: "Horizontal axis" }).selectOption("params.lr");
+  await page.getByRole("combobox", { name: "Vertical axis" }).selectOption("metrics.loss");
+  await page.getByRole("button", { name: "Draw runs chart" }).click();
+  const runsChart = page.getByRole("img", { name: "Runs chart: loss against lr" });
+  await expect(runsChart).toContainText("rf-1");
+  await expect(runsChart).toContainText("gbt-1");
+  await expect(runsChart).toContainText("2 runs drawn; 1 without both values or over the limit left out.");
+  await shot(page, "23-runs-chart");
 });
 
 test("a model logged from Python appears with its run, lineage and registry entry", async ({ page }) => {

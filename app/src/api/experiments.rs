@@ -21,6 +21,8 @@ pub async fn list_experiments(slug: String) -> Result<Vec<ExperimentRow>, AppErr
 pub const MAX_COLUMNS: usize = 8;
 /// Runs on one page of an experiment's table.
 pub const RUNS_PER_PAGE: i64 = 100;
+/// Runs drawn in an experiment's runs chart, at most.
+pub const MAX_CHART_RUNS: i64 = 2000;
 
 #[server]
 pub async fn experiment_runs(slug: String, id: i64, query: RunsQuery) -> Result<ExperimentPage, AppError> {
@@ -83,6 +85,33 @@ pub async fn experiment_runs(slug: String, id: i64, query: RunsQuery) -> Result<
         })
         .collect();
     let role = trellis_core::projects::get(cx.db(), &actor, &slug).await.map_err(|e| cx.fail(e))?.role;
+    let chart = if query.chart_x.is_empty() || query.chart_y.is_empty() || filter_error.is_some() {
+        None
+    } else {
+        let runs = tracking::search_runs(cx.db(), &actor, &ids, &query.filter, &order_by, view, MAX_CHART_RUNS, 0).await.map_err(|e| cx.fail(e))?;
+        let y_key = query.chart_y.trim_start_matches("metrics.");
+        let x_value = |r: &tracking::Run| -> Option<f64> {
+            if let Some(k) = query.chart_x.strip_prefix("params.") {
+                r.params.iter().find(|p| p.0 == k)?.1.trim().parse::<f64>().ok()
+            } else {
+                let k = query.chart_x.trim_start_matches("metrics.");
+                r.metrics.iter().find(|m| m.key == k).map(|m| m.value)
+            }
+        };
+        let points: Vec<(String, f64, f64)> = runs
+            .iter()
+            .filter_map(|r| Some((r.name.clone(), x_value(r)?, r.metrics.iter().find(|m| m.key == y_key)?.value)))
+            .filter(|p| p.1.is_finite() && p.2.is_finite())
+            .collect();
+        let x_label = query.chart_x.trim_start_matches("metrics.").trim_start_matches("params.").to_string();
+        Some(RunsChart {
+            svg: trellis_core::charts::scatter_svg(&points, &x_label, y_key),
+            drawn: points.len(),
+            left_out: total - points.len() as i64,
+            x: x_label,
+            y: y_key.to_string(),
+        })
+    };
     Ok(ExperimentPage {
         id: e.id,
         name: e.name,
@@ -96,13 +125,14 @@ pub async fn experiment_runs(slug: String, id: i64, query: RunsQuery) -> Result<
         best,
         filter_error,
         can_write: role >= trellis_core::types::Role::Editor,
+        chart,
     })
 }
 
 /// Deletes (`delete`) or restores runs of an experiment selected together (editors); `runs` are
-/// run ids separated by commas. Returns how many changed.
+/// run ids separated by commas. Returns how many changed, and `delete`.
 #[server]
-pub async fn change_runs(slug: String, experiment_id: i64, runs: String, delete: bool) -> Result<u64, AppError> {
+pub async fn change_runs(slug: String, experiment_id: i64, runs: String, delete: bool) -> Result<(u64, bool), AppError> {
     use super::ssr::*;
     use trellis_core::tracking;
     let cx = Ctx::get()?;
@@ -110,7 +140,8 @@ pub async fn change_runs(slug: String, experiment_id: i64, runs: String, delete:
     let e = tracking::experiment_in(cx.db(), &actor, &slug, &experiment_id.to_string()).await.map_err(|e| cx.fail(e))?;
     let ids: Vec<String> = runs.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect();
     let stage = if delete { "deleted" } else { "active" };
-    tracking::set_runs_stage(cx.db(), &actor, &e.id.to_string(), &ids, stage).await.map_err(|e| cx.fail(e))
+    let changed = tracking::set_runs_stage(cx.db(), &actor, &e.id.to_string(), &ids, stage).await.map_err(|e| cx.fail(e))?;
+    Ok((changed, delete))
 }
 
 #[cfg(feature = "ssr")]

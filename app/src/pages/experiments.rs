@@ -62,6 +62,8 @@ pub fn ExperimentDetail() -> impl IntoView {
             best: q.get("best").unwrap_or_default(),
             lower_is_better: q.get("goal").is_none_or(|g| g != "max"),
             lifecycle: q.get("lifecycle").unwrap_or_default(),
+            chart_x: q.get("cx").unwrap_or_default(),
+            chart_y: q.get("cy").unwrap_or_default(),
         }
     });
     // Runs selected for a bulk action, and the action; the table reloads after it.
@@ -96,6 +98,7 @@ pub fn ExperimentDetail() -> impl IntoView {
                             </select>
                         </label>
                         {q.columns.iter().map(|c| view! { <input type="hidden" name="col" value=c.clone()/> }).collect_view()}
+                        {(!q.chart_x.is_empty()).then(|| view! { <input type="hidden" name="cx" value=q.chart_x.clone()/><input type="hidden" name="cy" value=q.chart_y.clone()/> })}
                         <button type="submit">"Search runs"</button>
                     </form>
                     {p.filter_error.clone().map(|m| view! { <p class="error" role="alert">{m}</p> })}
@@ -106,6 +109,17 @@ pub fn ExperimentDetail() -> impl IntoView {
                     {p.best.clone().map(|b| view! {
                         <p class="best" role="status">{format!("Best run by {} ({}): ", b.metric, if q.lower_is_better { "lowest" } else { "highest" })}
                             <a href=format!("/p/{slug}/runs/{}", b.run_id)>{b.name.clone()}</a>{format!(" — {}", fmt_num(Some(b.value)))}</p>
+                    })}
+                    <RunsChartForm p=p.clone() q=q.clone()/>
+                    {p.chart.clone().map(|c| {
+                        let label = format!("Runs chart: {} against {}", c.y, c.x);
+                        let note = if c.left_out > 0 { format!("{} runs drawn; {} without both values or over the limit left out.", c.drawn, c.left_out) } else { format!("{} runs drawn.", c.drawn) };
+                        view! {
+                            <figure class="chart wide-chart" role="img" aria-label=label>
+                                <div inner_html=c.svg></div>
+                                <figcaption>{note}</figcaption>
+                            </figure>
+                        }
                     })}
                     {if p.runs.is_empty() {
                         view! { <p class="empty">"No runs match."</p> }.into_any()
@@ -159,7 +173,7 @@ fn BulkActions(p: ExperimentPage, q: RunsQuery, slug: String, selected: RwSignal
             <span class="muted" role="status">{move || {
                 let n = selected.with(Vec::len);
                 match change.value().get() {
-                    Some(Ok(k)) if n == 0 => format!("{} {k} run{}.", if change.input().get().is_some_and(|c| !c.delete) { "Restored" } else { "Deleted" }, if k == 1 { "" } else { "s" }),
+                    Some(Ok((k, deleted))) if n == 0 => format!("{} {k} run{}.", if deleted { "Deleted" } else { "Restored" }, if k == 1 { "" } else { "s" }),
                     _ if n > 0 => format!("{n} selected"),
                     _ => String::new(),
                 }
@@ -256,6 +270,36 @@ fn ColumnChooser(p: ExperimentPage, q: RunsQuery) -> impl IntoView {
             </form>
         </details>
     }
+}
+
+/// Asks for a chart of every matching run: a metric against a param or another metric.
+#[component]
+fn RunsChartForm(p: ExperimentPage, q: RunsQuery) -> impl IntoView {
+    let axes: Vec<(String, String)> = p
+        .all_param_keys
+        .iter()
+        .map(|k| (format!("params.{k}"), format!("param {k}")))
+        .chain(p.all_metric_keys.iter().map(|k| (format!("metrics.{k}"), format!("metric {k}"))))
+        .collect();
+    (!p.all_metric_keys.is_empty()).then(|| view! {
+        <form method="get" class="inline" aria-label="Runs chart">
+            <input type="hidden" name="filter" value=q.filter.clone()/>
+            <input type="hidden" name="order" value=q.order.clone()/>
+            <input type="hidden" name="lifecycle" value=q.lifecycle.clone()/>
+            {q.columns.iter().map(|c| view! { <input type="hidden" name="col" value=c.clone()/> }).collect_view()}
+            <label>"Horizontal axis"
+                <select name="cx">
+                    {axes.into_iter().map(|(v, l)| { let on = q.chart_x == v; view! { <option value=v selected=on>{l}</option> } }).collect_view()}
+                </select>
+            </label>
+            <label>"Vertical axis"
+                <select name="cy">
+                    {p.all_metric_keys.iter().map(|k| { let v = format!("metrics.{k}"); let on = q.chart_y == v; view! { <option value=v selected=on>{format!("metric {k}")}</option> } }).collect_view()}
+                </select>
+            </label>
+            <button type="submit">"Draw runs chart"</button>
+        </form>
+    })
 }
 
 /// Picks the best run by a metric, lowest or highest.
