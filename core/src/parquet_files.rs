@@ -117,6 +117,57 @@ fn texts<'a>(acc: &mut ColumnAcc, values: impl Iterator<Item = Option<&'a str>>)
     }
 }
 
+/// A dictionary-encoded string column: each key counted, then each distinct value pushed once
+/// with its count.
+fn dictionary_texts(acc: &mut ColumnAcc, a: &dyn Array) -> anyhow::Result<()> {
+    let dict = a.as_dictionary_opt::<Int32Type>().ok_or_else(|| anyhow::anyhow!("a dictionary column without 32-bit keys"))?;
+    let mut counts = vec![0u64; dict.values().len()];
+    let keys = dict.keys();
+    if keys.null_count() == 0 {
+        keys.values().iter().for_each(|&k| counts[k as usize] += 1);
+    } else {
+        for k in keys.iter() {
+            match k {
+                Some(k) => counts[k as usize] += 1,
+                None => acc.push_missing(),
+            }
+        }
+    }
+    let values = dict.values();
+    let text = |i: usize| -> Option<&str> {
+        match values.data_type() {
+            DataType::Utf8 => values.as_string::<i32>().is_valid(i).then(|| values.as_string::<i32>().value(i)),
+            DataType::LargeUtf8 => values.as_string::<i64>().is_valid(i).then(|| values.as_string::<i64>().value(i)),
+            _ => None,
+        }
+    };
+    for (i, &n) in counts.iter().enumerate().filter(|(_, n)| **n > 0) {
+        match text(i) {
+            Some(s) => acc.push_text_n(s, n),
+            None => (0..n).for_each(|_| acc.push_missing()),
+        }
+    }
+    Ok(())
+}
+
+/// The footer, asking for string columns as dictionaries: Parquet writers dictionary-encode
+/// strings, so each distinct value is then counted once per batch instead of once per row.
+fn with_dictionary_strings(footer: &ArrowReaderMetadata) -> anyhow::Result<ArrowReaderMetadata> {
+    let fields: Vec<arrow_schema::Field> = footer
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 | DataType::LargeUtf8 => {
+                f.as_ref().clone().with_data_type(DataType::Dictionary(Box::new(DataType::Int32), Box::new(f.data_type().clone())))
+            }
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    let schema = std::sync::Arc::new(Schema::new_with_metadata(fields, footer.schema().metadata().clone()));
+    Ok(ArrowReaderMetadata::try_new(footer.metadata().clone(), ArrowReaderOptions::new().with_schema(schema))?)
+}
+
 /// Feeds one column of a batch to its accumulator.
 fn push_column(acc: &mut ColumnAcc, t: ColumnType, a: &dyn Array) -> anyhow::Result<()> {
     match a.data_type() {
@@ -169,6 +220,11 @@ fn push_column(acc: &mut ColumnAcc, t: ColumnType, a: &dyn Array) -> anyhow::Res
                     None => acc.push_missing(),
                 }
             }
+        }
+        DataType::Dictionary(key, value)
+            if **key == DataType::Int32 && matches!(**value, DataType::Utf8 | DataType::LargeUtf8) =>
+        {
+            dictionary_texts(acc, a)?
         }
         DataType::Utf8 => texts(acc, a.as_string::<i32>().iter()),
         DataType::LargeUtf8 => texts(acc, a.as_string::<i64>().iter()),
@@ -316,6 +372,7 @@ pub fn profile(
     let groups: Vec<i64> = footer.metadata().row_groups().iter().map(|g| g.num_rows()).collect();
     let parts = deal(&groups, profile_threads());
     let declared: Vec<Option<ColumnType>> = types.iter().map(|t| Some(*t)).collect();
+    let by_dictionary = with_dictionary_strings(&footer)?;
     let done = AtomicU64::new(0);
     let budget = ValueBudget::new(DEFAULT_VALUE_BUDGET);
     let next_report = std::cell::Cell::new(50_000u64);
@@ -330,7 +387,7 @@ pub fn profile(
         &parts,
         |part, tick| {
             let mut profiler = Profiler::with_types(names.clone(), &declared).with_budget(&budget);
-            each_batch(runtime, file.clone(), &footer, Some(part.to_vec()), None, |batch| {
+            each_batch(runtime, file.clone(), &by_dictionary, Some(part.to_vec()), None, |batch| {
                 for (i, column) in batch.columns().iter().enumerate() {
                     push_column(profiler.column(i), types[i], column.as_ref())?;
                 }

@@ -284,9 +284,8 @@ fn hash_str(s: &str) -> u64 {
     for w in &mut words {
         h = (h ^ u64::from_le_bytes(w.try_into().expect("eight bytes"))).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29);
     }
-    let mut tail = [0u8; 8];
-    tail[..words.remainder().len()].copy_from_slice(words.remainder());
-    h = (h ^ u64::from_le_bytes(tail)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let tail = words.remainder().iter().rev().fold(0u64, |t, &b| t << 8 | b as u64);
+    h = (h ^ tail).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     mix64(h)
 }
 
@@ -599,14 +598,25 @@ impl ColumnAcc {
         self.kept_limit = EXACT_QUANTILE_LIMIT;
     }
 
+    /// `n` occurrences of one text value of a column declared as text (a dictionary's entry).
+    pub fn push_text_n(&mut self, raw: &str, n: u64) {
+        let s = trimmed(raw);
+        if is_missing_trimmed(s) {
+            self.missing += n;
+            return;
+        }
+        self.count += n;
+        self.add_text_n(s, n);
+    }
+
     /// A value of a column declared boolean, string or timestamp, as text (timestamps in ISO 8601,
     /// so that text order is time order). Missing-value tokens count as missing, as in CSV.
     pub fn push_text(&mut self, raw: &str) {
-        if is_missing(raw) {
+        let s = trimmed(raw);
+        if is_missing_trimmed(s) {
             self.missing += 1;
             return;
         }
-        let s = raw.trim();
         self.count += 1;
         self.add_text(s);
     }
@@ -627,15 +637,20 @@ impl ColumnAcc {
 
     /// Counts a text value: distinct values, top values, the text range.
     fn add_text(&mut self, s: &str) {
+        self.add_text_n(s, 1);
+    }
+
+    /// Counts `n` occurrences of a text value.
+    fn add_text_n(&mut self, s: &str, n: u64) {
         let h = hash_str(s);
         if let Some(e) = self.top.find_mut(h, |e| e.0 == s) {
             // Seen before: counted as distinct, and already compared with the range.
-            e.1 += 1;
+            e.1 += n;
             return;
         }
         self.add_distinct(h);
         if self.top.len() < TOP_TRACK_LIMIT {
-            self.top.insert_unique(h, (s.to_string(), 1), |e| hash_str(&e.0));
+            self.top.insert_unique(h, (s.to_string(), n), |e| hash_str(&e.0));
         }
         if self.min_text.as_deref().is_none_or(|m| s < m) {
             self.min_text = Some(s.to_string());

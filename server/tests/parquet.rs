@@ -101,6 +101,17 @@ async fn parquet_versions_are_profiled_previewed_split_and_downloaded() {
     assert_same_numbers(&cs, &p["statistics"], "statistics");
     let a: Value = app.get("/v1/projects/churn/datasets/customers/versions/2/anomalies", Some(&team.viewer)).await.json().await.unwrap();
     assert_eq!((a["compared_to"].as_i64(), a["anomalies"].clone()), (Some(1), json!([])), "CSV and Parquet of one table agree");
+    // Strings written plainly (no dictionary pages) are profiled the same as dictionary-encoded ones.
+    let plain = write_parquet_encoded(&customers_batch(), 64, false);
+    assert_ne!(plain, file);
+    assert_eq!(upload_version(&app, &team.editor, "customers", "plain.parquet", plain, PARQUET).await.status(), 201);
+    run_jobs(&app).await;
+    let v3: Value = app.get("/v1/projects/churn/datasets/customers/versions/3", Some(&team.viewer)).await.json().await.unwrap();
+    let mut s3 = v3["statistics"].clone();
+    for col in s3.as_array_mut().unwrap() {
+        col.as_object_mut().unwrap().remove("reference");
+    }
+    assert_same_numbers(&s3, &p["statistics"], "plain statistics");
 
     // Preview pages cross row-group boundaries (64 rows per group).
     let page: Value = app.get("/v1/projects/churn/datasets/customers/versions/1/preview?offset=60&limit=10", Some(&team.viewer)).await.json().await.unwrap();

@@ -158,8 +158,16 @@ pub async fn expect_error(res: Response, status: StatusCode, code: &str) -> Stri
 pub const CUSTOMERS_CSV: &str = include_str!("../../../ml/tests/fixtures/customers.csv");
 
 pub fn write_parquet(batch: &arrow_array::RecordBatch, rows_per_group: usize) -> Vec<u8> {
+    write_parquet_encoded(batch, rows_per_group, true)
+}
+
+/// Like [`write_parquet`]; `dictionary: false` writes every value plainly (no dictionary pages).
+pub fn write_parquet_encoded(batch: &arrow_array::RecordBatch, rows_per_group: usize, dictionary: bool) -> Vec<u8> {
     let mut out = Vec::new();
-    let props = parquet::file::properties::WriterProperties::builder().set_max_row_group_row_count(Some(rows_per_group)).build();
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_row_count(Some(rows_per_group))
+        .set_dictionary_enabled(dictionary)
+        .build();
     let mut w = parquet::arrow::ArrowWriter::try_new(&mut out, batch.schema(), Some(props)).unwrap();
     w.write(batch).unwrap();
     w.close().unwrap();
@@ -168,6 +176,11 @@ pub fn write_parquet(batch: &arrow_array::RecordBatch, rows_per_group: usize) ->
 
 /// The customers fixture as typed columns (empty cells as nulls), in row groups of 64 rows.
 pub fn customers_parquet() -> Vec<u8> {
+    write_parquet(&customers_batch(), 64)
+}
+
+/// The customers fixture as a record batch.
+pub fn customers_batch() -> arrow_array::RecordBatch {
     let rows: Vec<Vec<&str>> = CUSTOMERS_CSV.lines().skip(1).map(|l| l.split(',').collect()).collect();
     let opt_f64 = |i: usize| -> arrow_array::ArrayRef {
         std::sync::Arc::new(arrow_array::Float64Array::from(rows.iter().map(|r| r[i].parse::<f64>().ok()).collect::<Vec<_>>()))
@@ -180,7 +193,7 @@ pub fn customers_parquet() -> Vec<u8> {
         ("churned", std::sync::Arc::new(arrow_array::BooleanArray::from(rows.iter().map(|r| r[4].parse::<bool>().ok()).collect::<Vec<_>>())) as arrow_array::ArrayRef),
     ])
     .unwrap();
-    write_parquet(&batch, 64)
+    batch
 }
 
 
