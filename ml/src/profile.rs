@@ -965,11 +965,7 @@ fn finish_column(name: String, accs: Vec<ColumnAcc>) -> FinishedColumn {
         let edges = if numeric { bin_edges(column_type, acc.moments.min(), acc.moments.max()) } else { None };
         let mut histogram = edges.clone().map(|e| Histogram { counts: vec![0; e.len() - 1], edges: e });
         if let (Some(h), Some(counted)) = (&mut histogram, &counted) {
-            counted.each(|x, n| {
-                if let Some(b) = h.bin_of(x) {
-                    h.counts[b] += n;
-                }
-            });
+            h.count_all(counted);
         }
         let text_range = matches!(column_type, ColumnType::Timestamp | ColumnType::String);
         let profile = ColumnProfile {
@@ -1028,6 +1024,30 @@ impl Histogram {
             i += 1;
         }
         Some(i)
+    }
+}
+
+impl Histogram {
+    /// Counts every value into the bin [`Histogram::bin_of`] gives it, with the bin width's
+    /// reciprocal computed once.
+    fn count_all(&mut self, counted: &Counted) {
+        let n = self.counts.len();
+        let (lo, hi) = (self.edges[0], self.edges[n]);
+        let scale = n as f64 / (hi - lo);
+        let (edges, counts) = (&self.edges, &mut self.counts);
+        counted.each(|x, c| {
+            if !(x >= lo && x <= hi) {
+                return;
+            }
+            let mut i = (((x - lo) * scale) as usize).min(n - 1);
+            while i > 0 && x < edges[i] {
+                i -= 1;
+            }
+            while i + 1 < n && x >= edges[i + 1] {
+                i += 1;
+            }
+            counts[i] += c;
+        });
     }
 }
 
@@ -1401,10 +1421,15 @@ mod tests {
             let n = h.counts.len();
             let mut probes: Vec<f64> = edges.clone();
             probes.extend((0..10_000).map(|_| edges[0] + next() * (edges[n] - edges[0])));
-            for x in probes {
+            let mut by_bin_of = vec![0u64; n];
+            for &x in &probes {
                 let want = edges.partition_point(|&e| e <= x).saturating_sub(1).min(n - 1);
                 assert_eq!(h.bin_of(x), Some(want), "x = {x} in {edges:?}");
+                by_bin_of[want] += 1;
             }
+            let mut all = Histogram { counts: vec![0; n], edges: edges.clone() };
+            all.count_all(&Counted::Values(probes));
+            assert_eq!(all.counts, by_bin_of, "counted at once as one by one");
             assert_eq!(h.bin_of(edges[n] + 1.0), None);
         }
     }
