@@ -464,6 +464,7 @@ pub async fn create_run(
         all_tags.push(("mlflow.runName".into(), run_name.clone()));
     }
     check_tags(&all_tags)?;
+    let start_time = start_time.unwrap_or_else(now_ms);
     let mut tx = db.begin().await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO runs (run_uuid, experiment_id, name, user_id, user_name, start_time) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -473,13 +474,28 @@ pub async fn create_run(
     .bind(&run_name)
     .bind(actor.user_id)
     .bind(&user_name)
-    .bind(start_time.unwrap_or_else(now_ms))
+    .bind(start_time)
     .fetch_one(&mut *tx)
     .await?;
     upsert_pairs(&mut tx, "run_tags", "run_id", id, &all_tags, true).await?;
     audit::record(&mut tx, actor, Some(e.project_id), "run.create", "run", &uuid, serde_json::json!({ "experiment": e.name })).await?;
     tx.commit().await?;
-    load_run(db, id).await
+    // The new run as stored (no need to read it back): running, active, with its tags.
+    let mut tags: Vec<(String, String)> = last_per_key(&all_tags).into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    tags.sort();
+    Ok(Run {
+        run_uuid: uuid,
+        experiment_id: e.id,
+        name: run_name,
+        user_name,
+        status: "RUNNING".into(),
+        start_time,
+        end_time: None,
+        lifecycle_stage: "active".into(),
+        metrics: Vec::new(),
+        params: Vec::new(),
+        tags,
+    })
 }
 
 async fn load_run(db: &PgPool, id: i64) -> Result<Run> {
