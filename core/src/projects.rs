@@ -85,25 +85,35 @@ pub async fn authorize(db: &PgPool, actor: &Actor, slug: &str, access: Access) -
     .fetch_optional(db)
     .await?
     .ok_or_else(not_found)?;
-    if let Some(scope) = actor.token_project() {
-        if scope != project.id {
-            return Err(not_found());
-        }
-    }
-    let role = effective_role(db, actor, project.id).await?.ok_or_else(not_found)?;
-    if role < access.min_role() {
-        return Err(Error::forbidden(format!(
-            "your role in '{slug}' is {role}; this needs {}",
-            access.min_role()
-        )));
-    }
+    let member = if actor.is_instance_admin { None } else { member_role(db, actor, project.id).await? };
+    let role = decide(actor, project.id, member, access, not_found, slug)?;
     Ok((project, role))
 }
 
-async fn effective_role(db: &PgPool, actor: &Actor, project_id: i64) -> Result<Option<Role>> {
-    if actor.is_instance_admin {
-        return Ok(Some(Role::Admin));
+/// The caller's role in project `project_id` (`slug`), given its membership there
+/// (`member`, looked up by the caller), checked against `access`: a token scoped to another
+/// project and non-members get `not_found`, members below the needed role a 403.
+pub(crate) fn decide(
+    actor: &Actor,
+    project_id: i64,
+    member: Option<Role>,
+    access: Access,
+    not_found: impl Fn() -> Error,
+    slug: &str,
+) -> Result<Role> {
+    if actor.token_project().is_some_and(|scope| scope != project_id) {
+        return Err(not_found());
     }
+    let role = if actor.is_instance_admin { Some(Role::Admin) } else { member };
+    let role = role.ok_or_else(not_found)?;
+    if role < access.min_role() {
+        return Err(Error::forbidden(format!("your role in '{slug}' is {role}; this needs {}", access.min_role())));
+    }
+    Ok(role)
+}
+
+/// The caller's membership role in a project, if any.
+async fn member_role(db: &PgPool, actor: &Actor, project_id: i64) -> Result<Option<Role>> {
     let Some(user_id) = actor.user_id else { return Ok(None) };
     let role: Option<String> =
         sqlx::query_scalar("SELECT role FROM project_members WHERE project_id = $1 AND user_id = $2")

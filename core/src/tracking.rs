@@ -10,6 +10,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use crate::projects::{self, Access};
 use crate::{audit, Actor, Error, Result};
+use crate::types::Role;
 
 /// MLflow's limits.
 pub const MAX_BATCH_METRICS: usize = 1000;
@@ -414,18 +415,20 @@ fn run_missing(run_id: &str) -> Error {
 
 /// A run by its id, after checking the caller may do `access` in its project.
 pub async fn run_ref(db: &PgPool, actor: &Actor, run_id: &str, access: Access) -> Result<RunRef> {
-    let row: Option<(i64, i64, i64, String, String)> = sqlx::query_as(
-        "SELECT r.id, p.id, r.experiment_id, p.slug, r.lifecycle_stage FROM runs r JOIN experiments e ON e.id = r.experiment_id
-           JOIN projects p ON p.id = e.project_id WHERE r.run_uuid = $1",
+    // The run, its project and the caller's membership there, in one query.
+    let row: Option<(i64, i64, i64, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT r.id, p.id, r.experiment_id, p.slug, r.lifecycle_stage, m.role
+           FROM runs r JOIN experiments e ON e.id = r.experiment_id JOIN projects p ON p.id = e.project_id
+           LEFT JOIN project_members m ON m.project_id = p.id AND m.user_id = $2
+          WHERE r.run_uuid = $1",
     )
     .bind(run_id)
+    .bind(actor.user_id)
     .fetch_optional(db)
     .await?;
-    let (id, project_id, experiment_id, slug, lifecycle_stage) = row.ok_or_else(|| run_missing(run_id))?;
-    projects::authorize(db, actor, &slug, access).await.map_err(|e| match e {
-        Error::NotFound(_) => run_missing(run_id),
-        other => other,
-    })?;
+    let (id, project_id, experiment_id, slug, lifecycle_stage, member) = row.ok_or_else(|| run_missing(run_id))?;
+    let member: Option<Role> = member.map(|r| r.parse()).transpose()?;
+    projects::decide(actor, project_id, member, access, || run_missing(run_id), &slug)?;
     Ok(RunRef { id, project_id, experiment_id, lifecycle_stage })
 }
 
