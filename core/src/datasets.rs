@@ -736,9 +736,10 @@ fn csv_pass<T: Send>(
     })
 }
 
-/// Profiles a CSV file in two streaming passes, each read on the calling thread in pieces of
-/// whole records that the machine's cores parse and profile (partial results merged); `progress(rows, pass)` is called about every
-/// 50,000 rows. With a `reference` (an earlier version's columns), numeric columns are also
+/// Profiles a CSV file in one streaming pass (a second for histograms only when its numbers
+/// outgrow the value budget), read on the calling thread in pieces of whole records that the
+/// machine's cores parse and profile (partial results merged); `progress(rows, pass)` is called
+/// about every 50,000 rows. With a `reference` (an earlier version's columns), numeric columns are also
 /// counted on its bins. `open` gives the raw file (called once per pass).
 pub fn profile_file(
     open: impl Fn() -> anyhow::Result<Box<dyn Read + Send>>,
@@ -797,16 +798,17 @@ struct ProfilePayload {
     version_id: i64,
 }
 
-/// The `dataset.profile` job: two passes over the file, progress by rows, results stored.
+/// The `dataset.profile` job: one pass over the file (two when its numbers outgrow the value
+/// budget), progress by rows, results stored.
 pub async fn profile_job(ctx: JobContext, blobs: Blobs) -> anyhow::Result<Option<Value>> {
     let payload: ProfilePayload = ctx.payload()?;
-    let row: Option<(String, Option<String>, Option<i64>, i64, i32, String, i64)> = sqlx::query_as(
-        "SELECT sha256, compression, row_count, dataset_id, version, format, size FROM dataset_versions WHERE id = $1",
+    let row: Option<(String, Option<String>, Option<i64>, i64, i32, String, i64, Option<i32>)> = sqlx::query_as(
+        "SELECT sha256, compression, row_count, dataset_id, version, format, size, column_count FROM dataset_versions WHERE id = $1",
     )
             .bind(payload.version_id)
             .fetch_optional(&ctx.db)
             .await?;
-    let Some((sha256, compression, row_count, dataset_id, number, format, size)) = row else {
+    let Some((sha256, compression, row_count, dataset_id, number, format, size, column_count)) = row else {
         return Err(Permanent(format!("dataset version {} no longer exists", payload.version_id)).into());
     };
     // The version to validate against: the newest earlier one that is profiled.
@@ -831,8 +833,16 @@ pub async fn profile_job(ctx: JobContext, blobs: Blobs) -> anyhow::Result<Option
     let reference = baseline.as_ref().map(|(_, cols)| cols.clone());
     let baseline_version = baseline.as_ref().map(|(v, _)| *v);
     let runtime = tokio::runtime::Handle::current();
+    // A file whose cells all fit the value budget is profiled in one pass; a larger one may
+    // need a second pass for histograms, so its first pass counts as half the work.
+    let cells = row_count.unwrap_or(0).max(0) as u64 * column_count.unwrap_or(0).max(0) as u64;
+    let one_pass = cells <= DEFAULT_VALUE_BUDGET as u64;
     let report = move |rows: u64, pass: u8| {
-        let fraction = if pass == 1 { 0.5 * rows as f64 / total } else { 0.5 + 0.5 * rows as f64 / total };
+        let fraction = match (pass, one_pass) {
+            (1, true) => rows as f64 / total,
+            (1, false) => 0.5 * rows as f64 / total,
+            _ => 0.5 + 0.5 * rows as f64 / total,
+        };
         let what = if pass == 1 { "pass 1" } else { "pass 2 (histograms)" };
         let _ = tx.blocking_send((fraction.min(1.0), format!("{what}: {rows} rows")));
     };

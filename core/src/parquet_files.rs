@@ -358,9 +358,10 @@ pub(crate) fn profile_threads() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(4)
 }
 
-/// Profiles a stored Parquet file in two passes (the second reads only numeric columns), its row
-/// groups dealt among the machine's cores and the partial results merged. `progress(rows, pass)`
-/// is called about every 50,000 rows. Call on a blocking thread.
+/// Profiles a stored Parquet file in one pass (a second, reading only numeric columns, when its
+/// numbers outgrow the value budget), its row groups dealt among the machine's cores and the
+/// partial results merged. `progress(rows, pass)` is called about every 50,000 rows. Call on a
+/// blocking thread.
 pub fn profile(
     runtime: &Handle,
     file: RangedBlob,

@@ -1,4 +1,4 @@
-//! Dataset profiling: inferred column types and per-column statistics in two streaming passes.
+//! Dataset profiling: inferred column types and per-column statistics in one streaming pass, or two.
 //!
 //! Pass one infers types and gathers counts, moments, distinct counts, top values and quantiles;
 //! pass two fills histograms whose bins are fixed from pass one (monitoring later reuses them).
