@@ -560,22 +560,32 @@ impl RunsQuery {
     pub fn href(&self, change: impl FnOnce(&mut RunsQuery)) -> String {
         let mut q = self.clone();
         change(&mut q);
-        let mut parts = Vec::new();
-        for (k, v) in [("filter", &q.filter), ("order", &q.order), ("best", &q.best), ("lifecycle", &q.lifecycle), ("cx", &q.chart_x), ("cy", &q.chart_y)] {
-            if !v.is_empty() {
-                parts.push(format!("{k}={}", url_encode(v)));
-            }
-        }
-        if !q.best.is_empty() {
-            parts.push(format!("goal={}", if q.lower_is_better { "min" } else { "max" }));
-        }
-        for c in &q.columns {
-            parts.push(format!("col={}", url_encode(c)));
-        }
-        if q.page > 0 {
-            parts.push(format!("page={}", q.page));
-        }
+        let parts: Vec<String> = q.pairs().into_iter().map(|(k, v)| format!("{k}={}", url_encode(&v))).collect();
         if parts.is_empty() { "?".into() } else { format!("?{}", parts.join("&")) }
+    }
+
+    /// The query string's parts, as (name, value) pairs; empty ones are left out.
+    pub fn pairs(&self) -> Vec<(&'static str, String)> {
+        let mut parts: Vec<(&'static str, String)> = [
+            ("filter", &self.filter),
+            ("order", &self.order),
+            ("best", &self.best),
+            ("lifecycle", &self.lifecycle),
+            ("cx", &self.chart_x),
+            ("cy", &self.chart_y),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| (k, v.clone()))
+        .collect();
+        if !self.best.is_empty() {
+            parts.push(("goal", if self.lower_is_better { "min" } else { "max" }.into()));
+        }
+        parts.extend(self.columns.iter().map(|c| ("col", c.clone())));
+        if self.page > 0 {
+            parts.push(("page", self.page.to_string()));
+        }
+        parts
     }
 }
 

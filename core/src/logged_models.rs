@@ -9,7 +9,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use crate::projects::{self, Access};
 use crate::search_filter::{self, Attribute, Target};
-use crate::tracking::{self, check_key, check_params, check_tags, now_ms, upsert_pairs, Metric};
+use crate::tracking::{self, check_key, check_params, check_tags, now_ms, pairs_of, upsert_pairs, Metric};
 use crate::{audit, Actor, Error, Result};
 
 pub const STATUSES: [&str; 3] = ["LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED"];
@@ -449,10 +449,8 @@ pub(crate) async fn load(db: &PgPool, ids: &[i64]) -> Result<Vec<LoggedModel>> {
     .bind(ids)
     .fetch_all(db)
     .await?;
-    let params: Vec<(i64, String, String)> =
-        sqlx::query_as("SELECT model_id, key, value FROM logged_model_params WHERE model_id = ANY($1) ORDER BY key").bind(ids).fetch_all(db).await?;
-    let tags: Vec<(i64, String, String)> =
-        sqlx::query_as("SELECT model_id, key, value FROM logged_model_tags WHERE model_id = ANY($1) ORDER BY key").bind(ids).fetch_all(db).await?;
+    let mut params = pairs_of(db, "logged_model_params", "model_id", ids).await?;
+    let mut tags = pairs_of(db, "logged_model_tags", "model_id", ids).await?;
     let metrics: Vec<(i64, String, f64, i64, i64, Option<String>)> = sqlx::query_as(
         "SELECT x.model_id, x.key, x.value, x.timestamp, x.step, r.run_uuid FROM logged_model_metrics x LEFT JOIN runs r ON r.id = x.run_id
           WHERE x.model_id = ANY($1) ORDER BY x.key, x.step, x.timestamp",
@@ -484,24 +482,14 @@ pub(crate) async fn load(db: &PgPool, ids: &[i64]) -> Result<Vec<LoggedModel>> {
                     creation_time,
                     last_updated_time,
                     lifecycle_stage,
-                    params: Vec::new(),
-                    tags: Vec::new(),
+                    params: params.remove(&id).unwrap_or_default(),
+                    tags: tags.remove(&id).unwrap_or_default(),
                     metrics: Vec::new(),
                     registrations: Vec::new(),
                 },
             )
         })
         .collect();
-    for (id, k, v) in params {
-        if let Some(m) = by_id.get_mut(&id) {
-            m.params.push((k, v));
-        }
-    }
-    for (id, k, v) in tags {
-        if let Some(m) = by_id.get_mut(&id) {
-            m.tags.push((k, v));
-        }
-    }
     for (id, key, value, timestamp, step, run_id) in metrics {
         if let Some(m) = by_id.get_mut(&id) {
             m.metrics.push(ModelMetric { metric: Metric { key, value, timestamp, step }, run_id });

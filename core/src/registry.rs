@@ -12,7 +12,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use crate::projects::{self, Access};
 use crate::search_filter::{self, Attribute, Target};
-use crate::tracking::{check_tags, now_ms, upsert_pairs};
+use crate::tracking::{check_tags, now_ms, pairs_of, upsert_pairs};
 use crate::{audit, Actor, Error, Result};
 
 pub const MAX_NAME_LENGTH: usize = 256;
@@ -763,8 +763,7 @@ async fn versions_by_id(db: &PgPool, ids: &[i64]) -> Result<std::collections::Ha
     .bind(ids)
     .fetch_all(db)
     .await?;
-    let tags: Vec<(i64, String, String)> =
-        sqlx::query_as("SELECT version_id, key, value FROM model_version_tags WHERE version_id = ANY($1) ORDER BY key").bind(ids).fetch_all(db).await?;
+    let mut tags = pairs_of(db, "model_version_tags", "version_id", ids).await?;
     let aliases: Vec<(i64, String)> =
         sqlx::query_as("SELECT version_id, alias FROM registered_model_aliases WHERE version_id = ANY($1) ORDER BY alias").bind(ids).fetch_all(db).await?;
     let mut by_id: std::collections::HashMap<i64, ModelVersion> = rows
@@ -789,17 +788,12 @@ async fn versions_by_id(db: &PgPool, ids: &[i64]) -> Result<std::collections::Ha
                     run_link: r.run_link,
                     status: r.status,
                     status_message: r.status_message,
-                    tags: Vec::new(),
+                    tags: tags.remove(&r.id).unwrap_or_default(),
                     aliases: Vec::new(),
                 },
             )
         })
         .collect();
-    for (id, k, v) in tags {
-        if let Some(mv) = by_id.get_mut(&id) {
-            mv.tags.push((k, v));
-        }
-    }
     for (id, a) in aliases {
         if let Some(mv) = by_id.get_mut(&id) {
             mv.aliases.push(a);
@@ -819,8 +813,7 @@ async fn load_models(db: &PgPool, ids: &[i64]) -> Result<Vec<RegisteredModel>> {
     .bind(ids)
     .fetch_all(db)
     .await?;
-    let tags: Vec<(i64, String, String)> =
-        sqlx::query_as("SELECT model_id, key, value FROM registered_model_tags WHERE model_id = ANY($1) ORDER BY key").bind(ids).fetch_all(db).await?;
+    let mut tags = pairs_of(db, "registered_model_tags", "model_id", ids).await?;
     let aliases: Vec<(i64, String, i32)> = sqlx::query_as(
         "SELECT a.model_id, a.alias, v.version FROM registered_model_aliases a JOIN model_versions v ON v.id = a.version_id
           WHERE a.model_id = ANY($1) ORDER BY a.alias",
@@ -849,18 +842,13 @@ async fn load_models(db: &PgPool, ids: &[i64]) -> Result<Vec<RegisteredModel>> {
                     creation_time,
                     last_updated_time,
                     user_name: email.unwrap_or_default(),
-                    tags: Vec::new(),
+                    tags: tags.remove(&id).unwrap_or_default(),
                     aliases: Vec::new(),
                     latest_versions: Vec::new(),
                 },
             )
         })
         .collect();
-    for (id, k, v) in tags {
-        if let Some(m) = by_id.get_mut(&id) {
-            m.tags.push((k, v));
-        }
-    }
     for (id, a, v) in aliases {
         if let Some(m) = by_id.get_mut(&id) {
             m.aliases.push((a, v));

@@ -105,11 +105,7 @@ type ExperimentRow = (i64, i64, String, String, String, i64, i64);
 
 async fn with_tags(db: &PgPool, rows: Vec<ExperimentRow>) -> Result<Vec<Experiment>> {
     let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
-    let tags: Vec<(i64, String, String)> =
-        sqlx::query_as("SELECT experiment_id, key, value FROM experiment_tags WHERE experiment_id = ANY($1) ORDER BY key")
-            .bind(&ids)
-            .fetch_all(db)
-            .await?;
+    let mut tags = pairs_of(db, "experiment_tags", "experiment_id", &ids).await?;
     Ok(rows
         .into_iter()
         .map(|(id, project_id, project_slug, name, lifecycle_stage, creation_time, last_update_time)| Experiment {
@@ -120,7 +116,7 @@ async fn with_tags(db: &PgPool, rows: Vec<ExperimentRow>) -> Result<Vec<Experime
             lifecycle_stage,
             creation_time,
             last_update_time,
-            tags: tags.iter().filter(|t| t.0 == id).map(|t| (t.1.clone(), t.2.clone())).collect(),
+            tags: tags.remove(&id).unwrap_or_default(),
         })
         .collect())
 }
@@ -172,11 +168,16 @@ pub(crate) fn check_key(what: &str, key: &str) -> Result<()> {
 
 /// Checks tag names and value lengths.
 pub(crate) fn check_tags(tags: &[(String, String)]) -> Result<()> {
-    for (k, v) in tags {
-        check_key("tag", k)?;
-        if v.len() > MAX_TAG_VALUE_LENGTH {
+    check_pairs("tag", "Tag", MAX_TAG_VALUE_LENGTH, tags)
+}
+
+/// Checks key names (`what`: `tag`, `param`) and that no value is longer than `limit`.
+fn check_pairs(what: &str, label: &str, limit: usize, pairs: &[(String, String)]) -> Result<()> {
+    for (k, v) in pairs {
+        check_key(what, k)?;
+        if v.len() > limit {
             return Err(Error::bad_request(format!(
-                "Tag value for key '{k}' had length {}, which exceeded length limit of {MAX_TAG_VALUE_LENGTH}",
+                "{label} value for key '{k}' had length {}, which exceeded length limit of {limit}",
                 v.len()
             )));
         }
@@ -213,18 +214,29 @@ pub(crate) async fn upsert_pairs(
     Ok(())
 }
 
+/// The key/value rows of several owners from a key/value table (`run_tags`, `experiment_tags`,
+/// …; `column` names the owner), by owner, in key order: what [`upsert_pairs`] writes.
+pub(crate) async fn pairs_of(
+    db: &PgPool,
+    table: &'static str,
+    column: &'static str,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, Vec<(String, String)>>> {
+    let rows: Vec<(i64, String, String)> =
+        sqlx::query_as(&format!("SELECT {column}, key, value FROM {table} WHERE {column} = ANY($1) ORDER BY key"))
+            .bind(ids)
+            .fetch_all(db)
+            .await?;
+    let mut by_owner: std::collections::HashMap<i64, Vec<(String, String)>> = std::collections::HashMap::new();
+    for (id, k, v) in rows {
+        by_owner.entry(id).or_default().push((k, v));
+    }
+    Ok(by_owner)
+}
+
 /// Checks param names and value lengths.
 pub(crate) fn check_params(params: &[(String, String)]) -> Result<()> {
-    for (k, v) in params {
-        check_key("param", k)?;
-        if v.len() > MAX_PARAM_VALUE_LENGTH {
-            return Err(Error::bad_request(format!(
-                "Param value for key '{k}' had length {}, which exceeded length limit of {MAX_PARAM_VALUE_LENGTH}",
-                v.len()
-            )));
-        }
-    }
-    Ok(())
+    check_pairs("param", "Param", MAX_PARAM_VALUE_LENGTH, params)
 }
 
 /// The last value of each key (a batch may set a key twice).
@@ -522,16 +534,8 @@ async fn load_runs(db: &PgPool, ids: &[i64]) -> Result<Vec<Run>> {
     .bind(ids)
     .fetch_all(db)
     .await?;
-    let params: Vec<(i64, String, String)> =
-        sqlx::query_as("SELECT run_id, key, value FROM run_params WHERE run_id = ANY($1) ORDER BY run_id, key")
-            .bind(ids)
-            .fetch_all(db)
-            .await?;
-    let tags: Vec<(i64, String, String)> =
-        sqlx::query_as("SELECT run_id, key, value FROM run_tags WHERE run_id = ANY($1) ORDER BY run_id, key")
-            .bind(ids)
-            .fetch_all(db)
-            .await?;
+    let mut params = pairs_of(db, "run_params", "run_id", ids).await?;
+    let mut tags = pairs_of(db, "run_tags", "run_id", ids).await?;
     let mut by_id: std::collections::HashMap<i64, Run> = rows
         .into_iter()
         .map(|(id, run_uuid, experiment_id, name, user_name, status, start_time, end_time, lifecycle_stage)| {
@@ -545,8 +549,8 @@ async fn load_runs(db: &PgPool, ids: &[i64]) -> Result<Vec<Run>> {
                 end_time,
                 lifecycle_stage,
                 metrics: Vec::new(),
-                params: Vec::new(),
-                tags: Vec::new(),
+                params: params.remove(&id).unwrap_or_default(),
+                tags: tags.remove(&id).unwrap_or_default(),
             };
             (id, run)
         })
@@ -554,16 +558,6 @@ async fn load_runs(db: &PgPool, ids: &[i64]) -> Result<Vec<Run>> {
     for (id, key, value, timestamp, step) in metrics {
         if let Some(r) = by_id.get_mut(&id) {
             r.metrics.push(Metric { key, value, timestamp, step });
-        }
-    }
-    for (id, k, v) in params {
-        if let Some(r) = by_id.get_mut(&id) {
-            r.params.push((k, v));
-        }
-    }
-    for (id, k, v) in tags {
-        if let Some(r) = by_id.get_mut(&id) {
-            r.tags.push((k, v));
         }
     }
     Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())

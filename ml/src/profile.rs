@@ -63,7 +63,7 @@ fn trimmed(s: &str) -> &str {
 
 /// Cells treated as missing (as pandas' default `na_values`, the common ones).
 pub fn is_missing(s: &str) -> bool {
-    is_missing_trimmed(s.trim())
+    is_missing_trimmed(trimmed(s))
 }
 
 fn is_missing_trimmed(s: &str) -> bool {
@@ -855,14 +855,6 @@ impl Profiler {
         &mut self.cols[i]
     }
 
-    /// Adds a profiler of another part of the same file (same columns).
-    pub fn merge(&mut self, other: Profiler) {
-        self.rows += other.rows;
-        for (a, b) in self.cols.iter_mut().zip(other.cols) {
-            a.merge(b);
-        }
-    }
-
     pub fn add_rows(&mut self, n: u64) {
         self.rows += n;
     }
@@ -1145,12 +1137,20 @@ impl HistogramPass {
 
     pub fn push<'a>(&mut self, row: impl IntoIterator<Item = &'a str>) {
         for (i, cell) in row.into_iter().enumerate() {
-            if !self.wants(i) || is_missing(cell) {
-                continue;
+            if self.wants(i) {
+                self.push_cell(i, cell);
             }
-            if let Some(x) = parse_f64(cell.trim()) {
-                self.push_f64(i, x);
-            }
+        }
+    }
+
+    /// A text cell of column `i`: counted when it is a number.
+    fn push_cell(&mut self, i: usize, cell: &str) {
+        let s = trimmed(cell);
+        if is_missing_trimmed(s) {
+            return;
+        }
+        if let Some(x) = parse_f64(s) {
+            self.push_f64(i, x);
         }
     }
 
@@ -1162,12 +1162,7 @@ impl HistogramPass {
                 continue;
             }
             for cell in cells.iter().skip(i).step_by(width) {
-                if is_missing(cell) {
-                    continue;
-                }
-                if let Some(x) = parse_f64(cell.trim()) {
-                    self.push_f64(i, x);
-                }
+                self.push_cell(i, cell);
             }
         }
     }
@@ -1389,8 +1384,7 @@ mod tests {
         let mut b = Profiler::new(names);
         feed(&mut a, &rows[..150_000]);
         feed(&mut b, &rows[150_000..]);
-        a.merge(b);
-        let (w, m) = (whole.finish().finish(), a.finish().finish());
+        let (w, m) = (whole.finish().finish(), Profiler::finish_parts(vec![a, b]).finish());
         assert_eq!(w.rows, m.rows);
         for (x, y) in w.columns.iter().zip(&m.columns) {
             assert_eq!((x.column_type, x.count, x.missing), (y.column_type, y.count, y.missing), "{}", x.name);
@@ -1484,8 +1478,7 @@ mod tests {
         let half = cells.len() / 2;
         cells[..half].iter().for_each(|c| a.push([c.as_str()]));
         cells[half..].iter().for_each(|c| b.push([c.as_str()]));
-        a.merge(b);
-        let mut pass = a.finish();
+        let mut pass = Profiler::finish_parts(vec![a, b]);
         pass.add_reference("x", &[0.0, 1000.0, 100_000.0]);
         assert!(!pass.needed(), "kept values need no second pass");
         let c = &pass.finish().columns[0];

@@ -97,8 +97,7 @@ pub fn ExperimentDetail() -> impl IntoView {
                                 <option value="all" selected=q.lifecycle == "all">"all"</option>
                             </select>
                         </label>
-                        {q.columns.iter().map(|c| view! { <input type="hidden" name="col" value=c.clone()/> }).collect_view()}
-                        {(!q.chart_x.is_empty()).then(|| view! { <input type="hidden" name="cx" value=q.chart_x.clone()/><input type="hidden" name="cy" value=q.chart_y.clone()/> })}
+                        <KeepQuery q=q.clone() except=&["filter", "order", "lifecycle"]/>
                         <button type="submit">"Search runs"</button>
                     </form>
                     {p.filter_error.clone().map(|m| view! { <p class="error" role="alert">{m}</p> })}
@@ -257,9 +256,7 @@ fn ColumnChooser(p: ExperimentPage, q: RunsQuery) -> impl IntoView {
         <details class="column-chooser">
             <summary>"Columns"</summary>
             <form method="get" aria-label="Choose columns">
-                <input type="hidden" name="filter" value=q.filter.clone()/>
-                <input type="hidden" name="order" value=q.order.clone()/>
-                <input type="hidden" name="lifecycle" value=q.lifecycle.clone()/>
+                <KeepQuery q=q.clone() except=&["col"]/>
                 <fieldset><legend>"Show these metrics and params"</legend>
                 {all.into_iter().map(|(value, label)| {
                     let checked = shown.contains(&value);
@@ -270,6 +267,17 @@ fn ColumnChooser(p: ExperimentPage, q: RunsQuery) -> impl IntoView {
             </form>
         </details>
     }
+}
+
+/// Hidden inputs that carry the page's query through a form, except the parts the form sets
+/// itself (and the page: a form's answer starts on the first page).
+#[component]
+fn KeepQuery(q: RunsQuery, except: &'static [&'static str]) -> impl IntoView {
+    q.pairs()
+        .into_iter()
+        .filter(|(k, _)| *k != "page" && !except.contains(k))
+        .map(|(k, v)| view! { <input type="hidden" name=k value=v/> })
+        .collect_view()
 }
 
 /// Asks for a chart of every matching run: a metric against a param or another metric.
@@ -283,10 +291,7 @@ fn RunsChartForm(p: ExperimentPage, q: RunsQuery) -> impl IntoView {
         .collect();
     (!p.all_metric_keys.is_empty()).then(|| view! {
         <form method="get" class="inline" aria-label="Runs chart">
-            <input type="hidden" name="filter" value=q.filter.clone()/>
-            <input type="hidden" name="order" value=q.order.clone()/>
-            <input type="hidden" name="lifecycle" value=q.lifecycle.clone()/>
-            {q.columns.iter().map(|c| view! { <input type="hidden" name="col" value=c.clone()/> }).collect_view()}
+            <KeepQuery q=q.clone() except=&["cx", "cy"]/>
             <label>"Horizontal axis"
                 <select name="cx">
                     {axes.into_iter().map(|(v, l)| { let on = q.chart_x == v; view! { <option value=v selected=on>{l}</option> } }).collect_view()}
@@ -307,10 +312,7 @@ fn RunsChartForm(p: ExperimentPage, q: RunsQuery) -> impl IntoView {
 fn BestRunForm(p: ExperimentPage, q: RunsQuery) -> impl IntoView {
     (!p.all_metric_keys.is_empty()).then(|| view! {
         <form method="get" class="inline" aria-label="Best run">
-            <input type="hidden" name="filter" value=q.filter.clone()/>
-            <input type="hidden" name="order" value=q.order.clone()/>
-            <input type="hidden" name="lifecycle" value=q.lifecycle.clone()/>
-            {q.columns.iter().map(|c| view! { <input type="hidden" name="col" value=c.clone()/> }).collect_view()}
+            <KeepQuery q=q.clone() except=&["best", "goal"]/>
             <label>"Best run by"
                 <select name="best">
                     {p.all_metric_keys.iter().map(|k| view! { <option value=k.clone() selected=q.best == *k>{k.clone()}</option> }).collect_view()}
