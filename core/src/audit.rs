@@ -25,6 +25,11 @@ pub struct AuditEntry {
     pub ip: Option<String>,
 }
 
+/// The audit table and its written columns, in the order [`record`] binds them (for statements
+/// that write a change and its audit row at once).
+pub(crate) const INSERT_INTO: &str =
+    "INSERT INTO audit_log (user_id, user_email, token_id, project_id, action, target_type, target_id, details, ip)";
+
 /// Writes one audit row, inside the caller's transaction so the row and the change land together.
 pub async fn record(
     conn: &mut PgConnection,
@@ -35,10 +40,7 @@ pub async fn record(
     target_id: impl ToString,
     details: Value,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO audit_log (user_id, user_email, token_id, project_id, action, target_type, target_id, details, ip)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
+    sqlx::query(&format!("{INSERT_INTO} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
     .bind(actor.user_id)
     .bind(&actor.email)
     .bind(actor.token.map(|t| t.token_id))

@@ -16,6 +16,7 @@ pub mod error;
 pub mod jobs;
 pub mod jobs_builtin;
 pub mod logged_models;
+pub mod metric_writer;
 pub mod local_pg;
 pub mod parquet_files;
 pub mod projects;
@@ -39,10 +40,12 @@ pub use error::{Error, Result};
 pub struct Core {
     pub db: sqlx::PgPool,
     pub blobs: storage::Blobs,
+    /// Combines concurrent metric writes to a run (see [`metric_writer`]).
+    pub metrics: metric_writer::MetricWriter,
 }
 
 impl Core {
     pub fn new(db: sqlx::PgPool, blobs: storage::Blobs) -> Self {
-        Self { db, blobs }
+        Self { db, blobs, metrics: metric_writer::MetricWriter::new() }
     }
 }

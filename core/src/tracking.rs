@@ -125,6 +125,33 @@ fn experiment_missing(id: &str) -> Error {
     Error::not_found(format!("No Experiment with id={id} exists"))
 }
 
+/// What writing into an experiment needs, looked up with the caller's membership in one query.
+struct ExperimentRef {
+    id: i64,
+    project_id: i64,
+    name: String,
+    lifecycle_stage: String,
+}
+
+/// An experiment's [`ExperimentRef`], if the caller may do `access` in its project.
+async fn experiment_ref(db: &PgPool, actor: &Actor, id: &str, access: Access) -> Result<ExperimentRef> {
+    let n: i64 = id.trim().parse().map_err(|_| Error::bad_request(format!("experiment_id '{id}' is not a number")))?;
+    let row: Option<(i64, String, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT p.id, p.slug, e.name, e.lifecycle_stage, m.role
+           FROM experiments e JOIN projects p ON p.id = e.project_id
+           LEFT JOIN project_members m ON m.project_id = p.id AND m.user_id = $2
+          WHERE e.id = $1",
+    )
+    .bind(n)
+    .bind(actor.user_id)
+    .fetch_optional(db)
+    .await?;
+    let (project_id, slug, name, lifecycle_stage, member) = row.ok_or_else(|| experiment_missing(id))?;
+    let member: Option<Role> = member.map(|r| r.parse()).transpose()?;
+    projects::decide(actor, project_id, member, access, || experiment_missing(id), &slug)?;
+    Ok(ExperimentRef { id: n, project_id, name, lifecycle_stage })
+}
+
 /// An experiment by id, if the caller may do `access` in its project.
 pub async fn experiment(db: &PgPool, actor: &Actor, id: &str, access: Access) -> Result<Experiment> {
     let n: i64 = id.trim().parse().map_err(|_| Error::bad_request(format!("experiment_id '{id}' is not a number")))?;
@@ -463,7 +490,7 @@ pub async fn create_run(
     start_time: Option<i64>,
     tags: &[(String, String)],
 ) -> Result<Run> {
-    let e = experiment(db, actor, experiment_id, Access::Write).await?;
+    let e = experiment_ref(db, actor, experiment_id, Access::Write).await?;
     if e.lifecycle_stage != "active" {
         return Err(Error::bad_request(format!("The experiment {experiment_id} must be in the 'active' state.")));
     }
@@ -480,21 +507,33 @@ pub async fn create_run(
     }
     check_tags(&all_tags)?;
     let start_time = start_time.unwrap_or_else(now_ms);
-    let mut tx = db.begin().await?;
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO runs (run_uuid, experiment_id, name, user_id, user_name, start_time) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-    )
+    let (tag_keys, tag_values): (Vec<&str>, Vec<&str>) = last_per_key(&all_tags).into_iter().unzip();
+    // The run, its tags and the audit row in one statement (one round trip, atomic as a whole).
+    sqlx::query(&format!(
+        "WITH run AS (
+            INSERT INTO runs (run_uuid, experiment_id, name, user_id, user_name, start_time)
+            VALUES ($1, $2, $3, $4, $5, $6) RETURNING id
+         ), tags AS (
+            INSERT INTO run_tags (run_id, key, value) SELECT run.id, k, v FROM run, UNNEST($7::text[], $8::text[]) AS t(k, v)
+         )
+         {} VALUES ($4, $9, $10, $11, 'run.create', 'run', $1, $12, $13)",
+        audit::INSERT_INTO
+    ))
     .bind(&uuid)
     .bind(e.id)
     .bind(&run_name)
     .bind(actor.user_id)
     .bind(&user_name)
     .bind(start_time)
-    .fetch_one(&mut *tx)
+    .bind(&tag_keys)
+    .bind(&tag_values)
+    .bind(&actor.email)
+    .bind(actor.token.map(|t| t.token_id))
+    .bind(e.project_id)
+    .bind(serde_json::json!({ "experiment": e.name }))
+    .bind(&actor.ip)
+    .execute(db)
     .await?;
-    upsert_pairs(&mut tx, "run_tags", "run_id", id, &all_tags, true).await?;
-    audit::record(&mut tx, actor, Some(e.project_id), "run.create", "run", &uuid, serde_json::json!({ "experiment": e.name })).await?;
-    tx.commit().await?;
     // The new run as stored (no need to read it back): running, active, with its tags.
     let mut tags: Vec<(String, String)> = last_per_key(&all_tags).into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     tags.sort();
@@ -517,49 +556,77 @@ async fn load_run(db: &PgPool, id: i64) -> Result<Run> {
     load_runs(db, &[id]).await?.pop().ok_or_else(|| Error::not_found("run vanished"))
 }
 
-type RunColumns = (i64, String, i64, String, String, String, i64, Option<i64>, String);
+/// A run's row with its latest metrics, params and tags as arrays in key order.
+#[derive(sqlx::FromRow)]
+struct RunRow {
+    id: i64,
+    run_uuid: String,
+    experiment_id: i64,
+    name: String,
+    user_name: String,
+    status: String,
+    start_time: i64,
+    end_time: Option<i64>,
+    lifecycle_stage: String,
+    metric_keys: Option<Vec<String>>,
+    metric_values: Option<Vec<f64>>,
+    metric_times: Option<Vec<i64>>,
+    metric_steps: Option<Vec<i64>>,
+    param_keys: Option<Vec<String>>,
+    param_values: Option<Vec<String>>,
+    tag_keys: Option<Vec<String>>,
+    tag_values: Option<Vec<String>>,
+}
 
-/// Runs with their latest metrics, params and tags, in the order of `ids`: four queries in all.
+/// Runs by id, in the order of `ids`, with their latest metrics, params and tags (one query).
 async fn load_runs(db: &PgPool, ids: &[i64]) -> Result<Vec<Run>> {
-    let rows: Vec<RunColumns> = sqlx::query_as(
-        "SELECT id, run_uuid, experiment_id, name, user_name, status, start_time, end_time, lifecycle_stage
-           FROM runs WHERE id = ANY($1)",
+    let rows: Vec<RunRow> = sqlx::query_as(
+        "SELECT r.id, r.run_uuid, r.experiment_id, r.name, r.user_name, r.status, r.start_time, r.end_time, r.lifecycle_stage,
+                m.keys AS metric_keys, m.vals AS metric_values, m.times AS metric_times, m.steps AS metric_steps,
+                p.keys AS param_keys, p.vals AS param_values, t.keys AS tag_keys, t.vals AS tag_values
+           FROM runs r
+           LEFT JOIN LATERAL (SELECT array_agg(key ORDER BY key) keys, array_agg(value ORDER BY key) vals,
+                                     array_agg(timestamp ORDER BY key) times, array_agg(step ORDER BY key) steps
+                                FROM run_latest_metrics WHERE run_id = r.id) m ON true
+           LEFT JOIN LATERAL (SELECT array_agg(key ORDER BY key) keys, array_agg(value ORDER BY key) vals
+                                FROM run_params WHERE run_id = r.id) p ON true
+           LEFT JOIN LATERAL (SELECT array_agg(key ORDER BY key) keys, array_agg(value ORDER BY key) vals
+                                FROM run_tags WHERE run_id = r.id) t ON true
+          WHERE r.id = ANY($1)",
     )
     .bind(ids)
     .fetch_all(db)
     .await?;
-    let metrics: Vec<(i64, String, f64, i64, i64)> = sqlx::query_as(
-        "SELECT run_id, key, value, timestamp, step FROM run_latest_metrics WHERE run_id = ANY($1) ORDER BY run_id, key",
-    )
-    .bind(ids)
-    .fetch_all(db)
-    .await?;
-    let mut params = pairs_of(db, "run_params", "run_id", ids).await?;
-    let mut tags = pairs_of(db, "run_tags", "run_id", ids).await?;
+    let zip = |k: Option<Vec<String>>, v: Option<Vec<String>>| -> Vec<(String, String)> {
+        k.unwrap_or_default().into_iter().zip(v.unwrap_or_default()).collect()
+    };
     let mut by_id: std::collections::HashMap<i64, Run> = rows
         .into_iter()
-        .map(|(id, run_uuid, experiment_id, name, user_name, status, start_time, end_time, lifecycle_stage)| {
+        .map(|r| {
+            let metrics = r
+                .metric_keys
+                .unwrap_or_default()
+                .into_iter()
+                .zip(r.metric_values.unwrap_or_default())
+                .zip(r.metric_times.unwrap_or_default().into_iter().zip(r.metric_steps.unwrap_or_default()))
+                .map(|((key, value), (timestamp, step))| Metric { key, value, timestamp, step })
+                .collect();
             let run = Run {
-                run_uuid,
-                experiment_id,
-                name,
-                user_name,
-                status,
-                start_time,
-                end_time,
-                lifecycle_stage,
-                metrics: Vec::new(),
-                params: params.remove(&id).unwrap_or_default(),
-                tags: tags.remove(&id).unwrap_or_default(),
+                run_uuid: r.run_uuid,
+                experiment_id: r.experiment_id,
+                name: r.name,
+                user_name: r.user_name,
+                status: r.status,
+                start_time: r.start_time,
+                end_time: r.end_time,
+                lifecycle_stage: r.lifecycle_stage,
+                metrics,
+                params: zip(r.param_keys, r.param_values),
+                tags: zip(r.tag_keys, r.tag_values),
             };
-            (id, run)
+            (r.id, run)
         })
         .collect();
-    for (id, key, value, timestamp, step) in metrics {
-        if let Some(r) = by_id.get_mut(&id) {
-            r.metrics.push(Metric { key, value, timestamp, step });
-        }
-    }
     Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
 }
 
@@ -663,7 +730,7 @@ pub async fn set_runs_stage(db: &PgPool, actor: &Actor, experiment_id: &str, run
 /// Logs metrics, params and tags to an active run in one transaction (editors), with MLflow's
 /// limits. A param already logged with another value is refused (params are write-once).
 pub async fn log_batch(
-    db: &PgPool,
+    core: &crate::Core,
     actor: &Actor,
     run_id: &str,
     metrics: &[Metric],
@@ -707,9 +774,13 @@ pub async fn log_batch(
             }
         }
     }
-    let r = run_ref(db, actor, run_id, Access::Write).await?;
+    let r = run_ref(&core.db, actor, run_id, Access::Write).await?;
     check_active(&r, run_id)?;
-    let mut tx = db.begin().await?;
+    if params.is_empty() && tags.is_empty() {
+        // Metrics alone: combined with other writers' to this run.
+        return if metrics.is_empty() { Ok(()) } else { core.metrics.write(&core.db, r.id, metrics.to_vec()).await };
+    }
+    let mut tx = core.db.begin().await?;
     if !params.is_empty() {
         let keys: Vec<&str> = params.iter().map(|(k, _)| k.as_str()).collect();
         let existing: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM run_params WHERE run_id = $1 AND key = ANY($2)")
@@ -742,19 +813,13 @@ pub(crate) async fn insert_metrics(tx: &mut sqlx::PgConnection, run_id: i64, met
     let values: Vec<f64> = metrics.iter().map(|m| m.value).collect();
     let times: Vec<i64> = metrics.iter().map(|m| m.timestamp).collect();
     let steps: Vec<i64> = metrics.iter().map(|m| m.step).collect();
-    sqlx::query("INSERT INTO run_metrics (run_id, key, value, timestamp, step) SELECT $1, k, v, t, s FROM UNNEST($2::text[], $3::float8[], $4::int8[], $5::int8[]) AS u(k, v, t, s)")
-        .bind(run_id)
-        .bind(&keys)
-        .bind(&values)
-        .bind(&times)
-        .bind(&steps)
-        .execute(&mut *tx)
-        .await?;
-    // The latest per key: greatest (step, timestamp, value) of this batch and what was there.
+    // The history rows and the latest value per key (the greatest (step, timestamp, value) of
+    // these and what was there) in one statement.
     sqlx::query(
-        "INSERT INTO run_latest_metrics (run_id, key, value, timestamp, step)
-         SELECT DISTINCT ON (k) $1, k, v, t, s FROM UNNEST($2::text[], $3::float8[], $4::int8[], $5::int8[]) AS u(k, v, t, s)
-          ORDER BY k, s DESC, t DESC, v DESC
+        "WITH batch AS (SELECT * FROM UNNEST($2::text[], $3::float8[], $4::int8[], $5::int8[]) AS u(k, v, t, s)),
+         history AS (INSERT INTO run_metrics (run_id, key, value, timestamp, step) SELECT $1, k, v, t, s FROM batch)
+         INSERT INTO run_latest_metrics (run_id, key, value, timestamp, step)
+         SELECT DISTINCT ON (k) $1, k, v, t, s FROM batch ORDER BY k, s DESC, t DESC, v DESC
          ON CONFLICT (run_id, key) DO UPDATE SET value = EXCLUDED.value, timestamp = EXCLUDED.timestamp, step = EXCLUDED.step
           WHERE (EXCLUDED.step, EXCLUDED.timestamp, EXCLUDED.value) >= (run_latest_metrics.step, run_latest_metrics.timestamp, run_latest_metrics.value)",
     )
@@ -937,7 +1002,7 @@ pub async fn search_runs(
     let orders = crate::search_filter::parse_order(order_by)?;
     let mut ids = Vec::new();
     for e in experiment_ids {
-        ids.push(experiment(db, actor, e, Access::Read).await?.id);
+        ids.push(experiment_ref(db, actor, e, Access::Read).await?.id);
     }
     let mut q: QueryBuilder<Postgres> = QueryBuilder::new("SELECT r.id FROM runs r");
     crate::search_filter::push_order_joins(&mut q, &crate::search_filter::RUNS, &orders, &clauses);
@@ -957,7 +1022,7 @@ pub async fn count_runs(db: &PgPool, actor: &Actor, experiment_ids: &[String], f
     let clauses = crate::search_filter::parse_filter(filter)?;
     let mut ids = Vec::new();
     for e in experiment_ids {
-        ids.push(experiment(db, actor, e, Access::Read).await?.id);
+        ids.push(experiment_ref(db, actor, e, Access::Read).await?.id);
     }
     let mut q: QueryBuilder<Postgres> = QueryBuilder::new("SELECT count(*) FROM runs r WHERE r.experiment_id = ANY(");
     q.push_bind(&ids).push(")");

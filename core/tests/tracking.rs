@@ -22,7 +22,7 @@ async fn long_metric_histories_are_bucketed_for_charts_keeping_spikes() {
                 step: i,
             })
             .collect();
-        tracking::log_batch(&t.pool, &ada, &run.run_uuid, &metrics, &[], &[]).await.unwrap();
+        tracking::log_batch(&t.core(), &ada, &run.run_uuid, &metrics, &[], &[]).await.unwrap();
     }
     let points = tracking::metric_chart_points(&t.pool, &ada, &run.run_uuid, "loss", false).await.unwrap();
     assert!(points.len() as i64 <= CHART_POINTS, "{} points", points.len());
@@ -39,7 +39,7 @@ async fn long_metric_histories_are_bucketed_for_charts_keeping_spikes() {
     // A short history comes as logged; outsiders see nothing.
     let short = tracking::create_run(&t.pool, &ada, &exp.to_string(), Some("short"), None, &[]).await.unwrap();
     let few: Vec<Metric> = (0..5).map(|i| Metric { key: "acc".into(), value: i as f64, timestamp: 1, step: i }).collect();
-    tracking::log_batch(&t.pool, &ada, &short.run_uuid, &few, &[], &[]).await.unwrap();
+    tracking::log_batch(&t.core(), &ada, &short.run_uuid, &few, &[], &[]).await.unwrap();
     let got = tracking::metric_chart_points(&t.pool, &ada, &short.run_uuid, "acc", false).await.unwrap();
     assert_eq!(got, (0..5).map(|i| (i as f64, i as f64)).collect::<Vec<_>>());
     let (_, eve) = user(&t.pool, "eve@example.org", false).await;
@@ -63,7 +63,7 @@ async fn metric_history_pages_by_cursor_without_losing_or_repeating_rows() {
         logged.push(Metric { key: "m".into(), value: f64::NAN, timestamp: 11, step });
         logged.push(Metric { key: "m".into(), value: -(step as f64), timestamp: 11, step });
     }
-    tracking::log_batch(&t.pool, &ada, &run.run_uuid, &logged, &[], &[]).await.unwrap();
+    tracking::log_batch(&t.core(), &ada, &run.run_uuid, &logged, &[], &[]).await.unwrap();
     let (all, none) = tracking::metric_history(&t.pool, &ada, &run.run_uuid, "m", 1000, None).await.unwrap();
     assert_eq!(all.len(), logged.len());
     assert!(none.is_none());
@@ -121,4 +121,56 @@ async fn selected_runs_are_deleted_and_restored_together() {
     assert_eq!((count(ViewType::ActiveOnly).await, count(ViewType::DeletedOnly).await), (3, 1));
     let deleted = tracking::get_run(&t.pool, &team.editor, &ids[2]).await.unwrap();
     assert_eq!(deleted.lifecycle_stage, "deleted");
+}
+
+/// Many loggers writing to one run at once: their values are combined into fewer statements,
+/// every value lands in the history once, and the latest value per key is the greatest step's.
+#[tokio::test]
+async fn concurrent_metric_writes_to_one_run_all_land_and_keep_the_latest() {
+    let t = TestDb::new().await;
+    let team = team(&t.pool).await;
+    let (ada, p) = (team.editor.clone(), team.project.clone());
+    let exp = tracking::create_experiment(&t.pool, &ada, &format!("{}/busy", p.slug), &[]).await.unwrap();
+    let run = tracking::create_run(&t.pool, &ada, &exp.to_string(), Some("busy"), None, &[]).await.unwrap();
+    let core = t.core();
+    let writers = 24i64;
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let (core, ada, run_id) = (core.clone(), ada.clone(), run.run_uuid.clone());
+        tasks.push(tokio::spawn(async move {
+            for round in 0..5i64 {
+                let step = round * writers + w;
+                let metrics: Vec<Metric> = (0..20)
+                    .map(|k| Metric { key: format!("m{k}"), value: (step * 100 + k) as f64, timestamp: 1_000 + step, step })
+                    .collect();
+                tracking::log_batch(&core, &ada, &run_id, &metrics, &[], &[]).await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let last = 5 * writers - 1;
+    for k in [0, 7, 19] {
+        let (history, _) = tracking::metric_history(&t.pool, &ada, &run.run_uuid, &format!("m{k}"), 10_000, None).await.unwrap();
+        let mut steps: Vec<i64> = history.iter().map(|m| m.step).collect();
+        steps.sort();
+        assert_eq!(steps, (0..5 * writers).collect::<Vec<_>>(), "every value of m{k} once");
+    }
+    let got = tracking::get_run(&t.pool, &ada, &run.run_uuid).await.unwrap();
+    assert_eq!(got.metrics.len(), 20);
+    for m in &got.metrics {
+        let k: i64 = m.key[1..].parse().unwrap();
+        assert_eq!((m.step, m.value), (last, (last * 100 + k) as f64), "{}", m.key);
+    }
+    // A viewer's write is refused before it joins anyone's statement.
+    let one = [Metric { key: "m0".into(), value: 1.0, timestamp: 1, step: 10_000 }];
+    assert!(matches!(
+        tracking::log_batch(&core, &team.viewer, &run.run_uuid, &one, &[], &[]).await,
+        Err(trellis_core::Error::Forbidden(_))
+    ));
+    assert!(matches!(
+        tracking::log_batch(&core, &team.outsider, &run.run_uuid, &one, &[], &[]).await,
+        Err(trellis_core::Error::NotFound(_))
+    ));
 }

@@ -159,29 +159,51 @@ const EXACT_POWERS_OF_TEN: [f64; 23] = [
 /// point, both are exact in `f64` and one division is correctly rounded, so the result is the
 /// same (Clinger's fast path). Anything else goes to `str::parse`.
 pub fn parse_f64(s: &str) -> Option<f64> {
+    parse_number(s).map(|(x, _)| x)
+}
+
+/// A number as [`parse_f64`] gives it, and whether it is an integer (`str::parse::<i64>` accepts
+/// it): one scan decides both for plain decimals.
+pub fn parse_number(s: &str) -> Option<(f64, bool)> {
     let b = s.as_bytes();
-    let (negative, digits) = match b.first() {
-        Some(b'-') => (true, &b[1..]),
-        Some(b'+') => (false, &b[1..]),
-        _ => (false, b),
+    let (negative, mut i) = match b.first() {
+        Some(b'-') => (true, 1),
+        Some(b'+') => (false, 1),
+        _ => (false, 0),
     };
-    let (mut m, mut n, mut after_point, mut point) = (0u64, 0usize, 0usize, false);
-    for &c in digits {
-        match c {
-            b'0'..=b'9' if n < 19 => {
-                m = m * 10 + (c - b'0') as u64;
-                n += 1;
-                after_point += point as usize;
-            }
-            b'.' if !point => point = true,
-            _ => return s.parse().ok(),
-        }
+    // The digits before the point, then after it, into one integer (checked below).
+    let mut m = 0u64;
+    let start = i;
+    while let Some(d) = b.get(i).map(|c| c.wrapping_sub(b'0')).filter(|d| *d < 10) {
+        m = m.wrapping_mul(10).wrapping_add(d as u64);
+        i += 1;
     }
-    if n == 0 || m >= 1 << 53 || after_point >= EXACT_POWERS_OF_TEN.len() {
-        return s.parse().ok();
+    let mut digits = i - start;
+    let point = b.get(i) == Some(&b'.');
+    let mut after_point = 0;
+    if point {
+        i += 1;
+        let start = i;
+        while let Some(d) = b.get(i).map(|c| c.wrapping_sub(b'0')).filter(|d| *d < 10) {
+            m = m.wrapping_mul(10).wrapping_add(d as u64);
+            i += 1;
+        }
+        after_point = i - start;
+        digits += after_point;
+    }
+    // At most 19 digits cannot overflow; the integer and the power of ten must be exact.
+    if i != b.len() || digits == 0 || digits > 19 || m >= 1 << 53 || after_point >= EXACT_POWERS_OF_TEN.len() {
+        return parse_number_slowly(s);
     }
     let x = m as f64 / EXACT_POWERS_OF_TEN[after_point];
-    Some(if negative { -x } else { x })
+    Some((if negative { -x } else { x }, !point))
+}
+
+fn parse_number_slowly(s: &str) -> Option<(f64, bool)> {
+    match s.parse::<i64>() {
+        Ok(_) => s.parse::<f64>().ok().map(|x| (x, true)),
+        Err(_) => s.parse::<f64>().ok().map(|x| (x, false)),
+    }
 }
 
 fn is_bool(s: &str) -> bool {
@@ -334,6 +356,107 @@ impl Hasher for MixedU64 {
 
 type HashBy<H> = std::hash::BuildHasherDefault<H>;
 
+/// Integers of a column counted in an array indexed by value while they span at most this many.
+const DENSE_SPAN: usize = 1 << 14;
+
+/// Exact counts per numeric value, while a column has few distinct values: integers in a narrow
+/// range in an array indexed by value (no hashing, small enough to stay in the cache), other
+/// numbers by their `f64` bits in a hash map.
+#[derive(Clone)]
+enum ExactCounts {
+    Dense { lo: i64, counts: Vec<u64>, distinct: usize },
+    Sparse(HashMap<u64, u64, HashBy<MixedU64>>),
+}
+
+impl ExactCounts {
+    fn new() -> Self {
+        ExactCounts::Dense { lo: 0, counts: Vec::new(), distinct: 0 }
+    }
+
+    /// Distinct values counted.
+    fn len(&self) -> usize {
+        match self {
+            ExactCounts::Dense { distinct, .. } => *distinct,
+            ExactCounts::Sparse(m) => m.len(),
+        }
+    }
+
+    /// Counts `n` occurrences of `x` (finite; -0.0 and 0.0 are one value).
+    #[inline]
+    fn add(&mut self, x: f64, n: u64) {
+        if let ExactCounts::Dense { lo, counts, distinct } = self {
+            let i = x as i64;
+            if i as f64 == x {
+                if let Some(c) = counts.get_mut(i.wrapping_sub(*lo) as u64 as usize) {
+                    *distinct += (*c == 0) as usize;
+                    *c += n;
+                    return;
+                }
+                if self.widen(i) {
+                    return self.add(x, n);
+                }
+            } else {
+                self.make_sparse();
+            }
+        }
+        let ExactCounts::Sparse(m) = self else { unreachable!("made sparse above") };
+        *m.entry((x + 0.0).to_bits()).or_insert(0) += n;
+    }
+
+    /// Makes the array cover integer `i`, with room to grow on that side; false (and sparse
+    /// counts) when the span would be too wide.
+    #[cold]
+    fn widen(&mut self, i: i64) -> bool {
+        let ExactCounts::Dense { lo, counts, .. } = self else { return false };
+        if counts.is_empty() {
+            *lo = i;
+            counts.resize(64, 0);
+            return true;
+        }
+        let hi = *lo + counts.len() as i64 - 1;
+        let (new_lo, new_hi) = (i.min(*lo), i.max(hi));
+        let span = (new_hi as i128 - new_lo as i128 + 1) as usize;
+        if span > DENSE_SPAN || (i as f64).abs() >= (1u64 << 53) as f64 {
+            self.make_sparse();
+            return false;
+        }
+        // Doubling on the side that grows, within the limit.
+        let room = span.max(counts.len() * 2).min(DENSE_SPAN) - span;
+        let (new_lo, new_hi) = if i < *lo { (new_lo - room as i64, new_hi) } else { (new_lo, new_hi + room as i64) };
+        let mut wider = vec![0; (new_hi - new_lo + 1) as usize];
+        let at = (*lo - new_lo) as usize;
+        wider[at..at + counts.len()].copy_from_slice(counts);
+        *counts = wider;
+        *lo = new_lo;
+        true
+    }
+
+    #[cold]
+    fn make_sparse(&mut self) {
+        if let ExactCounts::Dense { .. } = self {
+            let pairs = std::mem::replace(self, ExactCounts::Sparse(HashMap::default())).pairs();
+            let ExactCounts::Sparse(m) = self else { unreachable!() };
+            m.extend(pairs.into_iter().map(|(x, n)| ((x + 0.0).to_bits(), n)));
+        }
+    }
+
+    /// The counted values and their counts (an array's in value order).
+    fn pairs(self) -> Vec<(f64, u64)> {
+        match self {
+            ExactCounts::Dense { lo, counts, .. } => {
+                counts.into_iter().enumerate().filter(|&(_, n)| n > 0).map(|(i, n)| ((lo + i as i64) as f64, n)).collect()
+            }
+            ExactCounts::Sparse(m) => m.into_iter().map(|(bits, n)| (f64::from_bits(bits), n)).collect(),
+        }
+    }
+
+    fn merge(&mut self, other: ExactCounts) {
+        for (x, n) in other.pairs() {
+            self.add(x, n);
+        }
+    }
+}
+
 /// One column's pass-one state. Text cells go through [`ColumnAcc::push`], which infers the type;
 /// typed sources (Parquet) declare the type and use the typed pushes.
 #[derive(Clone)]
@@ -349,7 +472,7 @@ pub struct ColumnAcc {
     /// Exact counts per numeric value (`f64` bits; timestamps: microseconds) while there are at
     /// most [`EXACT_DISTINCT_LIMIT`] of them: exact distinct counts and quantiles from one hash
     /// lookup per value. Past the limit, HyperLogLog and `exact_values`/t-digest take over.
-    values: Option<HashMap<u64, u64, HashBy<MixedU64>>>,
+    values: Option<ExactCounts>,
     /// Every value, while this column may keep them (`kept_limit`): exact quantiles and
     /// histograms without a second pass.
     exact_values: Vec<f64>,
@@ -381,7 +504,7 @@ impl ColumnAcc {
             all_float: true,
             all_ts: true,
             moments: Moments::new(),
-            values: Some(HashMap::default()),
+            values: Some(ExactCounts::new()),
             exact_values: Vec::new(),
             kept_limit: EXACT_QUANTILE_LIMIT,
             budget: None,
@@ -447,9 +570,7 @@ impl ColumnAcc {
         // Exact value counts, or their sketches.
         match (self.values.take(), o.values.take()) {
             (Some(mut a), Some(b)) => {
-                for (k, n) in b {
-                    *a.entry(k).or_insert(0) += n;
-                }
+                a.merge(b);
                 let spill = a.len() > EXACT_DISTINCT_LIMIT;
                 self.values = Some(a);
                 if spill {
@@ -543,9 +664,9 @@ impl ColumnAcc {
         let Some(values) = self.values.take() else { return };
         let mut hll = self.hll.take().unwrap_or_else(HyperLogLog::new);
         self.distinct.drain().for_each(|h| hll.add_hash(h));
-        let mut pairs: Vec<(f64, u64)> = values.into_iter().map(|(bits, n)| (f64::from_bits(bits), n)).collect();
+        let mut pairs = values.pairs();
         for (x, _) in &pairs {
-            hll.add_hash(mix64(x.to_bits()));
+            hll.add_hash(mix64((x + 0.0).to_bits()));
         }
         self.hll = Some(hll);
         let total: u64 = pairs.iter().map(|(_, n)| n).sum();
@@ -567,10 +688,17 @@ impl ColumnAcc {
             return true;
         }
         let Some(budget) = &self.budget else { return false };
-        let more = (n - self.kept_limit).next_multiple_of(BUDGET_CHUNK);
-        if !budget.take(more) {
+        let needed = (n - self.kept_limit).next_multiple_of(BUDGET_CHUNK);
+        // Half as much again as kept so far, while the budget allows: fewer, geometric
+        // reallocations (each one copies the values kept so far).
+        let generous = needed.max((self.kept_limit / 2).next_multiple_of(BUDGET_CHUNK));
+        let more = if budget.take(generous) {
+            generous
+        } else if budget.take(needed) {
+            needed
+        } else {
             return false;
-        }
+        };
         self.kept_limit += more;
         // Room for exactly what was granted: no doubling past the budget.
         self.exact_values.reserve_exact(self.kept_limit - self.exact_values.len());
@@ -580,8 +708,8 @@ impl ColumnAcc {
     /// The column turned out not to be numeric: its numbers so far count as distinct values.
     fn forget_numbers(&mut self) {
         if let Some(values) = self.values.take() {
-            for bits in values.into_keys() {
-                self.add_distinct(mix64(bits));
+            for (x, _) in values.pairs() {
+                self.add_distinct(mix64((x + 0.0).to_bits()));
             }
         }
         self.exact_values = Vec::new();
@@ -669,15 +797,10 @@ impl ColumnAcc {
         }
         self.count += 1;
         if self.all_float {
-            // Integers parse once; other numbers once more as floats.
-            let num = match (self.all_int, s.parse::<i64>()) {
-                (true, Ok(i)) => Some(i as f64),
-                _ => {
-                    self.all_int = false;
-                    parse_f64(s).filter(|x| x.is_finite())
-                }
-            };
-            if let Some(x) = num {
+            if let Some((x, int)) = parse_number(s).filter(|(x, _)| x.is_finite()) {
+                self.all_int &= int;
+                // An integer's zero has no sign.
+                let x = if int { x + 0.0 } else { x };
                 // A number is neither a boolean nor a timestamp.
                 self.all_bool = false;
                 self.all_ts = false;
@@ -702,7 +825,7 @@ impl ColumnAcc {
         // -0.0 and 0.0 are one value.
         let bits = (x + 0.0).to_bits();
         if let Some(values) = &mut self.values {
-            *values.entry(bits).or_insert(0) += 1;
+            values.add(x, 1);
             if values.len() > EXACT_DISTINCT_LIMIT {
                 self.spill_values();
             }
@@ -924,8 +1047,8 @@ fn finish_column(name: String, accs: Vec<ColumnAcc>) -> FinishedColumn {
         };
         // Numbers counted exactly (sorted (value, count) pairs) or kept: quantiles and
         // histograms follow without a second pass.
-        let mut counted: Option<Counted> = acc.values.take().filter(|v| numeric && !v.is_empty()).map(|values| {
-            let mut pairs: Vec<(f64, u64)> = values.into_iter().map(|(b, n)| (f64::from_bits(b), n)).collect();
+        let mut counted: Option<Counted> = acc.values.take().filter(|v| numeric && v.len() > 0).map(|values| {
+            let mut pairs = values.pairs();
             pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
             Counted::Pairs(pairs)
         });
@@ -1518,6 +1641,36 @@ mod tests {
     }
 
     #[test]
+    fn integer_counts_in_an_array_equal_counts_by_hashing() {
+        let cases: Vec<Vec<f64>> = vec![
+            (0..5000).map(|i| ((i * 7919) % 1000) as f64 - 500.0).collect(),
+            (0..3000).map(|i| if i % 2 == 0 { i as f64 } else { -(i as f64) * 3.0 }).collect(),
+            vec![0.0, -0.0, 5.0, 1e15, 3.0],
+            vec![1.0, 2.0, 2.5, 1.0, -0.0],
+            vec![9007199254740992.0, 1.0, -9223372036854775808.0, 9223372036854775808.0],
+            (0..40_000).map(|i| (i % 20_000) as f64).collect(),
+        ];
+        for values in cases {
+            let mut want: HashMap<u64, u64> = HashMap::new();
+            let (mut whole, mut first, mut second) = (ExactCounts::new(), ExactCounts::new(), ExactCounts::new());
+            for (i, &x) in values.iter().enumerate() {
+                *want.entry((x + 0.0).to_bits()).or_insert(0) += 1;
+                whole.add(x, 1);
+                if i < values.len() / 2 { first.add(x, 1) } else { second.add(x, 1) }
+            }
+            first.merge(second);
+            let mut want: Vec<(u64, u64)> = want.into_iter().collect();
+            want.sort();
+            for counts in [whole, first] {
+                assert_eq!(counts.len(), want.len());
+                let mut got: Vec<(u64, u64)> = counts.pairs().into_iter().map(|(x, n)| (x.to_bits(), n)).collect();
+                got.sort();
+                assert_eq!(got, want);
+            }
+        }
+    }
+
+    #[test]
     fn quick_number_parsing_agrees_with_the_standard_library() {
         let mut state = 99u64;
         let mut next = move || {
@@ -1536,10 +1689,19 @@ mod tests {
              "123456789012345678901234", "0.1234567890123456789012345", "٣"]
                 .map(String::from),
         );
+        cells.extend(["-0", "+0", "+7", "-7", "007", "9223372036854775807", "-9223372036854775808", "9223372036854775808"].map(String::from));
         for c in &cells {
             let want = c.parse::<f64>().ok();
             let got = parse_f64(c);
             assert_eq!(got.map(f64::to_bits), want.map(f64::to_bits), "{c:?}");
+            // Integers: recognised exactly when the standard library's integer parser takes
+            // them, with that integer's value.
+            let int = c.parse::<i64>().ok();
+            let (_, is_int) = parse_number(c).unwrap_or((0.0, false));
+            assert_eq!(is_int, int.is_some(), "{c:?}");
+            if let Some(i) = int {
+                assert_eq!(parse_number(c).unwrap().0, i as f64, "{c:?}");
+            }
         }
     }
 }

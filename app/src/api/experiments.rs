@@ -376,7 +376,7 @@ pub async fn set_run_note(slug: String, run_id: String, note: String) -> Result<
             Err(e) => Err(cx.fail(e)),
         }
     } else {
-        tracking::log_batch(cx.db(), &actor, &run_id, &[], &[], &[(key.to_string(), note)]).await.map_err(|e| cx.fail(e))
+        tracking::log_batch(&cx.core, &actor, &run_id, &[], &[], &[(key.to_string(), note)]).await.map_err(|e| cx.fail(e))
     }
 }
 

@@ -520,7 +520,7 @@ struct LogMetric {
 
 async fn log_metric(State(s): State<AppState>, MlActor(a): MlActor, MlJson(b): MlJson<LogMetric>) -> MlResult<Json<Value>> {
     let id = RunId { run_id: b.run_id, run_uuid: b.run_uuid }.get()?;
-    tracking::log_batch(&s.core.db, &a, &id, &[b.metric.into_metric()?], &[], &[]).await?;
+    tracking::log_batch(&s.core, &a, &id, &[b.metric.into_metric()?], &[], &[]).await?;
     Ok(Json(json!({})))
 }
 
@@ -535,14 +535,14 @@ struct LogKeyValue {
 async fn log_param(State(s): State<AppState>, MlActor(a): MlActor, MlJson(b): MlJson<LogKeyValue>) -> MlResult<Json<Value>> {
     let id = RunId { run_id: b.run_id, run_uuid: b.run_uuid }.get()?;
     let kv = (required(b.key, "key")?, b.value.unwrap_or_default());
-    tracking::log_batch(&s.core.db, &a, &id, &[], &[kv], &[]).await?;
+    tracking::log_batch(&s.core, &a, &id, &[], &[kv], &[]).await?;
     Ok(Json(json!({})))
 }
 
 async fn set_tag(State(s): State<AppState>, MlActor(a): MlActor, MlJson(b): MlJson<LogKeyValue>) -> MlResult<Json<Value>> {
     let id = RunId { run_id: b.run_id, run_uuid: b.run_uuid }.get()?;
     let kv = (required(b.key, "key")?, b.value.unwrap_or_default());
-    tracking::log_batch(&s.core.db, &a, &id, &[], &[], &[kv]).await?;
+    tracking::log_batch(&s.core, &a, &id, &[], &[], &[kv]).await?;
     Ok(Json(json!({})))
 }
 
@@ -579,7 +579,7 @@ async fn log_batch(State(s): State<AppState>, MlActor(a): MlActor, MlJson(b): Ml
     if by_model.iter().map(|(_, l)| l.len()).sum::<usize>() + metrics.len() > tracking::MAX_BATCH_METRICS {
         return Err(MlflowError::invalid(format!("A batch logging request can contain at most {} metrics.", tracking::MAX_BATCH_METRICS)));
     }
-    tracking::log_batch(&s.core.db, &a, &id, &metrics, &pairs(b.params), &pairs(b.tags)).await?;
+    tracking::log_batch(&s.core, &a, &id, &metrics, &pairs(b.params), &pairs(b.tags)).await?;
     for (model, list) in by_model {
         logged_models::log_metrics(&s.core.db, &a, &id, &model, &list).await?;
     }

@@ -291,6 +291,6 @@ async fn log_model_history(State(s): State<AppState>, MlActor(a): MlActor, MlJso
     let mut history: Vec<Value> = run.tags.iter().find(|(k, _)| k == key).and_then(|(_, v)| serde_json::from_str(v).ok()).unwrap_or_default();
     history.push(model);
     let tag = (key.to_string(), Value::Array(history).to_string());
-    tracking::log_batch(&s.core.db, &a, &run_id, &[], &[], &[tag]).await?;
+    tracking::log_batch(&s.core, &a, &run_id, &[], &[], &[tag]).await?;
     Ok(Json(json!({})))
 }
