@@ -173,4 +173,25 @@ async fn concurrent_metric_writes_to_one_run_all_land_and_keep_the_latest() {
         tracking::log_batch(&core, &team.outsider, &run.run_uuid, &one, &[], &[]).await,
         Err(trellis_core::Error::NotFound(_))
     ));
+    // Deleting the run (as deleting its experiment or project does) deletes its metrics.
+    let count = |table: &'static str| {
+        let (pool, run_id) = (t.pool.clone(), run.run_uuid.clone());
+        async move {
+            sqlx::query_scalar::<_, i64>(&format!("SELECT count(*) FROM {table} m JOIN runs r ON r.id = m.run_id WHERE r.run_uuid = $1"))
+                .bind(run_id)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(count("run_metrics").await, 20 * 5 * writers);
+    let id: i64 = sqlx::query_scalar("DELETE FROM experiments e USING runs r WHERE r.experiment_id = e.id AND r.run_uuid = $1 RETURNING r.id")
+        .bind(&run.run_uuid)
+        .fetch_one(&t.pool)
+        .await
+        .unwrap();
+    for table in ["run_metrics", "run_latest_metrics"] {
+        let left: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table} WHERE run_id = $1")).bind(id).fetch_one(&t.pool).await.unwrap();
+        assert_eq!(left, 0, "{table}");
+    }
 }
