@@ -125,6 +125,19 @@ fn experiment_missing(id: &str) -> Error {
     Error::not_found(format!("No Experiment with id={id} exists"))
 }
 
+/// [`projects::decide`] with the caller's membership role as a query read it (text, or none).
+fn decide_as_stored(
+    actor: &Actor,
+    project_id: i64,
+    member: Option<String>,
+    access: Access,
+    not_found: impl Fn() -> Error,
+    slug: &str,
+) -> Result<()> {
+    let member: Option<Role> = member.map(|r| r.parse()).transpose()?;
+    projects::decide(actor, project_id, member, access, not_found, slug).map(|_| ())
+}
+
 /// What writing into an experiment needs, looked up with the caller's membership in one query.
 struct ExperimentRef {
     id: i64,
@@ -147,8 +160,7 @@ async fn experiment_ref(db: &PgPool, actor: &Actor, id: &str, access: Access) ->
     .fetch_optional(db)
     .await?;
     let (project_id, slug, name, lifecycle_stage, member) = row.ok_or_else(|| experiment_missing(id))?;
-    let member: Option<Role> = member.map(|r| r.parse()).transpose()?;
-    projects::decide(actor, project_id, member, access, || experiment_missing(id), &slug)?;
+    decide_as_stored(actor, project_id, member, access, || experiment_missing(id), &slug)?;
     Ok(ExperimentRef { id: n, project_id, name, lifecycle_stage })
 }
 
@@ -466,8 +478,7 @@ pub async fn run_ref(db: &PgPool, actor: &Actor, run_id: &str, access: Access) -
     .fetch_optional(db)
     .await?;
     let (id, project_id, experiment_id, slug, lifecycle_stage, member) = row.ok_or_else(|| run_missing(run_id))?;
-    let member: Option<Role> = member.map(|r| r.parse()).transpose()?;
-    projects::decide(actor, project_id, member, access, || run_missing(run_id), &slug)?;
+    decide_as_stored(actor, project_id, member, access, || run_missing(run_id), &slug)?;
     Ok(RunRef { id, project_id, experiment_id, lifecycle_stage })
 }
 
