@@ -1,13 +1,14 @@
 //! Pure algorithms for Trellis: no I/O, no async, deterministic given a seed.
 //!
-//! Later areas (dataset statistics, trainers, explanations, drift) live here; the first building
-//! block is a mergeable one-pass summary of a numeric series, which dataset profiling splits
-//! across workers and merges.
+//! Dataset statistics (`profile`, `moments`), validation and drift distances, deterministic
+//! splits, built-in trainers (`train`) and their evaluation metrics (`evaluate`).
 
 pub mod drift;
+pub mod evaluate;
 pub mod moments;
 pub mod profile;
 pub mod split;
+pub mod train;
 pub mod validate;
 
 pub use moments::Moments;
