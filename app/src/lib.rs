@@ -61,6 +61,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("datasets/:name") view=datasets::DatasetDetail/>
                         <Route path=path!("experiments") view=experiments::Experiments/>
                         <Route path=path!("experiments/:id") view=experiments::ExperimentDetail/>
+                        <Route path=path!("train") view=training::TrainModel/>
                         <Route path=path!("runs/:run") view=experiments::RunDetail/>
                         <Route path=path!("compare") view=experiments::CompareRuns/>
                         <Route path=path!("models") view=models::Models/>

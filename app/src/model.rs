@@ -419,6 +419,44 @@ pub struct RunPage {
     pub children: Vec<(String, String)>,
     pub datasets: Vec<RunDatasetInput>,
     pub models: Vec<RunLoggedModel>,
+    /// The training job that fills the run, when Trellis trains it.
+    pub job: Option<RunJob>,
+    /// What a training job evaluated, once it has.
+    pub evaluation: Option<RunEvaluationView>,
+}
+
+/// The job behind a run trained by Trellis.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RunJob {
+    pub id: i64,
+    pub state: String,
+    pub progress: f64,
+    pub message: String,
+    pub error: Option<String>,
+}
+
+/// One split's evaluation.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SplitEvaluation {
+    pub split: String,
+    pub rows: usize,
+    pub metrics: Vec<(String, f64)>,
+    /// `confusion[true][predicted]` (classification).
+    pub confusion: Vec<Vec<u64>>,
+}
+
+/// A trained run's evaluation, drawn: loss curves, ROC and precision–recall curves, residuals,
+/// feature importance.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RunEvaluationView {
+    pub splits: Vec<SplitEvaluation>,
+    pub classes: Vec<String>,
+    pub loss_svg: Option<String>,
+    pub roc_svg: Option<String>,
+    pub pr_svg: Option<String>,
+    pub residuals_svg: Option<String>,
+    pub importance_svg: Option<String>,
+    pub importance: Vec<(String, f64)>,
 }
 
 /// One directory of a run's artifacts, and a previewed file.
@@ -616,4 +654,83 @@ impl ChartOptions {
         let smoothing = smooth.and_then(|s| s.parse::<f64>().ok()).filter(|s| s.is_finite()).unwrap_or(0.0).clamp(0.0, 0.99);
         ChartOptions { by_time: x.as_deref() == Some("time"), smoothing, ..Default::default() }
     }
+}
+
+/// What the training form offers.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TrainingOptions {
+    pub can_write: bool,
+    pub versions: Vec<TrainableVersion>,
+    pub algorithms: Vec<AlgorithmForm>,
+    pub experiments: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TrainableVersion {
+    pub dataset: String,
+    pub version: i32,
+    pub rows: i64,
+    pub columns: Vec<TrainableColumn>,
+}
+
+impl TrainableVersion {
+    /// `dataset@version`, the form's value for it.
+    pub fn key(&self) -> String {
+        format!("{}@{}", self.dataset, self.version)
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TrainableColumn {
+    pub name: String,
+    pub column_type: String,
+    pub distinct: u64,
+}
+
+impl TrainableColumn {
+    /// The task that usually fits this column as a target.
+    pub fn suggested_task(&self) -> &'static str {
+        let numeric = self.column_type == "integer" || self.column_type == "float";
+        if self.distinct == 2 {
+            "binary"
+        } else if numeric && self.distinct > 20 {
+            "regression"
+        } else {
+            "multiclass"
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AlgorithmForm {
+    pub name: String,
+    pub params: Vec<ParamField>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ParamField {
+    pub name: String,
+    pub default: f64,
+    pub min: f64,
+    pub max: f64,
+    pub integer: bool,
+    pub help: String,
+}
+
+/// The training form as submitted.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct TrainingForm {
+    pub experiment: String,
+    /// `dataset@version`.
+    pub dataset_version: String,
+    pub target: String,
+    pub task: String,
+    pub algorithm: String,
+    /// Hyperparameters as typed (empty ones take their defaults).
+    pub params: std::collections::BTreeMap<String, String>,
+    /// Feature columns (empty: every column but the target).
+    pub features: Vec<String>,
+    pub seed: String,
+    pub run_name: String,
 }

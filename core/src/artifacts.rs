@@ -191,6 +191,42 @@ async fn put_inner(core: &Core, actor: &Actor, at: &ArtifactPath, file: &Receive
     Ok(())
 }
 
+/// Stores bytes made by Trellis itself (a training job's model and reports) as an artifact of a
+/// run, replacing one at the same path. The caller has already been authorised for the run.
+pub(crate) async fn put_bytes_for_run(core: &Core, run_id: i64, path: &str, bytes: Vec<u8>) -> Result<()> {
+    use sha2::Digest;
+    let path = check_relative(path)?;
+    let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+    let size = bytes.len() as i64;
+    core.blobs.put_bytes(&sha256, bytes).await?;
+    let mut tx = core.db.begin().await?;
+    sqlx::query("INSERT INTO blobs (sha256, size) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING")
+        .bind(&sha256)
+        .bind(size)
+        .execute(&mut *tx)
+        .await?;
+    let replaced: Option<String> = sqlx::query_scalar("SELECT sha256 FROM run_artifacts WHERE run_id = $1 AND path = $2")
+        .bind(run_id)
+        .bind(&path)
+        .fetch_optional(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO run_artifacts (run_id, path, sha256, size) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (run_id, path) DO UPDATE SET sha256 = EXCLUDED.sha256, size = EXCLUDED.size, created_at = now()",
+    )
+    .bind(run_id)
+    .bind(&path)
+    .bind(&sha256)
+    .bind(size)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    if let Some(old) = replaced.filter(|o| *o != sha256) {
+        crate::datasets::collect_garbage(core, vec![old]).await?;
+    }
+    Ok(())
+}
+
 /// The blob (sha256, size) of the artifact at `at`.
 pub async fn get(core: &Core, actor: &Actor, at: &ArtifactPath) -> Result<(String, i64)> {
     let Resolved { table, column, id } = resolve(core, actor, at, Access::Read).await?;

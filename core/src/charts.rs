@@ -50,6 +50,12 @@ pub fn histogram_svg(edges: &[f64], counts: &[u64]) -> String {
 
 /// Horizontal bars for the most frequent values.
 pub fn top_values_svg(values: &[(String, u64)]) -> String {
+    let as_numbers: Vec<(String, f64)> = values.iter().map(|(k, c)| (k.clone(), *c as f64)).collect();
+    bars_svg(&as_numbers)
+}
+
+/// Horizontal bars of named non-negative values (the first ten), e.g. feature importances.
+pub fn bars_svg(values: &[(String, f64)]) -> String {
     let mut svg = String::new();
     if values.is_empty() {
         return svg;
@@ -57,13 +63,14 @@ pub fn top_values_svg(values: &[(String, u64)]) -> String {
     let n = values.len().min(10);
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, (24 * n as u32 + 30).max(80))).into_drawing_area();
-        let max = values.iter().map(|v| v.1).max().unwrap_or(1).max(1);
+        let max = values.iter().take(n).map(|v| v.1).filter(|v| v.is_finite()).fold(0.0, f64::max);
+        let max = if max > 0.0 { max } else { 1.0 };
         let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
             let mut chart = ChartBuilder::on(&root)
                 .margin(6)
                 .x_label_area_size(20)
                 .y_label_area_size(110)
-                .build_cartesian_2d(0u64..(max + max / 10 + 1), (0..n).into_segmented())?;
+                .build_cartesian_2d(0.0..max * 1.1, (0..n).into_segmented())?;
             let labels: Vec<String> = values.iter().take(n).map(|v| truncate(&v.0, 16)).collect();
             chart
                 .configure_mesh()
@@ -74,13 +81,14 @@ pub fn top_values_svg(values: &[(String, u64)]) -> String {
                 .x_labels(4)
                 .y_labels(n)
                 .label_style(("sans-serif", 11).into_font().color(&INK))
+                .x_label_formatter(&|x| short(*x))
                 .y_label_formatter(&|v| match v {
                     SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
                     _ => String::new(),
                 })
                 .draw()?;
             chart.draw_series(values.iter().take(n).enumerate().map(|(i, (_, c))| {
-                Rectangle::new([(0, SegmentValue::Exact(i)), (*c, SegmentValue::Exact(i + 1))], BAR.mix(0.75).filled())
+                Rectangle::new([(0.0, SegmentValue::Exact(i)), (c.max(0.0), SegmentValue::Exact(i + 1))], BAR.mix(0.75).filled())
             }))?;
             root.present()?;
             Ok(())

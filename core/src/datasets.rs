@@ -216,7 +216,7 @@ pub fn detect_format(content_type: Option<&str>, content_encoding: Option<&str>,
 }
 
 /// A strict CSV reader (header line, equal widths) over raw bytes, gunzipping when asked.
-fn csv_from(raw: Box<dyn Read + Send>, gzip: bool) -> csv::Reader<Box<dyn Read + Send>> {
+pub(crate) fn csv_from(raw: Box<dyn Read + Send>, gzip: bool) -> csv::Reader<Box<dyn Read + Send>> {
     csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(csv_text(raw, gzip))
 }
 

@@ -1,4 +1,5 @@
-//! The Trellis domain: accounts, projects, roles, tokens, audit and jobs.
+//! The Trellis domain: accounts, projects, roles, tokens, audit, jobs, datasets, tracking,
+//! training and the model registry.
 //!
 //! Every operation takes the caller's [`Actor`] and checks the permission itself, so no route
 //! can forget. SQL lives here (sqlx on PostgreSQL); nothing here knows about axum or Leptos.
@@ -25,6 +26,7 @@ pub mod search_filter;
 pub mod storage;
 pub mod tokens;
 pub mod tracking;
+pub mod training;
 pub mod types;
 pub mod worker;
 

@@ -499,3 +499,19 @@ pub fn for_each_text(
         None => Ok(()),
     }
 }
+
+/// Calls `f(column names, cells)` for each row, cells as text (nulls empty). Call on a blocking thread.
+pub fn for_each_row(
+    runtime: &Handle,
+    file: RangedBlob,
+    mut f: impl FnMut(&[String], &[String]) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let footer = footer(runtime, &file)?;
+    let names: Vec<String> = footer.schema().fields().iter().map(|c| c.name().to_string()).collect();
+    each_batch(runtime, file, &footer, None, None, |batch| {
+        for row in batch_rows(batch)? {
+            f(&names, &row)?;
+        }
+        Ok(())
+    })
+}

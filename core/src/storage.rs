@@ -190,6 +190,15 @@ impl Blobs {
         Ok(())
     }
 
+    /// Stores bytes under their hash (no-op if the content is already stored).
+    pub async fn put_bytes(&self, sha256: &str, bytes: Vec<u8>) -> Result<()> {
+        if self.exists(sha256).await? {
+            return Ok(());
+        }
+        self.store.put(&key(sha256), bytes.into()).await.context("storing a blob")?;
+        Ok(())
+    }
+
     /// The blob as a stream of chunks.
     pub async fn stream(&self, sha256: &str) -> Result<futures::stream::BoxStream<'static, object_store::Result<Bytes>>> {
         let got = self.store.get(&key(sha256)).await.map_err(|e| match e {

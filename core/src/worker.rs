@@ -37,6 +37,8 @@ impl Registry {
         r.register(crate::jobs_builtin::CLEANUP_KIND, crate::jobs_builtin::cleanup);
         let blobs = core.blobs.clone();
         r.register(crate::datasets::PROFILE_KIND, move |ctx| crate::datasets::profile_job(ctx, blobs.clone()));
+        let trainer = core.clone();
+        r.register(crate::training::TRAIN_KIND, move |ctx| crate::training::training_job(ctx, trainer.clone()));
         r
     }
 

@@ -205,7 +205,36 @@ pub async fn get_run_page(slug: String, run_id: String, options: ChartOptions) -
             registrations: m.registrations,
         })
         .collect();
+    let job = match tag("trellis.job_id").and_then(|j| j.parse::<i64>().ok()) {
+        Some(id) => trellis_core::jobs::get(cx.db(), &actor, id).await.ok().map(|j| RunJob {
+            id: j.id,
+            state: j.state,
+            progress: j.progress,
+            message: j.progress_message,
+            error: j.error,
+        }),
+        None => None,
+    };
+    let evaluation = match trellis_core::training::run_evaluation(&cx.core, &actor, &run.run_uuid).await.map_err(|e| cx.fail(e))? {
+        Some(ev) => {
+            let loss_key = run.metrics.iter().find_map(|m| m.key.strip_prefix("train_").filter(|k| k.ends_with("loss") || *k == "rmse").map(str::to_string));
+            let mut loss = Vec::new();
+            if let Some(k) = &loss_key {
+                for split in ["train", "validation"] {
+                    let key = format!("{split}_{k}");
+                    if run.metrics.iter().any(|m| m.key == key) {
+                        let points = tracking::metric_chart_points(cx.db(), &actor, &run_id, &key, false).await.map_err(|e| cx.fail(e))?;
+                        loss.push((split.to_string(), points));
+                    }
+                }
+            }
+            Some(evaluation_view(ev, loss, loss_key.as_deref().unwrap_or("loss")))
+        }
+        None => None,
+    };
     Ok(RunPage {
+        job,
+        evaluation,
         note,
         note_html,
         can_write: role >= trellis_core::types::Role::Editor,
@@ -225,6 +254,49 @@ pub async fn get_run_page(slug: String, run_id: String, options: ChartOptions) -
         tags: run.tags.into_iter().filter(|(k, _)| !k.starts_with("mlflow.")).collect(),
         charts,
     })
+}
+
+/// Draws a training job's evaluation.
+#[cfg(feature = "ssr")]
+fn evaluation_view(ev: trellis_core::training::RunEvaluation, loss: Vec<(String, Vec<(f64, f64)>)>, loss_name: &str) -> RunEvaluationView {
+    use trellis_core::charts;
+    use trellis_ml::evaluate::Report;
+    let mut roc = Vec::new();
+    let mut pr = Vec::new();
+    let mut residuals = Vec::new();
+    let splits = ev
+        .reports
+        .iter()
+        .map(|(split, report)| {
+            let (rows, confusion) = match report {
+                Report::Classification(c) => {
+                    if !c.roc.is_empty() {
+                        roc.push((split.clone(), c.roc.clone()));
+                        pr.push((split.clone(), c.pr.clone()));
+                    }
+                    (c.rows, c.confusion.clone())
+                }
+                Report::Regression(r) => {
+                    if split == "test" {
+                        residuals = r.residuals.iter().map(|(p, e)| (String::new(), *p, *e)).collect();
+                    }
+                    (r.rows, Vec::new())
+                }
+            };
+            SplitEvaluation { split: split.clone(), rows, metrics: report.metrics().into_iter().map(|(k, v)| (k.to_string(), v)).collect(), confusion }
+        })
+        .collect();
+    let some = |svg: String| (!svg.is_empty()).then_some(svg);
+    RunEvaluationView {
+        splits,
+        classes: ev.classes,
+        loss_svg: (!loss.is_empty()).then(|| charts::lines_svg(&loss, &format!("iteration ({loss_name})"))).and_then(some),
+        roc_svg: (!roc.is_empty()).then(|| charts::lines_svg(&roc, "false positive rate (y: true positive rate)")).and_then(some),
+        pr_svg: (!pr.is_empty()).then(|| charts::lines_svg(&pr, "recall (y: precision)")).and_then(some),
+        residuals_svg: (!residuals.is_empty()).then(|| charts::scatter_svg(&residuals, "predicted", "actual − predicted")).and_then(some),
+        importance_svg: some(charts::bars_svg(&ev.importance)),
+        importance: ev.importance,
+    }
 }
 
 /// Runs compared: at most this many.

@@ -9,6 +9,7 @@ pub mod models;
 pub mod projects;
 pub mod session;
 pub mod tokens;
+pub mod training;
 
 #[cfg(feature = "ssr")]
 pub(crate) mod ssr {

@@ -74,6 +74,7 @@ fn SideNav(slug: Memo<Option<String>>, projects: ProjectsResource) -> impl IntoV
                     <li><A href=base.clone() exact=true>"Overview"</A></li>
                     <li><A href=format!("{base}/datasets")>"Datasets"</A></li>
                     <li><A href=format!("{base}/experiments")>"Experiments"</A></li>
+                    <li><A href=format!("{base}/train")>"Train"</A></li>
                     <li><A href=format!("{base}/models")>"Models"</A></li>
                     <li><A href=format!("{base}/members")>"Members"</A></li>
                     <li><A href=format!("{base}/jobs")>"Jobs"</A></li>

@@ -82,6 +82,14 @@ pub fn go_to(path: &str) {
     let _ = path;
 }
 
+/// Reloads the current page (in the browser).
+pub fn reload_page() {
+    #[cfg(feature = "hydrate")]
+    {
+        let _ = window().location().reload();
+    }
+}
+
 /// A signal that ticks every `secs` seconds in the browser (for live views).
 pub fn ticker(secs: u64) -> RwSignal<u64> {
     let tick = RwSignal::new(0u64);

@@ -6,8 +6,12 @@ use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::experiments::{compare_runs, experiment_runs, get_run_page, list_experiments, run_artifacts, ChangeRuns, SetRunNote};
-use crate::components::widgets::{action_error, ErrorBox, Loading, StateBadge};
-use crate::model::{fmt_bytes, fmt_num, fmt_time, url_encode, AppError, ArtifactView, ChartOptions, ExperimentPage, PreviewKind, RunPage, RunsQuery};
+use crate::api::jobs::{get_job, job_logs};
+use crate::components::widgets::{action_error, reload_page, ticker, ErrorBox, Loading, ProgressBar, StateBadge};
+use crate::model::{
+    fmt_bytes, fmt_num, fmt_time, url_encode, AppError, ArtifactView, ChartOptions, ExperimentPage, PreviewKind, RunEvaluationView, RunJob, RunPage,
+    RunsQuery,
+};
 use crate::pages::project::use_project;
 
 #[component]
@@ -454,7 +458,9 @@ pub fn RunDetail() -> impl IntoView {
                             </ActionForm>
                         </details>
                     }})}
+                    {r.job.clone().map(|job| view! { <TrainingJob job=job/> })}
                     <RunLineage slug=slug.clone() r=r.clone()/>
+                    {r.evaluation.clone().map(|ev| view! { <Evaluation ev=ev/> })}
                     <h3>"Metrics"</h3>
                     <ChartOptionsForm options=options.get_untracked() keep=vec![]/>
                     {if r.charts.is_empty() {
@@ -495,6 +501,116 @@ pub fn RunDetail() -> impl IntoView {
                 }.into_any()
             })}
         </Suspense>
+    }
+}
+
+/// The job training a run: its state and progress, and the end of its log, refreshed while it
+/// works; the page reloads when it ends, to show the evaluation.
+#[component]
+fn TrainingJob(job: RunJob) -> impl IntoView {
+    let id = job.id;
+    let active = job.state == "queued" || job.state == "running";
+    let tick = if active { ticker(2) } else { RwSignal::new(0) };
+    let live = Resource::new(move || tick.get(), move |_| get_job(id));
+    let logs = Resource::new(move || tick.get(), move |_| job_logs(id, None));
+    Effect::new(move |_| {
+        if let Some(Ok(j)) = live.get() {
+            if active && !j.is_active() {
+                reload_page();
+            }
+        }
+    });
+    let ctx = use_project();
+    view! {
+        <section class="card" aria-label="Training job">
+            <h3>"Training job"</h3>
+            <Transition fallback=Loading>
+                {move || Suspend::new(async move {
+                    let j = match live.await { Ok(j) => j, Err(e) => return view! { <ErrorBox error=e/> }.into_any() };
+                    let progress = j.progress;
+                    view! {
+                        <p>
+                            <a href=format!("/p/{}/jobs/{}", ctx.slug.get_untracked(), j.id)>{format!("Job #{}", j.id)}</a>" "
+                            <StateBadge state=j.state.clone()/>" "
+                            <ProgressBar value=Signal::derive(move || progress) label="Training progress"/>" "
+                            <span class="muted">{j.progress_message.clone()}</span>
+                        </p>
+                        {j.error.clone().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+                    }.into_any()
+                })}
+            </Transition>
+            <Transition fallback=Loading>
+                {move || Suspend::new(async move {
+                    let lines = logs.await.unwrap_or_default();
+                    let start = lines.len().saturating_sub(12);
+                    (!lines.is_empty()).then(|| view! {
+                        <pre class="log" aria-label="Training log" aria-live="polite">
+                            {lines[start..].iter().map(|l| {
+                                let class = format!("log-{}", l.stream);
+                                view! { <span class=class>{format!("{} {}\n", l.at.format("%H:%M:%S"), l.line)}</span> }
+                            }).collect_view()}
+                        </pre>
+                    })
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+/// A trained run's evaluation: metrics per split, loss curves, ROC and precision–recall curves,
+/// confusion matrices, residuals and feature importance.
+#[component]
+fn Evaluation(ev: RunEvaluationView) -> impl IntoView {
+    let mut names: Vec<String> = Vec::new();
+    for s in &ev.splits {
+        for (k, _) in &s.metrics {
+            if !names.contains(k) {
+                names.push(k.clone());
+            }
+        }
+    }
+    let splits = ev.splits.clone();
+    let figure = |svg: Option<String>, label: &'static str, caption: &'static str| {
+        svg.map(|svg| view! {
+            <figure class="chart" role="img" aria-label=label>
+                <div inner_html=svg></div>
+                <figcaption>{caption}</figcaption>
+            </figure>
+        })
+    };
+    let classes = ev.classes.clone();
+    view! {
+        <section aria-label="Evaluation">
+            <h3>"Evaluation"</h3>
+            <table class="table compact" aria-label="Evaluation metrics">
+                <thead><tr><th>"Metric"</th>{splits.iter().map(|s| view! { <th>{format!("{} ({} rows)", s.split, s.rows)}</th> }).collect_view()}</tr></thead>
+                <tbody>{names.into_iter().map(|k| view! {
+                    <tr><td>{k.clone()}</td>{splits.iter().map(|s| {
+                        let v = s.metrics.iter().find(|(m, _)| *m == k).map(|(_, v)| *v);
+                        view! { <td>{fmt_num(v)}</td> }
+                    }).collect_view()}</tr>
+                }).collect_view()}</tbody>
+            </table>
+            <div class="charts">
+                {figure(ev.loss_svg.clone(), "Loss per iteration", "Loss per iteration: train and validation")}
+                {figure(ev.roc_svg.clone(), "ROC curve", "ROC curve")}
+                {figure(ev.pr_svg.clone(), "Precision-recall curve", "Precision–recall curve")}
+                {figure(ev.residuals_svg.clone(), "Residuals", "Residuals on the test split")}
+                {figure(ev.importance_svg.clone(), "Feature importance", "Feature importance (top 10)")}
+            </div>
+            {ev.splits.iter().filter(|s| !s.confusion.is_empty()).map(|s| {
+                let label = format!("Confusion matrix ({})", s.split);
+                view! {
+                    <table class="table compact confusion" aria-label=label.clone()>
+                        <caption>{label.clone()}" — rows: true class, columns: predicted"</caption>
+                        <thead><tr><th></th>{classes.iter().map(|c| view! { <th>{c.clone()}</th> }).collect_view()}</tr></thead>
+                        <tbody>{s.confusion.iter().enumerate().map(|(i, row)| view! {
+                            <tr><th>{classes.get(i).cloned().unwrap_or_default()}</th>{row.iter().map(|n| view! { <td>{*n}</td> }).collect_view()}</tr>
+                        }).collect_view()}</tbody>
+                    </table>
+                }
+            }).collect_view()}
+        </section>
     }
 }
 

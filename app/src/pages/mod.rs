@@ -9,6 +9,7 @@ pub mod models;
 pub mod members;
 pub mod project;
 pub mod settings;
+pub mod training;
 
 use leptos::prelude::*;
 use leptos_meta::Title;

@@ -6,6 +6,7 @@ pub mod jobs;
 pub mod members;
 pub mod projects;
 pub mod tokens;
+pub mod training;
 pub mod users;
 
 use axum::routing::{delete, get};
@@ -35,6 +36,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/projects/{project}/datasets/{dataset}/versions/{version}/download", get(datasets::download))
         .route("/v1/projects/{project}/datasets/{dataset}/versions/{version}/anomalies", get(datasets::anomalies))
         .route("/v1/projects/{project}/datasets/{dataset}/versions/{version}/split", get(datasets::get_split).put(datasets::set_split))
+        .route("/v1/projects/{project}/training-jobs", axum::routing::post(training::submit))
+        .route("/v1/training/algorithms", get(training::algorithms))
         .route("/v1/projects/{project}/audit", get(audit::project))
         .route("/v1/audit", get(audit::instance))
         .route("/v1/jobs", get(jobs::list_instance))

@@ -1,0 +1,76 @@
+//! Built-in training from the browser: the versions and algorithms to choose from, and starting a job.
+
+use leptos::prelude::*;
+
+use crate::model::*;
+
+#[server]
+pub async fn get_training_options(slug: String) -> Result<TrainingOptions, AppError> {
+    use super::ssr::*;
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    let project = trellis_core::projects::get(cx.db(), &actor, &slug).await.map_err(|e| cx.fail(e))?;
+    let versions = trellis_core::training::trainable(cx.db(), &actor, &slug).await.map_err(|e| cx.fail(e))?;
+    let experiments = trellis_core::tracking::project_experiments(cx.db(), &actor, &slug).await.map_err(|e| cx.fail(e))?;
+    Ok(TrainingOptions {
+        can_write: project.role >= trellis_core::types::Role::Editor,
+        versions: versions
+            .into_iter()
+            .map(|v| TrainableVersion {
+                dataset: v.dataset,
+                version: v.version,
+                rows: v.rows,
+                columns: v.columns.into_iter().map(|(n, t, d)| TrainableColumn { name: n, column_type: t.as_str().to_string(), distinct: d }).collect(),
+            })
+            .collect(),
+        algorithms: trellis_core::training::algorithms()
+            .into_iter()
+            .map(|a| AlgorithmForm {
+                name: a.name.to_string(),
+                params: a
+                    .params
+                    .into_iter()
+                    .map(|p| ParamField { name: p.name.to_string(), default: p.default, min: p.min, max: p.max, integer: p.integer, help: p.help.to_string() })
+                    .collect(),
+            })
+            .collect(),
+        experiments: experiments.into_iter().map(|e| e.name).collect(),
+    })
+}
+
+/// Starts a training job; returns the run's id.
+#[server]
+pub async fn start_training(slug: String, form: TrainingForm) -> Result<String, AppError> {
+    use super::ssr::*;
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    let (dataset, version) = form
+        .dataset_version
+        .rsplit_once('@')
+        .and_then(|(d, v)| Some((d.to_string(), v.parse::<i32>().ok()?)))
+        .ok_or_else(|| AppError::BadRequest("choose a dataset version".into()))?;
+    let seed = match form.seed.trim() {
+        "" => None,
+        s => Some(s.parse::<u64>().map_err(|_| AppError::BadRequest(format!("seed: '{s}' is not a whole number ≥ 0")))?),
+    };
+    let params = form
+        .params
+        .into_iter()
+        .filter(|(_, v)| !v.trim().is_empty())
+        .map(|(k, v)| (k, serde_json::Value::String(v)))
+        .collect();
+    let req = trellis_core::training::TrainingRequest {
+        experiment: form.experiment,
+        dataset,
+        version,
+        target: form.target,
+        task: form.task,
+        algorithm: form.algorithm,
+        params,
+        features: (!form.features.is_empty()).then_some(form.features),
+        seed,
+        run_name: (!form.run_name.trim().is_empty()).then_some(form.run_name),
+    };
+    let submitted = trellis_core::training::submit(&cx.core, &actor, &slug, req).await.map_err(|e| cx.fail(e))?;
+    Ok(submitted.run_id)
+}

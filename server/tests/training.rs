@@ -1,0 +1,185 @@
+mod common;
+
+use common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+const CANCER: &str = include_str!("../../ml/tests/fixtures/breast_cancer.csv");
+
+async fn dataset(app: &TestApp, token: &str, name: &str, csv: &str) {
+    let res = app.send(Method::POST, "/v1/projects/churn/datasets", Some(token), Some(json!({ "name": name }))).await;
+    assert_eq!(res.status(), 201);
+    let res = upload_version(app, token, name, &format!("{name}.csv"), csv.as_bytes().to_vec(), "text/csv").await;
+    assert_eq!(res.status(), 201);
+}
+
+fn request(dataset: &str, target: &str, task: &str, algorithm: &str) -> Value {
+    json!({ "experiment": "trainers", "dataset": dataset, "version": 1, "target": target, "task": task, "algorithm": algorithm, "seed": 7 })
+}
+
+async fn submit(app: &TestApp, token: &str, body: Value) -> reqwest::Response {
+    app.send(Method::POST, "/v1/projects/churn/training-jobs", Some(token), Some(body)).await
+}
+
+async fn run(app: &TestApp, token: &str, run_id: &str) -> Value {
+    let res = app.get(&format!("/api/2.0/mlflow/runs/get?run_id={run_id}"), Some(token)).await;
+    assert_eq!(res.status(), 200);
+    res.json::<Value>().await.unwrap()["run"].clone()
+}
+
+fn metric(run: &Value, key: &str) -> f64 {
+    run["data"]["metrics"].as_array().unwrap().iter().find(|m| m["key"] == key).unwrap_or_else(|| panic!("no metric {key} in {run}"))["value"]
+        .as_f64()
+        .unwrap()
+}
+
+fn param(run: &Value, key: &str) -> String {
+    run["data"]["params"].as_array().unwrap().iter().find(|m| m["key"] == key).unwrap_or_else(|| panic!("no param {key}"))["value"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_training_job_logs_its_model_curves_and_evaluation_into_a_run() {
+    let app = spawn().await;
+    let team = app.team().await;
+    dataset(&app, &team.editor, "cancer", CANCER).await;
+    // Before profiling finishes the version cannot be used.
+    let msg = expect_error(submit(&app, &team.editor, request("cancer", "diagnosis", "binary", "gradient_boosting")).await, StatusCode::BAD_REQUEST, "bad_request").await;
+    assert!(msg.contains("still being profiled"), "{msg}");
+    run_jobs(&app).await;
+
+    let body = json!({ "experiment": "trainers", "dataset": "cancer", "version": 1, "target": "diagnosis", "task": "binary",
+                       "algorithm": "gradient_boosting", "params": { "n_estimators": 300, "learning_rate": 0.1 }, "seed": 7 });
+    expect_error(submit(&app, &team.viewer, body.clone()).await, StatusCode::FORBIDDEN, "forbidden").await;
+    expect_error(submit(&app, &team.outsider, body.clone()).await, StatusCode::NOT_FOUND, "not_found").await;
+    let res = submit(&app, &team.editor, body.clone()).await;
+    assert_eq!(res.status(), 201);
+    let submitted: Value = res.json().await.unwrap();
+    let run_id = submitted["run_id"].as_str().unwrap().to_string();
+    let job_id = submitted["job_id"].as_i64().unwrap();
+    let scheduled = run(&app, &team.viewer, &run_id).await;
+    assert_eq!(scheduled["info"]["status"], "SCHEDULED");
+    assert_eq!(param(&scheduled, "algorithm"), "gradient_boosting");
+    assert_eq!(param(&scheduled, "n_estimators"), "300");
+    assert_eq!(param(&scheduled, "max_depth"), "6", "defaults are recorded too");
+    assert_eq!(param(&scheduled, "dataset"), "cancer@v1");
+
+    run_jobs(&app).await;
+    let job: Value = app.get(&format!("/v1/jobs/{job_id}"), Some(&team.viewer)).await.json().await.unwrap();
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["progress"], 1.0);
+    let done = run(&app, &team.viewer, &run_id).await;
+    assert_eq!(done["info"]["status"], "FINISHED");
+    let auc = metric(&done, "test_roc_auc");
+    assert!(auc > 0.95, "test AUC {auc}");
+    assert!(metric(&done, "validation_accuracy") > 0.85);
+    for key in ["test_accuracy", "test_precision", "test_recall", "test_f1", "test_log_loss", "validation_roc_auc", "trees"] {
+        assert!(metric(&done, key).is_finite(), "{key}");
+    }
+    // The loss curves are metric history, one point per iteration.
+    let history: Value = app
+        .get(&format!("/api/2.0/mlflow/metrics/get-history?run_id={run_id}&metric_key=validation_log_loss"), Some(&team.viewer))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let points = history["metrics"].as_array().unwrap();
+    assert!(points.len() as f64 >= metric(&done, "trees"), "{} points", points.len());
+    assert_eq!(points[0]["step"], 1);
+    // The model and its reports are artifacts.
+    let root = format!("{}/{run_id}/artifacts", done["info"]["experiment_id"].as_str().unwrap());
+    let listed: Value = app.get(&format!("/api/2.0/mlflow-artifacts/artifacts?path={root}/model"), Some(&team.viewer)).await.json().await.unwrap();
+    let files: Vec<&str> = listed["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    assert_eq!(files, vec!["baseline.json", "model.json", "signature.json"]);
+    let signature: Value = app
+        .get(&format!("/api/2.0/mlflow-artifacts/artifacts/{root}/model/signature.json"), Some(&team.viewer))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(signature["outputs"]["classes"], json!(["benign", "malignant"]));
+    assert_eq!(signature["inputs"].as_array().unwrap().len(), 30);
+    assert_eq!(signature["inputs"][0], json!({ "name": "mean_radius", "type": "float" }));
+
+    // Same data, params and seed: the same model and metrics.
+    let again: Value = submit(&app, &team.editor, body).await.json().await.unwrap();
+    run_jobs(&app).await;
+    let second = run(&app, &team.viewer, again["run_id"].as_str().unwrap()).await;
+    assert_eq!(metric(&second, "test_roc_auc"), auc);
+    assert_eq!(metric(&second, "test_log_loss"), metric(&done, "test_log_loss"));
+
+    // Regression and random forests go through the same path.
+    let res = submit(&app, &team.editor, json!({ "experiment": "trainers", "dataset": "cancer", "version": 1, "target": "mean_area", "task": "regression",
+        "algorithm": "linear", "features": ["mean_radius", "mean_perimeter", "mean_texture"] })).await;
+    assert_eq!(res.status(), 201);
+    let reg: Value = res.json().await.unwrap();
+    let res = submit(&app, &team.editor, request("cancer", "diagnosis", "binary", "random_forest")).await;
+    let forest: Value = res.json().await.unwrap();
+    run_jobs(&app).await;
+    let reg = run(&app, &team.viewer, reg["run_id"].as_str().unwrap()).await;
+    assert_eq!(reg["info"]["status"], "FINISHED");
+    assert!(metric(&reg, "test_r2") > 0.95, "{reg}");
+    let forest = run(&app, &team.viewer, forest["run_id"].as_str().unwrap()).await;
+    assert!(metric(&forest, "test_roc_auc") > 0.95);
+
+    // Submissions are audited.
+    let audit: Value = app.get("/v1/projects/churn/audit", Some(&team.admin)).await.json().await.unwrap();
+    assert!(audit.as_array().unwrap().iter().any(|e| e["action"] == "training.submit"), "{audit}");
+}
+
+#[tokio::test]
+async fn bad_training_requests_are_refused_at_submission() {
+    let app = spawn().await;
+    let team = app.team().await;
+    dataset(&app, &team.editor, "cancer", CANCER).await;
+    dataset(&app, &team.editor, "tiny", "a,b,label,same\n1,x,yes,1\n2,y,no,1\n3,x,yes,1\n4,y,no,1\n5,x,yes,1\n").await;
+    run_jobs(&app).await;
+    let bad = |body: Value| {
+        let app = &app;
+        let token = team.editor.clone();
+        async move { expect_error(submit(app, &token, body).await, StatusCode::BAD_REQUEST, "bad_request").await }
+    };
+    let mut body = request("cancer", "nope", "binary", "linear");
+    assert!(bad(body.clone()).await.starts_with("target: 'nope' is not a column of cancer@v1 (columns: mean_radius,"));
+    body["target"] = json!("diagnosis");
+    body["task"] = json!("regression");
+    assert_eq!(bad(body.clone()).await, "target: 'diagnosis' is a string column; regression needs a numeric target");
+    body["task"] = json!("ranking");
+    assert_eq!(bad(body.clone()).await, "task: 'ranking' is not one of binary, multiclass, regression");
+    body["task"] = json!("binary");
+    body["algorithm"] = json!("svm");
+    assert_eq!(bad(body.clone()).await, "algorithm: 'svm' is not one of linear, random_forest, gradient_boosting");
+    body["algorithm"] = json!("gradient_boosting");
+    body["params"] = json!({ "learning_rate": 2 });
+    assert_eq!(bad(body.clone()).await, "params: parameter 'learning_rate': 2 is outside (0, 1]");
+    body["params"] = json!({ "depth": 2 });
+    assert!(bad(body.clone()).await.starts_with("params: parameter 'depth': not a parameter of gradient_boosting"));
+    body["params"] = json!({});
+    body["features"] = json!(["mean_radius", "diagnosis"]);
+    assert_eq!(bad(body.clone()).await, "features: 'diagnosis' is the target");
+    body["features"] = json!(["mean_radius", "mean_radius"]);
+    assert_eq!(bad(body.clone()).await, "features: 'mean_radius' is listed twice");
+    body["features"] = json!(["radius"]);
+    assert!(bad(body.clone()).await.starts_with("features: 'radius' is not a column of cancer@v1"));
+    body["features"] = json!([]);
+    assert!(bad(body.clone()).await.starts_with("features: give at least one column"));
+    // A constant target, too few rows, a multiclass-only target for a binary task.
+    assert_eq!(bad(request("tiny", "same", "multiclass", "linear")).await, "target: 'same' is constant (one distinct value); there is nothing to learn");
+    assert!(bad(request("tiny", "label", "binary", "linear")).await.starts_with("tiny@v1 has too few rows for training: its split gives train="));
+    assert_eq!(bad(request("tiny", "a", "binary", "linear")).await, "target: 'a' has 5 distinct values; a binary task needs exactly 2 (use multiclass)");
+    // Unknown versions and fields.
+    let mut missing = request("cancer", "diagnosis", "binary", "linear");
+    missing["version"] = json!(9);
+    expect_error(submit(&app, &team.editor, missing).await, StatusCode::NOT_FOUND, "not_found").await;
+    let mut extra = request("cancer", "diagnosis", "binary", "linear");
+    extra["colour"] = json!("red");
+    expect_error(submit(&app, &team.editor, extra).await, StatusCode::BAD_REQUEST, "bad_request").await;
+    // Nothing was created by the refused requests.
+    let jobs: Value = app.get("/v1/projects/churn/jobs", Some(&team.editor)).await.json().await.unwrap();
+    assert!(jobs.as_array().unwrap().iter().all(|j| j["kind"] != "training.builtin"), "{jobs}");
+    let algorithms: Value = app.get("/v1/training/algorithms", Some(&team.viewer)).await.json().await.unwrap();
+    assert_eq!(algorithms.as_array().unwrap().len(), 3);
+    assert_eq!(algorithms[2]["params"][0]["name"], "n_estimators");
+}
