@@ -479,14 +479,15 @@ async fn run_training(ctx: &JobContext, core: &Core, p: &Payload) -> anyhow::Res
     ctx.log(&format!("trained on {} rows; validating on {}, testing on {}", outcome.rows[0], outcome.rows[1], outcome.rows[2])).await?;
     ctx.progress(0.92, "logging metrics and the model").await?;
 
-    // Metrics: loss per iteration, then evaluation per split.
+    // Metrics: loss per iteration (`curve_…`, one step per iteration or tree), then the final
+    // model's evaluation per split (`validation_…`, `test_…`).
     let now = tracking::now_ms();
     let mut metrics: Vec<Metric> = Vec::new();
     let loss = &outcome.curves.loss_name;
     for (step, train, valid) in &outcome.curves.loss {
-        metrics.push(Metric { key: format!("train_{loss}"), value: *train, timestamp: now, step: *step as i64 });
+        metrics.push(Metric { key: format!("curve_train_{loss}"), value: *train, timestamp: now, step: *step as i64 });
         if let Some(v) = valid {
-            metrics.push(Metric { key: format!("validation_{loss}"), value: *v, timestamp: now, step: *step as i64 });
+            metrics.push(Metric { key: format!("curve_validation_{loss}"), value: *v, timestamp: now, step: *step as i64 });
         }
     }
     let mut summary = serde_json::Map::new();

@@ -495,6 +495,50 @@ test("a model logged from Python appears with its run, lineage and registry entr
   await expect(page.getByRole("table", { name: "Registered models" })).toContainText("churn-classifier");
 });
 
+test("an editor trains a model in the browser, follows the job and sees its evaluation", async ({ page }) => {
+  await signIn(page, admin);
+  await page.goto("/p/churn-model/datasets");
+  await hydrated(page);
+  await page.getByLabel("Name").fill("cancer");
+  await page.getByRole("button", { name: "Create dataset" }).click();
+  await expect(page).toHaveURL(/\/datasets\/cancer$/);
+  await page.getByLabel("Dataset file").setInputFiles("../ml/tests/fixtures/breast_cancer.csv");
+  await page.getByRole("button", { name: "Upload" }).click();
+  await expect(page.getByRole("table", { name: "Schema" })).toBeVisible({ timeout: 30_000 });
+
+  await page.getByRole("link", { name: "Train", exact: true }).click();
+  await expect(page.getByRole("heading", { name: "Train a model" })).toBeVisible();
+  await hydrated(page);
+  const form = page.getByRole("form", { name: "Training" });
+  await form.getByRole("combobox", { name: "Dataset version" }).selectOption({ label: "cancer v1 (569 rows)" });
+  await form.getByRole("combobox", { name: "Target column" }).selectOption("diagnosis");
+  // Two classes: the task follows the target.
+  await expect(form.getByRole("combobox", { name: "Task" })).toHaveValue("binary");
+  await form.getByRole("combobox", { name: "Algorithm" }).selectOption("gradient_boosting");
+  await form.getByRole("spinbutton", { name: "learning_rate" }).fill("0");
+  await form.getByLabel("Experiment").fill("cancer-models");
+  await shot(page, "24-train-form");
+  // A bad value is refused before any job starts.
+  await form.getByRole("button", { name: "Start training" }).click();
+  await expect(page.getByRole("alert")).toContainText("learning_rate");
+  await form.getByRole("spinbutton", { name: "learning_rate" }).fill("0.2");
+  await form.getByRole("button", { name: "Start training" }).click();
+
+  // The run page follows the job, then shows the evaluation.
+  await expect(page).toHaveURL(/\/p\/churn-model\/runs\/[0-9a-f]{32}$/);
+  await expect(page.getByRole("region", { name: "Training job" })).toBeVisible();
+  const metrics = page.getByRole("table", { name: "Evaluation metrics" });
+  await expect(metrics).toBeVisible({ timeout: 60_000 });
+  await expect(metrics.getByRole("row", { name: /^roc_auc/ })).toBeVisible();
+  await expect(page.getByRole("img", { name: "ROC curve" })).toBeVisible();
+  await expect(page.getByRole("img", { name: "Loss per iteration" })).toBeVisible();
+  await expect(page.getByRole("img", { name: "Feature importance" })).toBeVisible();
+  await expect(page.getByRole("table", { name: "Confusion matrix (test)" })).toContainText("malignant");
+  await expect(page.getByRole("region", { name: "Training job" })).toContainText("succeeded");
+  await expect(page.getByRole("table", { name: "Dataset inputs" })).toContainText("cancer@v1");
+  await shot(page, "25-trained-run");
+});
+
 async function signIn(page: Page, who: { email: string; password: string }) {
   await page.goto("/login");
   await hydrated(page);

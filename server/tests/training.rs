@@ -80,7 +80,7 @@ async fn a_training_job_logs_its_model_curves_and_evaluation_into_a_run() {
     }
     // The loss curves are metric history, one point per iteration.
     let history: Value = app
-        .get(&format!("/api/2.0/mlflow/metrics/get-history?run_id={run_id}&metric_key=validation_log_loss"), Some(&team.viewer))
+        .get(&format!("/api/2.0/mlflow/metrics/get-history?run_id={run_id}&metric_key=curve_validation_log_loss"), Some(&team.viewer))
         .await
         .json()
         .await

@@ -217,11 +217,11 @@ pub async fn get_run_page(slug: String, run_id: String, options: ChartOptions) -
     };
     let evaluation = match trellis_core::training::run_evaluation(&cx.core, &actor, &run.run_uuid).await.map_err(|e| cx.fail(e))? {
         Some(ev) => {
-            let loss_key = run.metrics.iter().find_map(|m| m.key.strip_prefix("train_").filter(|k| k.ends_with("loss") || *k == "rmse").map(str::to_string));
+            let loss_key = run.metrics.iter().find_map(|m| m.key.strip_prefix("curve_train_").map(str::to_string));
             let mut loss = Vec::new();
             if let Some(k) = &loss_key {
                 for split in ["train", "validation"] {
-                    let key = format!("{split}_{k}");
+                    let key = format!("curve_{split}_{k}");
                     if run.metrics.iter().any(|m| m.key == key) {
                         let points = tracking::metric_chart_points(cx.db(), &actor, &run_id, &key, false).await.map_err(|e| cx.fail(e))?;
                         loss.push((split.to_string(), points));
