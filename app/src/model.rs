@@ -423,6 +423,21 @@ pub struct RunPage {
     pub job: Option<RunJob>,
     /// What a training job evaluated, once it has.
     pub evaluation: Option<RunEvaluationView>,
+    /// A hyperparameter search's trials, when the run is one.
+    pub trials: Option<TrialsView>,
+}
+
+/// A search's trials: one row per child run, and each searched parameter drawn against the metric.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TrialsView {
+    pub metric: String,
+    pub maximize: bool,
+    pub params: Vec<String>,
+    /// (run id, name, status, searched parameter values, metric value).
+    pub rows: Vec<(String, String, String, Vec<String>, Option<f64>)>,
+    pub best_run: Option<String>,
+    /// (parameter, SVG of it against the metric).
+    pub charts: Vec<(String, String)>,
 }
 
 /// The job behind a run trained by Trellis.

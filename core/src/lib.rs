@@ -27,6 +27,7 @@ pub mod storage;
 pub mod tokens;
 pub mod tracking;
 pub mod training;
+pub mod tuning;
 pub mod types;
 pub mod worker;
 

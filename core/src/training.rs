@@ -67,19 +67,29 @@ pub struct Submitted {
 
 /// What the job needs, fixed at submission.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Payload {
+pub(crate) struct Payload {
     run_id: i64,
     run_uuid: String,
     version_id: i64,
-    target: String,
-    task: Task,
-    algorithm: Algorithm,
-    params: Params,
+    pub(crate) target: String,
+    pub(crate) task: Task,
+    pub(crate) algorithm: Algorithm,
+    pub(crate) params: Params,
     /// (name, type) of each feature.
     features: Vec<(String, ColumnType)>,
     target_type: ColumnType,
-    seed: u64,
+    pub(crate) seed: u64,
     split: SplitRule,
+    /// Set when the run is a trial of a hyperparameter search.
+    #[serde(default)]
+    trial: Option<TrialRef>,
+}
+
+/// A trial's place in its search.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct TrialRef {
+    pub tuning_id: i64,
+    pub index: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -113,9 +123,24 @@ struct VersionRow {
     statistics: Option<Value>,
 }
 
-/// Checks a request and starts its job (editors). Everything a job would otherwise discover
-/// late — a missing or unsuitable target, too few rows, bad parameters — is a 400 here.
-pub async fn submit(core: &Core, actor: &Actor, project: &str, req: TrainingRequest) -> Result<Submitted> {
+/// A request checked whole, ready to become runs and jobs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Prepared {
+    pub project_id: i64,
+    pub project_slug: String,
+    pub experiment: String,
+    /// `dataset@vN`.
+    pub label: String,
+    pub dataset: String,
+    pub version: i32,
+    pub run_name: String,
+    pub feature_names: Vec<String>,
+    /// The job's payload, without its run.
+    pub(crate) template: Payload,
+}
+
+/// Checks a request against the dataset version's profile (editors of the project).
+pub(crate) async fn prepare(core: &Core, actor: &Actor, project: &str, req: &TrainingRequest) -> Result<Prepared> {
     let (project, ds) = datasets::authorize(&core.db, actor, project, &req.dataset, Access::Write).await?;
     let task = Task::parse(&req.task).ok_or_else(|| bad(format!("task: '{}' is not one of binary, multiclass, regression", req.task)))?;
     let algorithm = Algorithm::parse(&req.algorithm)
@@ -221,97 +246,130 @@ pub async fn submit(core: &Core, actor: &Actor, project: &str, req: TrainingRequ
         return Err(bad("run_name: at most 250 characters"));
     }
 
-    let mut tx = core.db.begin().await?;
-    let now = tracking::now_ms();
-    // The experiment: found by name, or created.
+    Ok(Prepared {
+        project_id: project.id,
+        project_slug: project.slug.clone(),
+        experiment: experiment.to_string(),
+        label,
+        dataset: ds.name.clone(),
+        version: req.version,
+        run_name,
+        feature_names,
+        template: Payload {
+            run_id: 0,
+            run_uuid: String::new(),
+            version_id: v.id,
+            target: req.target.clone(),
+            task,
+            algorithm,
+            params,
+            features,
+            target_type: target.column_type,
+            seed,
+            split,
+            trial: None,
+        },
+    })
+}
+
+/// The experiment named in the project, created when missing (and audited).
+pub(crate) async fn experiment_for(tx: &mut sqlx::PgConnection, actor: &Actor, project_id: i64, name: &str) -> Result<i64> {
     let existing: Option<(i64, String)> = sqlx::query_as("SELECT id, lifecycle_stage FROM experiments WHERE project_id = $1 AND name = $2")
-        .bind(project.id)
-        .bind(experiment)
+        .bind(project_id)
+        .bind(name)
         .fetch_optional(&mut *tx)
         .await?;
-    let experiment_id = match existing {
-        Some((_, stage)) if stage != "active" => return Err(bad(format!("experiment: '{experiment}' is deleted; restore it or choose another name"))),
-        Some((id, _)) => id,
+    match existing {
+        Some((_, stage)) if stage != "active" => Err(bad(format!("experiment: '{name}' is deleted; restore it or choose another name"))),
+        Some((id, _)) => Ok(id),
         None => {
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO experiments (project_id, name, created_by, creation_time, last_update_time) VALUES ($1, $2, $3, $4, $4) RETURNING id",
             )
-            .bind(project.id)
-            .bind(experiment)
+            .bind(project_id)
+            .bind(name)
             .bind(actor.user_id)
-            .bind(now)
+            .bind(tracking::now_ms())
             .fetch_one(&mut *tx)
             .await?;
-            audit::record(&mut tx, actor, Some(project.id), "experiment.create", "experiment", experiment, json!({ "id": id })).await?;
-            id
+            audit::record(tx, actor, Some(project_id), "experiment.create", "experiment", name, json!({ "id": id })).await?;
+            Ok(id)
         }
-    };
+    }
+}
+
+/// A new run of a prepared request, with its own parameters.
+pub(crate) struct NewRun<'a> {
+    pub experiment_id: i64,
+    pub name: &'a str,
+    pub user_id: Option<i64>,
+    pub user_name: &'a str,
+    pub params: Params,
+    /// Tags besides the usual ones (a parent run, a trial number).
+    pub tags: Vec<(String, String)>,
+    pub trial: Option<TrialRef>,
+}
+
+/// Writes a SCHEDULED run (params, tags, dataset input) and its training job; returns
+/// (run id, run uuid, job id).
+pub(crate) async fn create_training_run(tx: &mut sqlx::PgConnection, p: &Prepared, run: NewRun<'_>) -> Result<(i64, String, i64)> {
+    let now = tracking::now_ms();
     let run_uuid = uuid::Uuid::new_v4().simple().to_string();
     let run_id: i64 = sqlx::query_scalar(
         "INSERT INTO runs (run_uuid, experiment_id, name, user_id, user_name, status, start_time) VALUES ($1, $2, $3, $4, $5, 'SCHEDULED', $6) RETURNING id",
     )
     .bind(&run_uuid)
-    .bind(experiment_id)
-    .bind(&run_name)
-    .bind(actor.user_id)
-    .bind(&actor.email)
+    .bind(run.experiment_id)
+    .bind(run.name)
+    .bind(run.user_id)
+    .bind(run.user_name)
     .bind(now)
     .fetch_one(&mut *tx)
     .await?;
-    let mut run_params: Vec<(String, String)> = params.0.iter().map(|(k, v)| (k.clone(), trellis_ml::train::prep::format_number(*v))).collect();
+    let t = &p.template;
+    let mut run_params: Vec<(String, String)> = run.params.0.iter().map(|(k, v)| (k.clone(), trellis_ml::train::prep::format_number(*v))).collect();
     run_params.extend([
-        ("algorithm".to_string(), algorithm.as_str().to_string()),
-        ("task".to_string(), task.as_str().to_string()),
-        ("target".to_string(), req.target.clone()),
-        ("dataset".to_string(), label.clone()),
-        ("seed".to_string(), seed.to_string()),
-        ("features".to_string(), truncate(&feature_names.join(","), 6000)),
-        ("split".to_string(), match &split {
+        ("algorithm".to_string(), t.algorithm.as_str().to_string()),
+        ("task".to_string(), t.task.as_str().to_string()),
+        ("target".to_string(), t.target.clone()),
+        ("dataset".to_string(), p.label.clone()),
+        ("seed".to_string(), t.seed.to_string()),
+        ("features".to_string(), truncate(&p.feature_names.join(","), 6000)),
+        ("split".to_string(), match &t.split {
             SplitRule::Random { fractions, seed } => format!("random {}/{}/{} seed {seed}", fractions[0], fractions[1], fractions[2]),
             SplitRule::Column { column } => format!("column {column}"),
         }),
     ]);
-    let tags = vec![
-        ("mlflow.runName".to_string(), run_name.clone()),
-        ("mlflow.user".to_string(), actor.email.clone()),
+    let mut tags = vec![
+        ("mlflow.runName".to_string(), run.name.to_string()),
+        ("mlflow.user".to_string(), run.user_name.to_string()),
         ("mlflow.source.type".to_string(), "JOB".to_string()),
         ("mlflow.source.name".to_string(), format!("trellis:{TRAIN_KIND}")),
-        ("trellis.algorithm".to_string(), algorithm.as_str().to_string()),
+        ("trellis.algorithm".to_string(), t.algorithm.as_str().to_string()),
     ];
-    tracking::upsert_pairs(&mut tx, "run_params", "run_id", run_id, &run_params, false).await?;
-    tracking::upsert_pairs(&mut tx, "run_tags", "run_id", run_id, &tags, true).await?;
-    let source = json!({ "uri": format!("/projects/{}/datasets/{}/versions/{}", project.slug, ds.name, req.version) }).to_string();
-    let digest: Option<String> = sqlx::query_scalar("SELECT left(sha256, 8) FROM dataset_versions WHERE id = $1").bind(v.id).fetch_one(&mut *tx).await?;
+    tags.extend(run.tags);
+    tracking::upsert_pairs(&mut *tx, "run_params", "run_id", run_id, &run_params, false).await?;
+    tracking::upsert_pairs(&mut *tx, "run_tags", "run_id", run_id, &tags, true).await?;
+    let source = json!({ "uri": format!("/projects/{}/datasets/{}/versions/{}", p.project_slug, p.dataset, p.version) }).to_string();
+    let digest: Option<String> = sqlx::query_scalar("SELECT left(sha256, 8) FROM dataset_versions WHERE id = $1").bind(t.version_id).fetch_one(&mut *tx).await?;
     sqlx::query(
         "INSERT INTO run_dataset_inputs (run_id, name, digest, source_type, source, tags, dataset_version_id)
          VALUES ($1, $2, $3, 'trellis', $4, $5, $6)",
     )
     .bind(run_id)
-    .bind(&label)
+    .bind(&p.label)
     .bind(digest.unwrap_or_default())
     .bind(&source)
     .bind(json!([{ "key": "mlflow.data.context", "value": "training" }]))
-    .bind(v.id)
+    .bind(t.version_id)
     .execute(&mut *tx)
     .await?;
-    let payload = Payload {
-        run_id,
-        run_uuid: run_uuid.clone(),
-        version_id: v.id,
-        target: req.target.clone(),
-        task,
-        algorithm,
-        params,
-        features,
-        target_type: target.column_type,
-        seed,
-        split,
-    };
+    let payload = Payload { run_id, run_uuid: run_uuid.clone(), params: run.params, trial: run.trial, ..t.clone() };
     let job_id: i64 = sqlx::query_scalar("INSERT INTO jobs (project_id, kind, payload, max_attempts, created_by) VALUES ($1, $2, $3, 1, $4) RETURNING id")
-        .bind(project.id)
+        .bind(p.project_id)
         .bind(TRAIN_KIND)
         .bind(serde_json::to_value(&payload).map_err(anyhow::Error::from)?)
-        .bind(actor.user_id)
+        .bind(run.user_id)
         .fetch_one(&mut *tx)
         .await?;
     sqlx::query("INSERT INTO run_tags (run_id, key, value) VALUES ($1, 'trellis.job_id', $2)")
@@ -319,14 +377,38 @@ pub async fn submit(core: &Core, actor: &Actor, project: &str, req: TrainingRequ
         .bind(job_id.to_string())
         .execute(&mut *tx)
         .await?;
+    Ok((run_id, run_uuid, job_id))
+}
+
+/// Checks a request and starts its job (editors). Everything a job would otherwise discover
+/// late — a missing or unsuitable target, too few rows, bad parameters — is a 400 here.
+pub async fn submit(core: &Core, actor: &Actor, project: &str, req: TrainingRequest) -> Result<Submitted> {
+    let p = prepare(core, actor, project, &req).await?;
+    let mut tx = core.db.begin().await?;
+    let experiment_id = experiment_for(&mut tx, actor, p.project_id, &p.experiment).await?;
+    let (_, run_uuid, job_id) = create_training_run(
+        &mut tx,
+        &p,
+        NewRun {
+            experiment_id,
+            name: &p.run_name,
+            user_id: actor.user_id,
+            user_name: &actor.email,
+            params: p.template.params.clone(),
+            tags: Vec::new(),
+            trial: None,
+        },
+    )
+    .await?;
+    let t = &p.template;
     audit::record(
         &mut tx,
         actor,
-        Some(project.id),
+        Some(p.project_id),
         "training.submit",
         "run",
         &run_uuid,
-        json!({ "job_id": job_id, "dataset": label, "algorithm": algorithm.as_str(), "task": task.as_str(), "target": req.target }),
+        json!({ "job_id": job_id, "dataset": p.label, "algorithm": t.algorithm.as_str(), "task": t.task.as_str(), "target": t.target }),
     )
     .await?;
     tx.commit().await?;
@@ -395,6 +477,10 @@ pub async fn training_job(ctx: JobContext, core: Core) -> anyhow::Result<Option<
             let _ = ctx.log_stream("error", &format!("training failed: {e:#}")).await;
             end_run(&core.db, payload.run_id, "FAILED").await?;
         }
+    }
+    // A trial, finished either way, lets its search go on.
+    if let Some(trial) = &payload.trial {
+        crate::tuning::trial_finished(&core.db, trial, payload.run_id).await?;
     }
     result
 }

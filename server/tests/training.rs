@@ -183,3 +183,98 @@ async fn bad_training_requests_are_refused_at_submission() {
     assert_eq!(algorithms.as_array().unwrap().len(), 3);
     assert_eq!(algorithms[2]["params"][0]["name"], "n_estimators");
 }
+
+#[tokio::test]
+async fn a_search_runs_its_trials_a_few_at_a_time_and_keeps_the_best() {
+    use trellis_core::worker::{Registry, Worker, WorkerConfig};
+    let app = spawn().await;
+    let team = app.team().await;
+    dataset(&app, &team.editor, "cancer", CANCER).await;
+    run_jobs(&app).await;
+    let body = json!({ "experiment": "search", "dataset": "cancer", "version": 1, "target": "diagnosis", "task": "binary",
+        "algorithm": "gradient_boosting", "params": { "n_estimators": 60 },
+        "search_space": { "learning_rate": { "log_uniform": [0.02, 0.5] }, "max_depth": { "int": [2, 6] } },
+        "max_trials": 5, "parallelism": 2, "seed": 3 });
+    expect_error(app.send(Method::POST, "/v1/projects/churn/tuning-jobs", Some(&team.viewer), Some(body.clone())).await, StatusCode::FORBIDDEN, "forbidden").await;
+    let res = app.send(Method::POST, "/v1/projects/churn/tuning-jobs", Some(&team.editor), Some(body)).await;
+    assert_eq!(res.status(), 201);
+    let submitted: Value = res.json().await.unwrap();
+    assert_eq!(submitted["trials"], 5);
+    assert_eq!(submitted["job_ids"].as_array().unwrap().len(), 2);
+    let parent_id = submitted["run_id"].as_str().unwrap().to_string();
+
+    // Never more than two trials waiting or running.
+    let open_trials = |jobs: &Value| jobs.as_array().unwrap().iter().filter(|j| j["kind"] == "training.builtin" && (j["state"] == "queued" || j["state"] == "running")).count();
+    let worker = Worker::new(app.db.clone(), "test", std::sync::Arc::new(Registry::builtin(&app.core)), WorkerConfig::default());
+    let mut ran = 0;
+    loop {
+        let jobs: Value = app.get("/v1/projects/churn/jobs", Some(&team.editor)).await.json().await.unwrap();
+        assert!(open_trials(&jobs) <= 2, "{jobs}");
+        if !worker.run_once(&tokio_util::sync::CancellationToken::new()).await.unwrap() {
+            break;
+        }
+        ran += 1;
+    }
+    assert_eq!(ran, 5);
+
+    let parent = run(&app, &team.viewer, &parent_id).await;
+    assert_eq!(parent["info"]["status"], "FINISHED");
+    assert_eq!(param(&parent, "metric"), "validation_roc_auc");
+    assert_eq!(param(&parent, "direction"), "maximize");
+    let experiment = parent["info"]["experiment_id"].as_str().unwrap().to_string();
+    let children: Value = app
+        .send(Method::POST, "/api/2.0/mlflow/runs/search", Some(&team.viewer), Some(json!({
+            "experiment_ids": [experiment], "filter": format!("tags.mlflow.parentRunId = '{parent_id}'"),
+            "order_by": ["metrics.validation_roc_auc DESC"] })))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let children = children["runs"].as_array().unwrap();
+    assert_eq!(children.len(), 5);
+    assert!(children.iter().all(|c| c["info"]["status"] == "FINISHED"));
+    let top = metric(&children[0], "validation_roc_auc");
+    assert_eq!(metric(&parent, "best_validation_roc_auc"), top);
+    let tag = |r: &Value, k: &str| r["data"]["tags"].as_array().unwrap().iter().find(|t| t["key"] == k).map(|t| t["value"].as_str().unwrap().to_string());
+    // The best trial (the first to reach the top value, when trials tie) is named on the parent.
+    let best_id = tag(&parent, "trellis.best_run_id").unwrap();
+    let best = children.iter().find(|c| c["info"]["run_id"] == best_id.as_str()).unwrap();
+    assert_eq!(metric(best, "validation_roc_auc"), top);
+    assert_eq!(tag(&parent, "best.max_depth"), Some(param(best, "max_depth")));
+    assert_eq!(tag(&parent, "best.learning_rate"), Some(param(best, "learning_rate")));
+    assert!(children.iter().all(|c| param(c, "n_estimators") == "60"), "fixed params reach every trial");
+    // Trials differ in the searched parameters.
+    let rates: std::collections::BTreeSet<String> = children.iter().map(|c| param(c, "learning_rate")).collect();
+    assert_eq!(rates.len(), 5);
+}
+
+#[tokio::test]
+async fn bad_searches_are_refused_at_submission() {
+    let app = spawn().await;
+    let team = app.team().await;
+    dataset(&app, &team.editor, "cancer", CANCER).await;
+    run_jobs(&app).await;
+    let base = json!({ "experiment": "search", "dataset": "cancer", "version": 1, "target": "diagnosis", "task": "binary", "algorithm": "random_forest",
+        "search_space": { "max_depth": { "int": [2, 8] } } });
+    let bad = |change: Value| {
+        let mut body = base.clone();
+        for (k, v) in change.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let app = &app;
+        let token = team.editor.clone();
+        async move { expect_error(app.send(Method::POST, "/v1/projects/churn/tuning-jobs", Some(&token), Some(body)).await, StatusCode::BAD_REQUEST, "bad_request").await }
+    };
+    assert_eq!(bad(json!({ "search_space": {} })).await, "search_space: the search space is empty: give at least one parameter to search");
+    assert_eq!(bad(json!({ "params": { "max_depth": 4 } })).await, "params: 'max_depth' is also in the search space; give it in one place");
+    assert_eq!(bad(json!({ "search_space": { "max_features": { "uniform": [0.2, 0.9] } }, "method": "grid" })).await,
+        "search_space: parameter 'max_features': a grid search takes choices and int ranges only");
+    assert_eq!(bad(json!({ "search_space": { "max_depth": { "int": [9, 2] } } })).await, "search_space: parameter 'max_depth': the range [9, 2] is empty: low must be below high");
+    assert!(bad(json!({ "search_space": { "max_depth": { "normal": [2, 8] } } })).await.starts_with("search_space.max_depth: unknown variant `normal`"));
+    assert!(bad(json!({ "metric": "test_roc_auc" })).await.starts_with("metric: 'test_roc_auc' is not a validation metric of a binary task"));
+    assert_eq!(bad(json!({ "direction": "up" })).await, "direction: 'up' is not maximize or minimize");
+    assert_eq!(bad(json!({ "parallelism": 0 })).await, "parallelism: must be between 1 and 100");
+    assert_eq!(bad(json!({ "max_trials": 0 })).await, "max_trials: must be between 1 and 1000");
+    let jobs: Value = app.get("/v1/projects/churn/jobs", Some(&team.editor)).await.json().await.unwrap();
+    assert!(jobs.as_array().unwrap().iter().all(|j| j["kind"] != "training.builtin"), "nothing was queued");
+}

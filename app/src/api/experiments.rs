@@ -232,7 +232,45 @@ pub async fn get_run_page(slug: String, run_id: String, options: ChartOptions) -
         }
         None => None,
     };
+    let trials = if tag("trellis.tuning").is_some() {
+        let param = |k: &str| run.params.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        let metric = param("metric").unwrap_or_default();
+        let maximize = param("direction").as_deref() != Some("minimize");
+        let searched: Vec<String> = param("search_space")
+            .and_then(|s| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&s).ok())
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        let filter = format!("tags.mlflow.parentRunId = '{}'", run.run_uuid);
+        let children = tracking::search_runs(cx.db(), &actor, &[e.id.to_string()], &filter, &[], tracking::ViewType::ActiveOnly, 1000, 0)
+            .await
+            .map_err(|e| cx.fail(e))?;
+        let mut rows: Vec<(String, String, String, Vec<String>, Option<f64>)> = children
+            .iter()
+            .map(|c| {
+                let values = searched.iter().map(|p| c.params.iter().find(|(k, _)| k == p).map(|(_, v)| v.clone()).unwrap_or_default()).collect();
+                let value = c.metrics.iter().find(|m| m.key == metric).map(|m| m.value);
+                (c.run_uuid.clone(), c.name.clone(), c.status.clone(), values, value)
+            })
+            .collect();
+        rows.sort_by_key(|r| r.1.trim_start_matches("trial-").parse::<u64>().unwrap_or(u64::MAX));
+        let charts = searched
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let points: Vec<(String, f64, f64)> = rows
+                    .iter()
+                    .filter_map(|r| Some((r.1.clone(), r.3[i].parse::<f64>().ok()?, r.4?)))
+                    .collect();
+                (p.clone(), trellis_core::charts::scatter_svg(&points, p, &metric))
+            })
+            .filter(|(_, svg)| !svg.is_empty())
+            .collect();
+        Some(TrialsView { metric, maximize, params: searched, rows, best_run: tag("trellis.best_run_id"), charts })
+    } else {
+        None
+    };
     Ok(RunPage {
+        trials,
         job,
         evaluation,
         note,

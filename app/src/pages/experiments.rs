@@ -9,8 +9,8 @@ use crate::api::experiments::{compare_runs, experiment_runs, get_run_page, list_
 use crate::api::jobs::{get_job, job_logs};
 use crate::components::widgets::{action_error, reload_page, ticker, ErrorBox, Loading, ProgressBar, StateBadge};
 use crate::model::{
-    fmt_bytes, fmt_num, fmt_time, url_encode, AppError, ArtifactView, ChartOptions, ExperimentPage, PreviewKind, RunEvaluationView, RunJob, RunPage,
-    RunsQuery,
+    fmt_bytes, fmt_num, fmt_time, url_encode, AppError, ArtifactView, ChartOptions, ExperimentPage, LogLine, PreviewKind, RunEvaluationView, RunJob, RunPage,
+    RunsQuery, TrialsView,
 };
 use crate::pages::project::use_project;
 
@@ -461,6 +461,7 @@ pub fn RunDetail() -> impl IntoView {
                     {r.job.clone().map(|job| view! { <TrainingJob job=job/> })}
                     <RunLineage slug=slug.clone() r=r.clone()/>
                     {r.evaluation.clone().map(|ev| view! { <Evaluation ev=ev/> })}
+                    {r.trials.clone().map(|t| view! { <Trials slug=slug.clone() t=t/> })}
                     <h3>"Metrics"</h3>
                     <ChartOptionsForm options=options.get_untracked() keep=vec![]/>
                     {if r.charts.is_empty() {
@@ -504,55 +505,98 @@ pub fn RunDetail() -> impl IntoView {
     }
 }
 
-/// The job training a run: its state and progress, and the end of its log, refreshed while it
-/// works; the page reloads when it ends, to show the evaluation.
+/// The job training a run: its state and progress, and the end of its log. Rendered from the
+/// run page's data, then kept fresh by polling in the browser while the job works; the page
+/// reloads when it ends, to show the evaluation.
 #[component]
 fn TrainingJob(job: RunJob) -> impl IntoView {
+    let ctx = use_project();
     let id = job.id;
     let active = job.state == "queued" || job.state == "running";
+    let state = RwSignal::new(job);
+    let lines = RwSignal::new(Vec::<LogLine>::new());
     let tick = if active { ticker(2) } else { RwSignal::new(0) };
-    let live = Resource::new(move || tick.get(), move |_| get_job(id));
-    let logs = Resource::new(move || tick.get(), move |_| job_logs(id, None));
     Effect::new(move |_| {
-        if let Some(Ok(j)) = live.get() {
-            if active && !j.is_active() {
-                reload_page();
+        tick.track();
+        leptos::task::spawn_local(async move {
+            if let Ok(j) = get_job(id).await {
+                let ended = !j.is_active();
+                state.set(RunJob { id: j.id, state: j.state, progress: j.progress, message: j.progress_message, error: j.error });
+                if active && ended {
+                    reload_page();
+                }
             }
-        }
+            if let Ok(l) = job_logs(id, None).await {
+                lines.set(l);
+            }
+        });
     });
-    let ctx = use_project();
     view! {
         <section class="card" aria-label="Training job">
             <h3>"Training job"</h3>
-            <Transition fallback=Loading>
-                {move || Suspend::new(async move {
-                    let j = match live.await { Ok(j) => j, Err(e) => return view! { <ErrorBox error=e/> }.into_any() };
-                    let progress = j.progress;
+            <div class="job-line">
+                <a href=format!("/p/{}/jobs/{id}", ctx.slug.get_untracked())>{format!("Job #{id}")}</a>" "
+                {move || view! { <StateBadge state=state.with(|j| j.state.clone())/> }}" "
+                <ProgressBar value=Signal::derive(move || state.with(|j| j.progress)) label="Training progress"/>" "
+                <span class="muted">{move || state.with(|j| j.message.clone())}</span>
+            </div>
+            {move || state.with(|j| j.error.clone()).map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            {move || {
+                let all = lines.get();
+                let start = all.len().saturating_sub(12);
+                (!all.is_empty()).then(|| view! {
+                    <pre class="log" aria-label="Training log" aria-live="polite">
+                        {all[start..].iter().map(|l| {
+                            let class = format!("log-{}", l.stream);
+                            view! { <span class=class>{format!("{} {}\n", l.at.format("%H:%M:%S"), l.line)}</span> }
+                        }).collect_view()}
+                    </pre>
+                })
+            }}
+        </section>
+    }
+}
+
+/// A hyperparameter search's trials: a table (best first marked) and each searched parameter
+/// against the metric.
+#[component]
+fn Trials(slug: String, t: TrialsView) -> impl IntoView {
+    let done = t.rows.iter().filter(|r| r.2 != "RUNNING" && r.2 != "SCHEDULED").count();
+    let total = t.rows.len();
+    let direction = if t.maximize { "higher is better" } else { "lower is better" };
+    view! {
+        <section aria-label="Trials">
+            <h3>"Trials"</h3>
+            <p class="muted">{format!("{done} of {total} trials ended; ranked by {} ({direction}).", t.metric)}</p>
+            <table class="table compact" aria-label="Trials">
+                <thead><tr>
+                    <th>"Trial"</th><th>"Status"</th>
+                    {t.params.iter().map(|p| view! { <th>{p.clone()}</th> }).collect_view()}
+                    <th>{t.metric.clone()}</th>
+                </tr></thead>
+                <tbody>{t.rows.iter().map(|(id, name, status, values, value)| {
+                    let best = t.best_run.as_deref() == Some(id.as_str());
                     view! {
-                        <p>
-                            <a href=format!("/p/{}/jobs/{}", ctx.slug.get_untracked(), j.id)>{format!("Job #{}", j.id)}</a>" "
-                            <StateBadge state=j.state.clone()/>" "
-                            <ProgressBar value=Signal::derive(move || progress) label="Training progress"/>" "
-                            <span class="muted">{j.progress_message.clone()}</span>
-                        </p>
-                        {j.error.clone().map(|e| view! { <p class="error" role="alert">{e}</p> })}
-                    }.into_any()
-                })}
-            </Transition>
-            <Transition fallback=Loading>
-                {move || Suspend::new(async move {
-                    let lines = logs.await.unwrap_or_default();
-                    let start = lines.len().saturating_sub(12);
-                    (!lines.is_empty()).then(|| view! {
-                        <pre class="log" aria-label="Training log" aria-live="polite">
-                            {lines[start..].iter().map(|l| {
-                                let class = format!("log-{}", l.stream);
-                                view! { <span class=class>{format!("{} {}\n", l.at.format("%H:%M:%S"), l.line)}</span> }
-                            }).collect_view()}
-                        </pre>
-                    })
-                })}
-            </Transition>
+                        <tr class=if best { "best" } else { "" }>
+                            <td><a href=format!("/p/{slug}/runs/{id}")>{name.clone()}</a>{best.then(|| " (best)")}</td>
+                            <td><StateBadge state=status.to_lowercase()/></td>
+                            {values.iter().map(|v| view! { <td>{v.clone()}</td> }).collect_view()}
+                            <td>{fmt_num(*value)}</td>
+                        </tr>
+                    }
+                }).collect_view()}</tbody>
+            </table>
+            <div class="charts">
+                {t.charts.iter().map(|(p, svg)| {
+                    let label = format!("{p} against {}", t.metric);
+                    view! {
+                        <figure class="chart" role="img" aria-label=label.clone()>
+                            <div inner_html=svg.clone()></div>
+                            <figcaption>{label.clone()}</figcaption>
+                        </figure>
+                    }
+                }).collect_view()}
+            </div>
         </section>
     }
 }

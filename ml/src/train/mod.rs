@@ -12,6 +12,7 @@ pub mod forest;
 pub mod linear;
 pub mod params;
 pub mod prep;
+pub mod search;
 
 use serde::{Deserialize, Serialize};
 
