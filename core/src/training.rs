@@ -494,7 +494,12 @@ async fn run_training(ctx: &JobContext, core: &Core, p: &Payload) -> anyhow::Res
     let Some((sha256, compression, format, size, row_count, statistics)) = row else {
         return Err(Permanent("the dataset version was deleted before training started".into()).into());
     };
-    sqlx::query("UPDATE runs SET status = 'RUNNING' WHERE id = $1").bind(p.run_id).execute(&core.db).await?;
+    // A job run again (its worker stopped half-way) starts the run's values afresh.
+    let mut tx = core.db.begin().await?;
+    sqlx::query("UPDATE runs SET status = 'RUNNING', end_time = NULL WHERE id = $1").bind(p.run_id).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM run_metrics WHERE run_id = $1").bind(p.run_id).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM run_latest_metrics WHERE run_id = $1").bind(p.run_id).execute(&mut *tx).await?;
+    tx.commit().await?;
     let total_rows = row_count.unwrap_or(0).max(1) as f64;
     ctx.log(&format!(
         "training {} ({}) on {} features to predict '{}', seed {}",

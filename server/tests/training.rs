@@ -103,6 +103,20 @@ async fn a_training_job_logs_its_model_curves_and_evaluation_into_a_run() {
     assert_eq!(signature["inputs"].as_array().unwrap().len(), 30);
     assert_eq!(signature["inputs"][0], json!({ "name": "mean_radius", "type": "float" }));
 
+    // A job that runs again (its worker stopped) starts the run's values afresh.
+    sqlx::query("UPDATE jobs SET state = 'queued', attempts = 0, finished_at = NULL WHERE id = $1").bind(job_id).execute(&app.db).await.unwrap();
+    run_jobs(&app).await;
+    let rerun = run(&app, &team.viewer, &run_id).await;
+    assert_eq!(rerun["info"]["status"], "FINISHED");
+    assert_eq!(metric(&rerun, "test_roc_auc"), auc);
+    let again_history: Value = app
+        .get(&format!("/api/2.0/mlflow/metrics/get-history?run_id={run_id}&metric_key=curve_validation_log_loss"), Some(&team.viewer))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again_history["metrics"].as_array().unwrap().len(), points.len());
+
     // Same data, params and seed: the same model and metrics.
     let again: Value = submit(&app, &team.editor, body).await.json().await.unwrap();
     run_jobs(&app).await;
