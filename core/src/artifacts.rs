@@ -162,16 +162,22 @@ async fn put_inner(core: &Core, actor: &Actor, at: &ArtifactPath, file: &Receive
     }
     let owner = resolve(core, actor, at, Access::Write).await?;
     core.blobs.put_file(&file.sha256, &file.path).await?;
+    record(core, owner, &at.path, &file.sha256, file.size as i64).await
+}
+
+/// Names a stored blob as the owner's artifact at `path` (replacing one there), then frees the
+/// replaced blob when nothing else refers to it.
+async fn record(core: &Core, owner: Resolved, path: &str, sha256: &str, size: i64) -> Result<()> {
     let mut tx = core.db.begin().await?;
     sqlx::query("INSERT INTO blobs (sha256, size) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING")
-        .bind(&file.sha256)
-        .bind(file.size as i64)
+        .bind(sha256)
+        .bind(size)
         .execute(&mut *tx)
         .await?;
     let Resolved { table, column, id } = owner;
     let replaced: Option<String> = sqlx::query_scalar(&format!("SELECT sha256 FROM {table} WHERE {column} = $1 AND path = $2"))
         .bind(id)
-        .bind(&at.path)
+        .bind(path)
         .fetch_optional(&mut *tx)
         .await?;
     sqlx::query(&format!(
@@ -179,13 +185,13 @@ async fn put_inner(core: &Core, actor: &Actor, at: &ArtifactPath, file: &Receive
          ON CONFLICT ({column}, path) DO UPDATE SET sha256 = EXCLUDED.sha256, size = EXCLUDED.size, created_at = now()"
     ))
     .bind(id)
-    .bind(&at.path)
-    .bind(&file.sha256)
-    .bind(file.size as i64)
+    .bind(path)
+    .bind(sha256)
+    .bind(size)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    if let Some(old) = replaced.filter(|o| *o != file.sha256) {
+    if let Some(old) = replaced.filter(|o| o != sha256) {
         crate::datasets::collect_garbage(core, vec![old]).await?;
     }
     Ok(())
@@ -199,32 +205,7 @@ pub(crate) async fn put_bytes_for_run(core: &Core, run_id: i64, path: &str, byte
     let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
     let size = bytes.len() as i64;
     core.blobs.put_bytes(&sha256, bytes).await?;
-    let mut tx = core.db.begin().await?;
-    sqlx::query("INSERT INTO blobs (sha256, size) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING")
-        .bind(&sha256)
-        .bind(size)
-        .execute(&mut *tx)
-        .await?;
-    let replaced: Option<String> = sqlx::query_scalar("SELECT sha256 FROM run_artifacts WHERE run_id = $1 AND path = $2")
-        .bind(run_id)
-        .bind(&path)
-        .fetch_optional(&mut *tx)
-        .await?;
-    sqlx::query(
-        "INSERT INTO run_artifacts (run_id, path, sha256, size) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (run_id, path) DO UPDATE SET sha256 = EXCLUDED.sha256, size = EXCLUDED.size, created_at = now()",
-    )
-    .bind(run_id)
-    .bind(&path)
-    .bind(&sha256)
-    .bind(size)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    if let Some(old) = replaced.filter(|o| *o != sha256) {
-        crate::datasets::collect_garbage(core, vec![old]).await?;
-    }
-    Ok(())
+    record(core, Resolved { table: "run_artifacts", column: "run_id", id: run_id }, &path, &sha256, size).await
 }
 
 /// The blob (sha256, size) of the artifact at `at`.

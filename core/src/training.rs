@@ -746,19 +746,18 @@ pub struct RunEvaluation {
 }
 
 async fn artifact_json(core: &Core, actor: &Actor, experiment_id: &str, run_id: &str, path: &str) -> Result<Option<Value>> {
-    use futures::TryStreamExt;
     let at = crate::artifacts::ArtifactPath {
         experiment_id: experiment_id.to_string(),
         owner: crate::artifacts::Owner::Run(run_id.to_string()),
         path: path.to_string(),
     };
-    let (sha256, _) = match crate::artifacts::get(core, actor, &at).await {
+    let (sha256, size) = match crate::artifacts::get(core, actor, &at).await {
         Ok(found) => found,
         Err(Error::NotFound(_)) => return Ok(None),
         Err(e) => return Err(e),
     };
-    let chunks: Vec<bytes::Bytes> = core.blobs.stream(&sha256).await?.try_collect().await.map_err(anyhow::Error::from)?;
-    Ok(serde_json::from_slice(&chunks.concat()).ok())
+    let size = size.max(0) as u64;
+    Ok(serde_json::from_slice(&core.blobs.head(&sha256, size, size).await?).ok())
 }
 
 /// The evaluation a training job wrote into a run (readers of the run), if it wrote one.

@@ -10,7 +10,7 @@ use forust_ml::sampler::SampleMethod;
 use forust_ml::GradientBooster;
 use serde::{Deserialize, Serialize};
 
-use super::prep::{Labels, Matrix};
+use super::prep::{spread, Labels, Matrix};
 use super::{Curves, Params, Predictions, Task, TrainError};
 
 /// Fitted boosters: one for two classes or a number, one per class otherwise.
@@ -40,11 +40,6 @@ fn fm(m: &Matrix) -> forust_ml::Matrix<'_, f64> {
 
 fn sigmoid(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
-}
-
-/// Up to `n` rows spread evenly.
-fn spread(rows: usize, n: usize) -> Vec<usize> {
-    if rows <= n { (0..rows).collect() } else { (0..n).map(|i| i * rows / n).collect() }
 }
 
 #[allow(clippy::too_many_arguments)]

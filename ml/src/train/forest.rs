@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::linear::{loss_name, loss_of};
-use super::prep::{Labels, Matrix};
+use super::prep::{spread, Labels, Matrix};
 use super::{Curves, Params, Predictions, Task, TrainError};
 
 /// A node: a split (`feature` < u32::MAX) or a leaf (`value`).
@@ -364,12 +364,8 @@ pub fn fit(
 
 /// Up to `n` rows spread evenly over a matrix and its labels.
 fn sample_rows(x: &Matrix, y: &Labels, n: usize) -> (Matrix, Labels) {
-    let rows: Vec<usize> = if x.rows <= n { (0..x.rows).collect() } else { (0..n).map(|i| i * x.rows / n).collect() };
-    let labels = match y {
-        Labels::Classes(c, k) => Labels::Classes(rows.iter().map(|&r| c[r]).collect(), *k),
-        Labels::Numbers(v) => Labels::Numbers(rows.iter().map(|&r| v[r]).collect()),
-    };
-    (x.take_rows(&rows), labels)
+    let rows = spread(x.rows, n);
+    (x.take_rows(&rows), y.take(&rows))
 }
 
 /// Train and validation loss (each on up to 10,000 rows) of the first t trees, for each t.

@@ -315,12 +315,11 @@ pub fn train(
     let x_all = preprocessor.encode(&data.features, n, encoding)?;
     let x_train = x_all.take_rows(&train_rows);
     let x_valid = x_all.take_rows(&valid_rows);
-    let targets = |rows: &[usize]| -> prep::Labels {
-        match &data.target {
-            Target::Classes { codes, .. } => prep::Labels::Classes(rows.iter().map(|&r| codes[r] as usize).collect(), classes.len()),
-            Target::Numbers(y) => prep::Labels::Numbers(rows.iter().map(|&r| y[r]).collect()),
-        }
+    let all_labels = match &data.target {
+        Target::Classes { codes, .. } => prep::Labels::Classes(codes.iter().map(|&c| c as usize).collect(), classes.len()),
+        Target::Numbers(y) => prep::Labels::Numbers(y.clone()),
     };
+    let targets = |rows: &[usize]| all_labels.take(rows);
     let y_train = targets(&train_rows);
     let y_valid = targets(&valid_rows);
     progress(0.05, &format!("training {} on {} rows × {} columns", algorithm.as_str(), x_train.rows, x_train.cols));

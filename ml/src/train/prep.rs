@@ -68,6 +68,11 @@ impl Matrix {
     }
 }
 
+/// Up to `n` of `rows` row numbers, spread evenly (all of them when there are few).
+pub fn spread(rows: usize, n: usize) -> Vec<usize> {
+    if rows <= n { (0..rows).collect() } else { (0..n).map(|i| i * rows / n).collect() }
+}
+
 /// Training targets for the rows of a matrix.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Labels {
@@ -85,6 +90,14 @@ impl Labels {
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The labels of some rows.
+    pub fn take(&self, rows: &[usize]) -> Labels {
+        match self {
+            Labels::Classes(c, k) => Labels::Classes(rows.iter().map(|&r| c[r]).collect(), *k),
+            Labels::Numbers(v) => Labels::Numbers(rows.iter().map(|&r| v[r]).collect()),
+        }
     }
 }
 
