@@ -38,6 +38,7 @@ pub struct ArtifactPath {
 }
 
 /// The table rows of one owner's artifacts.
+#[derive(Clone, Copy)]
 struct Resolved {
     table: &'static str,
     column: &'static str,
@@ -169,12 +170,22 @@ async fn put_inner(core: &Core, actor: &Actor, at: &ArtifactPath, file: &Receive
 /// replaced blob when nothing else refers to it.
 async fn record(core: &Core, owner: Resolved, path: &str, sha256: &str, size: i64) -> Result<()> {
     let mut tx = core.db.begin().await?;
+    let replaced = record_row(&mut tx, &owner, path, sha256, size).await?;
+    tx.commit().await?;
+    if let Some(old) = replaced.filter(|o| o != sha256) {
+        crate::datasets::collect_garbage(core, vec![old]).await?;
+    }
+    Ok(())
+}
+
+/// The rows of [`record`], inside the caller's transaction; returns the blob it replaced.
+async fn record_row(tx: &mut sqlx::PgConnection, owner: &Resolved, path: &str, sha256: &str, size: i64) -> Result<Option<String>> {
     sqlx::query("INSERT INTO blobs (sha256, size) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING")
         .bind(sha256)
         .bind(size)
         .execute(&mut *tx)
         .await?;
-    let Resolved { table, column, id } = owner;
+    let Resolved { table, column, id } = *owner;
     let replaced: Option<String> = sqlx::query_scalar(&format!("SELECT sha256 FROM {table} WHERE {column} = $1 AND path = $2"))
         .bind(id)
         .bind(path)
@@ -190,10 +201,14 @@ async fn record(core: &Core, owner: Resolved, path: &str, sha256: &str, size: i6
     .bind(size)
     .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
-    if let Some(old) = replaced.filter(|o| o != sha256) {
-        crate::datasets::collect_garbage(core, vec![old]).await?;
-    }
+    Ok(replaced)
+}
+
+/// Names an already stored blob as an artifact of a new run, inside the transaction that
+/// creates the run (a custom job's code).
+pub(crate) async fn record_for_new_run(tx: &mut sqlx::PgConnection, run_id: i64, path: &str, sha256: &str, size: i64) -> Result<()> {
+    let path = check_relative(path)?;
+    record_row(tx, &Resolved { table: "run_artifacts", column: "run_id", id: run_id }, &path, sha256, size).await?;
     Ok(())
 }
 
@@ -206,6 +221,23 @@ pub(crate) async fn put_bytes_for_run(core: &Core, run_id: i64, path: &str, byte
     let size = bytes.len() as i64;
     core.blobs.put_bytes(&sha256, bytes).await?;
     record(core, Resolved { table: "run_artifacts", column: "run_id", id: run_id }, &path, &sha256, size).await
+}
+
+/// Stores a local file made by a job (a custom job's outputs) as an artifact of a run.
+pub(crate) async fn put_file_for_run(core: &Core, run_id: i64, path: &str, file: &std::path::Path) -> Result<()> {
+    let path = check_relative(path)?;
+    let owned = file.to_path_buf();
+    let (sha256, size) = tokio::task::spawn_blocking(move || -> std::io::Result<(String, u64)> {
+        use sha2::Digest;
+        let mut hasher = sha2::Sha256::new();
+        let size = std::io::copy(&mut std::fs::File::open(&owned)?, &mut hasher)?;
+        Ok((hex::encode(hasher.finalize()), size))
+    })
+    .await
+    .map_err(anyhow::Error::from)?
+    .map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
+    core.blobs.put_file(&sha256, file).await?;
+    record(core, Resolved { table: "run_artifacts", column: "run_id", id: run_id }, &path, &sha256, size as i64).await
 }
 
 /// The blob (sha256, size) of the artifact at `at`.

@@ -1,5 +1,5 @@
 //! The Trellis domain: accounts, projects, roles, tokens, audit, jobs, datasets, tracking,
-//! training and the model registry.
+//! training (built-in, tuned and custom) and the model registry.
 //!
 //! Every operation takes the caller's [`Actor`] and checks the permission itself, so no route
 //! can forget. SQL lives here (sqlx on PostgreSQL); nothing here knows about axum or Leptos.
@@ -10,6 +10,8 @@ pub mod artifacts;
 pub mod audit;
 pub mod auth;
 pub mod charts;
+pub mod code_archive;
+pub mod custom_training;
 pub mod datasets;
 pub mod db;
 pub mod demo;
@@ -45,10 +47,13 @@ pub struct Core {
     pub blobs: storage::Blobs,
     /// Combines concurrent metric writes to a run (see [`metric_writer`]).
     pub metrics: metric_writer::MetricWriter,
+    /// The URL this Trellis is reached at, given to custom training jobs as
+    /// `MLFLOW_TRACKING_URI`; without it, custom jobs fail with a message saying so.
+    pub public_url: Option<String>,
 }
 
 impl Core {
     pub fn new(db: sqlx::PgPool, blobs: storage::Blobs) -> Self {
-        Self { db, blobs, metrics: metric_writer::MetricWriter::new() }
+        Self { db, blobs, metrics: metric_writer::MetricWriter::new(), public_url: None }
     }
 }

@@ -78,10 +78,40 @@ pub async fn create(db: &PgPool, actor: &Actor, name: &str, project: Option<&str
 /// The caller's own tokens, newest first.
 pub async fn list(db: &PgPool, actor: &Actor) -> Result<Vec<ApiToken>> {
     let user_id = actor.require_user()?;
-    Ok(sqlx::query_as::<_, ApiToken>(&format!("{TOKEN_SELECT} WHERE t.user_id = $1 ORDER BY t.id DESC"))
+    Ok(sqlx::query_as::<_, ApiToken>(&format!("{TOKEN_SELECT} WHERE t.user_id = $1 AND t.job_id IS NULL ORDER BY t.id DESC"))
         .bind(user_id)
         .fetch_all(db)
         .await?)
+}
+
+/// Issues a token for a job's process, acting as `user_id` in `project_id` until `expires_in`
+/// seconds pass or [`revoke_for_job`] runs. Returns (token id, secret).
+pub(crate) async fn issue_for_job(db: &PgPool, job_id: i64, user_id: i64, project_id: i64, expires_in: u64) -> Result<(i64, String)> {
+    let secret = new_secret(TOKEN_PREFIX);
+    let prefix = secret[..TOKEN_PREFIX.len() + 8].to_string();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO api_tokens (user_id, project_id, name, prefix, token_hash, expires_at, job_id)
+         VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6), $7) RETURNING id",
+    )
+    .bind(user_id)
+    .bind(project_id)
+    .bind(format!("job {job_id}"))
+    .bind(&prefix)
+    .bind(hash_secret(&secret))
+    .bind(expires_in as f64)
+    .bind(job_id)
+    .fetch_one(db)
+    .await?;
+    Ok((id, secret))
+}
+
+/// Revokes every token issued for a job.
+pub(crate) async fn revoke_for_job(db: &PgPool, job_id: i64) -> Result<()> {
+    sqlx::query("UPDATE api_tokens SET revoked_at = now() WHERE job_id = $1 AND revoked_at IS NULL")
+        .bind(job_id)
+        .execute(db)
+        .await?;
+    Ok(())
 }
 
 /// Revokes one of the caller's tokens (instance admins may revoke anyone's).

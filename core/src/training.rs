@@ -94,9 +94,32 @@ pub(crate) struct TrialRef {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "method", rename_all = "lowercase")]
-enum SplitRule {
+pub(crate) enum SplitRule {
     Random { fractions: [f64; 3], seed: u64 },
     Column { column: String },
+}
+
+impl SplitRule {
+    /// The part (0 train, 1 validation, 2 test) of the data row numbered `row` (from 0);
+    /// `label` gives the row's split-column cell.
+    pub(crate) fn part(&self, row: u64, label: impl FnOnce() -> String) -> anyhow::Result<usize> {
+        match self {
+            SplitRule::Random { fractions, seed } => Ok(trellis_ml::split::assign(*seed, row, *fractions)),
+            SplitRule::Column { column } => {
+                let text = label();
+                trellis_ml::split::parse_label(&text)
+                    .ok_or_else(|| Permanent(format!("row {}, column '{column}': '{text}' is not train, validation or test", row + 1)).into())
+            }
+        }
+    }
+
+    /// The split column, for a column split.
+    pub(crate) fn column(&self) -> Option<&str> {
+        match self {
+            SplitRule::Column { column } => Some(column),
+            SplitRule::Random { .. } => None,
+        }
+    }
 }
 
 /// An algorithm's hyperparameters, for forms and documentation.
@@ -172,33 +195,7 @@ pub(crate) async fn prepare(core: &Core, actor: &Actor, project: &str, req: &Tra
     let names = || columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
     let target = find(&req.target).ok_or_else(|| bad(format!("target: '{}' is not a column of {label} (columns: {})", req.target, names())))?;
     check_target(target, task)?;
-    // The split: the version's saved one, or 80/10/10 by row with seed 0.
-    let split_row: Option<(String, Option<i64>, Option<Value>, Option<String>, Value)> = sqlx::query_as(
-        "SELECT method, seed, fractions, split_column, counts FROM dataset_splits WHERE version_id = $1",
-    )
-    .bind(v.id)
-    .fetch_optional(&core.db)
-    .await?;
-    let (split, counts) = match split_row {
-        Some((method, seed, fractions, column, counts)) => {
-            let counts = ["train", "validation", "test"].map(|k| counts.get(k).and_then(Value::as_u64).unwrap_or(0));
-            if method == "column" {
-                (SplitRule::Column { column: column.unwrap_or_default() }, counts)
-            } else {
-                let f = fractions.unwrap_or(Value::Null);
-                let fractions = ["train", "validation", "test"].map(|k| f.get(k).and_then(Value::as_f64).unwrap_or(0.0));
-                (SplitRule::Random { fractions, seed: seed.unwrap_or(0) as u64 }, counts)
-            }
-        }
-        None => {
-            let rows = v.row_count.unwrap_or(0).max(0) as u64;
-            let mut counts = [0u64; 3];
-            for r in 0..rows {
-                counts[trellis_ml::split::assign(0, r, DEFAULT_FRACTIONS)] += 1;
-            }
-            (SplitRule::Random { fractions: DEFAULT_FRACTIONS, seed: 0 }, counts)
-        }
-    };
+    let (split, counts) = saved_split(&core.db, v.id, v.row_count).await?;
     // Rows without a target are left out; the split's counts include them, so this check is
     // on the rows that have one where the profile can tell.
     let usable = |n: u64| if target.count + target.missing > 0 { n * target.count / (target.count + target.missing) } else { n };
@@ -208,10 +205,7 @@ pub(crate) async fn prepare(core: &Core, actor: &Actor, project: &str, req: &Tra
             counts[0], counts[1], counts[2]
         )));
     }
-    let split_column = match &split {
-        SplitRule::Column { column } => Some(column.as_str()),
-        SplitRule::Random { .. } => None,
-    };
+    let split_column = split.column();
     let feature_names: Vec<String> = match &req.features {
         Some(list) => {
             if list.is_empty() {
@@ -298,6 +292,73 @@ pub(crate) async fn experiment_for(tx: &mut sqlx::PgConnection, actor: &Actor, p
     }
 }
 
+/// A version's saved split, or 80/10/10 by row with seed 0; with its rows per part.
+pub(crate) async fn saved_split(db: &PgPool, version_id: i64, row_count: Option<i64>) -> Result<(SplitRule, [u64; 3])> {
+    let split_row: Option<(String, Option<i64>, Option<Value>, Option<String>, Value)> = sqlx::query_as(
+        "SELECT method, seed, fractions, split_column, counts FROM dataset_splits WHERE version_id = $1",
+    )
+    .bind(version_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(match split_row {
+        Some((method, seed, fractions, column, counts)) => {
+            let counts = ["train", "validation", "test"].map(|k| counts.get(k).and_then(Value::as_u64).unwrap_or(0));
+            if method == "column" {
+                (SplitRule::Column { column: column.unwrap_or_default() }, counts)
+            } else {
+                let f = fractions.unwrap_or(Value::Null);
+                let fractions = ["train", "validation", "test"].map(|k| f.get(k).and_then(Value::as_f64).unwrap_or(0.0));
+                (SplitRule::Random { fractions, seed: seed.unwrap_or(0) as u64 }, counts)
+            }
+        }
+        None => {
+            let rows = row_count.unwrap_or(0).max(0) as u64;
+            let mut counts = [0u64; 3];
+            for r in 0..rows {
+                counts[trellis_ml::split::assign(0, r, DEFAULT_FRACTIONS)] += 1;
+            }
+            (SplitRule::Random { fractions: DEFAULT_FRACTIONS, seed: 0 }, counts)
+        }
+    })
+}
+
+/// Writes a SCHEDULED run started by a job; returns (run id, run uuid).
+pub(crate) async fn insert_scheduled_run(tx: &mut sqlx::PgConnection, experiment_id: i64, name: &str, user_id: Option<i64>, user_name: &str) -> Result<(i64, String)> {
+    let run_uuid = uuid::Uuid::new_v4().simple().to_string();
+    let run_id: i64 = sqlx::query_scalar(
+        "INSERT INTO runs (run_uuid, experiment_id, name, user_id, user_name, status, start_time) VALUES ($1, $2, $3, $4, $5, 'SCHEDULED', $6) RETURNING id",
+    )
+    .bind(&run_uuid)
+    .bind(experiment_id)
+    .bind(name)
+    .bind(user_id)
+    .bind(user_name)
+    .bind(tracking::now_ms())
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok((run_id, run_uuid))
+}
+
+/// Records a dataset version as an input of a run (MLflow's `log_inputs`, context `training`).
+pub(crate) async fn link_dataset_version(tx: &mut sqlx::PgConnection, run_id: i64, project_slug: &str, dataset: &str, version: i32, version_id: i64) -> Result<()> {
+    let label = format!("{dataset}@v{version}");
+    let source = json!({ "uri": format!("/projects/{project_slug}/datasets/{dataset}/versions/{version}") }).to_string();
+    let digest: Option<String> = sqlx::query_scalar("SELECT left(sha256, 8) FROM dataset_versions WHERE id = $1").bind(version_id).fetch_one(&mut *tx).await?;
+    sqlx::query(
+        "INSERT INTO run_dataset_inputs (run_id, name, digest, source_type, source, tags, dataset_version_id)
+         VALUES ($1, $2, $3, 'trellis', $4, $5, $6)",
+    )
+    .bind(run_id)
+    .bind(&label)
+    .bind(digest.unwrap_or_default())
+    .bind(&source)
+    .bind(json!([{ "key": "mlflow.data.context", "value": "training" }]))
+    .bind(version_id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
 /// A new run of a prepared request, with its own parameters.
 pub(crate) struct NewRun<'a> {
     pub experiment_id: i64,
@@ -313,19 +374,7 @@ pub(crate) struct NewRun<'a> {
 /// Writes a SCHEDULED run (params, tags, dataset input) and its training job; returns
 /// (run id, run uuid, job id).
 pub(crate) async fn create_training_run(tx: &mut sqlx::PgConnection, p: &Prepared, run: NewRun<'_>) -> Result<(i64, String, i64)> {
-    let now = tracking::now_ms();
-    let run_uuid = uuid::Uuid::new_v4().simple().to_string();
-    let run_id: i64 = sqlx::query_scalar(
-        "INSERT INTO runs (run_uuid, experiment_id, name, user_id, user_name, status, start_time) VALUES ($1, $2, $3, $4, $5, 'SCHEDULED', $6) RETURNING id",
-    )
-    .bind(&run_uuid)
-    .bind(run.experiment_id)
-    .bind(run.name)
-    .bind(run.user_id)
-    .bind(run.user_name)
-    .bind(now)
-    .fetch_one(&mut *tx)
-    .await?;
+    let (run_id, run_uuid) = insert_scheduled_run(&mut *tx, run.experiment_id, run.name, run.user_id, run.user_name).await?;
     let t = &p.template;
     let mut run_params: Vec<(String, String)> = run.params.0.iter().map(|(k, v)| (k.clone(), trellis_ml::train::prep::format_number(*v))).collect();
     run_params.extend([
@@ -350,20 +399,7 @@ pub(crate) async fn create_training_run(tx: &mut sqlx::PgConnection, p: &Prepare
     tags.extend(run.tags);
     tracking::upsert_pairs(&mut *tx, "run_params", "run_id", run_id, &run_params, false).await?;
     tracking::upsert_pairs(&mut *tx, "run_tags", "run_id", run_id, &tags, true).await?;
-    let source = json!({ "uri": format!("/projects/{}/datasets/{}/versions/{}", p.project_slug, p.dataset, p.version) }).to_string();
-    let digest: Option<String> = sqlx::query_scalar("SELECT left(sha256, 8) FROM dataset_versions WHERE id = $1").bind(t.version_id).fetch_one(&mut *tx).await?;
-    sqlx::query(
-        "INSERT INTO run_dataset_inputs (run_id, name, digest, source_type, source, tags, dataset_version_id)
-         VALUES ($1, $2, $3, 'trellis', $4, $5, $6)",
-    )
-    .bind(run_id)
-    .bind(&p.label)
-    .bind(digest.unwrap_or_default())
-    .bind(&source)
-    .bind(json!([{ "key": "mlflow.data.context", "value": "training" }]))
-    .bind(t.version_id)
-    .execute(&mut *tx)
-    .await?;
+    link_dataset_version(&mut *tx, run_id, &p.project_slug, &p.dataset, p.version, t.version_id).await?;
     let payload = Payload { run_id, run_uuid: run_uuid.clone(), params: run.params, trial: run.trial, ..t.clone() };
     let job_id: i64 = sqlx::query_scalar("INSERT INTO jobs (project_id, kind, payload, max_attempts, created_by) VALUES ($1, $2, $3, 1, $4) RETURNING id")
         .bind(p.project_id)
@@ -656,24 +692,13 @@ fn readers(header: &[String], p: &Payload) -> anyhow::Result<Readers> {
     Ok(Readers {
         target: (at(&p.target)?, ColumnBuilder::new(&p.target, p.target_type, p.task.is_classification())),
         features: p.features.iter().map(|(n, t)| Ok((at(n)?, ColumnBuilder::new(n, *t, false)))).collect::<anyhow::Result<_>>()?,
-        split_column: match &p.split {
-            SplitRule::Column { column } => Some(at(column)?),
-            SplitRule::Random { .. } => None,
-        },
+        split_column: p.split.column().map(at).transpose()?,
     })
 }
 
 /// Adds one row; returns its split, or an error for a bad split label.
 fn push_row(r: &mut Readers, cell: impl Fn(usize) -> String, row: u64, split: &SplitRule, keep: &mut Vec<bool>, splits: &mut Vec<u8>) -> anyhow::Result<()> {
-    let s = match (split, r.split_column) {
-        (SplitRule::Random { fractions, seed }, _) => trellis_ml::split::assign(*seed, row, *fractions) as u8,
-        (SplitRule::Column { column }, Some(c)) => {
-            let text = cell(c);
-            trellis_ml::split::parse_label(&text)
-                .ok_or_else(|| Permanent(format!("row {}, column '{column}': '{text}' is not train, validation or test", row + 1)))? as u8
-        }
-        _ => unreachable!("a split column was found"),
-    };
+    let s = split.part(row, || r.split_column.map(&cell).unwrap_or_default())? as u8;
     let t = cell(r.target.0);
     keep.push(!ColumnBuilder::missing(&t));
     r.target.1.push(&t);

@@ -39,6 +39,8 @@ impl Registry {
         r.register(crate::datasets::PROFILE_KIND, move |ctx| crate::datasets::profile_job(ctx, blobs.clone()));
         let trainer = core.clone();
         r.register(crate::training::TRAIN_KIND, move |ctx| crate::training::training_job(ctx, trainer.clone()));
+        let runner = core.clone();
+        r.register(crate::custom_training::CUSTOM_KIND, move |ctx| crate::custom_training::custom_job(ctx, runner.clone()));
         r
     }
 

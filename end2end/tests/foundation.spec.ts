@@ -539,6 +539,38 @@ test("an editor trains a model in the browser, follows the job and sees its eval
   await shot(page, "25-trained-run");
 });
 
+test("an editor starts a custom job with a script and follows its log on the run page", async ({ page }) => {
+  await signIn(page, admin);
+  await page.goto("/p/churn-model/train");
+  await expect(page.getByRole("heading", { name: "Train a model" })).toBeVisible();
+  await hydrated(page);
+  const form = page.getByRole("form", { name: "Custom training" });
+  const script = [
+    'echo "rows: $(wc -l < "$TRELLIS_DATA_DIR/train.csv")"',
+    'for epoch in 1 2 3; do echo "epoch $epoch loss 0.$((9 - epoch))"; done',
+    'echo "a warning" >&2',
+  ].join("\n");
+  await form.getByLabel("Code (.py file, .zip, .tar or .tar.gz)").setInputFiles({ name: "job.sh", mimeType: "text/x-sh", buffer: Buffer.from(script) });
+  await form.getByLabel("Command").fill("sh job.sh");
+  await form.getByLabel("Experiment").fill("custom-jobs");
+  await form.getByRole("combobox", { name: "Data for $TRELLIS_DATA_DIR" }).selectOption({ label: "cancer v1 (569 rows)" });
+  // A limit out of range is refused before anything runs.
+  await form.getByLabel("Time limit (seconds)").fill("0");
+  await form.getByRole("button", { name: "Start custom job" }).click();
+  await expect(form.getByRole("alert")).toContainText("timeout_seconds");
+  await form.getByLabel("Time limit (seconds)").fill("120");
+  await shot(page, "26-custom-job-form");
+  await form.getByRole("button", { name: "Start custom job" }).click();
+
+  await expect(page).toHaveURL(/\/p\/churn-model\/runs\/[0-9a-f]{32}$/);
+  const job = page.getByRole("region", { name: "Training job" });
+  await expect(job).toContainText("succeeded", { timeout: 60_000 });
+  await expect(job).toContainText("epoch 3 loss 0.6");
+  await expect(page.getByRole("table", { name: "Tags" })).toContainText("trellis.exit_code");
+  await expect(page.getByRole("table", { name: "Dataset inputs" })).toContainText("cancer@v1");
+  await shot(page, "27-custom-job-run");
+});
+
 async function signIn(page: Page, who: { email: string; password: string }) {
   await page.goto("/login");
   await hydrated(page);

@@ -70,6 +70,10 @@ pub struct WorkerArgs {
     /// Jobs to run at once in this process.
     #[arg(long, env = "TRELLIS_WORKERS", default_value_t = 1)]
     pub concurrency: usize,
+    /// The URL Trellis is reached at from this machine; custom training jobs' MLflow clients
+    /// use it (`MLFLOW_TRACKING_URI`).
+    #[arg(long, env = "TRELLIS_PUBLIC_URL")]
+    pub public_url: Option<String>,
     #[arg(long, env = "TRELLIS_JOB_LEASE_SECONDS", default_value_t = 30)]
     pub job_lease_seconds: u64,
 }

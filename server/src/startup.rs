@@ -180,6 +180,17 @@ pub fn leptos_options(site_root: Option<&std::path::Path>, addr: SocketAddr) -> 
     Ok(options)
 }
 
+/// The URL of a server listening on `addr`, from the same machine (a wildcard address becomes
+/// the loopback one).
+pub fn local_url(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, addr.port()))
+}
+
 /// Starts `n` workers sharing one registry; returns their join handles.
 pub fn spawn_workers(
     core: &Core,
@@ -239,7 +250,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let pool = database.pool.clone();
     let store = session_store(&pool).await?;
     let deletion = tokio::spawn(store.clone().continuously_delete_expired(tokio::time::Duration::from_secs(3600)));
-    let core = Core::new(pool.clone(), args.db.blobs()?);
+    let mut core = Core::new(pool.clone(), args.db.blobs()?);
+    core.public_url = Some(args.public_url.clone().unwrap_or_else(|| local_url(args.addr)));
     core.blobs.check().await.context("the blob store does not answer")?;
     let stale = core.blobs.clear_stale_temp();
     if stale > 0 {
@@ -289,7 +301,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 pub async fn worker(args: crate::config::WorkerArgs) -> anyhow::Result<()> {
     let database = Database::open(&args.db).await?;
     let shutdown = CancellationToken::new();
-    let core = Core::new(database.pool.clone(), args.db.blobs()?);
+    let mut core = Core::new(database.pool.clone(), args.db.blobs()?);
+    core.public_url = args.public_url.clone();
+    if core.public_url.is_none() {
+        tracing::warn!("TRELLIS_PUBLIC_URL is not set: custom training jobs on this worker will fail, as their MLflow client needs the URL of Trellis");
+    }
     let workers = spawn_workers(&core, args.concurrency.max(1), Duration::from_secs(args.job_lease_seconds.max(3)), &shutdown);
     eprintln!("Trellis worker running {} job slot(s)  (Ctrl-C to stop)", args.concurrency.max(1));
     shutdown_signal().await;

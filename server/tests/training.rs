@@ -21,12 +21,6 @@ async fn submit(app: &TestApp, token: &str, body: Value) -> reqwest::Response {
     app.send(Method::POST, "/v1/projects/churn/training-jobs", Some(token), Some(body)).await
 }
 
-async fn run(app: &TestApp, token: &str, run_id: &str) -> Value {
-    let res = app.get(&format!("/api/2.0/mlflow/runs/get?run_id={run_id}"), Some(token)).await;
-    assert_eq!(res.status(), 200);
-    res.json::<Value>().await.unwrap()["run"].clone()
-}
-
 fn metric(run: &Value, key: &str) -> f64 {
     run["data"]["metrics"].as_array().unwrap().iter().find(|m| m["key"] == key).unwrap_or_else(|| panic!("no metric {key} in {run}"))["value"]
         .as_f64()
@@ -59,7 +53,7 @@ async fn a_training_job_logs_its_model_curves_and_evaluation_into_a_run() {
     let submitted: Value = res.json().await.unwrap();
     let run_id = submitted["run_id"].as_str().unwrap().to_string();
     let job_id = submitted["job_id"].as_i64().unwrap();
-    let scheduled = run(&app, &team.viewer, &run_id).await;
+    let scheduled = get_run(&app, &team.viewer, &run_id).await;
     assert_eq!(scheduled["info"]["status"], "SCHEDULED");
     assert_eq!(param(&scheduled, "algorithm"), "gradient_boosting");
     assert_eq!(param(&scheduled, "n_estimators"), "300");
@@ -70,7 +64,7 @@ async fn a_training_job_logs_its_model_curves_and_evaluation_into_a_run() {
     let job: Value = app.get(&format!("/v1/jobs/{job_id}"), Some(&team.viewer)).await.json().await.unwrap();
     assert_eq!(job["state"], "succeeded", "{job}");
     assert_eq!(job["progress"], 1.0);
-    let done = run(&app, &team.viewer, &run_id).await;
+    let done = get_run(&app, &team.viewer, &run_id).await;
     assert_eq!(done["info"]["status"], "FINISHED");
     let auc = metric(&done, "test_roc_auc");
     assert!(auc > 0.95, "test AUC {auc}");
@@ -106,7 +100,7 @@ async fn a_training_job_logs_its_model_curves_and_evaluation_into_a_run() {
     // A job that runs again (its worker stopped) starts the run's values afresh.
     sqlx::query("UPDATE jobs SET state = 'queued', attempts = 0, finished_at = NULL WHERE id = $1").bind(job_id).execute(&app.db).await.unwrap();
     run_jobs(&app).await;
-    let rerun = run(&app, &team.viewer, &run_id).await;
+    let rerun = get_run(&app, &team.viewer, &run_id).await;
     assert_eq!(rerun["info"]["status"], "FINISHED");
     assert_eq!(metric(&rerun, "test_roc_auc"), auc);
     let again_history: Value = app
@@ -120,7 +114,7 @@ async fn a_training_job_logs_its_model_curves_and_evaluation_into_a_run() {
     // Same data, params and seed: the same model and metrics.
     let again: Value = submit(&app, &team.editor, body).await.json().await.unwrap();
     run_jobs(&app).await;
-    let second = run(&app, &team.viewer, again["run_id"].as_str().unwrap()).await;
+    let second = get_run(&app, &team.viewer, again["run_id"].as_str().unwrap()).await;
     assert_eq!(metric(&second, "test_roc_auc"), auc);
     assert_eq!(metric(&second, "test_log_loss"), metric(&done, "test_log_loss"));
 
@@ -132,10 +126,10 @@ async fn a_training_job_logs_its_model_curves_and_evaluation_into_a_run() {
     let res = submit(&app, &team.editor, request("cancer", "diagnosis", "binary", "random_forest")).await;
     let forest: Value = res.json().await.unwrap();
     run_jobs(&app).await;
-    let reg = run(&app, &team.viewer, reg["run_id"].as_str().unwrap()).await;
+    let reg = get_run(&app, &team.viewer, reg["run_id"].as_str().unwrap()).await;
     assert_eq!(reg["info"]["status"], "FINISHED");
     assert!(metric(&reg, "test_r2") > 0.95, "{reg}");
-    let forest = run(&app, &team.viewer, forest["run_id"].as_str().unwrap()).await;
+    let forest = get_run(&app, &team.viewer, forest["run_id"].as_str().unwrap()).await;
     assert!(metric(&forest, "test_roc_auc") > 0.95);
 
     // Submissions are audited.
@@ -231,7 +225,7 @@ async fn a_search_runs_its_trials_a_few_at_a_time_and_keeps_the_best() {
     }
     assert_eq!(ran, 5);
 
-    let parent = run(&app, &team.viewer, &parent_id).await;
+    let parent = get_run(&app, &team.viewer, &parent_id).await;
     assert_eq!(parent["info"]["status"], "FINISHED");
     assert_eq!(param(&parent, "metric"), "validation_roc_auc");
     assert_eq!(param(&parent, "direction"), "maximize");

@@ -61,6 +61,49 @@ pub fn RoleBadge(#[prop(into)] role: String) -> impl IntoView {
     view! { <span class=class>{role}</span> }
 }
 
+/// Sends an upload with `XMLHttpRequest` (the only browser API that reports upload progress):
+/// progress goes to `progress` (0–1); when it ends, `done` gets the status and the JSON answer
+/// (status 0 for a network error).
+#[cfg(feature = "hydrate")]
+pub fn send_with_progress(
+    xhr: web_sys::XmlHttpRequest,
+    send: impl FnOnce(&web_sys::XmlHttpRequest) -> Result<(), wasm_bindgen::JsValue>,
+    progress: RwSignal<f64>,
+    done: impl Fn(u16, serde_json::Value) + 'static,
+) {
+    use std::rc::Rc;
+    use wasm_bindgen::closure::Closure;
+    use wasm_bindgen::JsCast;
+    let on_progress = Closure::<dyn FnMut(web_sys::ProgressEvent)>::new(move |e: web_sys::ProgressEvent| {
+        if e.length_computable() && e.total() > 0.0 {
+            progress.set(e.loaded() / e.total());
+        }
+    });
+    if let Ok(up) = xhr.upload() {
+        up.set_onprogress(Some(on_progress.as_ref().unchecked_ref()));
+    }
+    on_progress.forget();
+    let done = Rc::new(done);
+    let (x, on_done) = (xhr.clone(), done.clone());
+    let on_load = Closure::<dyn FnMut()>::new(move || {
+        let status = x.status().unwrap_or(0);
+        let body = x.response_text().ok().flatten().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+        if (200..300).contains(&status) {
+            progress.set(1.0);
+        }
+        on_done(status, body);
+    });
+    xhr.set_onload(Some(on_load.as_ref().unchecked_ref()));
+    on_load.forget();
+    let on_error = Closure::<dyn FnMut()>::new(move || done(0, serde_json::Value::Null));
+    xhr.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    on_error.forget();
+    progress.set(0.0);
+    if send(&xhr).is_err() {
+        progress.set(0.0);
+    }
+}
+
 /// An absolute URL for a path on this site (in the browser; the path itself on the server).
 pub fn absolute_url(path: &str) -> String {
     #[cfg(feature = "hydrate")]

@@ -123,8 +123,6 @@ fn UploadBox(slug: String, name: String, refresh: RwSignal<u32>, state: UploadSt
         error.set(None);
         #[cfg(feature = "hydrate")]
         {
-            use wasm_bindgen::closure::Closure;
-            use wasm_bindgen::JsCast;
             let Some(input) = file_input.get() else { return };
             let Some(file) = input.files().and_then(|f| f.get(0)) else {
                 error.set(Some("Choose a CSV or Parquet file first.".into()));
@@ -152,45 +150,19 @@ fn UploadBox(slug: String, name: String, refresh: RwSignal<u32>, state: UploadSt
                 "text/csv"
             };
             let _ = xhr.set_request_header("Content-Type", ctype);
-            let on_progress = Closure::<dyn FnMut(web_sys::ProgressEvent)>::new(move |e: web_sys::ProgressEvent| {
-                if e.length_computable() && e.total() > 0.0 {
-                    progress.set(e.loaded() / e.total());
-                }
-            });
-            if let Ok(up) = xhr.upload() {
-                up.set_onprogress(Some(on_progress.as_ref().unchecked_ref()));
-            }
-            on_progress.forget();
-            let x = xhr.clone();
-            let on_load = Closure::<dyn FnMut()>::new(move || {
+            uploading.set(true);
+            crate::components::widgets::send_with_progress(xhr, |x| x.send_with_opt_blob(Some(&file)), progress, move |status, body| {
                 uploading.set(false);
-                let status = x.status().unwrap_or(0);
-                let body: serde_json::Value = x
-                    .response_text()
-                    .ok()
-                    .flatten()
-                    .and_then(|t| serde_json::from_str(&t).ok())
-                    .unwrap_or_default();
                 if (200..300).contains(&status) {
-                    progress.set(1.0);
                     refresh.update(|r| *r += 1);
                     uploaded.set(body["version"].as_i64().map(|v| v as i32));
+                } else if status == 0 {
+                    error.set(Some("The upload was interrupted (network error).".into()));
                 } else {
                     let msg = body["error"]["message"].as_str().unwrap_or("the upload failed").to_string();
                     error.set(Some(format!("Upload refused: {msg}")));
                 }
             });
-            xhr.set_onload(Some(on_load.as_ref().unchecked_ref()));
-            on_load.forget();
-            let on_error = Closure::<dyn FnMut()>::new(move || {
-                uploading.set(false);
-                error.set(Some("The upload was interrupted (network error).".into()));
-            });
-            xhr.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-            on_error.forget();
-            progress.set(0.0);
-            uploading.set(true);
-            let _ = xhr.send_with_opt_blob(Some(&file));
         }
     };
     let dragging = RwSignal::new(false);

@@ -1,5 +1,5 @@
-//! Train a model from a profiled dataset version with a built-in algorithm: the form, which starts
-//! a job and opens the run it trains.
+//! Train a model: from a profiled dataset version with a built-in algorithm, or with the user's
+//! own code (a custom job). Each form starts a job and opens the run it trains.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::training::{get_training_options, StartTraining};
-use crate::components::widgets::{action_error, go_to, ErrorBox, Loading};
+use crate::components::widgets::{action_error, go_to, ErrorBox, Loading, ProgressBar};
 use crate::model::{TrainingForm, TrainingOptions};
 use crate::pages::project::use_project;
 
@@ -32,10 +32,15 @@ pub fn TrainModel() -> impl IntoView {
                 if !o.can_write {
                     return view! { <p class="empty">"Only editors and admins of this project can train models."</p> }.into_any();
                 }
-                if o.versions.is_empty() {
-                    return view! { <p class="empty">"No profiled dataset version yet: upload a dataset first."</p> }.into_any();
-                }
-                view! { <TrainingFormView options=o action=start/> }.into_any()
+                let custom = o.clone();
+                view! {
+                    {if o.versions.is_empty() {
+                        view! { <p class="empty">"No profiled dataset version yet: upload a dataset first."</p> }.into_any()
+                    } else {
+                        view! { <TrainingFormView options=o action=start/> }.into_any()
+                    }}
+                    <CustomJobFormView options=custom/>
+                }.into_any()
             })}
         </Suspense>
     }
@@ -105,11 +110,7 @@ fn TrainingFormView(options: TrainingOptions, action: ServerAction<StartTraining
             </datalist>
             <label>"Dataset version"
                 <select name="dataset_version" on:change=move |ev| version.set(event_target_value(&ev))>
-                    {options.versions.iter().map(|v| {
-                        let key = v.key();
-                        let text = format!("{} v{} ({} rows)", v.dataset, v.version, v.rows);
-                        view! { <option value=key.clone() selected=move || version.get() == key>{text}</option> }
-                    }).collect_view()}
+                    <VersionOptions versions=options.versions.clone() chosen=version/>
                 </select>
             </label>
             <label>"Target column"
@@ -195,4 +196,109 @@ fn TrainingFormView(options: TrainingOptions, action: ServerAction<StartTraining
             {action_error(action)}
         </form>
     }
+}
+
+/// A custom job: the user's code (one file or an archive) and a command, uploaded as a form to
+/// the REST API with a progress bar; the run page follows the job.
+#[component]
+fn CustomJobFormView(options: TrainingOptions) -> impl IntoView {
+    let ctx = use_project();
+    let code_input = NodeRef::<leptos::html::Input>::new();
+    let experiment = RwSignal::new(options.experiments.first().cloned().unwrap_or_else(|| "training".to_string()));
+    let command = RwSignal::new("python train.py".to_string());
+    let version = RwSignal::new(String::new());
+    let timeout = RwSignal::new("3600".to_string());
+    let progress = RwSignal::new(0.0);
+    let sending = RwSignal::new(false);
+    let error = RwSignal::new(None::<String>);
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        error.set(None);
+        let mut spec = serde_json::json!({ "experiment": experiment.get_untracked(), "command": command.get_untracked() });
+        match timeout.get_untracked().trim().parse::<u64>() {
+            Ok(t) => spec["timeout_seconds"] = t.into(),
+            Err(_) => {
+                error.set(Some("The time limit must be a whole number of seconds.".into()));
+                return;
+            }
+        }
+        if let Some((dataset, v)) = version.get_untracked().rsplit_once('@') {
+            spec["dataset"] = dataset.into();
+            spec["version"] = v.parse::<i64>().unwrap_or(0).into();
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (&spec, code_input, ctx);
+        #[cfg(feature = "hydrate")]
+        {
+            let Some(file) = code_input.get().and_then(|i| i.files()).and_then(|f| f.get(0)) else {
+                error.set(Some("Choose the code to run: a .py file, or a .zip or .tar.gz archive.".into()));
+                return;
+            };
+            let (Ok(form), Ok(xhr)) = (web_sys::FormData::new(), web_sys::XmlHttpRequest::new()) else { return };
+            let _ = form.append_with_str("spec", &spec.to_string());
+            let _ = form.append_with_blob_and_filename("code", &file, &file.name());
+            let slug = ctx.slug.get_untracked();
+            if xhr.open("POST", &format!("/v1/projects/{slug}/custom-jobs")).is_err() {
+                return;
+            }
+            sending.set(true);
+            crate::components::widgets::send_with_progress(xhr, |x| x.send_with_opt_form_data(Some(&form)), progress, move |status, body| {
+                sending.set(false);
+                match (status, body["run_id"].as_str()) {
+                    (200..=299, Some(run_id)) => go_to(&format!("/p/{slug}/runs/{run_id}")),
+                    (0, _) => error.set(Some("The upload was interrupted (network error).".into())),
+                    _ => error.set(Some(format!("Refused: {}", body["error"]["message"].as_str().unwrap_or("the job could not start")))),
+                }
+            });
+        }
+    };
+    view! {
+        <section class="card">
+            <h2>"Custom training: your own code"</h2>
+            <p class="muted">"Upload a script or an archive and the command that runs it. The worker runs it in a directory of its own with "
+                <code>"MLFLOW_TRACKING_URI"</code>", "<code>"MLFLOW_RUN_ID"</code>" and a token for this job, so "
+                <code>"mlflow.start_run()"</code>" logs into the run made for it. The chosen version's splits are in "
+                <code>"$TRELLIS_DATA_DIR"</code>" (train.csv, validation.csv, test.csv); an .onnx file left in "
+                <code>"$TRELLIS_OUTPUT_DIR"</code>" becomes the run's model. The code runs on the worker machine."</p>
+            <form class="form" aria-label="Custom training" on:submit=on_submit>
+                <label>"Code (.py file, .zip, .tar or .tar.gz)"
+                    <input type="file" name="code" required accept=".py,.zip,.tar,.gz,.tgz,.sh,.r,.R" node_ref=code_input/>
+                </label>
+                <label>"Command"
+                    <input type="text" name="command" required maxlength="10000" prop:value=move || command.get()
+                        on:input=move |ev| command.set(event_target_value(&ev))/>
+                </label>
+                <label>"Experiment"
+                    <input type="text" name="custom_experiment" list="experiment-names" required maxlength="500"
+                        prop:value=move || experiment.get() on:input=move |ev| experiment.set(event_target_value(&ev))/>
+                </label>
+                <label>"Data for $TRELLIS_DATA_DIR"
+                    <select name="custom_dataset_version" on:change=move |ev| version.set(event_target_value(&ev))>
+                        <option value="" selected=move || version.get().is_empty()>"None"</option>
+                        <VersionOptions versions=options.versions.clone() chosen=version/>
+                    </select>
+                </label>
+                <label>"Time limit (seconds)"
+                    <input type="number" name="timeout_seconds" min="1" max="604800" step="1" prop:value=move || timeout.get()
+                        on:input=move |ev| timeout.set(event_target_value(&ev))/>
+                </label>
+                <button type="submit" disabled=move || sending.get()>"Start custom job"</button>
+                <ProgressBar value=progress label="Code upload progress"/>
+                {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            </form>
+        </section>
+    }
+}
+
+/// The `<option>`s of a dataset-version select (`dataset@version` values).
+#[component]
+fn VersionOptions(versions: Vec<crate::model::TrainableVersion>, chosen: RwSignal<String>) -> impl IntoView {
+    versions
+        .into_iter()
+        .map(|v| {
+            let key = v.key();
+            let text = format!("{} v{} ({} rows)", v.dataset, v.version, v.rows);
+            view! { <option value=key.clone() selected=move || chosen.get() == key>{text}</option> }
+        })
+        .collect_view()
 }

@@ -38,6 +38,11 @@ pub fn router() -> Router<AppState> {
         .route("/v1/projects/{project}/datasets/{dataset}/versions/{version}/split", get(datasets::get_split).put(datasets::set_split))
         .route("/v1/projects/{project}/training-jobs", axum::routing::post(training::submit))
         .route("/v1/projects/{project}/tuning-jobs", axum::routing::post(training::tune))
+        .route(
+            "/v1/projects/{project}/custom-jobs",
+            axum::routing::post(training::submit_custom)
+                .layer(axum::extract::DefaultBodyLimit::max(trellis_core::code_archive::MAX_CODE_BYTES as usize + (1 << 20))),
+        )
         .route("/v1/training/algorithms", get(training::algorithms))
         .route("/v1/projects/{project}/audit", get(audit::project))
         .route("/v1/audit", get(audit::instance))

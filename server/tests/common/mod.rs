@@ -34,9 +34,10 @@ pub async fn spawn_with_blobs(blobs: trellis_core::storage::Blobs) -> TestApp {
     serve(core, RouterSettings { secure_cookies: false, session_idle_minutes: 60, max_body_bytes: 64 * 1024 }).await
 }
 
-async fn serve(core: Core, settings: RouterSettings) -> TestApp {
+async fn serve(mut core: Core, settings: RouterSettings) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    core.public_url = Some(startup::local_url(addr));
     let options = startup::leptos_options(None, addr).unwrap();
     let pool = core.db.clone();
     let mut state = AppState::new(options, core.clone());
@@ -221,4 +222,11 @@ pub fn count_files(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir)
         .map(|rd| rd.flatten().map(|e| if e.path().is_dir() { count_files(&e.path()) } else { 1 }).sum())
         .unwrap_or(0)
+}
+
+/// A run through the MLflow API (`runs/get`), as the `run` object.
+pub async fn get_run(app: &TestApp, token: &str, run_id: &str) -> Value {
+    let res = app.get(&format!("/api/2.0/mlflow/runs/get?run_id={run_id}"), Some(token)).await;
+    assert_eq!(res.status(), 200);
+    res.json::<Value>().await.unwrap()["run"].clone()
 }
