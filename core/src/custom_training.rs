@@ -154,12 +154,14 @@ fn check_spec(spec: &CustomJobSpec) -> Result<(String, u64, Option<String>)> {
     Ok((command.to_string(), timeout, run_name))
 }
 
-/// The default run name: `custom-` and the first argument that looks like a file (`train.py`).
+/// The default run name: `custom-` and the first argument that names a file with an extension
+/// (`train.py`).
 fn default_run_name(command: &str, filename: &str) -> String {
     let script = command
         .split_whitespace()
-        .find(|w| w.contains('.') && !w.starts_with('-'))
+        .filter(|w| !w.starts_with('-'))
         .map(|w| w.rsplit('/').next().unwrap_or(w))
+        .find(|name| name.rsplit_once('.').is_some_and(|(stem, ext)| !stem.is_empty() && !ext.is_empty() && ext.chars().all(|c| c.is_ascii_alphabetic())))
         .unwrap_or(filename);
     let mut name = format!("custom-{script}");
     name.truncate(100);
@@ -766,6 +768,8 @@ mod tests {
     fn names_runs_after_the_script() {
         assert_eq!(default_run_name("python train.py --epochs 5", "code.zip"), "custom-train.py");
         assert_eq!(default_run_name("python -u src/fit.py", "code.zip"), "custom-fit.py");
+        assert_eq!(default_run_name("/home/me/.venv/bin/python train.py", "code.zip"), "custom-train.py");
+        assert_eq!(default_run_name("python3.11 job.sh", "code.zip"), "custom-job.sh");
         assert_eq!(default_run_name("make", "code.tar.gz"), "custom-code.tar.gz");
     }
 
