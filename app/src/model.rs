@@ -748,4 +748,7 @@ pub struct TrainingForm {
     pub features: Vec<String>,
     pub seed: String,
     pub run_name: String,
+    /// For the "best model" preset (`algorithm` = `best`): minutes before no new trial starts.
+    #[serde(default)]
+    pub time_budget_minutes: String,
 }

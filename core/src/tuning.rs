@@ -1,5 +1,6 @@
-//! Hyperparameter tuning: a search over a space of one algorithm's parameters, as a parent run
-//! with one child run (and `training.builtin` job) per trial. Only `parallelism` trials are
+//! Hyperparameter tuning: a search over a space of one algorithm's parameters — or, for the
+//! "best model" preset, over every algorithm's default space — as a parent run with one child
+//! run (and `training.builtin` job) per trial. Only `parallelism` trials are
 //! queued at a time, so that many run at once on however many workers there are; each trial
 //! that ends (succeeded or failed) queues the next, and the last picks the best trial by the
 //! chosen metric and ends the parent run.
@@ -10,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use trellis_ml::train::search::{self, Method, Range};
-use trellis_ml::train::{Params, Task};
+use trellis_ml::train::{Algorithm, Params, Task};
 
 use crate::actor::Actor;
 use crate::training::{self, NewRun, Prepared, TrainingRequest, TrialRef};
@@ -151,7 +152,152 @@ pub async fn submit(core: &Core, actor: &Actor, project: &str, req: TuningReques
         .clone()
         .filter(|n| !n.trim().is_empty())
         .unwrap_or_else(|| format!("tune-{}-{}-v{}", t.algorithm.as_str(), prepared.dataset, prepared.version));
+    let mut shared: Vec<(String, String)> = t
+        .params
+        .0
+        .iter()
+        .filter(|(k, _)| !space.contains_key(*k))
+        .map(|(k, v)| (k.clone(), trellis_ml::train::prep::format_number(*v)))
+        .collect();
+    shared.extend([
+        ("algorithm".to_string(), t.algorithm.as_str().to_string()),
+        ("search_space".to_string(), serde_json::to_string(&space).map_err(anyhow::Error::from)?),
+        ("method".to_string(), if method == Method::Grid { "grid" } else { "random" }.to_string()),
+    ]);
+    let search = Search {
+        run_name,
+        kind: "tune",
+        trials: trials.into_iter().map(|v| (None, v)).collect(),
+        parallelism,
+        metric,
+        maximize,
+        deadline_seconds: None,
+        params: shared,
+        tags: vec![("trellis.algorithm".to_string(), t.algorithm.as_str().to_string())],
+    };
+    start_search(core, actor, &prepared, search).await
+}
 
+/// Default time budget of a "best model" search, in seconds.
+pub const DEFAULT_BUDGET_SECONDS: u64 = 900;
+/// Default trials of a "best model" search.
+pub const DEFAULT_AUTOML_TRIALS: usize = 30;
+
+/// `POST /v1/projects/{project}/automl-jobs`: the "best model" preset — every algorithm (or the
+/// chosen ones) with its defaults, then random draws from each one's default search space, taken
+/// in turn, until the trials or the time budget run out; the best trial by the metric wins.
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AutoMlRequest {
+    pub experiment: String,
+    pub dataset: String,
+    pub version: i32,
+    pub target: String,
+    /// `binary`, `multiclass` or `regression`.
+    pub task: String,
+    /// Seconds after which no new trial starts (default 900; 10 to 604800). Trials already
+    /// started finish.
+    #[serde(default)]
+    pub time_budget_seconds: Option<u64>,
+    /// Most trials (default 30).
+    #[serde(default)]
+    pub max_trials: Option<usize>,
+    /// Algorithms to try (default all: `linear`, `random_forest`, `gradient_boosting`).
+    #[serde(default)]
+    pub algorithms: Option<Vec<String>>,
+    #[serde(default)]
+    pub parallelism: Option<usize>,
+    #[serde(default)]
+    pub metric: Option<String>,
+    #[serde(default)]
+    pub direction: Option<String>,
+    #[serde(default)]
+    pub features: Option<Vec<String>>,
+    #[serde(default)]
+    pub seed: Option<u64>,
+    #[serde(default)]
+    pub run_name: Option<String>,
+}
+
+/// Checks a "best model" search and starts its first trials (editors).
+pub async fn submit_automl(core: &Core, actor: &Actor, project: &str, req: AutoMlRequest) -> Result<TuningSubmitted> {
+    let algorithms: Vec<Algorithm> = match &req.algorithms {
+        None => Algorithm::ALL.to_vec(),
+        Some(names) if names.is_empty() => return Err(bad("algorithms: choose at least one")),
+        Some(names) => {
+            let mut out: Vec<Algorithm> = Vec::new();
+            for n in names {
+                let a = Algorithm::parse(n.trim()).ok_or_else(|| bad(format!("algorithms: '{n}' is not one of linear, random_forest, gradient_boosting")))?;
+                if !out.contains(&a) {
+                    out.push(a);
+                }
+            }
+            out
+        }
+    };
+    let budget = req.time_budget_seconds.unwrap_or(DEFAULT_BUDGET_SECONDS);
+    if !(10..=604_800).contains(&budget) {
+        return Err(bad("time_budget_seconds: must be between 10 and 604800"));
+    }
+    let max_trials = req.max_trials.unwrap_or(DEFAULT_AUTOML_TRIALS);
+    if !(1..=search::MAX_TRIALS).contains(&max_trials) {
+        return Err(bad(format!("max_trials: must be between 1 and {}", search::MAX_TRIALS)));
+    }
+    let parallelism = req.parallelism.unwrap_or(DEFAULT_PARALLELISM);
+    if !(1..=100).contains(&parallelism) {
+        return Err(bad("parallelism: must be between 1 and 100"));
+    }
+    let training_req = TrainingRequest {
+        experiment: req.experiment.clone(),
+        dataset: req.dataset.clone(),
+        version: req.version,
+        target: req.target.clone(),
+        task: req.task.clone(),
+        algorithm: algorithms[0].as_str().to_string(),
+        params: BTreeMap::new(),
+        features: req.features.clone(),
+        seed: req.seed,
+        run_name: req.run_name.clone(),
+    };
+    let prepared = training::prepare(core, actor, project, &training_req).await?;
+    let t = &prepared.template;
+    let (metric, maximize) = ranking(t.task, req.metric.as_deref(), req.direction.as_deref())?;
+    let trials = search::portfolio(&algorithms, max_trials, t.seed).map_err(|e| bad(e.to_string()))?;
+    let names: Vec<&str> = algorithms.iter().map(|a| a.as_str()).collect();
+    let run_name = req.run_name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| format!("best-model-{}-v{}", prepared.dataset, prepared.version));
+    let search = Search {
+        run_name,
+        kind: "automl",
+        trials: trials.into_iter().map(|(a, v)| (Some(a), v)).collect(),
+        parallelism,
+        metric,
+        maximize,
+        deadline_seconds: Some(budget),
+        params: vec![("algorithms".to_string(), names.join(",")), ("time_budget_seconds".to_string(), budget.to_string())],
+        tags: vec![("trellis.automl".to_string(), "true".to_string())],
+    };
+    start_search(core, actor, &prepared, search).await
+}
+
+/// A search ready to start: its trials (each with its algorithm when they differ) and budget.
+struct Search {
+    run_name: String,
+    /// `tune` or `automl` (the parent run's `mlflow.source.name` and the audit action).
+    kind: &'static str,
+    trials: Vec<(Option<Algorithm>, BTreeMap<String, f64>)>,
+    parallelism: usize,
+    metric: String,
+    maximize: bool,
+    /// No trial is queued after this many seconds.
+    deadline_seconds: Option<u64>,
+    /// Parameters of the parent run besides the common ones.
+    params: Vec<(String, String)>,
+    tags: Vec<(String, String)>,
+}
+
+/// Writes the parent run, the `tunings` row and the first `parallelism` trials in one transaction.
+async fn start_search(core: &Core, actor: &Actor, prepared: &Prepared, search: Search) -> Result<TuningSubmitted> {
+    let t = &prepared.template;
     let mut tx = core.db.begin().await?;
     let experiment_id = training::experiment_for(&mut tx, actor, prepared.project_id, &prepared.experiment).await?;
     let parent_uuid = uuid::Uuid::new_v4().simple().to_string();
@@ -160,59 +306,65 @@ pub async fn submit(core: &Core, actor: &Actor, project: &str, req: TuningReques
     )
     .bind(&parent_uuid)
     .bind(experiment_id)
-    .bind(&run_name)
+    .bind(&search.run_name)
     .bind(actor.user_id)
     .bind(&actor.email)
     .bind(tracking::now_ms())
     .fetch_one(&mut *tx)
     .await?;
-    let mut params: Vec<(String, String)> = t
-        .params
-        .0
-        .iter()
-        .filter(|(k, _)| !space.contains_key(*k))
-        .map(|(k, v)| (k.clone(), trellis_ml::train::prep::format_number(*v)))
-        .collect();
+    let mut params = search.params.clone();
     params.extend([
-        ("algorithm".to_string(), t.algorithm.as_str().to_string()),
         ("task".to_string(), t.task.as_str().to_string()),
         ("target".to_string(), t.target.clone()),
         ("dataset".to_string(), prepared.label.clone()),
         ("seed".to_string(), t.seed.to_string()),
-        ("search_space".to_string(), serde_json::to_string(&space).map_err(anyhow::Error::from)?),
-        ("method".to_string(), if method == Method::Grid { "grid" } else { "random" }.to_string()),
-        ("max_trials".to_string(), trials.len().to_string()),
-        ("parallelism".to_string(), parallelism.to_string()),
-        ("metric".to_string(), metric.clone()),
-        ("direction".to_string(), if maximize { "maximize" } else { "minimize" }.to_string()),
+        ("max_trials".to_string(), search.trials.len().to_string()),
+        ("parallelism".to_string(), search.parallelism.to_string()),
+        ("metric".to_string(), search.metric.clone()),
+        ("direction".to_string(), if search.maximize { "maximize" } else { "minimize" }.to_string()),
     ]);
-    let tags = vec![
-        ("mlflow.runName".to_string(), run_name.clone()),
+    let mut tags = vec![
+        ("mlflow.runName".to_string(), search.run_name.clone()),
         ("mlflow.user".to_string(), actor.email.clone()),
         ("mlflow.source.type".to_string(), "JOB".to_string()),
-        ("mlflow.source.name".to_string(), "trellis:training.tune".to_string()),
+        ("mlflow.source.name".to_string(), format!("trellis:training.{}", search.kind)),
         ("trellis.tuning".to_string(), "true".to_string()),
-        ("trellis.algorithm".to_string(), t.algorithm.as_str().to_string()),
     ];
+    tags.extend(search.tags.clone());
     tracking::upsert_pairs(&mut tx, "run_params", "run_id", parent_id, &params, false).await?;
     tracking::upsert_pairs(&mut tx, "run_tags", "run_id", parent_id, &tags, true).await?;
+    let values: Vec<&BTreeMap<String, f64>> = search.trials.iter().map(|(_, v)| v).collect();
+    let algorithms: Option<Vec<&str>> =
+        search.trials.iter().any(|(a, _)| a.is_some()).then(|| search.trials.iter().map(|(a, _)| a.unwrap_or(t.algorithm).as_str()).collect());
     let tuning_id: i64 = sqlx::query_scalar(
-        "INSERT INTO tunings (parent_run_id, request, trials, parallelism, metric, maximize, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        "INSERT INTO tunings (parent_run_id, request, trials, parallelism, metric, maximize, created_by, algorithms, deadline)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + make_interval(secs => $9)) RETURNING id",
     )
     .bind(parent_id)
-    .bind(serde_json::to_value(&prepared).map_err(anyhow::Error::from)?)
-    .bind(serde_json::to_value(&trials).map_err(anyhow::Error::from)?)
-    .bind(parallelism as i32)
-    .bind(&metric)
-    .bind(maximize)
+    .bind(serde_json::to_value(prepared).map_err(anyhow::Error::from)?)
+    .bind(serde_json::to_value(&values).map_err(anyhow::Error::from)?)
+    .bind(search.parallelism as i32)
+    .bind(&search.metric)
+    .bind(search.maximize)
     .bind(actor.user_id)
+    .bind(algorithms.map(|a| json!(a)))
+    .bind(search.deadline_seconds.map(|s| s as f64))
     .fetch_one(&mut *tx)
     .await?;
-    let first = parallelism.min(trials.len());
+    let first = search.parallelism.min(search.trials.len());
     let mut job_ids = Vec::with_capacity(first);
-    for index in 0..first {
-        let trial = Trial { prepared: &prepared, tuning_id, index, values: &trials[index], experiment_id, parent: &parent_uuid, user_id: actor.user_id, user_name: &actor.email };
+    for (index, (algorithm, values)) in search.trials.iter().enumerate().take(first) {
+        let trial = Trial {
+            prepared,
+            algorithm: *algorithm,
+            tuning_id,
+            index,
+            values,
+            experiment_id,
+            parent: &parent_uuid,
+            user_id: actor.user_id,
+            user_name: &actor.email,
+        };
         job_ids.push(start_trial(&mut tx, trial).await?);
     }
     sqlx::query("UPDATE tunings SET started = $2 WHERE id = $1").bind(tuning_id).bind(first as i32).execute(&mut *tx).await?;
@@ -220,18 +372,26 @@ pub async fn submit(core: &Core, actor: &Actor, project: &str, req: TuningReques
         &mut tx,
         actor,
         Some(prepared.project_id),
-        "tuning.submit",
+        &format!("{}.submit", if search.kind == "tune" { "tuning" } else { search.kind }),
         "run",
         &parent_uuid,
-        json!({ "dataset": prepared.label, "algorithm": t.algorithm.as_str(), "trials": trials.len(), "parallelism": parallelism, "metric": metric }),
+        json!({
+            "dataset": prepared.label,
+            "algorithms": search.trials.iter().map(|(a, _)| a.unwrap_or(t.algorithm).as_str()).collect::<std::collections::BTreeSet<_>>(),
+            "trials": search.trials.len(),
+            "parallelism": search.parallelism,
+            "metric": search.metric,
+        }),
     )
     .await?;
     tx.commit().await?;
-    Ok(TuningSubmitted { run_id: parent_uuid, experiment_id: experiment_id.to_string(), trials: trials.len(), job_ids })
+    Ok(TuningSubmitted { run_id: parent_uuid, experiment_id: experiment_id.to_string(), trials: search.trials.len(), job_ids })
 }
 
 struct Trial<'a> {
     prepared: &'a Prepared,
+    /// The trial's algorithm, when the search tries several.
+    algorithm: Option<Algorithm>,
     tuning_id: i64,
     index: usize,
     values: &'a BTreeMap<String, f64>,
@@ -243,14 +403,22 @@ struct Trial<'a> {
 
 /// Queues one trial: its child run and training job. Returns the job id.
 async fn start_trial(tx: &mut sqlx::PgConnection, t: Trial<'_>) -> Result<i64> {
-    let mut params: Params = t.prepared.template.params.clone();
+    // A trial of another algorithm starts from that algorithm's defaults.
+    let other: Option<Prepared> = t.algorithm.filter(|a| *a != t.prepared.template.algorithm).map(|a| {
+        let mut p = t.prepared.clone();
+        p.template.algorithm = a;
+        p.template.params = Params::resolve(a, &BTreeMap::new()).expect("defaults are valid");
+        p
+    });
+    let prepared = other.as_ref().unwrap_or(t.prepared);
+    let mut params: Params = prepared.template.params.clone();
     for (k, v) in t.values {
         params.0.insert(k.clone(), *v);
     }
     let name = format!("trial-{}", t.index + 1);
     let (_, _, job_id) = training::create_training_run(
         tx,
-        t.prepared,
+        prepared,
         NewRun {
             experiment_id: t.experiment_id,
             name: &name,
@@ -276,6 +444,9 @@ struct TuningRow {
     finished: i32,
     best_run_id: Option<i64>,
     best_value: Option<f64>,
+    algorithms: Option<Value>,
+    /// The time budget has run out: no more trials are queued.
+    out_of_time: bool,
 }
 
 /// Records that a trial ended: keeps the best so far, queues the next trial, and when the last
@@ -283,7 +454,9 @@ struct TuningRow {
 pub(crate) async fn trial_finished(db: &PgPool, trial: &TrialRef, run_id: i64) -> Result<()> {
     let mut tx = db.begin().await?;
     let Some(row) = sqlx::query_as::<_, TuningRow>(
-        "SELECT parent_run_id, request, trials, metric, maximize, started, finished, best_run_id, best_value FROM tunings WHERE id = $1 FOR UPDATE",
+        "SELECT parent_run_id, request, trials, metric, maximize, started, finished, best_run_id, best_value, algorithms,
+                coalesce(deadline <= now(), false) AS out_of_time
+           FROM tunings WHERE id = $1 FOR UPDATE",
     )
     .bind(trial.tuning_id)
     .fetch_optional(&mut *tx)
@@ -292,6 +465,14 @@ pub(crate) async fn trial_finished(db: &PgPool, trial: &TrialRef, run_id: i64) -
         return Ok(()); // the search was deleted with its parent run
     };
     let trials: Vec<BTreeMap<String, f64>> = serde_json::from_value(row.trials).map_err(anyhow::Error::from)?;
+    let algorithms: Option<Vec<String>> = row.algorithms.map(serde_json::from_value).transpose().map_err(anyhow::Error::from)?;
+    // A trial's job that runs again (its worker stopped) ends again: count it once.
+    let first_end = sqlx::query("INSERT INTO run_tags (run_id, key, value) VALUES ($1, 'trellis.trial_ended', 'true') ON CONFLICT DO NOTHING")
+        .bind(run_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+        == 1;
     let value: Option<f64> = sqlx::query_scalar("SELECT value FROM run_latest_metrics WHERE run_id = $1 AND key = $2")
         .bind(run_id)
         .bind(&row.metric)
@@ -309,15 +490,16 @@ pub(crate) async fn trial_finished(db: &PgPool, trial: &TrialRef, run_id: i64) -
             best_value = Some(v);
         }
     }
-    let finished = row.finished + 1;
+    let finished = row.finished + i32::from(first_end);
     let mut started = row.started;
     let parent: (String, i64, String, Option<i64>) =
         sqlx::query_as("SELECT run_uuid, experiment_id, user_name, user_id FROM runs WHERE id = $1").bind(row.parent_run_id).fetch_one(&mut *tx).await?;
-    if (started as usize) < trials.len() {
+    if first_end && (started as usize) < trials.len() && !row.out_of_time {
         let prepared: Prepared = serde_json::from_value(row.request).map_err(anyhow::Error::from)?;
         let index = started as usize;
         let next = Trial {
             prepared: &prepared,
+            algorithm: algorithms.as_ref().and_then(|a| a.get(index)).and_then(|a| Algorithm::parse(a)),
             tuning_id: trial.tuning_id,
             index,
             values: &trials[index],
@@ -337,15 +519,22 @@ pub(crate) async fn trial_finished(db: &PgPool, trial: &TrialRef, run_id: i64) -
         .bind(best_value)
         .execute(&mut *tx)
         .await?;
-    if finished as usize >= trials.len() {
+    // The search ends when every queued trial has ended and no more will be queued.
+    let done = finished >= started && ((started as usize) >= trials.len() || row.out_of_time);
+    if first_end && done {
         let now = tracking::now_ms();
         let status = if best_run_id.is_some() { "FINISHED" } else { "FAILED" };
         sqlx::query("UPDATE runs SET status = $2, end_time = $3 WHERE id = $1").bind(row.parent_run_id).bind(status).bind(now).execute(&mut *tx).await?;
         if let (Some(best), Some(v)) = (best_run_id, best_value) {
             let (best_uuid, best_name): (String, String) = sqlx::query_as("SELECT run_uuid, name FROM runs WHERE id = $1").bind(best).fetch_one(&mut *tx).await?;
             let best_params: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM run_params WHERE run_id = $1").bind(best).fetch_all(&mut *tx).await?;
-            let searched: Vec<&String> = trials.first().map(|t| t.keys().collect()).unwrap_or_default();
-            let mut tags = vec![("trellis.best_run_id".to_string(), best_uuid), ("trellis.best_trial".to_string(), best_name)];
+            let searched: std::collections::BTreeSet<&String> = trials.iter().flat_map(|t| t.keys()).collect();
+            let best_algorithm = best_params.iter().find(|(k, _)| k == "algorithm").map(|(_, v)| v.clone()).unwrap_or_default();
+            let mut tags = vec![
+                ("trellis.best_run_id".to_string(), best_uuid),
+                ("trellis.best_trial".to_string(), best_name),
+                ("trellis.best_algorithm".to_string(), best_algorithm),
+            ];
             tags.extend(best_params.into_iter().filter(|(k, _)| searched.contains(&k)).map(|(k, v)| (format!("best.{k}"), v)));
             tracking::upsert_pairs(&mut tx, "run_tags", "run_id", row.parent_run_id, &tags, true).await?;
             let metric = tracking::Metric { key: format!("best_{}", row.metric), value: v, timestamp: now, step: 0 };

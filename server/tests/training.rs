@@ -257,6 +257,83 @@ async fn a_search_runs_its_trials_a_few_at_a_time_and_keeps_the_best() {
 }
 
 #[tokio::test]
+async fn the_best_model_preset_tries_every_algorithm_until_its_budget_runs_out() {
+    let app = spawn().await;
+    let team = app.team().await;
+    dataset(&app, &team.editor, "cancer", CANCER).await;
+    run_jobs(&app).await;
+    let body = json!({ "experiment": "automl", "dataset": "cancer", "version": 1, "target": "diagnosis", "task": "binary",
+                       "max_trials": 4, "time_budget_seconds": 3600, "seed": 5 });
+    expect_error(app.send(Method::POST, "/v1/projects/churn/automl-jobs", Some(&team.viewer), Some(body.clone())).await, StatusCode::FORBIDDEN, "forbidden").await;
+    let mut bad = body.clone();
+    bad["algorithms"] = json!(["linear", "svm"]);
+    let msg = expect_error(app.send(Method::POST, "/v1/projects/churn/automl-jobs", Some(&team.editor), Some(bad)).await, StatusCode::BAD_REQUEST, "bad_request").await;
+    assert!(msg.contains("'svm'"), "{msg}");
+    let mut bad = body.clone();
+    bad["time_budget_seconds"] = json!(1);
+    expect_error(app.send(Method::POST, "/v1/projects/churn/automl-jobs", Some(&team.editor), Some(bad)).await, StatusCode::BAD_REQUEST, "bad_request").await;
+
+    let res = app.send(Method::POST, "/v1/projects/churn/automl-jobs", Some(&team.editor), Some(body.clone())).await;
+    assert_eq!(res.status(), 201);
+    let submitted: Value = res.json().await.unwrap();
+    assert_eq!(submitted["trials"], 4);
+    let parent_id = submitted["run_id"].as_str().unwrap().to_string();
+    run_jobs(&app).await;
+    let parent = get_run(&app, &team.viewer, &parent_id).await;
+    assert_eq!(parent["info"]["status"], "FINISHED");
+    assert_eq!(param(&parent, "algorithms"), "linear,random_forest,gradient_boosting");
+    let children = children_of(&app, &team.viewer, &parent).await;
+    // Each algorithm with its defaults first, then the next round.
+    let algorithms: Vec<String> = children.iter().map(|c| param(c, "algorithm")).collect();
+    assert_eq!(algorithms, ["linear", "random_forest", "gradient_boosting", "linear"]);
+    assert_eq!(param(&children[0], "alpha"), "1");
+    assert_ne!(param(&children[3], "alpha"), "1", "the second round draws from the search space");
+    // The best is the first trial to reach the top value (trials may tie).
+    let top = children.iter().map(|c| metric(c, "validation_roc_auc")).fold(f64::NEG_INFINITY, f64::max);
+    let best = children.iter().find(|c| metric(c, "validation_roc_auc") == top).unwrap();
+    assert_eq!(metric(&parent, "best_validation_roc_auc"), metric(best, "validation_roc_auc"));
+    let tag = |r: &Value, k: &str| r["data"]["tags"].as_array().unwrap().iter().find(|t| t["key"] == k).map(|t| t["value"].as_str().unwrap().to_string());
+    assert_eq!(tag(&parent, "trellis.best_algorithm"), Some(param(best, "algorithm")));
+
+    // A trial's job that runs again does not count twice or start more trials.
+    let job_id: i64 = tag(&children[0], "trellis.job_id").unwrap().parse().unwrap();
+    sqlx::query("UPDATE jobs SET state = 'queued', attempts = 0, finished_at = NULL WHERE id = $1").bind(job_id).execute(&app.db).await.unwrap();
+    run_jobs(&app).await;
+    let counted: (i32, i32) = sqlx::query_as("SELECT started, finished FROM tunings").fetch_one(&app.db).await.unwrap();
+    assert_eq!(counted, (4, 4));
+
+    // Once the budget has run out, no new trial starts: the search ends with those started.
+    let mut body = body;
+    body["max_trials"] = json!(9);
+    body["parallelism"] = json!(2);
+    let second: Value = app.send(Method::POST, "/v1/projects/churn/automl-jobs", Some(&team.editor), Some(body)).await.json().await.unwrap();
+    sqlx::query("UPDATE tunings SET deadline = now() - interval '1 second' WHERE parent_run_id = (SELECT id FROM runs WHERE run_uuid = $1)")
+        .bind(second["run_id"].as_str().unwrap())
+        .execute(&app.db)
+        .await
+        .unwrap();
+    run_jobs(&app).await;
+    let parent = get_run(&app, &team.viewer, second["run_id"].as_str().unwrap()).await;
+    assert_eq!(parent["info"]["status"], "FINISHED");
+    assert_eq!(children_of(&app, &team.viewer, &parent).await.len(), 2);
+}
+
+/// A search's child runs, in trial order.
+async fn children_of(app: &TestApp, token: &str, parent: &Value) -> Vec<Value> {
+    let found: Value = app
+        .send(Method::POST, "/api/2.0/mlflow/runs/search", Some(token), Some(json!({
+            "experiment_ids": [parent["info"]["experiment_id"]],
+            "filter": format!("tags.mlflow.parentRunId = '{}'", parent["info"]["run_id"].as_str().unwrap()) })))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut runs = found["runs"].as_array().cloned().unwrap_or_default();
+    runs.sort_by_key(|r| r["data"]["tags"].as_array().unwrap().iter().find(|t| t["key"] == "trellis.trial").unwrap()["value"].as_str().unwrap().parse::<u32>().unwrap());
+    runs
+}
+
+#[tokio::test]
 async fn bad_searches_are_refused_at_submission() {
     let app = spawn().await;
     let team = app.team().await;

@@ -236,14 +236,27 @@ pub async fn get_run_page(slug: String, run_id: String, options: ChartOptions) -
         let param = |k: &str| run.params.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
         let metric = param("metric").unwrap_or_default();
         let maximize = param("direction").as_deref() != Some("minimize");
-        let searched: Vec<String> = param("search_space")
-            .and_then(|s| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&s).ok())
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default();
         let filter = format!("tags.mlflow.parentRunId = '{}'", run.run_uuid);
         let children = tracking::search_runs(cx.db(), &actor, &[e.id.to_string()], &filter, &[], tracking::ViewType::ActiveOnly, 1000, 0)
             .await
             .map_err(|e| cx.fail(e))?;
+        // The searched parameters: the search space's, or (a search over several algorithms)
+        // the algorithm and every parameter whose value differs between trials.
+        let searched: Vec<String> = match param("search_space").and_then(|s| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&s).ok()) {
+            Some(space) => space.keys().cloned().collect(),
+            None => {
+                let mut values: std::collections::BTreeMap<&str, std::collections::BTreeSet<Option<&str>>> = Default::default();
+                let keys: std::collections::BTreeSet<&str> = children.iter().flat_map(|c| c.params.iter().map(|(k, _)| k.as_str())).collect();
+                for c in &children {
+                    for k in &keys {
+                        values.entry(k).or_default().insert(c.params.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str()));
+                    }
+                }
+                let mut varying: Vec<String> = values.into_iter().filter(|(_, v)| v.len() > 1).map(|(k, _)| k.to_string()).collect();
+                varying.sort_by_key(|k| (k != "algorithm", k.clone()));
+                varying
+            }
+        };
         let mut rows: Vec<(String, String, String, Vec<String>, Option<f64>)> = children
             .iter()
             .map(|c| {

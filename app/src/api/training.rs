@@ -1,4 +1,5 @@
-//! Built-in training from the browser: the versions and algorithms to choose from, and starting a job.
+//! Built-in training from the browser: the versions and algorithms to choose from, and starting a
+//! job or a "best model" search.
 
 use leptos::prelude::*;
 
@@ -38,7 +39,11 @@ pub async fn get_training_options(slug: String) -> Result<TrainingOptions, AppEr
     })
 }
 
-/// Starts a training job; returns the run's id.
+/// The form's `algorithm` for the "best model" preset.
+pub const BEST_MODEL: &str = "best";
+
+/// Starts a training job, or with `algorithm` = [`BEST_MODEL`] a search over every algorithm;
+/// returns the run's id (the search's parent run).
 #[server]
 pub async fn start_training(slug: String, form: TrainingForm) -> Result<String, AppError> {
     use super::ssr::*;
@@ -59,6 +64,31 @@ pub async fn start_training(slug: String, form: TrainingForm) -> Result<String, 
         .filter(|(_, v)| !v.trim().is_empty())
         .map(|(k, v)| (k, serde_json::Value::String(v)))
         .collect();
+    if form.algorithm == BEST_MODEL {
+        let minutes = form.time_budget_minutes.trim();
+        let minutes: f64 = minutes.parse().map_err(|_| AppError::BadRequest(format!("time budget: '{minutes}' is not a number of minutes")))?;
+        if !(minutes.is_finite() && minutes > 0.0) {
+            return Err(AppError::BadRequest("time budget: must be more than 0 minutes".into()));
+        }
+        let req = trellis_core::tuning::AutoMlRequest {
+            experiment: form.experiment,
+            dataset,
+            version,
+            target: form.target,
+            task: form.task,
+            time_budget_seconds: Some((minutes * 60.0).round() as u64),
+            max_trials: None,
+            algorithms: None,
+            parallelism: None,
+            metric: None,
+            direction: None,
+            features: (!form.features.is_empty()).then_some(form.features),
+            seed,
+            run_name: (!form.run_name.trim().is_empty()).then_some(form.run_name),
+        };
+        let submitted = trellis_core::tuning::submit_automl(&cx.core, &actor, &slug, req).await.map_err(|e| cx.fail(e))?;
+        return Ok(submitted.run_id);
+    }
     let req = trellis_core::training::TrainingRequest {
         experiment: form.experiment,
         dataset,

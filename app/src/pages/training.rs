@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::training::{get_training_options, StartTraining};
+use crate::api::training::{get_training_options, StartTraining, BEST_MODEL};
 use crate::components::widgets::{action_error, go_to, ErrorBox, Loading, ProgressBar};
 use crate::model::{TrainingForm, TrainingOptions};
 use crate::pages::project::use_project;
@@ -60,6 +60,7 @@ fn TrainingFormView(options: TrainingOptions, action: ServerAction<StartTraining
     let experiment = RwSignal::new(options.experiments.first().cloned().unwrap_or_else(|| "training".to_string()));
     let seed = RwSignal::new("0".to_string());
     let run_name = RwSignal::new(String::new());
+    let budget = RwSignal::new("5".to_string());
     let columns = Memo::new(move |_| versions.with_value(|vs| vs.iter().find(|v| v.key() == version.get()).map(|v| v.columns.clone()).unwrap_or_default()));
     // A new version: the last column as the target (when the chosen one is not in it), with the
     // task that fits it.
@@ -96,6 +97,7 @@ fn TrainingFormView(options: TrainingOptions, action: ServerAction<StartTraining
                 features,
                 seed: seed.get_untracked(),
                 run_name: run_name.get_untracked(),
+                time_budget_minutes: budget.get_untracked(),
             },
         });
     };
@@ -142,8 +144,17 @@ fn TrainingFormView(options: TrainingOptions, action: ServerAction<StartTraining
                         let text = a.name.replace('_', " ");
                         view! { <option value=name.clone() selected=move || algorithm.get() == name>{text}</option> }
                     }).collect_view()}
+                    <option value=BEST_MODEL selected=move || algorithm.get() == BEST_MODEL>"best model: try every algorithm"</option>
                 </select>
             </label>
+            {move || (algorithm.get() == BEST_MODEL).then(|| view! {
+                <label>"Time budget (minutes)"
+                    <input type="number" name="time_budget_minutes" min="0.2" max="10080" step="any" prop:value=move || budget.get()
+                        on:input=move |ev| budget.set(event_target_value(&ev))/>
+                    <small class="muted">"Each algorithm with its defaults first, then random hyperparameters from each one's default space, \
+                        until 30 trials or the budget run out; the best by the validation metric wins. Trials run as child runs."</small>
+                </label>
+            })}
             <fieldset>
                 <legend>"Hyperparameters (empty: the default shown)"</legend>
                 {move || {

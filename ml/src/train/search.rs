@@ -162,6 +162,55 @@ pub fn trials(space: &BTreeMap<String, Range>, method: Method, max_trials: usize
     }
 }
 
+/// The space an algorithm is searched over by the "best model" preset.
+pub fn default_space(algorithm: Algorithm) -> BTreeMap<String, Range> {
+    let pairs: Vec<(&str, Range)> = match algorithm {
+        Algorithm::Linear => vec![("alpha", Range::LogUniform([1e-3, 100.0]))],
+        Algorithm::RandomForest => vec![
+            ("n_estimators", Range::Int([50.0, 300.0])),
+            ("max_depth", Range::Int([4.0, 24.0])),
+            ("min_samples_leaf", Range::Int([1.0, 20.0])),
+            ("max_features", Range::Uniform([0.1, 1.0])),
+        ],
+        Algorithm::GradientBoosting => vec![
+            ("learning_rate", Range::LogUniform([0.01, 0.3])),
+            ("max_depth", Range::Int([2.0, 10.0])),
+            ("subsample", Range::Uniform([0.5, 1.0])),
+            ("colsample_bytree", Range::Uniform([0.5, 1.0])),
+            ("l2", Range::LogUniform([0.01, 10.0])),
+            ("n_estimators", Range::Choice(vec![1000.0])),
+        ],
+    };
+    pairs.into_iter().map(|(k, r)| (k.to_string(), r)).collect()
+}
+
+/// Trials over several algorithms, taken in turn: first each algorithm with its defaults, then
+/// random draws from each one's [`default_space`]. At most `max_trials`.
+pub fn portfolio(algorithms: &[Algorithm], max_trials: usize, seed: u64) -> Result<Vec<(Algorithm, BTreeMap<String, f64>)>, TrainError> {
+    if algorithms.is_empty() {
+        return Err(TrainError::Data("choose at least one algorithm".into()));
+    }
+    if max_trials == 0 || max_trials > MAX_TRIALS {
+        return Err(TrainError::Data(format!("max_trials must be between 1 and {MAX_TRIALS}")));
+    }
+    let rounds = max_trials.div_ceil(algorithms.len());
+    let draws: Vec<Vec<BTreeMap<String, f64>>> = algorithms
+        .iter()
+        .enumerate()
+        .map(|(i, a)| trials(&default_space(*a), Method::Random, rounds.max(1), seed.wrapping_add(i as u64)))
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::with_capacity(max_trials);
+    'rounds: for round in 0..rounds {
+        for (i, a) in algorithms.iter().enumerate() {
+            if out.len() == max_trials {
+                break 'rounds;
+            }
+            out.push((*a, if round == 0 { BTreeMap::new() } else { draws[i][round - 1].clone() }));
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,5 +256,23 @@ mod tests {
         assert_eq!(e(serde_json::json!({ "n_estimators": { "choice": [] } }), Algorithm::RandomForest), "parameter 'n_estimators': a choice needs at least one value");
         assert!(e(serde_json::json!({ "depth": { "choice": [1.0] } }), Algorithm::RandomForest).starts_with("parameter 'depth': not a parameter of random_forest"));
         assert!(serde_json::from_value::<BTreeMap<String, Range>>(serde_json::json!({ "alpha": { "normal": [0, 1] } })).is_err());
+    }
+
+    #[test]
+    fn a_portfolio_starts_with_defaults_and_takes_algorithms_in_turn() {
+        for a in Algorithm::ALL {
+            check(&default_space(a), a).unwrap();
+        }
+        let all = Algorithm::ALL;
+        let p = portfolio(&all, 8, 3).unwrap();
+        assert_eq!(p.len(), 8);
+        let order: Vec<Algorithm> = p.iter().map(|(a, _)| *a).collect();
+        assert_eq!(&order[..3], &all[..]);
+        assert_eq!(&order[3..6], &all[..]);
+        assert!(p[..3].iter().all(|(_, v)| v.is_empty()), "defaults first");
+        assert!(p[3..].iter().all(|(a, v)| v.keys().cloned().collect::<Vec<_>>() == default_space(*a).keys().cloned().collect::<Vec<_>>()));
+        assert_eq!(p, portfolio(&all, 8, 3).unwrap());
+        assert_eq!(portfolio(&[Algorithm::Linear], 1, 0).unwrap(), vec![(Algorithm::Linear, BTreeMap::new())]);
+        assert!(portfolio(&[], 3, 0).is_err());
     }
 }

@@ -38,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/projects/{project}/datasets/{dataset}/versions/{version}/split", get(datasets::get_split).put(datasets::set_split))
         .route("/v1/projects/{project}/training-jobs", axum::routing::post(training::submit))
         .route("/v1/projects/{project}/tuning-jobs", axum::routing::post(training::tune))
+        .route("/v1/projects/{project}/automl-jobs", axum::routing::post(training::automl))
         .route(
             "/v1/projects/{project}/custom-jobs",
             axum::routing::post(training::submit_custom)

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use trellis_core::custom_training::{self, CustomJobSpec};
 use trellis_core::training::{self, AlgorithmInfo, Submitted, TrainingRequest};
-use trellis_core::tuning::{self, TuningRequest, TuningSubmitted};
+use trellis_core::tuning::{self, AutoMlRequest, TuningRequest, TuningSubmitted};
 
 use crate::auth::ApiActor;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
@@ -51,6 +51,24 @@ pub async fn tune(
     ApiJson(req): ApiJson<TuningRequest>,
 ) -> ApiResult<(StatusCode, Json<TuningSubmitted>)> {
     Ok((StatusCode::CREATED, Json(tuning::submit(&s.core, &actor, &project, req).await?)))
+}
+
+/// Starts the "best model" preset (editors): every algorithm (or the chosen ones) with its
+/// defaults, then random draws from each one's default search space, in turn, as child runs,
+/// until `max_trials` or `time_budget_seconds` run out. The parent run ends with the best
+/// trial's metric (`best_<metric>`) and tags (`trellis.best_run_id`, `trellis.best_algorithm`).
+#[utoipa::path(post, path = "/v1/projects/{project}/automl-jobs", tag = "training",
+    params(("project" = String, Path, description = "project slug")),
+    request_body = AutoMlRequest,
+    responses((status = 201, body = TuningSubmitted), (status = 400, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn automl(
+    State(s): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiPath(project): ApiPath<String>,
+    ApiJson(req): ApiJson<AutoMlRequest>,
+) -> ApiResult<(StatusCode, Json<TuningSubmitted>)> {
+    Ok((StatusCode::CREATED, Json(tuning::submit_automl(&s.core, &actor, &project, req).await?)))
 }
 
 /// The form of a custom job: a JSON `spec` part and a `code` file part.
