@@ -290,7 +290,7 @@ fn CustomJobFormView(options: TrainingOptions) -> impl IntoView {
                     </select>
                 </label>
                 <label>"Time limit (seconds)"
-                    <input type="number" name="timeout_seconds" min="1" max="604800" step="1" prop:value=move || timeout.get()
+                    <input type="number" name="timeout_seconds" step="1" prop:value=move || timeout.get()
                         on:input=move |ev| timeout.set(event_target_value(&ev))/>
                 </label>
                 <button type="submit" disabled=move || sending.get()>"Start custom job"</button>
