@@ -509,7 +509,7 @@ test("an editor trains a model in the browser, follows the job and sees its eval
   await page.getByRole("link", { name: "Train", exact: true }).click();
   await expect(page.getByRole("heading", { name: "Train a model" })).toBeVisible();
   await hydrated(page);
-  const form = page.getByRole("form", { name: "Training" });
+  const form = page.getByRole("form", { name: "Training", exact: true });
   await form.getByRole("combobox", { name: "Dataset version" }).selectOption({ label: "cancer v1 (569 rows)" });
   await form.getByRole("combobox", { name: "Target column" }).selectOption("diagnosis");
   // Two classes: the task follows the target.
