@@ -447,6 +447,7 @@ struct TuningRow {
     algorithms: Option<Value>,
     /// The time budget has run out: no more trials are queued.
     out_of_time: bool,
+    ended: bool,
 }
 
 /// Records that a trial ended: keeps the best so far, queues the next trial, and when the last
@@ -455,7 +456,7 @@ pub(crate) async fn trial_finished(db: &PgPool, trial: &TrialRef, run_id: i64) -
     let mut tx = db.begin().await?;
     let Some(row) = sqlx::query_as::<_, TuningRow>(
         "SELECT parent_run_id, request, trials, metric, maximize, started, finished, best_run_id, best_value, algorithms,
-                coalesce(deadline <= now(), false) AS out_of_time
+                coalesce(deadline <= now(), false) AS out_of_time, ended
            FROM tunings WHERE id = $1 FOR UPDATE",
     )
     .bind(trial.tuning_id)
@@ -464,6 +465,9 @@ pub(crate) async fn trial_finished(db: &PgPool, trial: &TrialRef, run_id: i64) -
     else {
         return Ok(()); // the search was deleted with its parent run
     };
+    if row.ended {
+        return Ok(()); // cancelled: the search is over
+    }
     let trials: Vec<BTreeMap<String, f64>> = serde_json::from_value(row.trials).map_err(anyhow::Error::from)?;
     let algorithms: Option<Vec<String>> = row.algorithms.map(serde_json::from_value).transpose().map_err(anyhow::Error::from)?;
     // A trial's job that runs again (its worker stopped) ends again: count it once.
@@ -522,25 +526,114 @@ pub(crate) async fn trial_finished(db: &PgPool, trial: &TrialRef, run_id: i64) -
     // The search ends when every queued trial has ended and no more will be queued.
     let done = finished >= started && ((started as usize) >= trials.len() || row.out_of_time);
     if first_end && done {
-        let now = tracking::now_ms();
         let status = if best_run_id.is_some() { "FINISHED" } else { "FAILED" };
-        sqlx::query("UPDATE runs SET status = $2, end_time = $3 WHERE id = $1").bind(row.parent_run_id).bind(status).bind(now).execute(&mut *tx).await?;
-        if let (Some(best), Some(v)) = (best_run_id, best_value) {
-            let (best_uuid, best_name): (String, String) = sqlx::query_as("SELECT run_uuid, name FROM runs WHERE id = $1").bind(best).fetch_one(&mut *tx).await?;
-            let best_params: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM run_params WHERE run_id = $1").bind(best).fetch_all(&mut *tx).await?;
-            let searched: std::collections::BTreeSet<&String> = trials.iter().flat_map(|t| t.keys()).collect();
-            let best_algorithm = best_params.iter().find(|(k, _)| k == "algorithm").map(|(_, v)| v.clone()).unwrap_or_default();
-            let mut tags = vec![
-                ("trellis.best_run_id".to_string(), best_uuid),
-                ("trellis.best_trial".to_string(), best_name),
-                ("trellis.best_algorithm".to_string(), best_algorithm),
-            ];
-            tags.extend(best_params.into_iter().filter(|(k, _)| searched.contains(&k)).map(|(k, v)| (format!("best.{k}"), v)));
-            tracking::upsert_pairs(&mut tx, "run_tags", "run_id", row.parent_run_id, &tags, true).await?;
-            let metric = tracking::Metric { key: format!("best_{}", row.metric), value: v, timestamp: now, step: 0 };
-            tracking::insert_metrics(&mut tx, row.parent_run_id, &[metric]).await?;
-        }
+        end_search(&mut tx, trial.tuning_id, row.parent_run_id, &trials, &row.metric, best_run_id.zip(best_value), status).await?;
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Ends a search: the parent run takes `status`, and with a best trial, its metric
+/// (`best_<metric>`) and tags (`trellis.best_run_id`, `trellis.best_trial`,
+/// `trellis.best_algorithm`, `best.<param>` for the searched parameters).
+async fn end_search(
+    tx: &mut sqlx::PgConnection,
+    tuning_id: i64,
+    parent_run_id: i64,
+    trials: &[BTreeMap<String, f64>],
+    metric: &str,
+    best: Option<(i64, f64)>,
+    status: &str,
+) -> Result<()> {
+    let now = tracking::now_ms();
+    sqlx::query("UPDATE tunings SET ended = TRUE WHERE id = $1").bind(tuning_id).execute(&mut *tx).await?;
+    sqlx::query("UPDATE runs SET status = $2, end_time = $3 WHERE id = $1").bind(parent_run_id).bind(status).bind(now).execute(&mut *tx).await?;
+    let Some((best, value)) = best else { return Ok(()) };
+    let (best_uuid, best_name): (String, String) = sqlx::query_as("SELECT run_uuid, name FROM runs WHERE id = $1").bind(best).fetch_one(&mut *tx).await?;
+    let best_params: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM run_params WHERE run_id = $1").bind(best).fetch_all(&mut *tx).await?;
+    let searched: std::collections::BTreeSet<&String> = trials.iter().flat_map(|t| t.keys()).collect();
+    let best_algorithm = best_params.iter().find(|(k, _)| k == "algorithm").map(|(_, v)| v.clone()).unwrap_or_default();
+    let mut tags = vec![
+        ("trellis.best_run_id".to_string(), best_uuid),
+        ("trellis.best_trial".to_string(), best_name),
+        ("trellis.best_algorithm".to_string(), best_algorithm),
+    ];
+    tags.extend(best_params.into_iter().filter(|(k, _)| searched.contains(&k)).map(|(k, v)| (format!("best.{k}"), v)));
+    tracking::upsert_pairs(&mut *tx, "run_tags", "run_id", parent_run_id, &tags, true).await?;
+    let metric = tracking::Metric { key: format!("best_{metric}"), value, timestamp: now, step: 0 };
+    tracking::insert_metrics(&mut *tx, parent_run_id, &[metric]).await?;
+    Ok(())
+}
+
+/// What cancelling a search did.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SearchCancelled {
+    /// The parent run, now KILLED.
+    pub run_id: String,
+    /// Trial jobs cancelled (queued ones at once; running ones are asked to stop).
+    pub cancelled_jobs: u64,
+    /// The best trial so far, when one had ended.
+    pub best_run_id: Option<String>,
+}
+
+/// Cancels a whole search (editors), named by its parent run: no new trial starts, queued trials
+/// are cancelled, running ones asked to stop, trial runs not yet ended are marked KILLED, and the
+/// parent run ends KILLED with the best trial so far.
+pub async fn cancel(core: &Core, actor: &Actor, project: &str, run_id: &str) -> Result<SearchCancelled> {
+    let (project, _) = crate::projects::authorize(&core.db, actor, project, crate::projects::Access::Write).await?;
+    let mut tx = core.db.begin().await?;
+    let found: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT t.id, r.id FROM tunings t JOIN runs r ON r.id = t.parent_run_id JOIN experiments e ON e.id = r.experiment_id
+          WHERE r.run_uuid = $1 AND e.project_id = $2",
+    )
+    .bind(run_id)
+    .bind(project.id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((tuning_id, parent_run_id)) = found else {
+        return Err(Error::not_found(format!("run {run_id} is not a search in project '{}'", project.slug)));
+    };
+    let row = sqlx::query_as::<_, TuningRow>(
+        "SELECT parent_run_id, request, trials, metric, maximize, started, finished, best_run_id, best_value, algorithms,
+                coalesce(deadline <= now(), false) AS out_of_time, ended
+           FROM tunings WHERE id = $1 FOR UPDATE",
+    )
+    .bind(tuning_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if row.ended {
+        return Err(Error::conflict(format!("the search of run {run_id} has already ended")));
+    }
+    let children: Vec<i64> = sqlx::query_scalar(
+        "SELECT p.run_id FROM run_tags p WHERE p.key = 'mlflow.parentRunId' AND p.value = $1",
+    )
+    .bind(run_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let cancelled_jobs = sqlx::query(
+        "UPDATE jobs SET cancel_requested = TRUE, updated_at = now(),
+                state = CASE WHEN state = 'queued' THEN 'cancelled' ELSE state END,
+                finished_at = CASE WHEN state = 'queued' THEN now() ELSE finished_at END
+          WHERE state IN ('queued', 'running')
+            AND id IN (SELECT value::bigint FROM run_tags WHERE key = 'trellis.job_id' AND run_id = ANY($1))",
+    )
+    .bind(&children)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    sqlx::query("UPDATE runs SET status = 'KILLED', end_time = $2 WHERE id = ANY($1) AND status IN ('SCHEDULED', 'RUNNING')")
+        .bind(&children)
+        .bind(tracking::now_ms())
+        .execute(&mut *tx)
+        .await?;
+    let trials: Vec<BTreeMap<String, f64>> = serde_json::from_value(row.trials).map_err(anyhow::Error::from)?;
+    let best = row.best_run_id.zip(row.best_value);
+    end_search(&mut tx, tuning_id, parent_run_id, &trials, &row.metric, best, "KILLED").await?;
+    let best_run_id: Option<String> = match best {
+        Some((id, _)) => Some(sqlx::query_scalar("SELECT run_uuid FROM runs WHERE id = $1").bind(id).fetch_one(&mut *tx).await?),
+        None => None,
+    };
+    audit::record(&mut tx, actor, Some(project.id), "tuning.cancel", "run", run_id, json!({ "cancelled_jobs": cancelled_jobs })).await?;
+    tx.commit().await?;
+    Ok(SearchCancelled { run_id: run_id.to_string(), cancelled_jobs, best_run_id })
 }

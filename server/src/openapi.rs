@@ -22,7 +22,7 @@ use crate::api;
         api::datasets::version, api::datasets::preview, api::datasets::download, api::datasets::anomalies,
         api::datasets::delete_version, api::datasets::delete, api::datasets::set_split, api::datasets::get_split,
         api::datasets::action,
-        api::training::submit, api::training::tune, api::training::algorithms, api::training::submit_custom, api::training::automl,
+        api::training::submit, api::training::tune, api::training::algorithms, api::training::submit_custom, api::training::automl, api::training::search_action,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),

@@ -318,6 +318,42 @@ async fn the_best_model_preset_tries_every_algorithm_until_its_budget_runs_out()
     assert_eq!(children_of(&app, &team.viewer, &parent).await.len(), 2);
 }
 
+#[tokio::test]
+async fn a_search_is_cancelled_whole() {
+    let app = spawn().await;
+    let team = app.team().await;
+    dataset(&app, &team.editor, "cancer", CANCER).await;
+    run_jobs(&app).await;
+    let body = json!({ "experiment": "search", "dataset": "cancer", "version": 1, "target": "diagnosis", "task": "binary",
+        "algorithm": "linear", "search_space": { "alpha": { "log_uniform": [0.01, 10.0] } }, "max_trials": 6, "parallelism": 2 });
+    let submitted: Value = app.send(Method::POST, "/v1/projects/churn/tuning-jobs", Some(&team.editor), Some(body)).await.json().await.unwrap();
+    let parent_id = submitted["run_id"].as_str().unwrap().to_string();
+    // One trial ends; the next is queued in its place.
+    let worker = trellis_core::worker::Worker::new(app.db.clone(), "test", std::sync::Arc::new(trellis_core::worker::Registry::builtin(&app.core)), Default::default());
+    assert!(worker.run_once(&tokio_util::sync::CancellationToken::new()).await.unwrap());
+
+    let path = format!("/v1/projects/churn/tuning-jobs/{parent_id}:cancel");
+    expect_error(app.send(Method::POST, &path, Some(&team.viewer), None).await, StatusCode::FORBIDDEN, "forbidden").await;
+    expect_error(app.send(Method::POST, &path, Some(&team.outsider), None).await, StatusCode::NOT_FOUND, "not_found").await;
+    expect_error(app.send(Method::POST, "/v1/projects/churn/tuning-jobs/0123:cancel", Some(&team.editor), None).await, StatusCode::NOT_FOUND, "not_found").await;
+    let res = app.send(Method::POST, &path, Some(&team.editor), None).await;
+    assert_eq!(res.status(), 200);
+    let cancelled: Value = res.json().await.unwrap();
+    assert_eq!(cancelled["cancelled_jobs"], 2, "{cancelled}");
+    expect_error(app.send(Method::POST, &path, Some(&team.editor), None).await, StatusCode::CONFLICT, "conflict").await;
+
+    // Nothing more runs; the parent ends KILLED with the one finished trial as its best.
+    assert!(!worker.run_once(&tokio_util::sync::CancellationToken::new()).await.unwrap());
+    let parent = get_run(&app, &team.viewer, &parent_id).await;
+    assert_eq!(parent["info"]["status"], "KILLED");
+    let children = children_of(&app, &team.viewer, &parent).await;
+    let statuses: Vec<&str> = children.iter().map(|c| c["info"]["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["FINISHED", "KILLED", "KILLED"]);
+    let tag = |r: &Value, k: &str| r["data"]["tags"].as_array().unwrap().iter().find(|t| t["key"] == k).map(|t| t["value"].as_str().unwrap().to_string());
+    assert_eq!(tag(&parent, "trellis.best_run_id").as_deref(), children[0]["info"]["run_id"].as_str());
+    assert_eq!(cancelled["best_run_id"], children[0]["info"]["run_id"]);
+}
+
 /// A search's child runs, in trial order.
 async fn children_of(app: &TestApp, token: &str, parent: &Value) -> Vec<Value> {
     let found: Value = app

@@ -104,3 +104,13 @@ pub async fn start_training(slug: String, form: TrainingForm) -> Result<String, 
     let submitted = trellis_core::training::submit(&cx.core, &actor, &slug, req).await.map_err(|e| cx.fail(e))?;
     Ok(submitted.run_id)
 }
+
+/// Cancels a search (tuning or best model) by its parent run.
+#[server]
+pub async fn cancel_search(slug: String, run_id: String) -> Result<(), AppError> {
+    use super::ssr::*;
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    trellis_core::tuning::cancel(&cx.core, &actor, &slug, &run_id).await.map_err(|e| cx.fail(e))?;
+    Ok(())
+}

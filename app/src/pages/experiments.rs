@@ -7,6 +7,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::experiments::{compare_runs, experiment_runs, get_run_page, list_experiments, run_artifacts, ChangeRuns, SetRunNote};
 use crate::api::jobs::{get_job, job_logs};
+use crate::api::training::CancelSearch;
 use crate::components::widgets::{action_error, reload_page, ticker, ErrorBox, Loading, ProgressBar, StateBadge};
 use crate::model::{
     fmt_bytes, fmt_num, fmt_time, url_encode, AppError, ArtifactView, ChartOptions, ExperimentPage, LogLine, PreviewKind, RunEvaluationView, RunJob, RunPage,
@@ -423,7 +424,11 @@ pub fn RunDetail() -> impl IntoView {
     let run_id = Memo::new(move |_| params.read().get("run").unwrap_or_default());
     let options = Memo::new(move |_| ChartOptions::from_query(query.read().get("x"), query.read().get("smooth")));
     let save_note = ServerAction::<SetRunNote>::new();
-    let page = Resource::new(move || (ctx.slug.get(), run_id.get(), options.get(), save_note.version().get()), |(s, r, o, _)| get_run_page(s, r, o));
+    let cancel_search = ServerAction::<CancelSearch>::new();
+    let page = Resource::new(
+        move || (ctx.slug.get(), run_id.get(), options.get(), save_note.version().get(), cancel_search.version().get()),
+        |(s, r, o, _, _)| get_run_page(s, r, o),
+    );
     let dir = Memo::new(move |_| query.read().get("dir").unwrap_or_default());
     let file = Memo::new(move |_| query.read().get("file").unwrap_or_default());
     let artifacts = Resource::new(move || (ctx.slug.get(), run_id.get(), dir.get(), file.get()), |(s, r, d, f)| run_artifacts(s, r, d, f));
@@ -461,7 +466,10 @@ pub fn RunDetail() -> impl IntoView {
                     {r.job.clone().map(|job| view! { <TrainingJob job=job/> })}
                     <RunLineage slug=slug.clone() r=r.clone()/>
                     {r.evaluation.clone().map(|ev| view! { <Evaluation ev=ev/> })}
-                    {r.trials.clone().map(|t| view! { <Trials slug=slug.clone() t=t/> })}
+                    {r.trials.clone().map(|t| {
+                        let cancellable = (r.can_write && r.status == "RUNNING").then(|| r.run_id.clone());
+                        view! { <Trials slug=slug.clone() t=t cancellable=cancellable cancel=cancel_search/> }
+                    })}
                     <h3>"Metrics"</h3>
                     <ChartOptionsForm options=options.get_untracked() keep=vec![]/>
                     {if r.charts.is_empty() {
@@ -558,16 +566,25 @@ fn TrainingJob(job: RunJob) -> impl IntoView {
 }
 
 /// A hyperparameter search's trials: a table (best first marked) and each searched parameter
-/// against the metric.
+/// against the metric; editors can cancel a search that is still running.
 #[component]
-fn Trials(slug: String, t: TrialsView) -> impl IntoView {
+fn Trials(slug: String, t: TrialsView, cancellable: Option<String>, cancel: ServerAction<CancelSearch>) -> impl IntoView {
     let done = t.rows.iter().filter(|r| r.2 != "RUNNING" && r.2 != "SCHEDULED").count();
     let total = t.rows.len();
     let direction = if t.maximize { "higher is better" } else { "lower is better" };
+    let cancel_slug = slug.clone();
     view! {
         <section aria-label="Trials">
             <h3>"Trials"</h3>
             <p class="muted">{format!("{done} of {total} trials ended; ranked by {} ({direction}).", t.metric)}</p>
+            {cancellable.map(|run_id| view! {
+                <ActionForm action=cancel attr:class="form inline">
+                    <input type="hidden" name="slug" value=cancel_slug/>
+                    <input type="hidden" name="run_id" value=run_id/>
+                    <button type="submit" class="danger" disabled=move || cancel.pending().get()>"Cancel search"</button>
+                    {action_error(cancel)}
+                </ActionForm>
+            })}
             <table class="table compact" aria-label="Trials">
                 <thead><tr>
                     <th>"Trial"</th><th>"Status"</th>

@@ -1,6 +1,7 @@
 //! Linear models with an L2 penalty: ridge regression (linfa-elasticnet with no L1 part) and
 //! binary or multinomial logistic regression (linfa-logistic). The fitted coefficients are kept
-//! here, so a stored model does not depend on the crates' own formats.
+//! here, so a stored model does not depend on the crates' own formats. The loss curve comes from
+//! the same optimiser stopped after 1, 2, 4, … iterations.
 
 use linfa::prelude::*;
 use linfa_elasticnet::ElasticNet;
@@ -40,16 +41,44 @@ fn estimator_error(e: impl std::fmt::Display) -> TrainError {
 
 pub fn fit(x: &Matrix, y: &Labels, x_valid: &Matrix, y_valid: &Labels, task: Task, params: &Params) -> Result<(LinearModel, Curves), TrainError> {
     let alpha = params.get("alpha");
-    let iterations = params.usize("max_iterations");
+    let iterations = params.usize("max_iterations").max(1);
     let features = to_array(x);
-    let model = match (task, y) {
+    let model = fit_iterations(&features, x.rows, y, task, alpha, iterations)?;
+    // The loss curve: the optimiser stopped after 1, 2, 4, … iterations. It starts from the same
+    // point every time and is deterministic, so each of these is the full fit's iterate at that
+    // step; doubling keeps the extra work under two more fits. It ends where the fit converged
+    // (a stopped fit equal to the final model) or at the last iteration.
+    let losses = |m: &LinearModel| (loss_of(&m.predict(x), y), (!y_valid.is_empty()).then(|| loss_of(&m.predict(x_valid), y_valid)));
+    let mut loss = Vec::new();
+    let mut step = 1;
+    while step < iterations {
+        let stopped = fit_iterations(&features, x.rows, y, task, alpha, step)?;
+        let (train, valid) = losses(&stopped);
+        loss.push((step as u64, train, valid));
+        if stopped == model {
+            break;
+        }
+        step *= 2;
+    }
+    if step >= iterations {
+        let (train, valid) = losses(&model);
+        loss.push((iterations as u64, train, valid));
+    }
+    Ok((model, Curves { loss_name: loss_name(task).into(), loss }))
+}
+
+/// The model after at most `iterations` optimiser iterations.
+fn fit_iterations(features: &Array2<f64>, rows: usize, y: &Labels, task: Task, alpha: f64, iterations: usize) -> Result<LinearModel, TrainError> {
+    let cols = features.ncols();
+    let features = features.clone();
+    Ok(match (task, y) {
         (Task::Regression, Labels::Numbers(t)) => {
             // ElasticNet minimises 1/(2n)·|y − Xw|² + penalty/2·|w|² (no L1 part): penalty = alpha/n
             // gives the same minimiser as |y − Xw|² + alpha·|w|².
             let data = Dataset::new(features, Array1::from(t.clone()));
             let fitted = ElasticNet::params()
                 .l1_ratio(0.0)
-                .penalty(alpha / x.rows as f64)
+                .penalty(alpha / rows as f64)
                 .max_iterations(iterations as u32)
                 .tolerance(1e-8)
                 .fit(&data)
@@ -80,7 +109,7 @@ pub fn fit(x: &Matrix, y: &Labels, x_valid: &Matrix, y_valid: &Labels, task: Tas
                 .fit(&data)
                 .map_err(estimator_error)?;
             // Classes absent from training get no column from linfa: give them a very low score.
-            let mut coefficients = vec![vec![0.0; x.cols]; *k];
+            let mut coefficients = vec![vec![0.0; cols]; *k];
             let mut intercepts = vec![-1e3; *k];
             for (j, &class) in fitted.classes().iter().enumerate() {
                 coefficients[class] = fitted.params().column(j).to_vec();
@@ -89,13 +118,7 @@ pub fn fit(x: &Matrix, y: &Labels, x_valid: &Matrix, y_valid: &Labels, task: Tas
             LinearModel { link: Link::Softmax, coefficients, intercepts }
         }
         _ => return Err(TrainError::Data("the target's type does not fit the task".into())),
-    };
-    // One point: the loss of the fitted model (the optimiser's own iterations are not exposed).
-    let curves = Curves {
-        loss_name: loss_name(task).into(),
-        loss: vec![(1, loss_of(&model.predict(x), y), (!y_valid.is_empty()).then(|| loss_of(&model.predict(x_valid), y_valid)))],
-    };
-    Ok((model, curves))
+    })
 }
 
 pub(crate) fn loss_name(task: Task) -> &'static str {

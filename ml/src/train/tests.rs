@@ -157,6 +157,33 @@ fn boosting_stops_early_when_validation_loss_stops_improving() {
 }
 
 #[test]
+fn linear_models_log_the_loss_along_their_iterations() {
+    for task in [Task::Binary, Task::Multiclass, Task::Regression] {
+        let data = synthetic(2_000, task, 4);
+        let o = train(&data, "target", task, Algorithm::Linear, &defaults(Algorithm::Linear), 1, &quiet).unwrap();
+        let steps: Vec<u64> = o.curves.loss.iter().map(|(s, _, _)| *s).collect();
+        assert!(steps.len() >= 2, "{task:?}: {steps:?}");
+        assert!(steps.windows(2).all(|w| w[0] < w[1]), "{task:?}: {steps:?}");
+        assert!(steps[..steps.len() - 1].iter().all(|s| s.is_power_of_two()), "{task:?}: {steps:?}");
+        assert_eq!(steps[0], 1);
+        // The optimiser improves the training loss.
+        let (first, last) = (o.curves.loss[0].1, o.curves.loss.last().unwrap().1);
+        if task == Task::Regression {
+            assert!(last <= first, "{task:?}: {first} → {last}");
+        } else {
+            assert!(steps.len() >= 4 && last < first, "{task:?}: {steps:?}, {first} → {last}");
+        }
+        let x = o.curves.loss.last().unwrap();
+        assert!(x.2.is_some_and(f64::is_finite));
+        // A fit allowed one iteration stops where the curve's first point is.
+        let mut one = defaults(Algorithm::Linear);
+        one.0.insert("max_iterations".to_string(), 1.0);
+        let short = train(&data, "target", task, Algorithm::Linear, &one, 1, &quiet).unwrap();
+        assert_eq!(short.curves.loss, vec![o.curves.loss[0]], "{task:?}");
+    }
+}
+
+#[test]
 fn parameters_are_checked_and_named() {
     let bad = |algorithm: Algorithm, name: &str, value: serde_json::Value| {
         let mut p = BTreeMap::new();

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use trellis_core::custom_training::{self, CustomJobSpec};
 use trellis_core::training::{self, AlgorithmInfo, Submitted, TrainingRequest};
-use trellis_core::tuning::{self, AutoMlRequest, TuningRequest, TuningSubmitted};
+use trellis_core::tuning::{self, AutoMlRequest, SearchCancelled, TuningRequest, TuningSubmitted};
 
 use crate::auth::ApiActor;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
@@ -51,6 +51,24 @@ pub async fn tune(
     ApiJson(req): ApiJson<TuningRequest>,
 ) -> ApiResult<(StatusCode, Json<TuningSubmitted>)> {
     Ok((StatusCode::CREATED, Json(tuning::submit(&s.core, &actor, &project, req).await?)))
+}
+
+/// `POST /v1/projects/{project}/tuning-jobs/{run_id}:cancel` (editors): cancels a search (a
+/// tuning or best-model job, named by its parent run). Queued trials are cancelled, running ones
+/// asked to stop, and the parent run ends KILLED with the best trial so far.
+#[utoipa::path(post, path = "/v1/projects/{project}/tuning-jobs/{run_id}:cancel", tag = "training",
+    params(("project" = String, Path, description = "project slug"), ("run_id" = String, Path, description = "the search's parent run")),
+    responses((status = 200, body = SearchCancelled), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn search_action(
+    State(s): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiPath((project, raw)): ApiPath<(String, String)>,
+) -> ApiResult<Json<SearchCancelled>> {
+    match raw.split_once(':') {
+        Some((run_id, "cancel")) => Ok(Json(tuning::cancel(&s.core, &actor, &project, run_id).await?)),
+        _ => Err(ApiError::not_found(format!("no API route POST /v1/projects/{project}/tuning-jobs/{raw}; searches have the action :cancel"))),
+    }
 }
 
 /// Starts the "best model" preset (editors): every algorithm (or the chosen ones) with its
