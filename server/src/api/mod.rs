@@ -40,7 +40,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/projects/{project}/tuning-jobs", axum::routing::post(training::tune))
         .route("/v1/projects/{project}/automl-jobs", axum::routing::post(training::automl))
         // `POST …/tuning-jobs/{run_id}:cancel`: the action is parsed from the segment.
-        .route("/v1/projects/{project}/tuning-jobs/{search}", axum::routing::post(training::search_action))
+        .route("/v1/projects/{project}/tuning-jobs/{run_id}", axum::routing::post(training::search_action))
         .route(
             "/v1/projects/{project}/custom-jobs",
             axum::routing::post(training::submit_custom)
