@@ -72,13 +72,13 @@ if [ "$mode" = test ]; then
   have python3 || apt_install python3 python3-venv
   # Python test tools in a virtualenv outside the clone: moto's S3 API server for the object-store
   # tests; the official mlflow client, with scikit-learn for log_model, for the tracking-API tests;
-  # skl2onnx for the custom training job's script.
+  # skl2onnx for the custom training job's script; tritonclient for the Open Inference Protocol.
   venv="${TRELLIS_TEST_VENV:-$HOME/.cache/trellis/venv}"
-  if ! "$venv/bin/python" -c "import moto.server, mlflow, sklearn, pandas, skops, skl2onnx; assert mlflow.__version__ == '3.17.2' and sklearn.__version__ == '1.9.1'" >/dev/null 2>&1; then
+  if ! "$venv/bin/python" -c "import moto.server, mlflow, sklearn, pandas, skops, skl2onnx, tritonclient.http; assert mlflow.__version__ == '3.17.2' and sklearn.__version__ == '1.9.1'" >/dev/null 2>&1; then
     say "installing the Python test tools into $venv"
     python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$venv"; }
     "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]==5.2.1' 'mlflow-skinny==3.17.2' \
       'numpy==2.4.6' 'pandas==3.1.1' 'scikit-learn==1.9.1' 'skops==0.16.0' \
-      'skl2onnx==1.20.0' 'onnx==1.23.2'
+      'skl2onnx==1.20.0' 'onnx==1.23.2' 'tritonclient[http]==2.73.0'
   fi
 fi

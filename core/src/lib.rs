@@ -1,5 +1,5 @@
 //! The Trellis domain: accounts, projects, roles, tokens, audit, jobs, datasets, tracking,
-//! training (built-in, tuned and custom) and the model registry.
+//! training (built-in, tuned and custom), the model registry and serving.
 //!
 //! Every operation takes the caller's [`Actor`] and checks the permission itself, so no route
 //! can forget. SQL lives here (sqlx on PostgreSQL); nothing here knows about axum or Leptos.
@@ -25,6 +25,7 @@ pub mod parquet_files;
 pub mod projects;
 pub mod registry;
 pub mod search_filter;
+pub mod serving;
 pub mod storage;
 pub mod tokens;
 pub mod tracking;
@@ -50,10 +51,12 @@ pub struct Core {
     /// The URL this Trellis is reached at, given to custom training jobs as
     /// `MLFLOW_TRACKING_URI`; without it, custom jobs fail with a message saying so.
     pub public_url: Option<String>,
+    /// Endpoints' routing tables and loaded models (see [`serving`]).
+    pub serving: std::sync::Arc<serving::Serving>,
 }
 
 impl Core {
     pub fn new(db: sqlx::PgPool, blobs: storage::Blobs) -> Self {
-        Self { db, blobs, metrics: metric_writer::MetricWriter::new(), public_url: None }
+        Self { db, blobs, metrics: metric_writer::MetricWriter::new(), public_url: None, serving: Default::default() }
     }
 }

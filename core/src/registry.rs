@@ -238,6 +238,9 @@ pub async fn update_model(db: &PgPool, actor: &Actor, raw: &str, description: &s
 pub async fn delete_model(db: &PgPool, actor: &Actor, raw: &str) -> Result<()> {
     let m = model_ref(db, actor, raw, Access::Write).await?;
     let mut tx = db.begin().await?;
+    if let Some(at) = crate::serving::serving_endpoint(&mut tx, m.id, None, None).await? {
+        return Err(Error::conflict(format!("Registered model {raw} is deployed on endpoint {at}: undeploy it first")));
+    }
     sqlx::query("DELETE FROM registered_models WHERE id = $1").bind(m.id).execute(&mut *tx).await?;
     audit::record(&mut tx, actor, Some(m.project_id), "registered_model.delete", "registered_model", &m.name, serde_json::json!({})).await?;
     tx.commit().await?;
@@ -569,6 +572,9 @@ pub async fn update_version(db: &PgPool, actor: &Actor, raw: &str, version: &str
 pub async fn delete_version(db: &PgPool, actor: &Actor, raw: &str, version: &str) -> Result<()> {
     let (m, id) = version_ref(db, actor, raw, version, Access::Write).await?;
     let mut tx = db.begin().await?;
+    if let Some(at) = crate::serving::serving_endpoint(&mut tx, m.id, Some(id), None).await? {
+        return Err(Error::conflict(format!("Model version {raw} {version} is deployed on endpoint {at}: undeploy it first")));
+    }
     sqlx::query("DELETE FROM model_versions WHERE id = $1").bind(id).execute(&mut *tx).await?;
     audit::record(&mut tx, actor, Some(m.project_id), "model_version.delete", "registered_model", &m.name, serde_json::json!({ "version": version })).await?;
     tx.commit().await?;
@@ -699,16 +705,23 @@ pub async fn set_alias(db: &PgPool, actor: &Actor, raw: &str, alias: &str, versi
     .await?;
     sqlx::query("UPDATE registered_models SET last_updated_time = $2 WHERE id = $1").bind(m.id).bind(now_ms()).execute(&mut *tx).await?;
     audit::record(&mut tx, actor, Some(m.project_id), "registered_model.alias", "registered_model", &m.name, serde_json::json!({ "alias": alias, "version": version })).await?;
+    // Endpoints that follow the alias serve the version it names now.
+    crate::serving::notify(&mut tx).await?;
     tx.commit().await?;
     Ok(())
 }
 
 pub async fn delete_alias(db: &PgPool, actor: &Actor, raw: &str, alias: &str) -> Result<()> {
     let m = model_ref(db, actor, raw, Access::Write).await?;
-    let gone = sqlx::query("DELETE FROM registered_model_aliases WHERE model_id = $1 AND alias = $2").bind(m.id).bind(alias).execute(db).await?;
+    let mut tx = db.begin().await?;
+    if let Some(at) = crate::serving::serving_endpoint(&mut tx, m.id, None, Some(alias)).await? {
+        return Err(Error::conflict(format!("Alias {alias} of registered model {raw} is followed by endpoint {at}: undeploy it first")));
+    }
+    let gone = sqlx::query("DELETE FROM registered_model_aliases WHERE model_id = $1 AND alias = $2").bind(m.id).bind(alias).execute(&mut *tx).await?;
     if gone.rows_affected() == 0 {
         return Err(Error::not_found(format!("Registered model alias {alias} not found.")));
     }
+    tx.commit().await?;
     Ok(())
 }
 

@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod metrics;
 pub mod mlflow;
+pub mod oip;
 pub mod openapi;
 pub mod startup;
 pub mod ui_gate;

@@ -23,6 +23,8 @@ use crate::api;
         api::datasets::delete_version, api::datasets::delete, api::datasets::set_split, api::datasets::get_split,
         api::datasets::action,
         api::training::submit, api::training::tune, api::training::algorithms, api::training::submit_custom, api::training::automl, api::training::search_action,
+        api::endpoints::list, api::endpoints::create, api::endpoints::get, api::endpoints::delete,
+        api::endpoints::predict, api::endpoints::deploy, api::endpoints::undeploy, api::endpoints::set_traffic,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),

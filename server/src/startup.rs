@@ -113,6 +113,7 @@ pub fn router(state: AppState, store: PostgresStore, settings: &RouterSettings) 
         .route("/metrics", get(crate::metrics::render))
         .merge(crate::api::router())
         .merge(crate::mlflow::router())
+        .merge(crate::oip::router())
         .leptos_routes_with_context(&state, routes, move || provide_context(core.clone()), move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::metrics::track))
@@ -269,6 +270,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let workers = spawn_workers(&core, args.workers, Duration::from_secs(args.job_lease_seconds.max(3)), &shutdown);
     let housekeeping = spawn_housekeeping(pool.clone(), shutdown.clone());
+    // Other serving processes announce endpoint changes; this one forgets its routing tables then.
+    let serving_changes = tokio::spawn(trellis_core::serving::listen(core.clone()));
 
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
@@ -291,6 +294,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let _ = tokio::time::timeout(Duration::from_secs(30), w).await;
     }
     housekeeping.abort();
+    serving_changes.abort();
     deletion.abort();
     database.close().await;
     tracing::info!("Trellis stopped");

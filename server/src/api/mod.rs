@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod datasets;
+pub mod endpoints;
 pub mod jobs;
 pub mod members;
 pub mod projects;
@@ -14,6 +15,9 @@ use axum::Router;
 
 use crate::error::ApiError;
 use crate::startup::AppState;
+
+/// Largest prediction request body.
+pub const PREDICT_BODY_BYTES: usize = 16 << 20;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -45,6 +49,15 @@ pub fn router() -> Router<AppState> {
             "/v1/projects/{project}/custom-jobs",
             axum::routing::post(training::submit_custom)
                 .layer(axum::extract::DefaultBodyLimit::max(trellis_core::code_archive::MAX_CODE_BYTES as usize + (1 << 20))),
+        )
+        .route("/v1/projects/{project}/endpoints", get(endpoints::list).post(endpoints::create))
+        // `POST …/endpoints/{endpoint}:predict` (and `:deploy`, `:undeploy`, `:setTraffic`): the action is parsed from the segment.
+        .route(
+            "/v1/projects/{project}/endpoints/{endpoint}",
+            get(endpoints::get)
+                .delete(endpoints::delete)
+                .post(endpoints::action)
+                .layer(axum::extract::DefaultBodyLimit::max(PREDICT_BODY_BYTES)),
         )
         .route("/v1/training/algorithms", get(training::algorithms))
         .route("/v1/projects/{project}/audit", get(audit::project))

@@ -206,6 +206,7 @@ struct Alias {
 async fn set_alias(State(s): State<AppState>, MlActor(a): MlActor, MlJson(b): MlJson<Alias>) -> MlResult<Json<Value>> {
     let (name, alias, version) = (required(b.name, "name")?, required(b.alias, "alias")?, required(b.version, "version")?);
     registry::set_alias(&s.core.db, &a, &name, &alias, &version).await?;
+    s.core.serving.invalidate();
     Ok(Json(json!({})))
 }
 

@@ -1,0 +1,366 @@
+mod common;
+
+use common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Map, Value};
+
+const CANCER: &str = include_str!("../../ml/tests/fixtures/breast_cancer.csv");
+const PREDICT: &str = "/v1/projects/churn/endpoints/cancer:predict";
+
+/// The table's rows as JSON objects (feature → number) with their labels.
+fn rows() -> (Vec<String>, Vec<(Map<String, Value>, String)>) {
+    let mut lines = CANCER.lines();
+    let header: Vec<String> = lines.next().unwrap().split(',').map(str::to_string).collect();
+    let target = header.iter().position(|h| h == "diagnosis").unwrap();
+    let features: Vec<String> = header.iter().filter(|h| *h != "diagnosis").cloned().collect();
+    let rows = lines
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            let mut obj = Map::new();
+            for (i, h) in header.iter().enumerate() {
+                if i != target {
+                    obj.insert(h.clone(), json!(cells[i].parse::<f64>().unwrap()));
+                }
+            }
+            (obj, cells[target].to_string())
+        })
+        .collect();
+    (features, rows)
+}
+
+/// Trains a model on the cancer table and registers it as the next version of `churn.cancer`.
+async fn train_and_register(app: &TestApp, token: &str, algorithm: &str) -> String {
+    let body = json!({ "experiment": "serving", "dataset": "cancer", "version": 1, "target": "diagnosis", "task": "binary",
+                       "algorithm": algorithm, "params": if algorithm == "gradient_boosting" { json!({ "n_estimators": 30 }) } else { json!({}) }, "seed": 3 });
+    let res = app.send(Method::POST, "/v1/projects/churn/training-jobs", Some(token), Some(body)).await;
+    assert_eq!(res.status(), 201);
+    let run_id = res.json::<Value>().await.unwrap()["run_id"].as_str().unwrap().to_string();
+    run_jobs(app).await;
+    assert_eq!(get_run(app, token, &run_id).await["info"]["status"], "FINISHED");
+    let res = app
+        .send(Method::POST, "/api/2.0/mlflow/model-versions/create", Some(token), Some(json!({ "name": "churn.cancer", "source": format!("runs:/{run_id}/model"), "run_id": run_id })))
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    run_id
+}
+
+async fn setup(app: &TestApp, team: &Team) {
+    let res = app.send(Method::POST, "/v1/projects/churn/datasets", Some(&team.editor), Some(json!({ "name": "cancer" }))).await;
+    assert_eq!(res.status(), 201);
+    let res = upload_version(app, &team.editor, "cancer", "cancer.csv", CANCER.as_bytes().to_vec(), "text/csv").await;
+    assert_eq!(res.status(), 201);
+    run_jobs(app).await;
+    let res = app.send(Method::POST, "/api/2.0/mlflow/registered-models/create", Some(&team.editor), Some(json!({ "name": "churn.cancer" }))).await;
+    assert_eq!(res.status(), 200);
+}
+
+async fn predict(app: &TestApp, token: &str, path: &str, instances: Vec<Value>) -> Value {
+    let res = app.send(Method::POST, path, Some(token), Some(json!({ "instances": instances }))).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    res.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_registered_model_is_deployed_and_answers_predictions() {
+    let app = spawn().await;
+    let team = app.team().await;
+    setup(&app, &team).await;
+    train_and_register(&app, &team.editor, "gradient_boosting").await;
+
+    // Endpoints: editors create, viewers read, outsiders see nothing.
+    let new = json!({ "name": "cancer", "description": "screening" });
+    expect_error(app.send(Method::POST, "/v1/projects/churn/endpoints", Some(&team.viewer), Some(new.clone())).await, StatusCode::FORBIDDEN, "forbidden").await;
+    expect_error(app.send(Method::POST, "/v1/projects/churn/endpoints", Some(&team.outsider), Some(new.clone())).await, StatusCode::NOT_FOUND, "not_found").await;
+    for bad in [json!({ "name": "Bad Name" }), json!({ "name": "ok", "log_sample_rate": 2 }), json!({ "name": "ok", "extra": 1 })] {
+        expect_error(app.send(Method::POST, "/v1/projects/churn/endpoints", Some(&team.editor), Some(bad)).await, StatusCode::BAD_REQUEST, "bad_request").await;
+    }
+    let res = app.send(Method::POST, "/v1/projects/churn/endpoints", Some(&team.editor), Some(new.clone())).await;
+    assert_eq!(res.status(), 201);
+    let created: Value = res.json().await.unwrap();
+    assert_eq!(created["oip_name"], "churn.cancer");
+    assert_eq!(created["deployed_models"], json!([]));
+    expect_error(app.send(Method::POST, "/v1/projects/churn/endpoints", Some(&team.editor), Some(new)).await, StatusCode::CONFLICT, "conflict").await;
+    let listed: Value = app.get("/v1/projects/churn/endpoints", Some(&team.viewer)).await.json().await.unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    expect_error(app.get("/v1/projects/churn/endpoints/cancer", Some(&team.outsider)).await, StatusCode::NOT_FOUND, "not_found").await;
+
+    // An endpoint with nothing deployed says so.
+    let (features, rows) = rows();
+    let one = vec![Value::Object(rows[0].0.clone())];
+    expect_error(app.send(Method::POST, PREDICT, Some(&team.editor), Some(json!({ "instances": one }))).await, StatusCode::CONFLICT, "conflict").await;
+
+    // Deploying checks the model, the version and the share.
+    let deploy = "/v1/projects/churn/endpoints/cancer:deploy";
+    for (bad, why) in [
+        (json!({ "model": "nope", "version": 1 }), "no registered model 'nope'"),
+        (json!({ "model": "cancer", "version": 9 }), "no version 9"),
+        (json!({ "model": "cancer", "alias": "champion" }), "no alias 'champion'"),
+        (json!({ "model": "cancer" }), "either 'version' or 'alias'"),
+        (json!({ "model": "cancer", "version": 1, "traffic_percent": 120 }), "between 0 and 100"),
+        (json!({ "model": "cancer", "version": 1, "traffic_percent": 50 }), "first model deployed"),
+    ] {
+        let msg = expect_error(app.send(Method::POST, deploy, Some(&team.editor), Some(bad)).await, StatusCode::BAD_REQUEST, "bad_request").await;
+        assert!(msg.contains(why), "{msg}");
+    }
+    expect_error(app.send(Method::POST, deploy, Some(&team.viewer), Some(json!({ "model": "cancer", "version": 1 }))).await, StatusCode::FORBIDDEN, "forbidden").await;
+    let res = app.send(Method::POST, deploy, Some(&team.editor), Some(json!({ "model": "cancer", "version": 1 }))).await;
+    assert_eq!(res.status(), 200);
+    let endpoint: Value = res.json().await.unwrap();
+    assert_eq!(endpoint["deployed_models"][0]["version"], 1);
+    assert_eq!(endpoint["deployed_models"][0]["traffic_percent"], 100);
+    let v1_id = endpoint["deployed_models"][0]["id"].as_str().unwrap().to_string();
+
+    // Predictions: labels agree with the table for nearly every row, objects and arrays alike.
+    let instances: Vec<Value> = rows.iter().map(|(o, _)| Value::Object(o.clone())).collect();
+    let answer = predict(&app, &team.editor, PREDICT, instances.clone()).await;
+    assert_eq!(answer["deployedModelId"], json!(v1_id));
+    assert_eq!(answer["modelVersion"], "cancer/1");
+    let predictions = answer["predictions"].as_array().unwrap();
+    assert_eq!(predictions.len(), rows.len());
+    let right = predictions.iter().zip(&rows).filter(|(p, (_, label))| p["label"] == json!(label)).count();
+    assert!(right as f64 / rows.len() as f64 > 0.95, "{right} of {} right", rows.len());
+    let first = &predictions[0];
+    let scores: Vec<f64> = first["scores"].as_array().unwrap().iter().map(|s| s.as_f64().unwrap()).collect();
+    assert_eq!(first["classes"].as_array().unwrap().len(), 2);
+    assert!((scores.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    let arrays: Vec<Value> = rows.iter().take(20).map(|(o, _)| Value::Array(features.iter().map(|f| o[f].clone()).collect())).collect();
+    let by_array = predict(&app, &team.admin, PREDICT, arrays).await;
+    assert_eq!(by_array["predictions"].as_array().unwrap()[..], predictions[..20]);
+    // Numbers given as text are read as numbers; null is a missing value the model imputes.
+    let mut texty = rows[0].0.clone();
+    for v in texty.values_mut() {
+        *v = json!(v.to_string());
+    }
+    assert_eq!(predict(&app, &team.editor, PREDICT, vec![Value::Object(texty)]).await["predictions"][0], predictions[0]);
+    let mut holes = rows[0].0.clone();
+    holes.insert("mean_radius".into(), Value::Null);
+    assert!(predict(&app, &team.editor, PREDICT, vec![Value::Object(holes)]).await["predictions"][0]["scores"].is_array());
+
+    // Who may predict: editors and admins; viewers are refused, outsiders see nothing.
+    expect_error(app.send(Method::POST, PREDICT, Some(&team.viewer), Some(json!({ "instances": one }))).await, StatusCode::FORBIDDEN, "forbidden").await;
+    expect_error(app.send(Method::POST, PREDICT, Some(&team.outsider), Some(json!({ "instances": one }))).await, StatusCode::NOT_FOUND, "not_found").await;
+    expect_error(app.send(Method::POST, PREDICT, None, Some(json!({ "instances": one }))).await, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+
+    // Bad input: a 400 naming the instance and the feature.
+    let with = |k: &str, v: Value| {
+        let mut o = rows[1].0.clone();
+        o.insert(k.to_string(), v);
+        Value::Object(o)
+    };
+    let mut missing = rows[1].0.clone();
+    missing.remove("worst_area");
+    let cases: Vec<(Value, &str)> = vec![
+        (json!({ "instances": [one[0].clone(), with("mean_radius", json!("big"))] }), "instance 1, feature 'mean_radius': expected a number, got \"big\""),
+        (json!({ "instances": [one[0].clone(), one[0].clone(), Value::Object(missing)] }), "instance 2, feature 'worst_area': missing"),
+        (json!({ "instances": [with("zip_code", json!(1))] }), "instance 0: unknown feature 'zip_code'"),
+        (json!({ "instances": [[1, 2, 3]] }), "instance 0: 3 values, but the model has 30 features"),
+        (json!({ "instances": [with("mean_area", json!([1]))] }), "instance 0, feature 'mean_area': expected a single value"),
+        (json!({ "instances": [] }), "'instances' is empty"),
+        (json!({ "instances": vec![json!({}); 5001] }), "at most 5000"),
+        (json!({ "rows": [] }), "unknown field `rows`"),
+        (json!({ "instances": one, "parameters": 3 }), "'parameters' must be an object"),
+    ];
+    for (body, why) in cases {
+        let msg = expect_error(app.send(Method::POST, PREDICT, Some(&team.editor), Some(body)).await, StatusCode::BAD_REQUEST, "bad_request").await;
+        assert!(msg.contains(why), "{msg} does not say {why}");
+    }
+    let msg = expect_error(app.send(Method::POST, "/v1/projects/churn/endpoints/cancer:forecast", Some(&team.editor), Some(json!({}))).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert!(msg.contains(":predict"), "{msg}");
+
+    // The deployed version cannot be deleted; the endpoint cannot be deleted while it serves.
+    let res = app.send(Method::DELETE, "/api/2.0/mlflow/model-versions/delete", Some(&team.editor), Some(json!({ "name": "churn.cancer", "version": "1" }))).await;
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("deployed on endpoint churn/cancer"));
+    expect_error(app.send(Method::DELETE, "/v1/projects/churn/endpoints/cancer", Some(&team.editor), None).await, StatusCode::CONFLICT, "conflict").await;
+
+    // Undeploy, then delete.
+    expect_error(
+        app.send(Method::POST, "/v1/projects/churn/endpoints/cancer:undeploy", Some(&team.editor), Some(json!({ "deployed_model_id": "999999" }))).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let res = app.send(Method::POST, "/v1/projects/churn/endpoints/cancer:undeploy", Some(&team.editor), Some(json!({ "deployed_model_id": v1_id }))).await;
+    assert_eq!(res.status(), 200);
+    expect_error(app.send(Method::POST, PREDICT, Some(&team.editor), Some(json!({ "instances": one }))).await, StatusCode::CONFLICT, "conflict").await;
+    let res = app.send(Method::DELETE, "/v1/projects/churn/endpoints/cancer", Some(&team.editor), None).await;
+    assert_eq!(res.status(), 204);
+    expect_error(app.get("/v1/projects/churn/endpoints/cancer", Some(&team.editor)).await, StatusCode::NOT_FOUND, "not_found").await;
+    let audit: Value = app.get("/v1/projects/churn/audit", Some(&team.admin)).await.json().await.unwrap();
+    let actions: Vec<&str> = audit.as_array().or(audit["entries"].as_array()).unwrap().iter().filter_map(|a| a["action"].as_str()).collect();
+    for a in ["endpoint.create", "endpoint.deploy", "endpoint.undeploy", "endpoint.delete"] {
+        assert!(actions.contains(&a), "{a} not in {actions:?}");
+    }
+}
+
+/// Which version answered each of `n` requests.
+async fn answered_by(app: &TestApp, token: &str, path: &str, instance: &Value, n: usize) -> std::collections::HashMap<String, usize> {
+    let mut seen = std::collections::HashMap::new();
+    for _ in 0..n {
+        let a = predict(app, token, path, vec![instance.clone()]).await;
+        *seen.entry(a["modelVersion"].as_str().unwrap().to_string()).or_insert(0) += 1;
+    }
+    seen
+}
+
+#[tokio::test]
+async fn traffic_is_split_between_versions_and_an_alias_is_followed() {
+    let app = spawn().await;
+    let team = app.team().await;
+    setup(&app, &team).await;
+    train_and_register(&app, &team.editor, "gradient_boosting").await;
+    train_and_register(&app, &team.editor, "linear").await;
+    let (_, rows) = rows();
+    let instance = Value::Object(rows[5].0.clone());
+    let res = app.send(Method::POST, "/v1/projects/churn/endpoints", Some(&team.editor), Some(json!({ "name": "cancer" }))).await;
+    assert_eq!(res.status(), 201);
+    let deploy = "/v1/projects/churn/endpoints/cancer:deploy";
+    let res = app.send(Method::POST, deploy, Some(&team.editor), Some(json!({ "model": "cancer", "version": 1 }))).await;
+    assert_eq!(res.status(), 200);
+    let res = app.send(Method::POST, deploy, Some(&team.editor), Some(json!({ "model": "cancer", "version": 2, "traffic_percent": 20 }))).await;
+    let endpoint: Value = res.json().await.unwrap();
+    let shares: Vec<(i64, i64)> = endpoint["deployed_models"].as_array().unwrap().iter().map(|d| (d["version"].as_i64().unwrap(), d["traffic_percent"].as_i64().unwrap())).collect();
+    assert_eq!(shares, vec![(1, 80), (2, 20)]);
+    let ids: Vec<String> = endpoint["deployed_models"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap().to_string()).collect();
+
+    // 80/20: over 300 requests the second version answers about 60 times (binomial sd ≈ 7).
+    let seen = answered_by(&app, &team.editor, PREDICT, &instance, 300).await;
+    let v2 = seen.get("cancer/2").copied().unwrap_or(0);
+    assert_eq!(seen.values().sum::<usize>(), 300);
+    assert!((25..=100).contains(&v2), "{seen:?}");
+
+    // Setting the whole split: every deployed model, summing to 100.
+    let set = "/v1/projects/churn/endpoints/cancer:setTraffic";
+    for (bad, why) in [
+        (json!({ "traffic_split": { ids[0].clone(): 50, ids[1].clone(): 40 } }), "sums to 90"),
+        (json!({ "traffic_split": { ids[0].clone(): 100 } }), "must name every deployed model"),
+        (json!({ "traffic_split": { ids[0].clone(): 50, "77777": 50 } }), "no deployed model 77777"),
+        (json!({ "traffic_split": { ids[0].clone(): 150, ids[1].clone(): -50 } }), "between 0 and 100"),
+    ] {
+        let msg = expect_error(app.send(Method::POST, set, Some(&team.editor), Some(bad)).await, StatusCode::BAD_REQUEST, "bad_request").await;
+        assert!(msg.contains(why), "{msg}");
+    }
+    expect_error(app.send(Method::POST, set, Some(&team.viewer), Some(json!({ "traffic_split": { ids[0].clone(): 0, ids[1].clone(): 100 } }))).await, StatusCode::FORBIDDEN, "forbidden").await;
+    let res = app.send(Method::POST, set, Some(&team.editor), Some(json!({ "traffic_split": { ids[0].clone(): 0, ids[1].clone(): 100 } }))).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(answered_by(&app, &team.editor, PREDICT, &instance, 20).await.get("cancer/2"), Some(&20));
+    // Undeploying the version with all the traffic gives it to the rest.
+    let res = app.send(Method::POST, "/v1/projects/churn/endpoints/cancer:undeploy", Some(&team.editor), Some(json!({ "deployed_model_id": ids[1] }))).await;
+    let after: Value = res.json().await.unwrap();
+    assert_eq!(after["deployed_models"][0]["traffic_percent"], 100);
+    assert_eq!(answered_by(&app, &team.editor, PREDICT, &instance, 5).await.get("cancer/1"), Some(&5));
+
+    // An endpoint that follows an alias serves the version the alias names, as it moves.
+    let alias = |version: &str| json!({ "name": "churn.cancer", "alias": "champion", "version": version });
+    assert_eq!(app.send(Method::POST, "/api/2.0/mlflow/registered-models/alias", Some(&team.editor), Some(alias("1"))).await.status(), 200);
+    let res = app.send(Method::POST, "/v1/projects/churn/endpoints", Some(&team.editor), Some(json!({ "name": "champion" }))).await;
+    assert_eq!(res.status(), 201);
+    let res = app.send(Method::POST, "/v1/projects/churn/endpoints/champion:deploy", Some(&team.editor), Some(json!({ "model": "cancer", "alias": "champion" }))).await;
+    let followed: Value = res.json().await.unwrap();
+    assert_eq!(followed["deployed_models"][0]["alias"], "champion");
+    assert_eq!(followed["deployed_models"][0]["version"], 1);
+    let champion = "/v1/projects/churn/endpoints/champion:predict";
+    assert_eq!(predict(&app, &team.editor, champion, vec![instance.clone()]).await["modelVersion"], "cancer/1");
+    assert_eq!(app.send(Method::POST, "/api/2.0/mlflow/registered-models/alias", Some(&team.editor), Some(alias("2"))).await.status(), 200);
+    assert_eq!(predict(&app, &team.editor, champion, vec![instance.clone()]).await["modelVersion"], "cancer/2");
+    let shown: Value = app.get("/v1/projects/churn/endpoints/champion", Some(&team.viewer)).await.json().await.unwrap();
+    assert_eq!(shown["deployed_models"][0]["version"], 2);
+    // The followed alias cannot be deleted.
+    let res = app.send(Method::DELETE, "/api/2.0/mlflow/registered-models/alias", Some(&team.editor), Some(json!({ "name": "churn.cancer", "alias": "champion" }))).await;
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("followed by endpoint churn/champion"));
+}
+
+#[tokio::test]
+async fn the_open_inference_protocol_serves_endpoints_by_name() {
+    let app = spawn().await;
+    let team = app.team().await;
+    setup(&app, &team).await;
+    train_and_register(&app, &team.editor, "random_forest").await;
+    assert_eq!(app.send(Method::POST, "/v1/projects/churn/endpoints", Some(&team.editor), Some(json!({ "name": "cancer" }))).await.status(), 201);
+    let res = app.send(Method::POST, "/v1/projects/churn/endpoints/cancer:deploy", Some(&team.editor), Some(json!({ "model": "cancer", "version": 1 }))).await;
+    assert_eq!(res.status(), 200);
+    let (features, rows) = rows();
+
+    assert_eq!(app.get("/v2/health/live", None).await.json::<Value>().await.unwrap(), json!({ "live": true }));
+    assert_eq!(app.get("/v2/health/ready", None).await.json::<Value>().await.unwrap(), json!({ "ready": true }));
+    assert_eq!(app.get("/v2", None).await.json::<Value>().await.unwrap()["name"], "trellis");
+    let meta: Value = app.get("/v2/models/churn.cancer", Some(&team.editor)).await.json().await.unwrap();
+    assert_eq!(meta["versions"], json!(["1"]));
+    let inputs: Vec<&str> = meta["inputs"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
+    assert_eq!(inputs, features.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(meta["outputs"][1]["name"], "probabilities");
+    assert_eq!(meta["outputs"][1]["shape"], json!([-1, 2]));
+    let ready = app.get("/v2/models/churn.cancer/ready", Some(&team.editor)).await;
+    assert_eq!(ready.status(), 200);
+
+    // One 2-D tensor in feature order, and one tensor per feature: the same answers as :predict.
+    let n = 8;
+    let matrix: Vec<f64> = rows.iter().take(n).flat_map(|(o, _)| features.iter().map(|f| o[f].as_f64().unwrap()).collect::<Vec<_>>()).collect();
+    let infer = "/v2/models/churn.cancer/infer";
+    let body = json!({ "id": "r1", "inputs": [{ "name": "input", "shape": [n, features.len()], "datatype": "FP64", "data": matrix }] });
+    let res = app.send(Method::POST, infer, Some(&team.editor), Some(body)).await;
+    assert_eq!(res.status(), 200);
+    let out: Value = res.json().await.unwrap();
+    assert_eq!(out["id"], "r1");
+    assert_eq!(out["model_name"], "churn.cancer");
+    assert_eq!(out["model_version"], "1");
+    let probs = out["outputs"].as_array().unwrap().iter().find(|o| o["name"] == "probabilities").unwrap();
+    assert_eq!(probs["shape"], json!([n, 2]));
+    let vertex = predict(&app, &team.editor, PREDICT, rows.iter().take(n).map(|(o, _)| Value::Object(o.clone())).collect()).await;
+    let vertex_scores: Vec<Value> = vertex["predictions"].as_array().unwrap().iter().flat_map(|p| p["scores"].as_array().unwrap().clone()).collect();
+    assert_eq!(probs["data"].as_array().unwrap(), &vertex_scores);
+    let labels = out["outputs"].as_array().unwrap().iter().find(|o| o["name"] == "label").unwrap();
+    let vertex_labels: Vec<Value> = vertex["predictions"].as_array().unwrap().iter().map(|p| p["label"].clone()).collect();
+    assert_eq!(labels["data"].as_array().unwrap(), &vertex_labels);
+
+    let per_feature: Vec<Value> = features
+        .iter()
+        .map(|f| json!({ "name": f, "shape": [n, 1], "datatype": "FP32", "data": rows.iter().take(n).map(|(o, _)| o[f].clone()).collect::<Vec<_>>() }))
+        .collect();
+    let res = app.send(Method::POST, infer, Some(&team.editor), Some(json!({ "inputs": per_feature, "outputs": [{ "name": "label" }] }))).await;
+    assert_eq!(res.status(), 200);
+    let out: Value = res.json().await.unwrap();
+    assert_eq!(out["outputs"].as_array().unwrap().len(), 1);
+    assert_eq!(out["outputs"][0]["data"].as_array().unwrap(), &vertex_labels);
+
+    // Errors in the protocol's shape, naming the problem.
+    let oip_error = |res: reqwest::Response, status: StatusCode| async move {
+        assert_eq!(res.status(), status);
+        res.json::<Value>().await.unwrap()["error"].as_str().unwrap().to_string()
+    };
+    let bad_shape = json!({ "inputs": [{ "name": "input", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3] }] });
+    assert!(oip_error(app.send(Method::POST, infer, Some(&team.editor), Some(bad_shape)).await, StatusCode::BAD_REQUEST).await.contains("3 columns, but the model has 30 features"));
+    let bad_type = json!({ "inputs": [{ "name": "input", "shape": [1, 30], "datatype": "BOOL", "data": vec![1; 30] }] });
+    assert!(oip_error(app.send(Method::POST, infer, Some(&team.editor), Some(bad_type)).await, StatusCode::BAD_REQUEST).await.contains("BOOL data must be true or false"));
+    let bad_output = json!({ "inputs": [{ "name": "input", "shape": [1, 30], "datatype": "FP32", "data": vec![1; 30] }], "outputs": [{ "name": "logits" }] });
+    assert!(oip_error(app.send(Method::POST, infer, Some(&team.editor), Some(bad_output)).await, StatusCode::BAD_REQUEST).await.contains("unknown output 'logits'"));
+    assert!(oip_error(app.send(Method::POST, infer, Some(&team.editor), Some(json!({ "inputs": 3 }))).await, StatusCode::BAD_REQUEST).await.contains("not valid JSON of the protocol"));
+    assert!(oip_error(app.get("/v2/models/churn.nope", Some(&team.editor)).await, StatusCode::NOT_FOUND).await.contains("no endpoint 'nope'"));
+    assert!(oip_error(app.get("/v2/models/nodot", Some(&team.editor)).await, StatusCode::NOT_FOUND).await.contains("<project>.<endpoint>"));
+    oip_error(app.get("/v2/models/churn.cancer", None).await, StatusCode::UNAUTHORIZED).await;
+    oip_error(app.get("/v2/models/churn.cancer", Some(&team.viewer)).await, StatusCode::FORBIDDEN).await;
+    oip_error(app.get("/v2/models/churn.cancer", Some(&team.outsider)).await, StatusCode::NOT_FOUND).await;
+
+    // A real Open Inference Protocol client: tritonclient over HTTP/JSON.
+    let python = std::env::var("TRELLIS_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = format!("{}/tests/oip/triton_client.py", env!("CARGO_MANIFEST_DIR"));
+    let first: Vec<f64> = features.iter().map(|f| rows[0].0[f].as_f64().unwrap()).collect();
+    let out = tokio::process::Command::new(&python)
+        .arg(&script)
+        .env("TRELLIS_URL", app.url.trim_start_matches("http://"))
+        .env("TRELLIS_TOKEN", &team.editor)
+        .env("TRELLIS_MODEL", "churn.cancer")
+        .env("TRELLIS_ROW", serde_json::to_string(&first).unwrap())
+        .output()
+        .await
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "tritonclient script failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(report["live"], true);
+    assert_eq!(report["model_ready"], true);
+    assert_eq!(report["inputs"], 30);
+    assert_eq!(json!(report["label"]), vertex_labels[0]);
+    assert_eq!(report["probabilities"], json!(vertex_scores[..2]));
+}
