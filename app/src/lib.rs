@@ -66,6 +66,8 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("compare") view=experiments::CompareRuns/>
                         <Route path=path!("models") view=models::Models/>
                         <Route path=path!("models/:name") view=models::ModelDetail/>
+                        <Route path=path!("endpoints") view=endpoints::Endpoints/>
+                        <Route path=path!("endpoints/:name") view=endpoints::EndpointDetail/>
                         <Route path=path!("jobs") view=jobs::ProjectJobs/>
                         <Route path=path!("jobs/:id") view=jobs::JobDetail/>
                         <Route path=path!("audit") view=audit::ProjectAudit/>

@@ -425,6 +425,10 @@ pub struct RunPage {
     pub evaluation: Option<RunEvaluationView>,
     /// A hyperparameter search's trials, when the run is one.
     pub trials: Option<TrialsView>,
+    /// Whether the run holds a model Trellis can serve (`model/model.json` or `model/model.onnx`).
+    pub has_model: bool,
+    /// The project's registered models, to register the run's model as a new version of one.
+    pub registered_models: Vec<String>,
 }
 
 /// A search's trials: one row per child run, and each searched parameter drawn against the metric.
@@ -751,4 +755,79 @@ pub struct TrainingForm {
     /// For the "best model" preset (`algorithm` = `best`): minutes before no new trial starts.
     #[serde(default)]
     pub time_budget_minutes: String,
+}
+
+/// An endpoint in a project's list and at the top of its page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndpointRow {
+    pub name: String,
+    /// The name Open Inference Protocol clients use (`<project>.<endpoint>`).
+    pub oip_name: String,
+    pub description: String,
+    pub created: DateTime<Utc>,
+    pub deployed: Vec<DeployedRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeployedRow {
+    pub id: String,
+    pub model: String,
+    /// The version served now.
+    pub version: Option<i32>,
+    /// The alias followed, if any.
+    pub alias: Option<String>,
+    pub traffic: i32,
+}
+
+impl DeployedRow {
+    /// `churn v3` or `churn @champion (v3)`.
+    pub fn describe(&self) -> String {
+        let v = self.version.map(|v| format!("v{v}")).unwrap_or_else(|| "?".into());
+        match &self.alias {
+            Some(a) => format!("{} @{a} ({v})", self.model),
+            None => format!("{} {v}", self.model),
+        }
+    }
+}
+
+/// A registered model as a deploy form offers it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeployChoice {
+    pub model: String,
+    pub versions: Vec<i32>,
+    pub aliases: Vec<String>,
+}
+
+/// One input of the "try it" form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TryItField {
+    pub name: String,
+    /// `number`, `boolean`, `timestamp` or `text`.
+    pub kind: String,
+    pub categories: Vec<String>,
+    /// The value from a row of the training data, when known.
+    pub example: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndpointPage {
+    pub endpoint: EndpointRow,
+    pub can_write: bool,
+    pub models: Vec<DeployChoice>,
+    pub fields: Vec<TryItField>,
+}
+
+/// A prediction made from the "try it" form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TryItAnswer {
+    pub model_version: String,
+    pub deployed_model_id: String,
+    /// The predicted class (classifiers) or value (regressors), as text.
+    pub answer: String,
+    /// Class → probability (classifiers).
+    pub scores: Vec<(String, f64)>,
+    /// The scores drawn as bars (SVG), for classifiers.
+    pub scores_svg: Option<String>,
+    /// The request's JSON body, for the curl and Python snippets.
+    pub request_json: String,
 }

@@ -878,6 +878,32 @@ async fn load_models(db: &PgPool, ids: &[i64]) -> Result<Vec<RegisteredModel>> {
     Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
 }
 
+/// Registers a run's model (a built-in model or a custom job's ONNX model, under `model/`) as
+/// the next version of the project's model `name`, creating the model when it is new (editors).
+pub async fn register_run_model(db: &PgPool, actor: &Actor, slug: &str, run_id: &str, name: &str) -> Result<ModelVersion> {
+    let name = name.trim();
+    check_name(name)?;
+    let run = crate::tracking::run_ref(db, actor, run_id, Access::Write).await?;
+    let (project, _) = projects::authorize(db, actor, slug, Access::Write).await?;
+    if run.project_id != project.id {
+        return Err(Error::not_found(format!("Run with id={run_id} not found")));
+    }
+    let has_model: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM run_artifacts WHERE run_id = $1 AND path IN ('model/model.json', 'model/model.onnx'))")
+        .bind(run.id)
+        .fetch_one(db)
+        .await?;
+    if !has_model {
+        return Err(Error::bad_request(format!("run {run_id} has no model to register (model/model.json or model/model.onnx)")));
+    }
+    let raw = format!("{slug}.{name}");
+    match create_model(db, actor, &raw, "", &[]).await {
+        Ok(_) | Err(Error::Conflict(_)) => {}
+        Err(e) => return Err(e),
+    }
+    let source = format!("runs:/{run_id}/model");
+    create_version(db, actor, &raw, NewVersion { source: &source, run_id: Some(run_id), ..Default::default() }).await
+}
+
 /// The registered models of a project, for its Models page.
 pub async fn project_models(db: &PgPool, actor: &Actor, slug: &str) -> Result<Vec<RegisteredModel>> {
     search_models(db, actor, Some(slug), "", &[], 1000, 0).await

@@ -8,6 +8,8 @@ import { expect, test, type Page } from "@playwright/test";
 const admin = { email: "ada@example.org", password: "correct horse battery" };
 const viewer = { email: "bob@example.org", password: "viewer password 1" };
 let inviteLink = "";
+/** The run the browser-trained model landed in. */
+let trainedRun = "";
 
 async function shot(page: Page, name: string) {
   await page.screenshot({ path: `artifacts/${name}.png`, fullPage: true });
@@ -537,6 +539,68 @@ test("an editor trains a model in the browser, follows the job and sees its eval
   await expect(page.getByRole("region", { name: "Training job" })).toContainText("succeeded");
   await expect(page.getByRole("table", { name: "Dataset inputs" })).toContainText("cancer@v1");
   await shot(page, "25-trained-run");
+  trainedRun = new URL(page.url()).pathname;
+});
+
+test("an editor registers the trained model, deploys two versions 80/20 and tries a prediction", async ({ page }) => {
+  await signIn(page, admin);
+  // Two versions of one registered model, from the trained run.
+  for (const version of ["v1", "v2"]) {
+    await page.goto(trainedRun);
+    await hydrated(page);
+    const register = page.getByRole("form", { name: "Register model" });
+    await register.getByLabel("Registered model name").fill("cancer-screening");
+    await register.getByRole("button", { name: "Register model" }).click();
+    await expect(page).toHaveURL(/\/models\/cancer-screening$/);
+    await expect(page.getByRole("table", { name: "Versions" })).toContainText(version);
+  }
+
+  await page.getByRole("link", { name: "Endpoints", exact: true }).click();
+  await expect(page.getByRole("heading", { name: "Endpoints" })).toBeVisible();
+  await hydrated(page);
+  const create = page.getByRole("form", { name: "New endpoint" });
+  await create.getByLabel("Endpoint name").fill("screening");
+  await create.getByRole("button", { name: "Create endpoint" }).click();
+  await expect(page).toHaveURL(/\/endpoints\/screening$/);
+  await hydrated(page);
+  await expect(page.getByText("churn-model.screening").first()).toBeVisible();
+
+  const deploy = page.getByRole("form", { name: "Deploy a model" });
+  await deploy.getByRole("combobox", { name: "Version or alias" }).selectOption("1");
+  await deploy.getByRole("button", { name: "Deploy", exact: true }).click();
+  const deployed = page.getByRole("table", { name: "Deployed models" });
+  await expect(deployed).toContainText("cancer-screening v1");
+  await expect(deployed).toContainText("100%");
+  await deploy.getByRole("combobox", { name: "Version or alias" }).selectOption("2");
+  await deploy.getByLabel("Traffic (%)").fill("20");
+  await deploy.getByRole("button", { name: "Deploy", exact: true }).click();
+  await expect(page.getByRole("img", { name: "Traffic split: cancer-screening v1 80%, cancer-screening v2 20%" })).toBeVisible();
+
+  // Try it: the form is prefilled from a row of the training data.
+  const tryIt = page.getByRole("region", { name: "Try it" });
+  await expect(tryIt.getByLabel("mean_radius", { exact: true })).not.toHaveValue("");
+  await tryIt.getByRole("button", { name: "Predict" }).click();
+  const prediction = page.getByRole("region", { name: "Prediction" });
+  await expect(prediction).toContainText(/Prediction: (malignant|benign)/);
+  await expect(prediction).toContainText(/by cancer-screening\/[12]/);
+  await expect(prediction.getByRole("img", { name: "Class probabilities" })).toBeVisible();
+  await expect(prediction.getByLabel("curl command")).toContainText("/v1/projects/churn-model/endpoints/screening:predict");
+  await expect(prediction.getByLabel("Python snippet")).toContainText("requests.post");
+  await shot(page, "28-endpoint");
+  // A bad value is refused, naming the feature.
+  await tryIt.getByLabel("mean_radius", { exact: true }).fill("wide");
+  await tryIt.getByRole("button", { name: "Predict" }).click();
+  await expect(tryIt.getByRole("alert")).toContainText("feature 'mean_radius'");
+
+  // The split can be set whole; it must sum to 100.
+  const split = page.getByRole("form", { name: "Traffic split" });
+  await split.getByLabel("Traffic for cancer-screening v1 (%)").fill("50");
+  await split.getByRole("button", { name: "Save split" }).click();
+  await expect(split.getByRole("alert")).toContainText("sums to 70");
+  await split.getByLabel("Traffic for cancer-screening v2 (%)").fill("50");
+  await split.getByRole("button", { name: "Save split" }).click();
+  await expect(page.getByRole("img", { name: "Traffic split: cancer-screening v1 50%, cancer-screening v2 50%" })).toBeVisible();
+  await expect(page.getByRole("table", { name: "Deployed models" })).toContainText("50%");
 });
 
 test("an editor starts a custom job with a script and follows its log on the run page", async ({ page }) => {

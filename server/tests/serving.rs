@@ -209,7 +209,20 @@ async fn traffic_is_split_between_versions_and_an_alias_is_followed() {
     let team = app.team().await;
     setup(&app, &team).await;
     train_and_register(&app, &team.editor, "gradient_boosting").await;
-    train_and_register(&app, &team.editor, "linear").await;
+    let linear_run = train_and_register(&app, &team.editor, "linear").await;
+    // A run's model is registered from its page (through core): editors only, a run with a model only.
+    let viewer = trellis_core::tokens::authenticate(&app.db, &team.viewer, None).await.unwrap();
+    let editor = trellis_core::tokens::authenticate(&app.db, &team.editor, None).await.unwrap();
+    let err = trellis_core::registry::register_run_model(&app.db, &viewer, "churn", &linear_run, "cancer").await.unwrap_err();
+    assert!(matches!(err, trellis_core::Error::Forbidden(_)), "{err}");
+    let v3 = trellis_core::registry::register_run_model(&app.db, &editor, "churn", &linear_run, "cancer").await.unwrap();
+    assert_eq!((v3.model_name.as_str(), v3.version), ("cancer", 3));
+    let fresh = trellis_core::registry::register_run_model(&app.db, &editor, "churn", &linear_run, "cancer-linear").await.unwrap();
+    assert_eq!(fresh.version, 1, "a new name makes a new registered model");
+    let res = app.send(Method::POST, "/api/2.0/mlflow/runs/create", Some(&team.editor), Some(json!({ "experiment_id": get_run(&app, &team.editor, &linear_run).await["info"]["experiment_id"] }))).await;
+    let empty_run = res.json::<Value>().await.unwrap()["run"]["info"]["run_id"].as_str().unwrap().to_string();
+    let err = trellis_core::registry::register_run_model(&app.db, &editor, "churn", &empty_run, "cancer").await.unwrap_err();
+    assert!(err.to_string().contains("has no model to register"), "{err}");
     let (_, rows) = rows();
     let instance = Value::Object(rows[5].0.clone());
     let res = app.send(Method::POST, "/v1/projects/churn/endpoints", Some(&team.editor), Some(json!({ "name": "cancer" }))).await;

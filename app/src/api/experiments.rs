@@ -232,6 +232,20 @@ pub async fn get_run_page(slug: String, run_id: String, options: ChartOptions) -
         }
         None => None,
     };
+    let model_dir = trellis_core::artifacts::ArtifactPath {
+        experiment_id: run.experiment_id.to_string(),
+        owner: trellis_core::artifacts::Owner::Run(run.run_uuid.clone()),
+        path: "model".into(),
+    };
+    let has_model = trellis_core::artifacts::list(&cx.core, &actor, &model_dir)
+        .await
+        .map(|entries| entries.iter().any(|e| e.path.ends_with("model.json") || e.path.ends_with("model.onnx")))
+        .unwrap_or(false);
+    let registered_models = if has_model && role >= trellis_core::types::Role::Editor {
+        trellis_core::registry::project_models(cx.db(), &actor, &slug).await.map_err(|e| cx.fail(e))?.into_iter().map(|m| m.name).collect()
+    } else {
+        Vec::new()
+    };
     let trials = if tag("trellis.tuning").is_some() {
         let param = |k: &str| run.params.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
         let metric = param("metric").unwrap_or_default();
@@ -283,6 +297,8 @@ pub async fn get_run_page(slug: String, run_id: String, options: ChartOptions) -
         None
     };
     Ok(RunPage {
+        has_model,
+        registered_models,
         trials,
         job,
         evaluation,

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod audit;
 pub mod datasets;
+pub mod endpoints;
 pub mod experiments;
 pub mod jobs;
 pub mod models;

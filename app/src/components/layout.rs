@@ -76,6 +76,7 @@ fn SideNav(slug: Memo<Option<String>>, projects: ProjectsResource) -> impl IntoV
                     <li><A href=format!("{base}/experiments")>"Experiments"</A></li>
                     <li><A href=format!("{base}/train")>"Train"</A></li>
                     <li><A href=format!("{base}/models")>"Models"</A></li>
+                    <li><A href=format!("{base}/endpoints")>"Endpoints"</A></li>
                     <li><A href=format!("{base}/members")>"Members"</A></li>
                     <li><A href=format!("{base}/jobs")>"Jobs"</A></li>
                     <Transition fallback=|| ()>

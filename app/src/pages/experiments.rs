@@ -7,8 +7,9 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::experiments::{compare_runs, experiment_runs, get_run_page, list_experiments, run_artifacts, ChangeRuns, SetRunNote};
 use crate::api::jobs::{get_job, job_logs};
+use crate::api::endpoints::RegisterRunModel;
 use crate::api::training::CancelSearch;
-use crate::components::widgets::{action_error, reload_page, ticker, ErrorBox, Loading, ProgressBar, StateBadge};
+use crate::components::widgets::{action_error, go_to, reload_page, ticker, ErrorBox, Loading, ProgressBar, StateBadge};
 use crate::model::{
     fmt_bytes, fmt_num, fmt_time, url_encode, AppError, ArtifactView, ChartOptions, ExperimentPage, LogLine, PreviewKind, RunEvaluationView, RunJob, RunPage,
     RunsQuery, TrialsView,
@@ -465,6 +466,7 @@ pub fn RunDetail() -> impl IntoView {
                     }})}
                     {r.job.clone().map(|job| view! { <TrainingJob job=job/> })}
                     <RunLineage slug=slug.clone() r=r.clone()/>
+                    {(r.can_write && r.has_model).then(|| view! { <RegisterModel slug=slug.clone() run_id=r.run_id.clone() models=r.registered_models.clone()/> })}
                     {r.evaluation.clone().map(|ev| view! { <Evaluation ev=ev/> })}
                     {r.trials.clone().map(|t| {
                         let cancellable = (r.can_write && r.status == "RUNNING").then(|| r.run_id.clone());
@@ -818,5 +820,29 @@ fn ArtifactBrowser(artifacts: Resource<Result<ArtifactView, AppError>>) -> impl 
                 }.into_any()
             })}
         </Suspense>
+    }
+}
+
+/// Registers the run's model as the next version of a project model (a new one by a new name).
+#[component]
+fn RegisterModel(slug: String, run_id: String, models: Vec<String>) -> impl IntoView {
+    let register = ServerAction::<RegisterRunModel>::new();
+    let to = slug.clone();
+    Effect::new(move |_| {
+        if let Some(Ok(name)) = register.value().get() {
+            go_to(&format!("/p/{to}/models/{name}"));
+        }
+    });
+    view! {
+        <ActionForm action=register attr:class="form inline" attr:aria-label="Register model">
+            <input type="hidden" name="slug" value=slug/>
+            <input type="hidden" name="run_id" value=run_id/>
+            <label>"Registered model name"
+                <input type="text" name="model" required maxlength="256" list="registered-models" placeholder="a new or existing model"/>
+            </label>
+            <datalist id="registered-models">{models.into_iter().map(|m| view! { <option value=m></option> }).collect_view()}</datalist>
+            <button type="submit" disabled=move || register.pending().get()>"Register model"</button>
+            {action_error(register)}
+        </ActionForm>
     }
 }

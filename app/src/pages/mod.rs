@@ -2,6 +2,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod datasets;
+pub mod endpoints;
 pub mod experiments;
 pub mod home;
 pub mod jobs;

@@ -534,6 +534,45 @@ pub async fn serving_endpoint(conn: &mut PgConnection, model_id: i64, version_id
     .await?)
 }
 
+/// What the endpoint page's "try it" form needs: the features of the model that takes the most
+/// traffic, and a row of the dataset version it was trained on (values as text), when known.
+#[derive(Debug, Clone, Serialize)]
+pub struct TryIt {
+    pub features: Vec<input::Feature>,
+    pub example: Option<Vec<String>>,
+    pub classifier: bool,
+}
+
+pub async fn try_it(core: &Core, actor: &Actor, slug: &str, name: &str) -> Result<Option<TryIt>> {
+    endpoint_ref(&core.db, actor, slug, name, Access::Read).await?;
+    let route = route(core, slug, name).await?;
+    let Some(main) = route.targets.iter().max_by_key(|t| (t.traffic_percent, std::cmp::Reverse(t.deployed_model_id))) else {
+        return Ok(None);
+    };
+    let features = main.model.features.clone();
+    // The run the version came from names its dataset version in its `dataset` param (`name@vN`).
+    let label: Option<String> = sqlx::query_scalar(
+        "SELECT p.value FROM model_versions v JOIN run_params p ON p.run_id = v.run_id AND p.key = 'dataset' WHERE v.id = $1",
+    )
+    .bind(main.model.version_id)
+    .fetch_optional(&core.db)
+    .await?;
+    let mut example = None;
+    if let Some((dataset, version)) = label.as_deref().and_then(|l| l.rsplit_once("@v")).and_then(|(d, v)| Some((d.to_string(), v.parse::<i32>().ok()?))) {
+        if let Ok(p) = crate::datasets::preview(core, actor, slug, &dataset, version, 0, 1).await {
+            if let Some(row) = p.rows.first() {
+                example = Some(
+                    features
+                        .iter()
+                        .map(|f| p.columns.iter().position(|c| c.trim() == f.name).and_then(|i| row.get(i).cloned()).unwrap_or_default())
+                        .collect(),
+                );
+            }
+        }
+    }
+    Ok(Some(TryIt { features, example, classifier: main.model.is_classifier() }))
+}
+
 // ---- prediction ----
 
 /// The routing table of an endpoint, from memory or read and loaded once.

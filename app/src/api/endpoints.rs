@@ -1,0 +1,167 @@
+//! Endpoints from the browser: list and create them, deploy registered versions with a traffic
+//! split, and try a prediction.
+
+use leptos::prelude::*;
+
+use crate::model::*;
+
+#[cfg(feature = "ssr")]
+fn row(e: trellis_core::serving::EndpointView) -> EndpointRow {
+    EndpointRow {
+        name: e.name,
+        oip_name: e.oip_name,
+        description: e.description,
+        created: e.created_at,
+        deployed: e
+            .deployed_models
+            .into_iter()
+            .map(|d| DeployedRow { id: d.id, model: d.model, version: d.version, alias: d.alias, traffic: d.traffic_percent })
+            .collect(),
+    }
+}
+
+#[server]
+pub async fn list_endpoints(slug: String) -> Result<Vec<EndpointRow>, AppError> {
+    use super::ssr::*;
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    let list = trellis_core::serving::list_endpoints(&cx.core, &actor, &slug).await.map_err(|e| cx.fail(e))?;
+    Ok(list.into_iter().map(row).collect())
+}
+
+/// Creates an endpoint; returns its name.
+#[server]
+pub async fn create_endpoint(slug: String, name: String, description: String) -> Result<String, AppError> {
+    use super::ssr::*;
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    let new = trellis_core::serving::NewEndpoint { name: name.trim().to_string(), description, log_sample_rate: 0.0 };
+    let e = trellis_core::serving::create_endpoint(&cx.core, &actor, &slug, new).await.map_err(|e| cx.fail(e))?;
+    Ok(e.name)
+}
+
+#[server]
+pub async fn get_endpoint_page(slug: String, name: String) -> Result<EndpointPage, AppError> {
+    use super::ssr::*;
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    let e = trellis_core::serving::get_endpoint(&cx.core, &actor, &slug, &name).await.map_err(|e| cx.fail(e))?;
+    let project = trellis_core::projects::get(cx.db(), &actor, &slug).await.map_err(|e| cx.fail(e))?;
+    let models = trellis_core::registry::project_models(cx.db(), &actor, &slug).await.map_err(|e| cx.fail(e))?;
+    let mut choices = Vec::new();
+    for m in models {
+        let (_, versions) = trellis_core::registry::model_versions(cx.db(), &actor, &slug, &m.name).await.map_err(|e| cx.fail(e))?;
+        choices.push(DeployChoice {
+            model: m.name,
+            versions: versions.iter().map(|v| v.version).collect(),
+            aliases: m.aliases.iter().map(|(a, _)| a.clone()).collect(),
+        });
+    }
+    let try_it = trellis_core::serving::try_it(&cx.core, &actor, &slug, &name).await.map_err(|e| cx.fail(e))?;
+    let fields = try_it
+        .map(|t| {
+            t.features
+                .into_iter()
+                .enumerate()
+                .map(|(i, f)| TryItField {
+                    kind: serde_json::to_value(f.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+                    example: t.example.as_ref().and_then(|ex| ex.get(i).cloned()).unwrap_or_default(),
+                    name: f.name,
+                    categories: f.categories,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(EndpointPage { endpoint: row(e), can_write: project.role >= trellis_core::types::Role::Editor, models: choices, fields })
+}
+
+/// Deploys `model` at `target` (`3` for version 3, `@champion` to follow an alias) with a share
+/// of the traffic.
+#[server]
+pub async fn deploy_model(slug: String, endpoint: String, model: String, target: String, traffic: String) -> Result<(), AppError> {
+    use super::ssr::*;
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    let target = target.trim();
+    let (version, alias) = match target.strip_prefix('@') {
+        Some(a) => (None, Some(a.to_string())),
+        None => (Some(target.parse::<i32>().map_err(|_| AppError::BadRequest("choose a version or an alias".into()))?), None),
+    };
+    let traffic = traffic.trim();
+    let traffic_percent = if traffic.is_empty() {
+        None
+    } else {
+        Some(traffic.parse::<i32>().map_err(|_| AppError::BadRequest(format!("traffic: '{traffic}' is not a whole percentage")))?)
+    };
+    let req = trellis_core::serving::DeployRequest { model, version, alias, traffic_percent };
+    trellis_core::serving::deploy(&cx.core, &actor, &slug, &endpoint, req).await.map_err(|e| cx.fail(e))?;
+    Ok(())
+}
+
+#[server]
+pub async fn undeploy_model(slug: String, endpoint: String, deployed_model_id: String) -> Result<(), AppError> {
+    use super::ssr::*;
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    let req = trellis_core::serving::UndeployRequest { deployed_model_id };
+    trellis_core::serving::undeploy(&cx.core, &actor, &slug, &endpoint, req).await.map_err(|e| cx.fail(e))?;
+    Ok(())
+}
+
+/// Sets the traffic split: (deployed model id, percentage as typed) for every deployed model.
+#[server]
+pub async fn set_traffic_split(slug: String, endpoint: String, split: Vec<(String, String)>) -> Result<(), AppError> {
+    use super::ssr::*;
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    let mut traffic_split = std::collections::HashMap::new();
+    for (id, pct) in split {
+        let p = pct.trim().parse::<i32>().map_err(|_| AppError::BadRequest(format!("traffic: '{}' is not a whole percentage", pct.trim())))?;
+        traffic_split.insert(id, p);
+    }
+    let req = trellis_core::serving::TrafficRequest { traffic_split };
+    trellis_core::serving::set_traffic(&cx.core, &actor, &slug, &endpoint, req).await.map_err(|e| cx.fail(e))?;
+    Ok(())
+}
+
+/// Predicts one instance given as (feature, value as typed); empty values are missing.
+#[server]
+pub async fn try_prediction(slug: String, endpoint: String, values: Vec<(String, String)>) -> Result<TryItAnswer, AppError> {
+    use super::ssr::*;
+    use serde_json::{json, Value};
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    let instance: serde_json::Map<String, Value> =
+        values.into_iter().map(|(k, v)| (k, if v.trim().is_empty() { Value::Null } else { Value::String(v) })).collect();
+    let req = trellis_core::serving::PredictRequest { instances: vec![Value::Object(instance.clone())], parameters: None };
+    let answer = trellis_core::serving::predict(&cx.core, &actor, &slug, &endpoint, req).await.map_err(|e| cx.fail(e))?;
+    let p = answer.predictions.first().cloned().unwrap_or(Value::Null);
+    let scores: Vec<(String, f64)> = match (p.get("classes").and_then(Value::as_array), p.get("scores").and_then(Value::as_array)) {
+        (Some(c), Some(s)) => c.iter().zip(s).map(|(c, s)| (c.as_str().unwrap_or_default().to_string(), s.as_f64().unwrap_or(0.0))).collect(),
+        _ => Vec::new(),
+    };
+    let answer_text = match (p.get("label"), p.get("value")) {
+        (Some(Value::String(l)), _) => l.clone(),
+        (_, Some(v)) => v.to_string(),
+        _ => p.to_string(),
+    };
+    Ok(TryItAnswer {
+        model_version: answer.model_version,
+        deployed_model_id: answer.deployed_model_id,
+        answer: answer_text,
+        scores_svg: (!scores.is_empty()).then(|| trellis_core::charts::bars_svg(&scores)),
+        scores,
+        request_json: serde_json::to_string_pretty(&json!({ "instances": [instance] })).unwrap_or_default(),
+    })
+}
+
+/// Registers a run's model as the next version of a project model (created when new); returns
+/// the model's name.
+#[server]
+pub async fn register_run_model(slug: String, run_id: String, model: String) -> Result<String, AppError> {
+    use super::ssr::*;
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    let v = trellis_core::registry::register_run_model(cx.db(), &actor, &slug, &run_id, &model).await.map_err(|e| cx.fail(e))?;
+    Ok(v.model_name)
+}
