@@ -5,6 +5,7 @@
 
 pub mod drift;
 pub mod evaluate;
+pub mod explain;
 pub mod moments;
 pub mod onnx;
 pub mod profile;
