@@ -830,4 +830,13 @@ pub struct TryItAnswer {
     pub scores_svg: Option<String>,
     /// The request's JSON body, for the curl and Python snippets.
     pub request_json: String,
+    /// Feature → attribution of the explained output, and them drawn (SVG).
+    pub attributions: Vec<(String, f64)>,
+    pub attributions_svg: Option<String>,
+    /// What was explained (the predicted class, or the target), the method, and the outputs at
+    /// the baseline and the instance.
+    pub explained: String,
+    pub method: String,
+    pub baseline_output: f64,
+    pub instance_output: f64,
 }

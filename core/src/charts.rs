@@ -100,6 +100,59 @@ pub fn bars_svg(values: &[(String, f64)]) -> String {
     svg
 }
 
+/// Signed horizontal bars, largest magnitude first (at most 15): feature attributions. Positive
+/// values (pushing the output up) in green, negative ones in red.
+pub fn attributions_svg(values: &[(String, f64)]) -> String {
+    let mut sorted: Vec<(String, f64)> = values.iter().filter(|v| v.1.is_finite()).cloned().collect();
+    sorted.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+    sorted.truncate(15);
+    let mut svg = String::new();
+    if sorted.is_empty() {
+        return svg;
+    }
+    let n = sorted.len();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH + 80, (22 * n as u32 + 34).max(80))).into_drawing_area();
+        let lo = sorted.iter().map(|v| v.1).fold(0.0, f64::min);
+        let hi = sorted.iter().map(|v| v.1).fold(0.0, f64::max);
+        let pad = ((hi - lo) * 0.08).max(1e-12);
+        let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
+            let mut chart = ChartBuilder::on(&root)
+                .margin(6)
+                .x_label_area_size(20)
+                .y_label_area_size(130)
+                .build_cartesian_2d((lo - pad)..(hi + pad), (0..n).into_segmented())?;
+            let labels: Vec<String> = sorted.iter().map(|v| truncate(&v.0, 20)).collect();
+            chart
+                .configure_mesh()
+                .disable_y_mesh()
+                .light_line_style(INK.mix(0.15))
+                .bold_line_style(INK.mix(0.3))
+                .axis_style(INK)
+                .x_labels(5)
+                .y_labels(n)
+                .label_style(("sans-serif", 11).into_font().color(&INK))
+                .x_label_formatter(&|x| short(*x))
+                .y_label_formatter(&|v| match v {
+                    SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
+                    _ => String::new(),
+                })
+                .draw()?;
+            chart.draw_series(sorted.iter().enumerate().map(|(i, (_, v))| {
+                let colour = if *v >= 0.0 { BAR } else { RGBColor(180, 35, 24) };
+                let (a, b) = if *v >= 0.0 { (0.0, *v) } else { (*v, 0.0) };
+                Rectangle::new([(a, SegmentValue::Exact(i)), (b, SegmentValue::Exact(i + 1))], colour.mix(0.8).filled())
+            }))?;
+            root.present()?;
+            Ok(())
+        })();
+        if drawn.is_err() {
+            return String::new();
+        }
+    }
+    svg
+}
+
 /// Colours for overlaid series (readable on light and dark pages).
 const SERIES: [RGBColor; 8] = [
     RGBColor(47, 111, 79),

@@ -584,6 +584,8 @@ test("an editor registers the trained model, deploys two versions 80/20 and trie
   await expect(prediction).toContainText(/Prediction: (malignant|benign)/);
   await expect(prediction).toContainText(/by cancer-screening\/[12]/);
   await expect(prediction.getByRole("img", { name: "Class probabilities" })).toBeVisible();
+  await expect(prediction.getByRole("img", { name: "Feature attributions" })).toBeVisible();
+  await expect(prediction).toContainText("sampled shapley");
   await expect(prediction.getByLabel("curl command")).toContainText("/v1/projects/churn-model/endpoints/screening:predict");
   await expect(prediction.getByLabel("Python snippet")).toContainText("requests.post");
   await shot(page, "28-endpoint");

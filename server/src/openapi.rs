@@ -24,7 +24,7 @@ use crate::api;
         api::datasets::action,
         api::training::submit, api::training::tune, api::training::algorithms, api::training::submit_custom, api::training::automl, api::training::search_action,
         api::endpoints::list, api::endpoints::create, api::endpoints::get, api::endpoints::delete,
-        api::endpoints::predict, api::endpoints::deploy, api::endpoints::undeploy, api::endpoints::set_traffic,
+        api::endpoints::predict, api::endpoints::explain, api::endpoints::deploy, api::endpoints::undeploy, api::endpoints::set_traffic,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),

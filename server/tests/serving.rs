@@ -377,3 +377,83 @@ async fn the_open_inference_protocol_serves_endpoints_by_name() {
     assert_eq!(json!(report["label"]), vertex_labels[0]);
     assert_eq!(report["probabilities"], json!(vertex_scores[..2]));
 }
+
+#[tokio::test]
+async fn explanations_attribute_predictions_by_each_deployments_method() {
+    let app = spawn().await;
+    let team = app.team().await;
+    setup(&app, &team).await;
+    train_and_register(&app, &team.editor, "random_forest").await;
+    train_and_register(&app, &team.editor, "linear").await;
+    let (features, rows) = rows();
+    for name in ["forest", "linear"] {
+        assert_eq!(app.send(Method::POST, "/v1/projects/churn/endpoints", Some(&team.editor), Some(json!({ "name": name }))).await.status(), 201);
+    }
+    // The method must fit the model, and its settings their ranges.
+    let deploy = |endpoint: &str| format!("/v1/projects/churn/endpoints/{endpoint}:deploy");
+    for (endpoint, version, explanation, why) in [
+        ("linear", 2, json!({ "method": "tree_shap" }), "TreeSHAP explains tree models"),
+        ("forest", 1, json!({ "method": "integrated_gradients" }), "differentiable model"),
+        ("forest", 1, json!({ "method": "sampled_shapley", "path_count": 51 }), "path_count must be between 1 and 50"),
+        ("linear", 2, json!({ "method": "integrated_gradients", "step_count": 0 }), "step_count must be between 1 and 100"),
+        ("forest", 1, json!({ "method": "lime" }), "unknown method 'lime'"),
+        ("forest", 1, json!({ "method": "tree_shap", "path_count": 5 }), "path_count is for sampled_shapley"),
+        ("forest", 1, json!({ "baseline": { "shoe_size": 3 } }), "unknown feature 'shoe_size'"),
+        ("forest", 1, json!({ "baseline": { "mean_radius": "big" } }), "feature 'mean_radius': expected a number"),
+    ] {
+        let res = app.send(Method::POST, &deploy(endpoint), Some(&team.editor), Some(json!({ "model": "cancer", "version": version, "explanation": explanation }))).await;
+        let msg = expect_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
+        assert!(msg.contains(why), "{msg} does not say {why}");
+    }
+    let res = app.send(Method::POST, &deploy("forest"), Some(&team.editor), Some(json!({ "model": "cancer", "version": 1, "explanation": { "method": "tree_shap" } }))).await;
+    assert_eq!(res.status(), 200);
+    let shown: Value = res.json().await.unwrap();
+    assert_eq!(shown["deployed_models"][0]["explanation"], json!({ "method": "tree_shap" }));
+
+    // TreeSHAP on the forest: the predicted class's attributions sum to its score minus the
+    // trees' expected score.
+    let instances: Vec<Value> = rows.iter().step_by(97).map(|(o, _)| Value::Object(o.clone())).collect();
+    let explain = "/v1/projects/churn/endpoints/forest:explain";
+    let res = app.send(Method::POST, explain, Some(&team.editor), Some(json!({ "instances": instances }))).await;
+    assert_eq!(res.status(), 200);
+    let answer: Value = res.json().await.unwrap();
+    assert_eq!(answer["method"], "tree_shap");
+    let predicted = predict(&app, &team.editor, "/v1/projects/churn/endpoints/forest:predict", instances.clone()).await;
+    assert_eq!(answer["predictions"], predicted["predictions"]);
+    for (e, p) in answer["explanations"].as_array().unwrap().iter().zip(predicted["predictions"].as_array().unwrap()) {
+        let a = &e["attributions"][0];
+        let k = a["outputIndex"][0].as_u64().unwrap() as usize;
+        assert_eq!(a["outputDisplayName"], p["label"]);
+        assert!((a["instanceOutputValue"].as_f64().unwrap() - p["scores"][k].as_f64().unwrap()).abs() < 1e-12);
+        let attributions = a["featureAttributions"].as_object().unwrap();
+        assert_eq!(attributions.len(), features.len());
+        let sum: f64 = attributions.values().map(|v| v.as_f64().unwrap()).sum();
+        let change = a["instanceOutputValue"].as_f64().unwrap() - a["baselineOutputValue"].as_f64().unwrap();
+        assert!((sum - change).abs() < 1e-9, "{sum} vs {change}");
+        assert!(a["approximationError"].as_f64().unwrap() < 1e-9);
+    }
+    expect_error(app.send(Method::POST, explain, Some(&team.viewer), Some(json!({ "instances": [instances[0]] }))).await, StatusCode::FORBIDDEN, "forbidden").await;
+    let many = vec![instances[0].clone(); 101];
+    let msg = expect_error(app.send(Method::POST, explain, Some(&team.editor), Some(json!({ "instances": many }))).await, StatusCode::BAD_REQUEST, "bad_request").await;
+    assert!(msg.contains("at most 100"), "{msg}");
+
+    // Integrated gradients on the linear model converge; sampled Shapley from a given baseline
+    // measures from that baseline's own prediction.
+    let res = app.send(Method::POST, &deploy("linear"), Some(&team.editor), Some(json!({ "model": "cancer", "version": 2, "explanation": { "method": "integrated_gradients", "step_count": 50 } }))).await;
+    assert_eq!(res.status(), 200);
+    let ig: Value = app.send(Method::POST, "/v1/projects/churn/endpoints/linear:explain", Some(&team.editor), Some(json!({ "instances": [instances[1]] }))).await.json().await.unwrap();
+    assert!(ig["explanations"][0]["attributions"][0]["approximationError"].as_f64().unwrap() < 1e-4, "{ig}");
+    assert_eq!(ig["method"], "integrated_gradients");
+    let undeploy_id = app.get("/v1/projects/churn/endpoints/linear", Some(&team.editor)).await.json::<Value>().await.unwrap()["deployed_models"][0]["id"].clone();
+    app.send(Method::POST, "/v1/projects/churn/endpoints/linear:undeploy", Some(&team.editor), Some(json!({ "deployed_model_id": undeploy_id }))).await;
+    let baseline = Value::Object(rows[3].0.clone());
+    let res = app.send(Method::POST, &deploy("linear"), Some(&team.editor), Some(json!({ "model": "cancer", "version": 2, "traffic_percent": 100, "explanation": { "path_count": 4, "baseline": baseline } }))).await;
+    assert_eq!(res.status(), 200);
+    let shapley: Value = app.send(Method::POST, "/v1/projects/churn/endpoints/linear:explain", Some(&team.editor), Some(json!({ "instances": [instances[1]] }))).await.json().await.unwrap();
+    let a = &shapley["explanations"][0]["attributions"][0];
+    let k = a["outputIndex"][0].as_u64().unwrap() as usize;
+    let at_baseline = predict(&app, &team.editor, "/v1/projects/churn/endpoints/linear:predict", vec![baseline]).await;
+    assert!((a["baselineOutputValue"].as_f64().unwrap() - at_baseline["predictions"][0]["scores"][k].as_f64().unwrap()).abs() < 1e-12);
+    let sum: f64 = a["featureAttributions"].as_object().unwrap().values().map(|v| v.as_f64().unwrap()).sum();
+    assert!((sum - (a["instanceOutputValue"].as_f64().unwrap() - a["baselineOutputValue"].as_f64().unwrap())).abs() < 1e-12);
+}

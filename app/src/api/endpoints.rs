@@ -78,7 +78,7 @@ pub async fn get_endpoint_page(slug: String, name: String) -> Result<EndpointPag
 /// Deploys `model` at `target` (`3` for version 3, `@champion` to follow an alias) with a share
 /// of the traffic.
 #[server]
-pub async fn deploy_model(slug: String, endpoint: String, model: String, target: String, traffic: String) -> Result<(), AppError> {
+pub async fn deploy_model(slug: String, endpoint: String, model: String, target: String, traffic: String, explanation: String) -> Result<(), AppError> {
     use super::ssr::*;
     let cx = Ctx::get()?;
     let actor = cx.actor().await?;
@@ -93,7 +93,9 @@ pub async fn deploy_model(slug: String, endpoint: String, model: String, target:
     } else {
         Some(traffic.parse::<i32>().map_err(|_| AppError::BadRequest(format!("traffic: '{traffic}' is not a whole percentage")))?)
     };
-    let req = trellis_core::serving::DeployRequest { model, version, alias, traffic_percent };
+    let explanation = (!explanation.trim().is_empty())
+        .then(|| trellis_core::serving::explain::ExplanationSpec { method: Some(explanation.trim().to_string()), ..Default::default() });
+    let req = trellis_core::serving::DeployRequest { model, version, alias, traffic_percent, explanation };
     trellis_core::serving::deploy(&cx.core, &actor, &slug, &endpoint, req).await.map_err(|e| cx.fail(e))?;
     Ok(())
 }
@@ -134,7 +136,12 @@ pub async fn try_prediction(slug: String, endpoint: String, values: Vec<(String,
     let instance: serde_json::Map<String, Value> =
         values.into_iter().map(|(k, v)| (k, if v.trim().is_empty() { Value::Null } else { Value::String(v) })).collect();
     let req = trellis_core::serving::PredictRequest { instances: vec![Value::Object(instance.clone())], parameters: None };
-    let answer = trellis_core::serving::predict(&cx.core, &actor, &slug, &endpoint, req).await.map_err(|e| cx.fail(e))?;
+    let answer = trellis_core::serving::explain::explain(&cx.core, &actor, &slug, &endpoint, req).await.map_err(|e| cx.fail(e))?;
+    let attribution = answer.explanations.first().and_then(|e| e.attributions.first()).cloned();
+    let attributions: Vec<(String, f64)> = attribution
+        .as_ref()
+        .map(|a| a.feature_attributions.iter().map(|(k, v)| (k.clone(), v.as_f64().unwrap_or(0.0))).collect())
+        .unwrap_or_default();
     let p = answer.predictions.first().cloned().unwrap_or(Value::Null);
     let scores: Vec<(String, f64)> = match (p.get("classes").and_then(Value::as_array), p.get("scores").and_then(Value::as_array)) {
         (Some(c), Some(s)) => c.iter().zip(s).map(|(c, s)| (c.as_str().unwrap_or_default().to_string(), s.as_f64().unwrap_or(0.0))).collect(),
@@ -152,6 +159,12 @@ pub async fn try_prediction(slug: String, endpoint: String, values: Vec<(String,
         scores_svg: (!scores.is_empty()).then(|| trellis_core::charts::bars_svg(&scores)),
         scores,
         request_json: serde_json::to_string_pretty(&json!({ "instances": [instance] })).unwrap_or_default(),
+        attributions_svg: (!attributions.is_empty()).then(|| trellis_core::charts::attributions_svg(&attributions)),
+        attributions,
+        explained: attribution.as_ref().map(|a| a.output_display_name.clone()).unwrap_or_default(),
+        baseline_output: attribution.as_ref().map(|a| a.baseline_output_value).unwrap_or(f64::NAN),
+        instance_output: attribution.as_ref().map(|a| a.instance_output_value).unwrap_or(f64::NAN),
+        method: answer.method,
     })
 }
 

@@ -216,6 +216,13 @@ fn DeployForm(p: EndpointPage, action: ServerAction<DeployModel>) -> impl IntoVi
             <label>"Traffic (%)"
                 <input type="number" name="traffic" min="0" max="100" step="1" value=if first { "100" } else { "0" }/>
             </label>
+            <label>"Explanation method"
+                <select name="explanation">
+                    <option value="sampled_shapley">"Sampled Shapley (any model)"</option>
+                    <option value="tree_shap">"TreeSHAP (tree models, exact)"</option>
+                    <option value="integrated_gradients">"Integrated gradients (linear models)"</option>
+                </select>
+            </label>
             <p class="muted">"The other deployed models keep their proportions of the traffic that is left."</p>
             <button type="submit" disabled=move || action.pending().get()>"Deploy"</button>
             {action_error(action)}
@@ -281,6 +288,12 @@ fn Answer(a: TryItAnswer, path: String) -> impl IntoView {
             <p>"Prediction: "<strong>{a.answer.clone()}</strong>
                 <span class="muted">{format!(" — by {} (deployed model {})", a.model_version, a.deployed_model_id)}</span></p>
             {a.scores_svg.clone().map(|svg| view! { <div class="chart" role="img" aria-label="Class probabilities" inner_html=svg></div> })}
+            {a.attributions_svg.clone().map(|svg| view! {
+                <h4>"Why: feature attributions"</h4>
+                <p class="muted">{format!("{} of '{}': {} at the baseline → {} for this instance ({})",
+                    if a.scores.is_empty() { "Value" } else { "Score" }, a.explained, fmt_value(a.baseline_output), fmt_value(a.instance_output), a.method.replace('_', " "))}</p>
+                <div class="chart" role="img" aria-label="Feature attributions" inner_html=svg></div>
+            })}
             {(!a.scores.is_empty()).then(|| view! {
                 <table class="table compact" aria-label="Class probabilities">
                     <thead><tr><th>"Class"</th><th>"Probability"</th></tr></thead>
@@ -293,4 +306,8 @@ fn Answer(a: TryItAnswer, path: String) -> impl IntoView {
             <pre class="code" aria-label="Python snippet">{python}</pre>
         </div>
     }
+}
+
+fn fmt_value(x: f64) -> String {
+    if x.is_finite() { format!("{x:.4}") } else { "—".into() }
 }

@@ -7,6 +7,7 @@
 //! with `NOTIFY trellis_serving` ([`listen`]). Requests in flight keep the models they started
 //! with, so changes never drop a request.
 
+pub mod explain;
 pub mod input;
 pub mod model;
 pub mod oip;
@@ -77,6 +78,7 @@ pub struct RouteTarget {
     pub alias: Option<String>,
     pub traffic_percent: i32,
     pub model: Arc<LoadedModel>,
+    pub explainer: explain::Explainer,
 }
 
 /// An endpoint as a serving process holds it.
@@ -192,6 +194,9 @@ pub struct DeployedModelView {
     /// The alias followed, if the deployment follows one.
     pub alias: Option<String>,
     pub traffic_percent: i32,
+    /// The explanation settings given at deploy time (empty: the defaults).
+    #[schema(value_type = Object)]
+    pub explanation: Value,
     pub created_at: DateTime<Utc>,
 }
 
@@ -260,8 +265,8 @@ async fn views(db: &PgPool, slug: &str, ids: &[i64]) -> Result<Vec<EndpointView>
             .bind(ids)
             .fetch_all(db)
             .await?;
-    let deployed: Vec<(i64, i64, String, Option<i32>, Option<String>, i32, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT d.endpoint_id, d.id, m.name, v.version, d.alias, d.traffic_percent, d.created_at
+    let deployed: Vec<(i64, i64, String, Option<i32>, Option<String>, i32, DateTime<Utc>, Value)> = sqlx::query_as(
+        "SELECT d.endpoint_id, d.id, m.name, v.version, d.alias, d.traffic_percent, d.created_at, d.explanation
            FROM deployed_models d JOIN registered_models m ON m.id = d.model_id
            LEFT JOIN registered_model_aliases a ON d.alias IS NOT NULL AND a.model_id = d.model_id AND a.alias = d.alias
            LEFT JOIN model_versions v ON v.id = COALESCE(d.version_id, a.version_id)
@@ -283,6 +288,7 @@ async fn views(db: &PgPool, slug: &str, ids: &[i64]) -> Result<Vec<EndpointView>
                     version: d.3,
                     alias: d.4.clone(),
                     traffic_percent: d.5,
+                    explanation: strip_nulls(d.7.clone()),
                     created_at: d.6,
                 })
                 .collect(),
@@ -336,6 +342,10 @@ pub struct DeployRequest {
     /// The new deployment's share, 0 to 100 (default: 100 on an empty endpoint, else 0). The
     /// other deployments keep their proportions in what is left.
     pub traffic_percent: Option<i32>,
+    /// How `:explain` attributes this deployment's predictions (default: sampled Shapley, 10
+    /// paths, from the training baseline).
+    #[serde(default)]
+    pub explanation: Option<explain::ExplanationSpec>,
 }
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -374,6 +384,13 @@ pub fn rescale(weights: &[i32], total: i32) -> Vec<i32> {
         left -= 1;
     }
     out
+}
+
+fn strip_nulls(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(m.into_iter().filter(|(_, v)| !v.is_null()).collect()),
+        other => other,
+    }
 }
 
 fn deployed_id(raw: &str) -> Result<i64> {
@@ -416,7 +433,9 @@ pub async fn deploy(core: &Core, actor: &Actor, slug: &str, name: &str, req: Dep
         _ => return Err(Error::bad_request("give either 'version' or 'alias' (not both)")),
     };
     // Load it now: a version Trellis cannot serve is refused before anything changes.
-    core.serving.model(core, version_id).await?;
+    let loaded = core.serving.model(core, version_id).await?;
+    let spec = req.explanation.clone().unwrap_or_default();
+    explain::resolve(&spec, &loaded)?;
 
     let mut tx = core.db.begin().await?;
     sqlx::query("SELECT id FROM endpoints WHERE id = $1 FOR UPDATE").bind(e.id).execute(&mut *tx).await?;
@@ -433,14 +452,15 @@ pub async fn deploy(core: &Core, actor: &Actor, slug: &str, name: &str, req: Dep
         sqlx::query("UPDATE deployed_models SET traffic_percent = $2 WHERE id = $1").bind(id).bind(w).execute(&mut *tx).await?;
     }
     let new_id: i64 = sqlx::query_scalar(
-        "INSERT INTO deployed_models (endpoint_id, model_id, version_id, alias, traffic_percent, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        "INSERT INTO deployed_models (endpoint_id, model_id, version_id, alias, traffic_percent, explanation, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
     .bind(e.id)
     .bind(model_id)
     .bind(if alias.is_some() { None } else { Some(version_id) })
     .bind(&alias)
     .bind(share)
+    .bind(serde_json::to_value(&spec).map_err(anyhow::Error::from)?)
     .bind(actor.user_id)
     .fetch_one(&mut *tx)
     .await?;
@@ -588,8 +608,8 @@ pub async fn route(core: &Core, slug: &str, name: &str) -> Result<Arc<Route>> {
             .fetch_optional(&core.db)
             .await?;
     let (endpoint_id, project_id) = row.ok_or_else(|| Error::not_found(format!("project '{slug}' has no endpoint '{name}'")))?;
-    let deployed: Vec<(i64, String, i32, i64, Option<String>, i32)> = sqlx::query_as(
-        "SELECT d.id, m.name, v.version, v.id, d.alias, d.traffic_percent
+    let deployed: Vec<(i64, String, i32, i64, Option<String>, i32, Value)> = sqlx::query_as(
+        "SELECT d.id, m.name, v.version, v.id, d.alias, d.traffic_percent, d.explanation
            FROM deployed_models d JOIN registered_models m ON m.id = d.model_id
            LEFT JOIN registered_model_aliases a ON d.alias IS NOT NULL AND a.model_id = d.model_id AND a.alias = d.alias
            JOIN model_versions v ON v.id = COALESCE(d.version_id, a.version_id)
@@ -599,9 +619,16 @@ pub async fn route(core: &Core, slug: &str, name: &str) -> Result<Arc<Route>> {
     .fetch_all(&core.db)
     .await?;
     let mut targets = Vec::with_capacity(deployed.len());
-    for (id, model_name, version, version_id, alias, traffic_percent) in deployed {
+    for (id, model_name, version, version_id, alias, traffic_percent, explanation) in deployed {
         let model = core.serving.model(core, version_id).await?;
-        targets.push(RouteTarget { deployed_model_id: id, model_name, version, alias, traffic_percent, model });
+        // Checked at deploy time; an alias may since name a version it does not fit, and then
+        // the defaults explain.
+        let spec: explain::ExplanationSpec = serde_json::from_value(explanation).unwrap_or_default();
+        let explainer = match explain::resolve(&spec, &model) {
+            Ok(e) => e,
+            Err(_) => explain::resolve(&explain::ExplanationSpec::default(), &model)?,
+        };
+        targets.push(RouteTarget { deployed_model_id: id, model_name, version, alias, traffic_percent, model, explainer });
     }
     let route = Arc::new(Route { endpoint_id, project_id, project_slug: slug.to_string(), name: name.to_string(), targets });
     core.serving.routes.write().unwrap_or_else(|e| e.into_inner()).insert(key, route.clone());

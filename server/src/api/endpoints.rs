@@ -57,7 +57,7 @@ fn body<T: DeserializeOwned>(v: Value) -> ApiResult<T> {
     serde_json::from_value(v).map_err(|e| ApiError::bad_request(format!("Failed to deserialize the JSON body into the target type: {e}")))
 }
 
-/// `POST …/endpoints/{endpoint}:predict|:deploy|:undeploy|:setTraffic`: the action is parsed from
+/// `POST …/endpoints/{endpoint}:predict|:explain|:deploy|:undeploy|:setTraffic`: the action is parsed from
 /// the segment.
 pub async fn action(
     State(s): State<AppState>,
@@ -70,12 +70,13 @@ pub async fn action(
     let core = &s.core;
     Ok(match action {
         "predict" => Json(serving::predict(core, &actor, &project, endpoint, body(v)?).await?).into_response(),
+        "explain" => Json(serving::explain::explain(core, &actor, &project, endpoint, body(v)?).await?).into_response(),
         "deploy" => Json(serving::deploy(core, &actor, &project, endpoint, body(v)?).await?).into_response(),
         "undeploy" => Json(serving::undeploy(core, &actor, &project, endpoint, body(v)?).await?).into_response(),
         "setTraffic" => Json(serving::set_traffic(core, &actor, &project, endpoint, body(v)?).await?).into_response(),
         _ => {
             return Err(ApiError::not_found(format!(
-                "no API route POST /v1/projects/{project}/endpoints/{raw}; endpoints have the actions :predict, :deploy, :undeploy and :setTraffic"
+                "no API route POST /v1/projects/{project}/endpoints/{raw}; endpoints have the actions :predict, :explain, :deploy, :undeploy and :setTraffic"
             )))
         }
     })
@@ -91,6 +92,17 @@ pub async fn action(
               (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 #[allow(dead_code)]
 fn predict() {}
+
+/// Predicts and explains (editors and admins): per instance, the attributions of its predicted
+/// class (or value) to each feature, by the deployment's method — sampled Shapley, integrated
+/// gradients or TreeSHAP — from its baseline. At most 100 instances per request.
+#[utoipa::path(post, path = "/v1/projects/{project}/endpoints/{endpoint}:explain", tag = "endpoints",
+    params(("project" = String, Path, description = "project slug"), ("endpoint" = String, Path, description = "endpoint name")),
+    request_body = PredictRequest,
+    responses((status = 200, body = trellis_core::serving::explain::ExplainResponse), (status = 400, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+#[allow(dead_code)]
+fn explain() {}
 
 /// Deploys a registered model version, or an alias the endpoint then follows (editors). Other
 /// deployed models keep their proportions of the traffic that is left.

@@ -1,0 +1,213 @@
+//! `:explain`: feature attributions for predictions, in Vertex AI's shape. Each deployed model
+//! has its method (sampled Shapley, integrated gradients or TreeSHAP) and a baseline — the
+//! training baseline (medians and modes) unless the deployment gives one.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use trellis_ml::explain::{self, FeatureValue, Method};
+use trellis_ml::train::{Algorithm, Column, Estimator, Values};
+
+use super::input::{self, FeatureKind};
+use super::model::{LoadedModel, Output, Predictor};
+use super::{authorize_predict, route, PredictRequest};
+use crate::{Actor, Core, Error, Result};
+
+/// Most instances explained in one request.
+pub const MAX_EXPLAIN_INSTANCES: usize = 100;
+
+/// How a deployment explains (given at deploy time; every field optional).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExplanationSpec {
+    /// `sampled_shapley` (any model; the default), `integrated_gradients` (linear models with
+    /// numeric features) or `tree_shap` (random forests and gradient-boosted trees).
+    pub method: Option<String>,
+    /// Sampled Shapley's feature orders, 1 to 50 (default 10).
+    pub path_count: Option<usize>,
+    /// Integrated gradients' quadrature points, 1 to 100 (default 50).
+    pub step_count: Option<usize>,
+    /// The instance attributions are measured from, `{feature: value}`; default: the training
+    /// baseline (each number's median, each category's most frequent value).
+    #[schema(value_type = Option<Object>)]
+    pub baseline: Option<Map<String, Value>>,
+}
+
+/// A deployment's explanation settings, checked against its model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explainer {
+    pub method: Method,
+    pub baseline: Vec<FeatureValue>,
+}
+
+impl Explainer {
+    pub fn method_name(&self) -> &'static str {
+        match self.method {
+            Method::SampledShapley { .. } => "sampled_shapley",
+            Method::IntegratedGradients { .. } => "integrated_gradients",
+            Method::TreeShap => "tree_shap",
+        }
+    }
+}
+
+/// The feature values of one row of columns.
+fn row_values(columns: &[Column], row: usize) -> Vec<FeatureValue> {
+    columns
+        .iter()
+        .map(|c| match &c.values {
+            Values::Numbers(v) => FeatureValue::Number(v[row]),
+            Values::Categories { codes, levels } => {
+                FeatureValue::Category(levels.get(codes[row] as usize).cloned().filter(|_| codes[row] != trellis_ml::train::MISSING))
+            }
+        })
+        .collect()
+}
+
+/// Checks a spec against the model it explains and resolves it.
+pub fn resolve(spec: &ExplanationSpec, model: &LoadedModel) -> Result<Explainer> {
+    let Predictor::Builtin(m) = &model.predictor;
+    let method = match spec.method.as_deref().unwrap_or("sampled_shapley") {
+        "sampled_shapley" => {
+            let paths = spec.path_count.unwrap_or(10);
+            if !(1..=50).contains(&paths) {
+                return Err(Error::bad_request(format!("explanation: path_count must be between 1 and 50, got {paths}")));
+            }
+            Method::SampledShapley { path_count: paths }
+        }
+        "integrated_gradients" => {
+            let steps = spec.step_count.unwrap_or(50);
+            if !(1..=100).contains(&steps) {
+                return Err(Error::bad_request(format!("explanation: step_count must be between 1 and 100, got {steps}")));
+            }
+            if m.algorithm != Algorithm::Linear {
+                return Err(Error::bad_request("explanation: integrated gradients need a differentiable model (a linear one); use sampled_shapley or tree_shap"));
+            }
+            if let Some(f) = model.features.iter().find(|f| f.kind == FeatureKind::Text) {
+                return Err(Error::bad_request(format!("explanation: integrated gradients need numeric features; '{}' is categorical", f.name)));
+            }
+            Method::IntegratedGradients { step_count: steps }
+        }
+        "tree_shap" => {
+            if !matches!(m.estimator, Estimator::RandomForest(_) | Estimator::GradientBoosting(_)) {
+                return Err(Error::bad_request("explanation: TreeSHAP explains tree models (random forests, gradient-boosted trees); use sampled_shapley"));
+            }
+            Method::TreeShap
+        }
+        other => {
+            return Err(Error::bad_request(format!(
+                "explanation: unknown method '{other}' (sampled_shapley, integrated_gradients or tree_shap)"
+            )))
+        }
+    };
+    if spec.path_count.is_some() && !matches!(method, Method::SampledShapley { .. }) {
+        return Err(Error::bad_request("explanation: path_count is for sampled_shapley"));
+    }
+    if spec.step_count.is_some() && !matches!(method, Method::IntegratedGradients { .. }) {
+        return Err(Error::bad_request("explanation: step_count is for integrated_gradients"));
+    }
+    let baseline = match &spec.baseline {
+        None => explain::training_baseline(m),
+        Some(given) => {
+            let columns = input::columns_from_instances(&model.features, &[Value::Object(given.clone())])
+                .map_err(|e| Error::bad_request(format!("explanation baseline: {}", e.public_message().replace("instance 0, ", "").replace("instance 0: ", ""))))?;
+            row_values(&columns, 0)
+        }
+    };
+    if matches!(method, Method::IntegratedGradients { .. }) {
+        if let Some((f, _)) = model.features.iter().zip(&baseline).find(|(_, v)| !matches!(v, FeatureValue::Number(x) if x.is_finite())) {
+            return Err(Error::bad_request(format!("explanation baseline: integrated gradients need a number for '{}'", f.name)));
+        }
+    }
+    Ok(Explainer { method, baseline })
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Attribution {
+    pub baseline_output_value: f64,
+    pub instance_output_value: f64,
+    #[schema(value_type = Object)]
+    pub feature_attributions: Map<String, Value>,
+    pub output_index: Vec<usize>,
+    pub output_display_name: String,
+    pub approximation_error: f64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct InstanceExplanation {
+    pub attributions: Vec<Attribution>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExplainResponse {
+    pub explanations: Vec<InstanceExplanation>,
+    #[schema(value_type = Vec<Object>)]
+    pub predictions: Vec<Value>,
+    pub deployed_model_id: String,
+    pub model_version: String,
+    /// The method that attributed (`sampled_shapley`, `integrated_gradients`, `tree_shap`).
+    pub method: String,
+}
+
+/// `:explain` (editors): predictions with each instance's attributions for its predicted class
+/// (or its value).
+pub async fn explain(core: &Core, actor: &Actor, slug: &str, name: &str, req: PredictRequest) -> Result<ExplainResponse> {
+    authorize_predict(core, actor, slug).await?;
+    if req.instances.len() > MAX_EXPLAIN_INSTANCES {
+        return Err(Error::bad_request(format!("{} instances to explain; at most {MAX_EXPLAIN_INSTANCES} per request", req.instances.len())));
+    }
+    let route = route(core, slug, name).await?;
+    let target = route.pick()?;
+    let model = target.model.clone();
+    let explainer = target.explainer.clone();
+    let columns = input::columns_from_instances(&model.features, &req.instances)?;
+    let predictions = model.predict(&columns)?;
+    let shown = model.vertex_predictions(&predictions);
+    let rows = req.instances.len();
+    let work = {
+        let model = model.clone();
+        let predictions = predictions.clone();
+        tokio::task::spawn_blocking(move || -> Result<Vec<InstanceExplanation>> {
+            let Predictor::Builtin(m) = &model.predictor;
+            let names: Vec<String> = model.features.iter().map(|f| f.name.clone()).collect();
+            (0..rows)
+                .map(|r| {
+                    let (output, display) = match (&predictions, &model.output) {
+                        (trellis_ml::train::Predictions::Probabilities { classes: k, values }, Output::Classes { classes }) => {
+                            let row = &values[r * k..(r + 1) * k];
+                            let best = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0);
+                            let mut shown = classes.get(best).cloned().unwrap_or_default();
+                            if explainer.method == Method::TreeShap && matches!(m.estimator, Estimator::GradientBoosting(_)) {
+                                shown = format!("{shown} (log-odds)");
+                            }
+                            (best, shown)
+                        }
+                        (_, Output::Value { name }) => (0, name.clone()),
+                        _ => (0, String::new()),
+                    };
+                    let x = row_values(&columns, r);
+                    let e = explain::explain(m, &x, &explainer.baseline, output, explainer.method, r as u64).map_err(|e| Error::bad_request(e.to_string()))?;
+                    let feature_attributions: Map<String, Value> = names.iter().cloned().zip(e.attributions.iter().map(|a| json!(a))).collect();
+                    Ok(InstanceExplanation {
+                        attributions: vec![Attribution {
+                            baseline_output_value: e.baseline_output,
+                            instance_output_value: e.instance_output,
+                            feature_attributions,
+                            output_index: vec![output],
+                            output_display_name: display,
+                            approximation_error: e.approximation_error,
+                        }],
+                    })
+                })
+                .collect()
+        })
+    };
+    let explanations = work.await.map_err(|e| Error::Internal(anyhow::anyhow!("explaining failed: {e}")))??;
+    Ok(ExplainResponse {
+        explanations,
+        predictions: shown,
+        deployed_model_id: target.deployed_model_id.to_string(),
+        model_version: format!("{}/{}", target.model_name, target.version),
+        method: target.explainer.method_name().to_string(),
+    })
+}
