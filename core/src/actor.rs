@@ -18,6 +18,9 @@ pub struct TokenGrant {
     pub token_id: i64,
     /// A token scoped to one project can only reach that project.
     pub project_id: Option<i64>,
+    /// A predict-only token: it may only predict on the endpoints it lists (checked by
+    /// `serving`); everything else refuses it.
+    pub predict_only: bool,
 }
 
 impl Actor {
@@ -42,9 +45,24 @@ impl Actor {
         self.token.and_then(|t| t.project_id)
     }
 
+    /// Whether the caller authenticated with a predict-only token.
+    pub fn is_predict_only(&self) -> bool {
+        self.token.is_some_and(|t| t.predict_only)
+    }
+
+    /// Refuses predict-only tokens (everything but prediction calls this, through
+    /// `projects::authorize`).
+    pub fn require_full_token(&self) -> crate::Result<()> {
+        if self.is_predict_only() {
+            Err(crate::Error::forbidden("this API token may only make predictions on the endpoints it names"))
+        } else {
+            Ok(())
+        }
+    }
+
     /// Instance-wide rights: instance admin, and not confined to a project by its token.
     pub fn has_instance_rights(&self) -> bool {
-        self.is_instance_admin && self.token_project().is_none()
+        self.is_instance_admin && self.token_project().is_none() && !self.is_predict_only()
     }
 
     pub fn require_user(&self) -> crate::Result<i64> {

@@ -77,6 +77,12 @@ impl Access {
 /// Non-members get `NotFound` (a project's existence is not disclosed); members whose role is too
 /// low get `Forbidden`. A token scoped to another project sees nothing here.
 pub async fn authorize(db: &PgPool, actor: &Actor, slug: &str, access: Access) -> Result<(Project, Role)> {
+    actor.require_full_token()?;
+    authorize_any_token(db, actor, slug, access).await
+}
+
+/// [`authorize`] that also lets predict-only tokens through (prediction checks their endpoints).
+pub(crate) async fn authorize_any_token(db: &PgPool, actor: &Actor, slug: &str, access: Access) -> Result<(Project, Role)> {
     let not_found = || Error::not_found(format!("project '{slug}' not found"));
     let project = sqlx::query_as::<_, Project>(
         "SELECT id, slug, name, description, created_at FROM projects WHERE slug = $1",
@@ -186,6 +192,7 @@ pub async fn create(db: &PgPool, actor: &Actor, input: NewProject<'_>, owner: Op
 
 /// Projects the caller can see: memberships, or all for instance admins.
 pub async fn list(db: &PgPool, actor: &Actor) -> Result<Vec<ProjectView>> {
+    actor.require_full_token()?;
     #[derive(FromRow)]
     struct Row {
         id: i64,

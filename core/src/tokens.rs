@@ -33,12 +33,16 @@ pub struct ApiToken {
     /// The first characters of the token, to recognise it in a list.
     pub prefix: String,
     pub project_slug: Option<String>,
+    /// For a predict-only token: the endpoints it may predict on.
+    pub predict_endpoints: Option<Vec<String>>,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-const TOKEN_SELECT: &str = "SELECT t.id, t.name, t.prefix, p.slug AS project_slug, t.created_at, t.last_used_at, t.revoked_at
+const TOKEN_SELECT: &str = "SELECT t.id, t.name, t.prefix, p.slug AS project_slug,
+        (SELECT array_agg(e.name ORDER BY e.name) FROM endpoints e WHERE e.id = ANY(t.predict_endpoints)) AS predict_endpoints,
+        t.created_at, t.last_used_at, t.revoked_at
    FROM api_tokens t LEFT JOIN projects p ON p.id = t.project_id";
 
 /// Creates a token for the caller; returns it with the secret (the only time it is shown).
@@ -75,9 +79,67 @@ pub async fn create(db: &PgPool, actor: &Actor, name: &str, project: Option<&str
     Ok((token, secret))
 }
 
+/// Creates a predict-only token for endpoints of one project (editors there): it may call
+/// `:predict`, `:explain` and the Open Inference Protocol on those endpoints and nothing else.
+pub async fn create_predict_only(db: &PgPool, actor: &Actor, name: &str, project: &str, endpoints: &[String]) -> Result<(ApiToken, String)> {
+    let user_id = actor.require_user()?;
+    if actor.token.is_some() {
+        return Err(Error::forbidden("API tokens cannot create other tokens; sign in to the web UI"));
+    }
+    let name = parse_name("name", name, 100)?;
+    if endpoints.is_empty() {
+        return Err(Error::bad_request("predict_endpoints: name at least one endpoint"));
+    }
+    let (p, _) = projects::authorize(db, actor, project.trim(), Access::Write).await?;
+    let mut ids = Vec::with_capacity(endpoints.len());
+    for e in endpoints {
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM endpoints WHERE project_id = $1 AND name = $2")
+            .bind(p.id)
+            .bind(e.trim())
+            .fetch_optional(db)
+            .await?;
+        ids.push(id.ok_or_else(|| Error::bad_request(format!("predict_endpoints: project '{}' has no endpoint '{}'", p.slug, e.trim())))?);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let secret = new_secret(TOKEN_PREFIX);
+    let prefix = secret[..TOKEN_PREFIX.len() + 8].to_string();
+    let mut tx = db.begin().await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO api_tokens (user_id, project_id, name, prefix, token_hash, predict_endpoints) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(user_id)
+    .bind(p.id)
+    .bind(&name)
+    .bind(&prefix)
+    .bind(hash_secret(&secret))
+    .bind(&ids)
+    .fetch_one(&mut *tx)
+    .await?;
+    audit::record(&mut tx, actor, Some(p.id), "token.create", "token", id, json!({ "name": name, "predict_endpoints": endpoints })).await?;
+    let token = sqlx::query_as::<_, ApiToken>(&format!("{TOKEN_SELECT} WHERE t.id = $1")).bind(id).fetch_one(&mut *tx).await?;
+    tx.commit().await?;
+    Ok((token, secret))
+}
+
+/// Whether a predict-only token may predict on endpoint `endpoint_id`: it lists the endpoint
+/// and its user may still predict in the endpoint's project.
+pub(crate) async fn may_predict_on(db: &PgPool, token_id: i64, endpoint_id: i64) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM api_tokens t JOIN endpoints e ON e.id = $2 AND e.id = ANY(t.predict_endpoints)
+                          JOIN project_members m ON m.project_id = e.project_id AND m.user_id = t.user_id AND m.role IN ('editor', 'admin')
+                         WHERE t.id = $1)",
+    )
+    .bind(token_id)
+    .bind(endpoint_id)
+    .fetch_one(db)
+    .await?)
+}
+
 /// The caller's own tokens, newest first.
 pub async fn list(db: &PgPool, actor: &Actor) -> Result<Vec<ApiToken>> {
     let user_id = actor.require_user()?;
+    actor.require_full_token()?;
     Ok(sqlx::query_as::<_, ApiToken>(&format!("{TOKEN_SELECT} WHERE t.user_id = $1 AND t.job_id IS NULL ORDER BY t.id DESC"))
         .bind(user_id)
         .fetch_all(db)
@@ -117,6 +179,7 @@ pub(crate) async fn revoke_for_job(db: &PgPool, job_id: i64) -> Result<()> {
 /// Revokes one of the caller's tokens (instance admins may revoke anyone's).
 pub async fn revoke(db: &PgPool, actor: &Actor, token_id: i64) -> Result<()> {
     let user_id = actor.require_user()?;
+    actor.require_full_token()?;
     let mut tx = db.begin().await?;
     let owner: Option<(i64, Option<i64>)> =
         sqlx::query_as("SELECT user_id, project_id FROM api_tokens WHERE id = $1 AND revoked_at IS NULL FOR UPDATE")
@@ -145,13 +208,14 @@ pub async fn authenticate(db: &PgPool, secret: &str, ip: Option<String>) -> Resu
     struct Row {
         id: i64,
         project_id: Option<i64>,
+        predict_only: bool,
         user_id: i64,
         email: String,
         is_instance_admin: bool,
         recently_used: bool,
     }
     let row = sqlx::query_as::<_, Row>(
-        "SELECT t.id, t.project_id, u.id AS user_id, u.email, u.is_instance_admin,
+        "SELECT t.id, t.project_id, t.predict_endpoints IS NOT NULL AS predict_only, u.id AS user_id, u.email, u.is_instance_admin,
                 coalesce(t.last_used_at > now() - interval '1 minute', false) AS recently_used
            FROM api_tokens t JOIN users u ON u.id = t.user_id
           WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND NOT u.disabled
@@ -172,7 +236,7 @@ pub async fn authenticate(db: &PgPool, secret: &str, ip: Option<String>) -> Resu
         user_id: Some(row.user_id),
         email: row.email,
         is_instance_admin: row.is_instance_admin,
-        token: Some(TokenGrant { token_id: row.id, project_id: row.project_id }),
+        token: Some(TokenGrant { token_id: row.id, project_id: row.project_id, predict_only: row.predict_only }),
         ip,
     })
 }

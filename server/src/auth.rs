@@ -14,6 +14,11 @@ use crate::startup::AppState;
 /// The authenticated caller of a REST route. Missing or bad credentials → 401.
 pub struct ApiActor(pub Actor);
 
+/// The routes a predict-only token may call (core checks the endpoint too).
+fn is_prediction_path(path: &str) -> bool {
+    path.starts_with("/v2/models/") || (path.starts_with("/v1/projects/") && (path.ends_with(":predict") || path.ends_with(":explain")))
+}
+
 pub fn client_ip(parts: &Parts) -> Option<String> {
     parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ci| ci.0.ip().to_string())
 }
@@ -38,6 +43,13 @@ impl FromRequestParts<AppState> for ApiActor {
                     }
                     other => other.into(),
                 })?;
+            if actor.is_predict_only() && !is_prediction_path(parts.uri.path()) {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "this API token may only make predictions (:predict, :explain, /v2/models/…/infer) on the endpoints it names",
+                ));
+            }
             return Ok(ApiActor(actor));
         }
         let session = parts.extensions.get::<Session>().cloned();

@@ -457,3 +457,60 @@ async fn explanations_attribute_predictions_by_each_deployments_method() {
     let sum: f64 = a["featureAttributions"].as_object().unwrap().values().map(|v| v.as_f64().unwrap()).sum();
     assert!((sum - (a["instanceOutputValue"].as_f64().unwrap() - a["baselineOutputValue"].as_f64().unwrap())).abs() < 1e-12);
 }
+
+#[tokio::test]
+async fn a_predict_only_token_predicts_on_its_endpoints_and_nothing_else() {
+    let app = spawn().await;
+    let team = app.team().await;
+    setup(&app, &team).await;
+    train_and_register(&app, &team.editor, "linear").await;
+    for name in ["cancer", "other"] {
+        assert_eq!(app.send(Method::POST, "/v1/projects/churn/endpoints", Some(&team.editor), Some(json!({ "name": name }))).await.status(), 201);
+        let deploy = format!("/v1/projects/churn/endpoints/{name}:deploy");
+        assert_eq!(app.send(Method::POST, &deploy, Some(&team.editor), Some(json!({ "model": "cancer", "version": 1 }))).await.status(), 200);
+    }
+    // Made by an editor in a signed-in session, for endpoints of the project.
+    let editor = app.session("editor@example.org").await;
+    let viewer = app.session("viewer@example.org").await;
+    let body = |endpoints: Value| json!({ "name": "app", "project": "churn", "predict_endpoints": endpoints });
+    let res = app.send_as(&Cred::Session(&viewer), Method::POST, "/v1/tokens", Some(body(json!(["cancer"])))).await;
+    assert_eq!(res.status(), 403, "viewers cannot predict, so cannot hand it out");
+    let res = app.send_as(&Cred::Session(&editor), Method::POST, "/v1/tokens", Some(body(json!(["nope"])))).await;
+    assert!(res.text().await.unwrap().contains("no endpoint 'nope'"));
+    let res = app.send_as(&Cred::Session(&editor), Method::POST, "/v1/tokens", Some(body(json!([])))).await;
+    assert_eq!(res.status(), 400);
+    let res = app.send_as(&Cred::Session(&editor), Method::POST, "/v1/tokens", Some(body(json!(["cancer"])))).await;
+    assert_eq!(res.status(), 201);
+    let created: Value = res.json().await.unwrap();
+    assert_eq!(created["predict_endpoints"], json!(["cancer"]));
+    let token = created["secret"].as_str().unwrap().to_string();
+
+    let (_, rows) = rows();
+    let one = json!({ "instances": [Value::Object(rows[0].0.clone())] });
+    let res = app.send(Method::POST, PREDICT, Some(&token), Some(one.clone())).await;
+    assert_eq!(res.status(), 200);
+    let res = app.send(Method::POST, "/v1/projects/churn/endpoints/cancer:explain", Some(&token), Some(one.clone())).await;
+    assert_eq!(res.status(), 200);
+    let res = app.get("/v2/models/churn.cancer", Some(&token)).await;
+    assert_eq!(res.status(), 200);
+    // Another endpoint, anything else of the project, the MLflow API, other tokens: refused.
+    expect_error(app.send(Method::POST, "/v1/projects/churn/endpoints/other:predict", Some(&token), Some(one.clone())).await, StatusCode::FORBIDDEN, "forbidden").await;
+    let res = app.get("/v2/models/churn.other", Some(&token)).await;
+    assert_eq!(res.status(), 403);
+    for path in ["/v1/projects/churn/endpoints/cancer", "/v1/projects/churn", "/v1/projects", "/v1/tokens", "/v1/me", "/v1/projects/churn/datasets"] {
+        expect_error(app.get(path, Some(&token)).await, StatusCode::FORBIDDEN, "forbidden").await;
+    }
+    let res = app.get("/api/2.0/mlflow/experiments/search?max_results=10", Some(&token)).await;
+    assert_eq!(res.status(), 403);
+    assert_eq!(res.json::<Value>().await.unwrap()["error_code"], "PERMISSION_DENIED");
+    let undeploy = json!({ "deployed_model_id": "1" });
+    expect_error(app.send(Method::POST, "/v1/projects/churn/endpoints/cancer:undeploy", Some(&token), Some(undeploy)).await, StatusCode::FORBIDDEN, "forbidden").await;
+    // Core refuses it too, whatever route reaches it.
+    let actor = trellis_core::tokens::authenticate(&app.db, &token, None).await.unwrap();
+    assert!(matches!(trellis_core::projects::get(&app.db, &actor, "churn").await, Err(trellis_core::Error::Forbidden(_))));
+    assert!(matches!(trellis_core::tokens::list(&app.db, &actor).await, Err(trellis_core::Error::Forbidden(_))));
+    // When its user may no longer predict there, neither may the token.
+    let admin = trellis_core::tokens::authenticate(&app.db, &team.admin, None).await.unwrap();
+    trellis_core::projects::set_member(&app.db, &admin, "churn", "editor@example.org", trellis_core::types::Role::Viewer).await.unwrap();
+    expect_error(app.send(Method::POST, PREDICT, Some(&token), Some(one)).await, StatusCode::FORBIDDEN, "forbidden").await;
+}

@@ -152,7 +152,7 @@ pub struct ExplainResponse {
 /// `:explain` (editors): predictions with each instance's attributions for its predicted class
 /// (or its value).
 pub async fn explain(core: &Core, actor: &Actor, slug: &str, name: &str, req: PredictRequest) -> Result<ExplainResponse> {
-    authorize_predict(core, actor, slug).await?;
+    authorize_predict(core, actor, slug, name).await?;
     if req.instances.len() > MAX_EXPLAIN_INSTANCES {
         return Err(Error::bad_request(format!("{} instances to explain; at most {MAX_EXPLAIN_INSTANCES} per request", req.instances.len())));
     }

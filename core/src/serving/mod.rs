@@ -635,12 +635,28 @@ pub async fn route(core: &Core, slug: &str, name: &str) -> Result<Arc<Route>> {
     Ok(route)
 }
 
-/// Who may predict: the project's editors and admins.
-pub async fn authorize_predict(core: &Core, actor: &Actor, slug: &str) -> Result<()> {
-    projects::authorize(&core.db, actor, slug, Access::Write).await.map(|_| ()).map_err(|e| match e {
+/// Who may predict on an endpoint: the project's editors and admins, and predict-only tokens
+/// that name the endpoint (while their user may predict there).
+pub async fn authorize_predict(core: &Core, actor: &Actor, slug: &str, endpoint: &str) -> Result<()> {
+    projects::authorize_any_token(&core.db, actor, slug, Access::Write).await.map_err(|e| match e {
         Error::Forbidden(_) => Error::forbidden(format!("predicting on project '{slug}''s endpoints needs the editor role")),
         other => other,
-    })
+    })?;
+    if let Some(grant) = actor.token.filter(|t| t.predict_only) {
+        let id: Option<i64> = sqlx::query_scalar("SELECT e.id FROM endpoints e JOIN projects p ON p.id = e.project_id WHERE p.slug = $1 AND e.name = $2")
+            .bind(slug)
+            .bind(endpoint)
+            .fetch_optional(&core.db)
+            .await?;
+        let allowed = match id {
+            Some(id) => crate::tokens::may_predict_on(&core.db, grant.token_id, id).await?,
+            None => false,
+        };
+        if !allowed {
+            return Err(Error::forbidden(format!("this API token may not predict on endpoint '{endpoint}'")));
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -667,7 +683,7 @@ pub struct PredictResponse {
 
 /// `:predict` (editors): one deployed model, picked by the traffic split, answers all instances.
 pub async fn predict(core: &Core, actor: &Actor, slug: &str, name: &str, req: PredictRequest) -> Result<PredictResponse> {
-    authorize_predict(core, actor, slug).await?;
+    authorize_predict(core, actor, slug, name).await?;
     if let Some(p) = &req.parameters {
         if !p.is_object() && !p.is_null() {
             return Err(Error::bad_request("'parameters' must be an object"));

@@ -85,7 +85,7 @@ fn split_name(name: &str) -> Result<(&str, &str)> {
 /// The endpoint behind an OIP model name, for a caller who may predict on it.
 async fn predictable(core: &Core, actor: &Actor, name: &str) -> Result<std::sync::Arc<Route>> {
     let (slug, endpoint) = split_name(name)?;
-    authorize_predict(core, actor, slug).await?;
+    authorize_predict(core, actor, slug, endpoint).await?;
     route(core, slug, endpoint).await
 }
 
@@ -446,7 +446,9 @@ mod tests {
         let req = parse_request(&body, Some(head.len())).unwrap();
         assert_eq!(req.inputs[0].data, json!([1.5, -2.0]));
         assert_eq!(req.inputs[1].data, json!(["abc", ""]));
-        assert!(parse_request(&body[..body.len() - 1], Some(head.len())).unwrap_err().to_string().contains("cut short"));
+        assert!(parse_request(&body[..body.len() - 1], Some(head.len())).unwrap_err().to_string().contains("binary_data_size 11 is more than the 10 bytes left"));
+        assert!(decode_binary("c", "BYTES", &[3, 0, 0, 0, b'a']).unwrap_err().to_string().contains("cut short"));
+        assert!(decode_binary("x", "FP32", &[0, 0, 0]).unwrap_err().to_string().contains("not a whole number"));
         let mut extra = body.clone();
         extra.push(0);
         assert!(parse_request(&extra, Some(head.len())).unwrap_err().to_string().contains("not claimed"));

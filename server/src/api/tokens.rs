@@ -14,6 +14,8 @@ pub struct CreateToken {
     pub name: String,
     /// Restrict the token to one project (slug).
     pub project: Option<String>,
+    /// A predict-only token: the endpoints of `project` it may predict on (and nothing else).
+    pub predict_endpoints: Option<Vec<String>>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -30,7 +32,8 @@ pub async fn list(State(s): State<AppState>, ApiActor(actor): ApiActor) -> ApiRe
     Ok(Json(tokens::list(&s.core.db, &actor).await?))
 }
 
-/// Creates a personal token. Needs a signed-in session: tokens cannot mint tokens.
+/// Creates a personal token, or with `predict_endpoints` a predict-only token for endpoints of
+/// `project` (editors there). Needs a signed-in session: tokens cannot mint tokens.
 #[utoipa::path(post, path = "/v1/tokens", tag = "tokens", request_body = CreateToken,
     responses((status = 201, body = CreatedToken), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn create(
@@ -38,7 +41,13 @@ pub async fn create(
     ApiActor(actor): ApiActor,
     ApiJson(body): ApiJson<CreateToken>,
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
-    let (token, secret) = tokens::create(&s.core.db, &actor, &body.name, body.project.as_deref()).await?;
+    let (token, secret) = match &body.predict_endpoints {
+        Some(endpoints) => {
+            let project = body.project.as_deref().ok_or_else(|| ApiError::bad_request("a predict-only token needs 'project'"))?;
+            tokens::create_predict_only(&s.core.db, &actor, &body.name, project, endpoints).await?
+        }
+        None => tokens::create(&s.core.db, &actor, &body.name, body.project.as_deref()).await?,
+    };
     Ok((StatusCode::CREATED, Json(CreatedToken { token, secret })))
 }
 

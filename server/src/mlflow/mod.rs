@@ -101,6 +101,7 @@ impl FromRequestParts<AppState> for MlActor {
         }
         match ApiActor::from_request_parts(parts, state).await {
             Ok(ApiActor(a)) => Ok(MlActor(a)),
+            Err(e) if e.status == StatusCode::FORBIDDEN => Err(MlflowError { status: e.status, code: "PERMISSION_DENIED", message: e.message }),
             Err(e) => Err(MlflowError { status: e.status, code: "UNAUTHENTICATED", message: e.message }),
         }
     }
