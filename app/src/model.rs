@@ -92,6 +92,8 @@ pub struct TokenRow {
     pub name: String,
     pub prefix: String,
     pub project_slug: Option<String>,
+    /// A predict-only token's endpoints.
+    pub predict_endpoints: Option<Vec<String>>,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,

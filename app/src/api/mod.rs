@@ -129,6 +129,7 @@ pub(crate) mod ssr {
             name: t.name,
             prefix: t.prefix,
             project_slug: t.project_slug,
+            predict_endpoints: t.predict_endpoints,
             created_at: t.created_at,
             last_used_at: t.last_used_at,
             revoked_at: t.revoked_at,

@@ -18,7 +18,7 @@ pub fn Tokens() -> impl IntoView {
     view! {
         <Title text="API tokens · Trellis"/>
         <h1>"API tokens"</h1>
-        <p class="muted">"Scripts, the REST API and the MLflow client act as you with a token: send "<code>"Authorization: Bearer <token>"</code>". A token limited to one project cannot reach any other."</p>
+        <p class="muted">"Scripts, the REST API and the MLflow client act as you with a token: send "<code>"Authorization: Bearer <token>"</code>". A token limited to one project cannot reach any other; a predict-only token can only call the prediction routes of the endpoints it names."</p>
         <section class="card">
             <h2>"New token"</h2>
             <ActionForm action=create attr:class="form inline-grid">
@@ -34,6 +34,9 @@ pub fn Tokens() -> impl IntoView {
                             })}
                         </Suspense>
                     </select>
+                </label>
+                <label>"Predict only on endpoints"
+                    <input type="text" name="predict_endpoints" maxlength="1000" placeholder="e.g. churn-prod, churn-canary (needs a project)"/>
                 </label>
                 <button type="submit" class="primary" disabled=move || create.pending().get()>"Create token"</button>
                 {action_error(create)}
@@ -62,7 +65,8 @@ pub fn Tokens() -> impl IntoView {
                                     <tr>
                                         <td>{t.name.clone()}</td>
                                         <td><code>{format!("{}…", t.prefix)}</code></td>
-                                        <td>{t.project_slug.clone().unwrap_or_else(|| "all".into())}</td>
+                                        <td>{t.project_slug.clone().unwrap_or_else(|| "all".into())}
+                                            {t.predict_endpoints.clone().map(|e| format!(" — predicts only on {}", e.join(", ")))}</td>
                                         <td>{fmt_time(&t.created_at)}</td>
                                         <td>{fmt_opt_time(&t.last_used_at)}</td>
                                         <td>{if revoked {
