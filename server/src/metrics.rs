@@ -84,5 +84,42 @@ pub async fn render(State(state): State<AppState>) -> Response {
     if let Err(e) = TextEncoder::new().encode(&m.registry.gather(), &mut buf) {
         tracing::error!(error = %e, "metrics encoding failed");
     }
+    buf.extend(prediction_metrics(&state.core.serving.recorder).into_bytes());
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], buf).into_response()
+}
+
+/// This process's predictions per deployed model, in the Prometheus text format.
+fn prediction_metrics(r: &trellis_core::serving::logging::Recorder) -> String {
+    use std::fmt::Write;
+    use trellis_core::serving::logging::LATENCY_BUCKETS_US;
+    let totals = r.totals();
+    let mut out = String::new();
+    let label = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    let _ = writeln!(out, "# HELP trellis_predictions_total Prediction requests answered, per deployed model");
+    let _ = writeln!(out, "# TYPE trellis_predictions_total counter");
+    for (id, t) in &totals {
+        let _ = writeln!(out, "trellis_predictions_total{{endpoint=\"{}\",deployed_model=\"{id}\",model_version=\"{}\"}} {}", label(&t.endpoint), label(&t.model_version), t.requests);
+    }
+    let _ = writeln!(out, "# HELP trellis_prediction_errors_total Prediction requests that failed, per deployed model");
+    let _ = writeln!(out, "# TYPE trellis_prediction_errors_total counter");
+    for (id, t) in &totals {
+        let _ = writeln!(out, "trellis_prediction_errors_total{{endpoint=\"{}\",deployed_model=\"{id}\",model_version=\"{}\"}} {}", label(&t.endpoint), label(&t.model_version), t.errors);
+    }
+    let _ = writeln!(out, "# HELP trellis_prediction_latency_seconds Prediction latency, per deployed model");
+    let _ = writeln!(out, "# TYPE trellis_prediction_latency_seconds histogram");
+    for (id, t) in &totals {
+        let labels = format!("endpoint=\"{}\",deployed_model=\"{id}\",model_version=\"{}\"", label(&t.endpoint), label(&t.model_version));
+        let mut cumulative = 0;
+        for (i, n) in t.buckets.iter().enumerate() {
+            cumulative += n;
+            let le = LATENCY_BUCKETS_US.get(i).map(|b| format!("{}", *b as f64 / 1e6)).unwrap_or_else(|| "+Inf".into());
+            let _ = writeln!(out, "trellis_prediction_latency_seconds_bucket{{{labels},le=\"{le}\"}} {cumulative}");
+        }
+        let _ = writeln!(out, "trellis_prediction_latency_seconds_sum{{{labels}}} {}", t.latency_sum_us as f64 / 1e6);
+        let _ = writeln!(out, "trellis_prediction_latency_seconds_count{{{labels}}} {}", t.requests);
+    }
+    let _ = writeln!(out, "# HELP trellis_prediction_logs_dropped_total Prediction log entries dropped because the writer was behind");
+    let _ = writeln!(out, "# TYPE trellis_prediction_logs_dropped_total counter");
+    let _ = writeln!(out, "trellis_prediction_logs_dropped_total {}", r.dropped());
+    out
 }

@@ -272,6 +272,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let housekeeping = spawn_housekeeping(pool.clone(), shutdown.clone());
     // Other serving processes announce endpoint changes; this one forgets its routing tables then.
     let serving_changes = tokio::spawn(trellis_core::serving::listen(core.clone()));
+    let prediction_logs = tokio::spawn(trellis_core::serving::logging::write_forever(core.clone()));
 
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
@@ -295,6 +296,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     housekeeping.abort();
     serving_changes.abort();
+    prediction_logs.abort();
     deletion.abort();
     database.close().await;
     tracing::info!("Trellis stopped");

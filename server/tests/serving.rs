@@ -514,3 +514,77 @@ async fn a_predict_only_token_predicts_on_its_endpoints_and_nothing_else() {
     trellis_core::projects::set_member(&app.db, &admin, "churn", "editor@example.org", trellis_core::types::Role::Viewer).await.unwrap();
     expect_error(app.send(Method::POST, PREDICT, Some(&token), Some(one)).await, StatusCode::FORBIDDEN, "forbidden").await;
 }
+
+#[tokio::test]
+async fn requests_are_counted_per_deployed_model_and_sampled_into_the_log() {
+    let app = spawn().await;
+    let team = app.team().await;
+    setup(&app, &team).await;
+    train_and_register(&app, &team.editor, "linear").await;
+    assert_eq!(app.send(Method::POST, "/v1/projects/churn/endpoints", Some(&team.editor), Some(json!({ "name": "cancer" }))).await.status(), 201);
+    let res = app.send(Method::POST, "/v1/projects/churn/endpoints/cancer:deploy", Some(&team.editor), Some(json!({ "model": "cancer", "version": 1 }))).await;
+    let deployed_id = res.json::<Value>().await.unwrap()["deployed_models"][0]["id"].as_str().unwrap().to_string();
+    let endpoint = "/v1/projects/churn/endpoints/cancer";
+    expect_error(app.send(Method::PATCH, endpoint, Some(&team.viewer), Some(json!({ "log_sample_rate": 1.0 }))).await, StatusCode::FORBIDDEN, "forbidden").await;
+    expect_error(app.send(Method::PATCH, endpoint, Some(&team.editor), Some(json!({ "log_sample_rate": 1.5 }))).await, StatusCode::BAD_REQUEST, "bad_request").await;
+    let res = app.send(Method::PATCH, endpoint, Some(&team.editor), Some(json!({ "log_sample_rate": 1.0 }))).await;
+    assert_eq!(res.json::<Value>().await.unwrap()["log_sample_rate"], 1.0);
+
+    let (_, rows) = rows();
+    for (o, _) in rows.iter().take(8) {
+        predict(&app, &team.editor, PREDICT, vec![Value::Object(o.clone())]).await;
+    }
+    for _ in 0..2 {
+        let res = app.send(Method::POST, PREDICT, Some(&team.editor), Some(json!({ "instances": [{ "mean_radius": "wide" }] }))).await;
+        assert_eq!(res.status(), 400);
+    }
+    // Written off the request path: wait for the writer.
+    let mut stats = Value::Null;
+    for _ in 0..100 {
+        stats = app.get(&format!("{endpoint}/stats?minutes=5"), Some(&team.viewer)).await.json().await.unwrap();
+        if stats[0]["requests"] == 10 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(stats[0]["requests"], 10, "{stats}");
+    assert_eq!(stats[0]["errors"], 2);
+    assert_eq!(stats[0]["deployed_model_id"], json!(deployed_id));
+    assert_eq!(stats[0]["model_version"], "cancer/1");
+    assert!(stats[0]["p50_us"].as_f64().unwrap() > 0.0 && stats[0]["p99_us"].as_f64().unwrap() >= stats[0]["p50_us"].as_f64().unwrap());
+    let logs: Value = app.get(&format!("{endpoint}/logs?limit=50"), Some(&team.viewer)).await.json().await.unwrap();
+    let logs = logs.as_array().unwrap();
+    assert_eq!(logs.len(), 10);
+    assert_eq!(logs.iter().filter(|l| l["ok"] == false).count(), 2);
+    let good = logs.iter().find(|l| l["ok"] == true).unwrap();
+    assert_eq!(good["request"]["instances"].as_array().unwrap().len(), 1);
+    assert!(good["response"]["predictions"][0]["label"].is_string());
+    let bad = logs.iter().find(|l| l["ok"] == false).unwrap();
+    assert!(bad["response"]["error"].as_str().unwrap().contains("mean_radius"));
+    expect_error(app.get(&format!("{endpoint}/logs?limit=5000"), Some(&team.viewer)).await, StatusCode::BAD_REQUEST, "bad_request").await;
+    expect_error(app.get(&format!("{endpoint}/stats"), Some(&team.outsider)).await, StatusCode::NOT_FOUND, "not_found").await;
+
+    // Not sampled: still counted, not logged.
+    app.send(Method::PATCH, endpoint, Some(&team.editor), Some(json!({ "log_sample_rate": 0.0 }))).await;
+    for (o, _) in rows.iter().take(5) {
+        predict(&app, &team.editor, PREDICT, vec![Value::Object(o.clone())]).await;
+    }
+    for _ in 0..100 {
+        stats = app.get(&format!("{endpoint}/stats?minutes=5"), Some(&team.viewer)).await.json().await.unwrap();
+        if stats[0]["requests"] == 15 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(stats[0]["requests"], 15, "{stats}");
+    let logs: Value = app.get(&format!("{endpoint}/logs"), Some(&team.viewer)).await.json().await.unwrap();
+    assert_eq!(logs.as_array().unwrap().len(), 10);
+
+    // This process's counts in /metrics.
+    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    let line = format!("trellis_predictions_total{{endpoint=\"churn.cancer\",deployed_model=\"{deployed_id}\",model_version=\"cancer/1\"}} 15");
+    assert!(metrics.contains(&line), "{metrics}");
+    assert!(metrics.contains(&format!("trellis_prediction_errors_total{{endpoint=\"churn.cancer\",deployed_model=\"{deployed_id}\",model_version=\"cancer/1\"}} 2")));
+    assert!(metrics.contains("trellis_prediction_latency_seconds_bucket{endpoint=\"churn.cancer\""));
+    assert!(metrics.contains("trellis_prediction_logs_dropped_total 0"));
+}

@@ -152,12 +152,23 @@ pub struct ExplainResponse {
 /// `:explain` (editors): predictions with each instance's attributions for its predicted class
 /// (or its value).
 pub async fn explain(core: &Core, actor: &Actor, slug: &str, name: &str, req: PredictRequest) -> Result<ExplainResponse> {
+    let started = std::time::Instant::now();
     authorize_predict(core, actor, slug, name).await?;
     if req.instances.len() > MAX_EXPLAIN_INSTANCES {
         return Err(Error::bad_request(format!("{} instances to explain; at most {MAX_EXPLAIN_INSTANCES} per request", req.instances.len())));
     }
     let route = route(core, slug, name).await?;
     let target = route.pick()?;
+    let answer = explain_with(target, &req).await;
+    let request = || json!({ "instances": req.instances, "explain": true });
+    match &answer {
+        Ok(a) => route.record(core, target, started, true, || (request(), json!({ "predictions": a.predictions, "explanations": a.explanations }))),
+        Err(e) => route.record(core, target, started, false, || (request(), json!({ "error": e.public_message() }))),
+    }
+    answer
+}
+
+async fn explain_with(target: &super::RouteTarget, req: &PredictRequest) -> Result<ExplainResponse> {
     let model = target.model.clone();
     let explainer = target.explainer.clone();
     let columns = input::columns_from_instances(&model.features, &req.instances)?;

@@ -9,6 +9,7 @@
 
 pub mod explain;
 pub mod input;
+pub mod logging;
 pub mod model;
 pub mod oip;
 
@@ -35,6 +36,8 @@ pub const MAX_ENDPOINT_NAME: usize = 63;
 pub struct Serving {
     routes: RwLock<HashMap<String, Arc<Route>>>,
     models: Mutex<HashMap<i64, Arc<LoadedModel>>>,
+    /// Counts and logs what endpoints answer (see [`logging`]).
+    pub recorder: logging::Recorder,
 }
 
 impl std::fmt::Debug for Serving {
@@ -88,6 +91,7 @@ pub struct Route {
     pub project_id: i64,
     pub project_slug: String,
     pub name: String,
+    pub log_sample_rate: f64,
     pub targets: Vec<RouteTarget>,
 }
 
@@ -95,6 +99,22 @@ impl Route {
     /// The name Open Inference Protocol clients use for the endpoint.
     pub fn oip_name(&self) -> String {
         oip_name(&self.project_slug, &self.name)
+    }
+
+    /// Counts an answer (and logs it, when the endpoint's sampling picks it). `log` gives the
+    /// (request, response) to keep and is only called for a sampled request.
+    pub fn record(&self, core: &Core, target: &RouteTarget, started: std::time::Instant, ok: bool, log: impl FnOnce() -> (Value, Value)) {
+        let sampled = self.log_sample_rate > 0.0 && rand::random::<f64>() < self.log_sample_rate;
+        core.serving.recorder.record(logging::Served {
+            endpoint_id: self.endpoint_id,
+            deployed_model_id: target.deployed_model_id,
+            model_version: format!("{}/{}", target.model_name, target.version),
+            endpoint: self.oip_name(),
+            at: Utc::now(),
+            latency_us: started.elapsed().as_micros() as u64,
+            ok,
+            log: sampled.then(log),
+        });
     }
 
     /// Picks a deployed model by the traffic split.
@@ -309,6 +329,126 @@ pub async fn list_endpoints(core: &Core, actor: &Actor, slug: &str) -> Result<Ve
     let (project, _) = projects::authorize(&core.db, actor, slug, Access::Read).await?;
     let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM endpoints WHERE project_id = $1").bind(project.id).fetch_all(&core.db).await?;
     views(&core.db, slug, &ids).await
+}
+
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointChange {
+    pub description: Option<String>,
+    /// Share of requests whose request and response are kept, 0 to 1.
+    pub log_sample_rate: Option<f64>,
+}
+
+/// Changes an endpoint's description or logging (editors).
+pub async fn update_endpoint(core: &Core, actor: &Actor, slug: &str, name: &str, change: EndpointChange) -> Result<EndpointView> {
+    let e = endpoint_ref(&core.db, actor, slug, name, Access::Write).await?;
+    if let Some(r) = change.log_sample_rate {
+        if !(0.0..=1.0).contains(&r) {
+            return Err(Error::bad_request(format!("log_sample_rate must be between 0 and 1, got {r}")));
+        }
+    }
+    if change.description.as_ref().is_some_and(|d| d.len() > 10_000) {
+        return Err(Error::bad_request("description is longer than 10000 bytes"));
+    }
+    let mut tx = core.db.begin().await?;
+    sqlx::query("UPDATE endpoints SET description = COALESCE($2, description), log_sample_rate = COALESCE($3, log_sample_rate) WHERE id = $1")
+        .bind(e.id)
+        .bind(&change.description)
+        .bind(change.log_sample_rate)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(&mut tx, actor, Some(e.project_id), "endpoint.update", "endpoint", name, json!({ "description": change.description, "log_sample_rate": change.log_sample_rate })).await?;
+    notify(&mut tx).await?;
+    tx.commit().await?;
+    core.serving.invalidate();
+    get_endpoint(core, actor, slug, name).await
+}
+
+/// Requests, errors and latency of one deployed model over a window.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ServedStats {
+    pub deployed_model_id: String,
+    pub model_version: String,
+    pub requests: i64,
+    pub errors: i64,
+    /// Latency percentiles in µs (upper bounds of the buckets they fall in).
+    pub p50_us: Option<f64>,
+    pub p95_us: Option<f64>,
+    pub p99_us: Option<f64>,
+    /// Per minute: (minute, requests, errors, p50 µs, p95 µs).
+    #[schema(value_type = Vec<Object>)]
+    pub minutes: Vec<(DateTime<Utc>, i64, i64, Option<f64>, Option<f64>)>,
+}
+
+/// What the endpoint's deployed models answered in the last `minutes` minutes (readers).
+pub async fn endpoint_stats(core: &Core, actor: &Actor, slug: &str, name: &str, minutes: i64) -> Result<Vec<ServedStats>> {
+    let e = endpoint_ref(&core.db, actor, slug, name, Access::Read).await?;
+    if !(1..=60 * 24 * 31).contains(&minutes) {
+        return Err(Error::bad_request("minutes must be between 1 and 44640"));
+    }
+    let rows: Vec<(i64, String, DateTime<Utc>, i64, i64, Vec<i64>)> = sqlx::query_as(
+        "SELECT deployed_model_id, model_version, minute, requests, errors, latency_buckets FROM prediction_stats
+          WHERE endpoint_id = $1 AND minute >= date_trunc('minute', now()) - make_interval(mins => $2::INT)
+          ORDER BY deployed_model_id, minute",
+    )
+    .bind(e.id)
+    .bind(minutes as i32)
+    .fetch_all(&core.db)
+    .await?;
+    let mut out: Vec<ServedStats> = Vec::new();
+    let mut sums: Vec<Vec<i64>> = Vec::new();
+    for (id, version, minute, requests, errors, buckets) in rows {
+        if out.last().map(|s| s.deployed_model_id != id.to_string()).unwrap_or(true) {
+            out.push(ServedStats { deployed_model_id: id.to_string(), model_version: version, requests: 0, errors: 0, p50_us: None, p95_us: None, p99_us: None, minutes: Vec::new() });
+            sums.push(vec![0; buckets.len()]);
+        }
+        let (s, sum) = (out.last_mut().expect("pushed"), sums.last_mut().expect("pushed"));
+        s.requests += requests;
+        s.errors += errors;
+        for (a, b) in sum.iter_mut().zip(&buckets) {
+            *a += b;
+        }
+        s.minutes.push((minute, requests, errors, logging::percentile(&buckets, 0.5), logging::percentile(&buckets, 0.95)));
+    }
+    for (s, sum) in out.iter_mut().zip(&sums) {
+        s.p50_us = logging::percentile(sum, 0.5);
+        s.p95_us = logging::percentile(sum, 0.95);
+        s.p99_us = logging::percentile(sum, 0.99);
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PredictionLog {
+    pub at: DateTime<Utc>,
+    pub deployed_model_id: String,
+    pub model_version: String,
+    pub latency_us: i64,
+    pub ok: bool,
+    #[schema(value_type = Object)]
+    pub request: Value,
+    #[schema(value_type = Object)]
+    pub response: Value,
+}
+
+/// The newest sampled requests and responses of an endpoint (readers).
+pub async fn recent_logs(core: &Core, actor: &Actor, slug: &str, name: &str, limit: i64) -> Result<Vec<PredictionLog>> {
+    let e = endpoint_ref(&core.db, actor, slug, name, Access::Read).await?;
+    if !(1..=1000).contains(&limit) {
+        return Err(Error::bad_request("limit must be between 1 and 1000"));
+    }
+    let rows: Vec<(DateTime<Utc>, i64, String, i64, bool, Value, Value)> = sqlx::query_as(
+        "SELECT at, deployed_model_id, model_version, latency_us, ok, request, response FROM prediction_logs
+          WHERE endpoint_id = $1 ORDER BY at DESC, id DESC LIMIT $2",
+    )
+    .bind(e.id)
+    .bind(limit)
+    .fetch_all(&core.db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(at, id, model_version, latency_us, ok, request, response)| PredictionLog { at, deployed_model_id: id.to_string(), model_version, latency_us, ok, request, response })
+        .collect())
 }
 
 /// Deletes an endpoint that serves nothing (editors).
@@ -601,13 +741,14 @@ pub async fn route(core: &Core, slug: &str, name: &str) -> Result<Arc<Route>> {
     if let Some(r) = core.serving.cached_route(&key) {
         return Ok(r);
     }
-    let row: Option<(i64, i64)> =
-        sqlx::query_as("SELECT e.id, e.project_id FROM endpoints e JOIN projects p ON p.id = e.project_id WHERE p.slug = $1 AND e.name = $2")
-            .bind(slug)
-            .bind(name)
-            .fetch_optional(&core.db)
-            .await?;
-    let (endpoint_id, project_id) = row.ok_or_else(|| Error::not_found(format!("project '{slug}' has no endpoint '{name}'")))?;
+    let row: Option<(i64, i64, f64)> = sqlx::query_as(
+        "SELECT e.id, e.project_id, e.log_sample_rate FROM endpoints e JOIN projects p ON p.id = e.project_id WHERE p.slug = $1 AND e.name = $2",
+    )
+    .bind(slug)
+    .bind(name)
+    .fetch_optional(&core.db)
+    .await?;
+    let (endpoint_id, project_id, log_sample_rate) = row.ok_or_else(|| Error::not_found(format!("project '{slug}' has no endpoint '{name}'")))?;
     let deployed: Vec<(i64, String, i32, i64, Option<String>, i32, Value)> = sqlx::query_as(
         "SELECT d.id, m.name, v.version, v.id, d.alias, d.traffic_percent, d.explanation
            FROM deployed_models d JOIN registered_models m ON m.id = d.model_id
@@ -630,7 +771,7 @@ pub async fn route(core: &Core, slug: &str, name: &str) -> Result<Arc<Route>> {
         };
         targets.push(RouteTarget { deployed_model_id: id, model_name, version, alias, traffic_percent, model, explainer });
     }
-    let route = Arc::new(Route { endpoint_id, project_id, project_slug: slug.to_string(), name: name.to_string(), targets });
+    let route = Arc::new(Route { endpoint_id, project_id, project_slug: slug.to_string(), name: name.to_string(), log_sample_rate, targets });
     core.serving.routes.write().unwrap_or_else(|e| e.into_inner()).insert(key, route.clone());
     Ok(route)
 }
@@ -683,6 +824,7 @@ pub struct PredictResponse {
 
 /// `:predict` (editors): one deployed model, picked by the traffic split, answers all instances.
 pub async fn predict(core: &Core, actor: &Actor, slug: &str, name: &str, req: PredictRequest) -> Result<PredictResponse> {
+    let started = std::time::Instant::now();
     authorize_predict(core, actor, slug, name).await?;
     if let Some(p) = &req.parameters {
         if !p.is_object() && !p.is_null() {
@@ -691,13 +833,24 @@ pub async fn predict(core: &Core, actor: &Actor, slug: &str, name: &str, req: Pr
     }
     let route = route(core, slug, name).await?;
     let target = route.pick()?;
-    let columns = input::columns_from_instances(&target.model.features, &req.instances)?;
-    let predictions = target.model.predict(&columns)?;
-    Ok(PredictResponse {
-        predictions: target.model.vertex_predictions(&predictions),
-        deployed_model_id: target.deployed_model_id.to_string(),
-        model_version: format!("{}/{}", target.model_name, target.version),
-    })
+    let answer = input::columns_from_instances(&target.model.features, &req.instances)
+        .and_then(|columns| target.model.predict(&columns))
+        .map(|predictions| target.model.vertex_predictions(&predictions));
+    let request = || json!({ "instances": req.instances });
+    match answer {
+        Ok(predictions) => {
+            route.record(core, target, started, true, || (request(), json!({ "predictions": predictions })));
+            Ok(PredictResponse {
+                predictions,
+                deployed_model_id: target.deployed_model_id.to_string(),
+                model_version: format!("{}/{}", target.model_name, target.version),
+            })
+        }
+        Err(e) => {
+            route.record(core, target, started, false, || (request(), json!({ "error": e.public_message() })));
+            Err(e)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -372,8 +372,19 @@ fn decode_binary(name: &str, datatype: &str, raw: &[u8]) -> Result<Vec<Value>> {
 
 /// `POST /v2/models/{name}/infer`.
 pub async fn infer(core: &Core, actor: &Actor, name: &str, req: InferRequest) -> Result<InferResponse> {
+    let started = std::time::Instant::now();
     let route = predictable(core, actor, name).await?;
     let target = route.pick()?;
+    let answer = infer_with(target, name, &req);
+    let request = || json!({ "inputs": req.inputs.iter().map(|i| json!({ "name": i.name, "shape": i.shape, "datatype": i.datatype, "data": i.data })).collect::<Vec<_>>() });
+    match &answer {
+        Ok(a) => route.record(core, target, started, true, || (request(), json!({ "outputs": a.outputs }))),
+        Err(e) => route.record(core, target, started, false, || (request(), json!({ "error": e.public_message() }))),
+    }
+    answer
+}
+
+fn infer_with(target: &super::RouteTarget, name: &str, req: &InferRequest) -> Result<InferResponse> {
     let columns = columns(&target.model.features, &req.inputs)?;
     let predictions = target.model.predict(&columns)?;
     let mut outputs = output_tensors(&target.model, &predictions);
@@ -387,7 +398,7 @@ pub async fn infer(core: &Core, actor: &Actor, name: &str, req: InferRequest) ->
     Ok(InferResponse {
         model_name: name.to_string(),
         model_version: target.version.to_string(),
-        id: req.id,
+        id: req.id.clone(),
         parameters: json!({ "deployed_model_id": target.deployed_model_id.to_string(), "model": target.model_name }),
         outputs,
     })

@@ -6,10 +6,11 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use trellis_core::serving::{self, DeployRequest, EndpointView, NewEndpoint, PredictRequest, PredictResponse, TrafficRequest, UndeployRequest};
+use serde::Deserialize;
+use trellis_core::serving::{self, DeployRequest, EndpointChange, EndpointView, NewEndpoint, PredictRequest, PredictResponse, PredictionLog, ServedStats, TrafficRequest, UndeployRequest};
 
 use crate::auth::ApiActor;
-use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::startup::AppState;
 
 /// The project's endpoints with their deployed models.
@@ -51,6 +52,61 @@ pub async fn get(State(s): State<AppState>, ApiActor(actor): ApiActor, ApiPath((
 pub async fn delete(State(s): State<AppState>, ApiActor(actor): ApiActor, ApiPath((project, endpoint)): ApiPath<(String, String)>) -> ApiResult<StatusCode> {
     serving::delete_endpoint(&s.core, &actor, &project, &endpoint).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Changes an endpoint's description or request logging (editors).
+#[utoipa::path(patch, path = "/v1/projects/{project}/endpoints/{endpoint}", tag = "endpoints",
+    params(("project" = String, Path, description = "project slug"), ("endpoint" = String, Path, description = "endpoint name")),
+    request_body = EndpointChange,
+    responses((status = 200, body = EndpointView), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody)))]
+pub async fn update(
+    State(s): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiPath((project, endpoint)): ApiPath<(String, String)>,
+    ApiJson(change): ApiJson<EndpointChange>,
+) -> ApiResult<Json<EndpointView>> {
+    Ok(Json(serving::update_endpoint(&s.core, &actor, &project, &endpoint, change).await?))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct StatsQuery {
+    /// The window, in minutes back from now (default 60).
+    pub minutes: Option<i64>,
+}
+
+/// Requests, errors and latency percentiles per deployed model, in total and per minute.
+#[utoipa::path(get, path = "/v1/projects/{project}/endpoints/{endpoint}/stats", tag = "endpoints",
+    params(("project" = String, Path, description = "project slug"), ("endpoint" = String, Path, description = "endpoint name"), StatsQuery),
+    responses((status = 200, body = Vec<ServedStats>), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn stats(
+    State(s): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiPath((project, endpoint)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<StatsQuery>,
+) -> ApiResult<Json<Vec<ServedStats>>> {
+    Ok(Json(serving::endpoint_stats(&s.core, &actor, &project, &endpoint, q.minutes.unwrap_or(60)).await?))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LogsQuery {
+    /// How many, newest first (default 100, at most 1000).
+    pub limit: Option<i64>,
+}
+
+/// The newest sampled requests and responses (the endpoint's `log_sample_rate` decides which).
+#[utoipa::path(get, path = "/v1/projects/{project}/endpoints/{endpoint}/logs", tag = "endpoints",
+    params(("project" = String, Path, description = "project slug"), ("endpoint" = String, Path, description = "endpoint name"), LogsQuery),
+    responses((status = 200, body = Vec<PredictionLog>), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn logs(
+    State(s): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiPath((project, endpoint)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<LogsQuery>,
+) -> ApiResult<Json<Vec<PredictionLog>>> {
+    Ok(Json(serving::recent_logs(&s.core, &actor, &project, &endpoint, q.limit.unwrap_or(100)).await?))
 }
 
 fn body<T: DeserializeOwned>(v: Value) -> ApiResult<T> {

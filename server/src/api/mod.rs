@@ -55,10 +55,13 @@ pub fn router() -> Router<AppState> {
         .route(
             "/v1/projects/{project}/endpoints/{endpoint}",
             get(endpoints::get)
+                .patch(endpoints::update)
                 .delete(endpoints::delete)
                 .post(endpoints::action)
                 .layer(axum::extract::DefaultBodyLimit::max(PREDICT_BODY_BYTES)),
         )
+        .route("/v1/projects/{project}/endpoints/{endpoint}/stats", get(endpoints::stats))
+        .route("/v1/projects/{project}/endpoints/{endpoint}/logs", get(endpoints::logs))
         .route("/v1/training/algorithms", get(training::algorithms))
         .route("/v1/projects/{project}/audit", get(audit::project))
         .route("/v1/audit", get(audit::instance))

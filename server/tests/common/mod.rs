@@ -44,6 +44,7 @@ async fn serve(mut core: Core, settings: RouterSettings) -> TestApp {
     state.max_upload_bytes = 1 << 20;
     let store = startup::session_store(&pool).await.unwrap();
     let app = startup::router(state, store, &settings);
+    tokio::spawn(trellis_core::serving::logging::write_forever(core.clone()));
     tokio::spawn(async move {
         axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
     });
