@@ -817,6 +817,44 @@ pub struct EndpointPage {
     pub can_write: bool,
     pub models: Vec<DeployChoice>,
     pub fields: Vec<TryItField>,
+    pub log_sample_rate: f64,
+    /// The last hour per deployed model, and it drawn per minute (SVG).
+    pub served: Vec<ServedRow>,
+    pub requests_svg: String,
+    pub latency_svg: String,
+    /// The newest sampled requests.
+    pub logs: Vec<LogRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServedRow {
+    pub deployed_model_id: String,
+    pub model_version: String,
+    pub requests: i64,
+    pub errors: i64,
+    pub p50: String,
+    pub p95: String,
+    pub p99: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogRow {
+    pub at: DateTime<Utc>,
+    pub model_version: String,
+    pub latency: String,
+    pub ok: bool,
+    pub request: String,
+    pub response: String,
+}
+
+/// A latency in µs, readable.
+pub fn fmt_latency_us(us: Option<f64>) -> String {
+    match us {
+        None => "—".into(),
+        Some(x) if !x.is_finite() => "> 1 s".into(),
+        Some(x) if x < 1000.0 => format!("≤ {x:.0} µs"),
+        Some(x) => format!("≤ {:.0} ms", x / 1000.0),
+    }
 }
 
 /// A prediction made from the "try it" form.

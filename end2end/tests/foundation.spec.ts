@@ -603,6 +603,13 @@ test("an editor registers the trained model, deploys two versions 80/20 and trie
   await split.getByRole("button", { name: "Save split" }).click();
   await expect(page.getByRole("img", { name: "Traffic split: cancer-screening v1 50%, cancer-screening v2 50%" })).toBeVisible();
   await expect(page.getByRole("table", { name: "Deployed models" })).toContainText("50%");
+
+  // The predictions made above are counted and drawn.
+  await page.reload();
+  await hydrated(page);
+  await expect(page.getByRole("table", { name: "Requests per deployed model" })).toBeVisible();
+  await expect(page.getByRole("img", { name: "Requests per minute" })).toBeVisible();
+  await shot(page, "29-endpoint-traffic");
 });
 
 test("an editor starts a custom job with a script and follows its log on the run page", async ({ page }) => {

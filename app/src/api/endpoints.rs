@@ -72,7 +72,71 @@ pub async fn get_endpoint_page(slug: String, name: String) -> Result<EndpointPag
                 .collect()
         })
         .unwrap_or_default();
-    Ok(EndpointPage { endpoint: row(e), can_write: project.role >= trellis_core::types::Role::Editor, models: choices, fields })
+    let stats = trellis_core::serving::endpoint_stats(&cx.core, &actor, &slug, &name, 60).await.map_err(|e| cx.fail(e))?;
+    let now = chrono::Utc::now();
+    let ago = |t: &chrono::DateTime<chrono::Utc>| (*t - now).num_seconds() as f64 / 60.0;
+    let requests: Vec<(String, Vec<(f64, f64)>)> =
+        stats.iter().map(|s| (s.model_version.clone(), s.minutes.iter().map(|m| (ago(&m.0), m.1 as f64)).collect())).collect();
+    let mut latency: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    for s in &stats {
+        for (label, pick) in [("p50", 3usize), ("p95", 4)] {
+            let points: Vec<(f64, f64)> = s
+                .minutes
+                .iter()
+                .filter_map(|m| Some((ago(&m.0), if pick == 3 { m.3? } else { m.4? } / 1000.0)).filter(|p| p.1.is_finite()))
+                .collect();
+            latency.push((format!("{} {label}", s.model_version), points));
+        }
+    }
+    let logs = trellis_core::serving::recent_logs(&cx.core, &actor, &slug, &name, 10).await.map_err(|e| cx.fail(e))?;
+    let short = |v: &serde_json::Value| {
+        let t = v.to_string();
+        if t.chars().count() > 300 { format!("{}…", t.chars().take(300).collect::<String>()) } else { t }
+    };
+    Ok(EndpointPage {
+        log_sample_rate: e.log_sample_rate,
+        endpoint: row(e),
+        can_write: project.role >= trellis_core::types::Role::Editor,
+        models: choices,
+        fields,
+        requests_svg: if stats.is_empty() { String::new() } else { trellis_core::charts::lines_svg(&requests, "minutes ago") },
+        latency_svg: if stats.is_empty() { String::new() } else { trellis_core::charts::lines_svg(&latency, "minutes ago (ms)") },
+        served: stats
+            .iter()
+            .map(|s| ServedRow {
+                deployed_model_id: s.deployed_model_id.clone(),
+                model_version: s.model_version.clone(),
+                requests: s.requests,
+                errors: s.errors,
+                p50: fmt_latency_us(s.p50_us),
+                p95: fmt_latency_us(s.p95_us),
+                p99: fmt_latency_us(s.p99_us),
+            })
+            .collect(),
+        logs: logs
+            .iter()
+            .map(|l| LogRow {
+                at: l.at,
+                model_version: l.model_version.clone(),
+                latency: format!("{:.2} ms", l.latency_us as f64 / 1000.0),
+                ok: l.ok,
+                request: short(&l.request),
+                response: short(&l.response),
+            })
+            .collect(),
+    })
+}
+
+/// Sets the share of requests whose request and response are logged (a percentage as typed).
+#[server]
+pub async fn set_log_sampling(slug: String, endpoint: String, percent: String) -> Result<(), AppError> {
+    use super::ssr::*;
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    let p: f64 = percent.trim().parse().map_err(|_| AppError::BadRequest(format!("sampling: '{}' is not a percentage", percent.trim())))?;
+    let change = trellis_core::serving::EndpointChange { description: None, log_sample_rate: Some(p / 100.0) };
+    trellis_core::serving::update_endpoint(&cx.core, &actor, &slug, &endpoint, change).await.map_err(|e| cx.fail(e))?;
+    Ok(())
 }
 
 /// Deploys `model` at `target` (`3` for version 3, `@champion` to follow an alias) with a share

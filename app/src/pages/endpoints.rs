@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use crate::api::endpoints::{get_endpoint_page, list_endpoints, CreateEndpoint, DeployModel, SetTrafficSplit, TryPrediction, UndeployModel};
+use crate::api::endpoints::{get_endpoint_page, list_endpoints, CreateEndpoint, DeployModel, SetLogSampling, SetTrafficSplit, TryPrediction, UndeployModel};
 use crate::components::widgets::{absolute_url, action_error, go_to, ErrorBox, Loading};
 use crate::model::{fmt_time, DeployChoice, EndpointPage, TryItAnswer, TryItField};
 use crate::pages::project::use_project;
@@ -77,9 +77,10 @@ pub fn EndpointDetail() -> impl IntoView {
     let deploy = ServerAction::<DeployModel>::new();
     let undeploy = ServerAction::<UndeployModel>::new();
     let split = ServerAction::<SetTrafficSplit>::new();
+    let sampling = ServerAction::<SetLogSampling>::new();
     let page = Resource::new(
-        move || (ctx.slug.get(), name.get(), deploy.version().get(), undeploy.version().get(), split.version().get()),
-        |(s, n, _, _, _)| get_endpoint_page(s, n),
+        move || (ctx.slug.get(), name.get(), deploy.version().get(), undeploy.version().get(), split.version().get(), sampling.version().get()),
+        |(s, n, _, _, _, _)| get_endpoint_page(s, n),
     );
     view! {
         <Suspense fallback=Loading>
@@ -98,6 +99,7 @@ pub fn EndpointDetail() -> impl IntoView {
                     {(p.can_write && e.deployed.len() > 1).then(|| view! { <TrafficSplit p=p.clone() action=split/> })}
                     {p.can_write.then(|| view! { <DeployForm p=p.clone() action=deploy/> })}
                     {(!p.fields.is_empty()).then(|| view! { <TryIt p=p.clone()/> })}
+                    <Served p=p.clone() sampling=sampling/>
                 }.into_any()
             })}
         </Suspense>
@@ -310,4 +312,57 @@ fn Answer(a: TryItAnswer, path: String) -> impl IntoView {
 
 fn fmt_value(x: f64) -> String {
     if x.is_finite() { format!("{x:.4}") } else { "—".into() }
+}
+
+/// The last hour: requests and latency per deployed model, drawn per minute; log sampling and
+/// the newest sampled requests.
+#[component]
+fn Served(p: EndpointPage, sampling: ServerAction<SetLogSampling>) -> impl IntoView {
+    let ctx = use_project();
+    view! {
+        <section aria-label="Traffic and latency">
+            <h3>"Traffic and latency (last hour)"</h3>
+            {if p.served.is_empty() {
+                view! { <p class="empty">"No requests in the last hour."</p> }.into_any()
+            } else {
+                view! {
+                    <div class="charts">
+                        <figure><figcaption>"Requests per minute"</figcaption>
+                            <div class="chart" role="img" aria-label="Requests per minute" inner_html=p.requests_svg.clone()></div></figure>
+                        <figure><figcaption>"Latency (ms), p50 and p95"</figcaption>
+                            <div class="chart" role="img" aria-label="Latency per minute" inner_html=p.latency_svg.clone()></div></figure>
+                    </div>
+                    <table class="table compact" aria-label="Requests per deployed model">
+                        <thead><tr><th>"Deployed model"</th><th>"Version"</th><th>"Requests"</th><th>"Errors"</th><th>"p50"</th><th>"p95"</th><th>"p99"</th></tr></thead>
+                        <tbody>{p.served.iter().map(|r| view! {
+                            <tr><td><code>{r.deployed_model_id.clone()}</code></td><td>{r.model_version.clone()}</td><td>{r.requests}</td>
+                                <td>{r.errors}</td><td>{r.p50.clone()}</td><td>{r.p95.clone()}</td><td>{r.p99.clone()}</td></tr>
+                        }).collect_view()}</tbody>
+                    </table>
+                }.into_any()
+            }}
+            <p class="muted">"Metrics for Prometheus at "<code>"/metrics"</code>" ("<code>"trellis_predictions_total"</code>", "
+                <code>"trellis_prediction_latency_seconds"</code>")."</p>
+            {p.can_write.then(|| view! {
+                <ActionForm action=sampling attr:class="form inline" attr:aria-label="Request logging">
+                    <input type="hidden" name="slug" value=ctx.slug.get_untracked()/>
+                    <input type="hidden" name="endpoint" value=p.endpoint.name.clone()/>
+                    <label>"Log this share of requests (%)"
+                        <input type="number" name="percent" min="0" max="100" step="any" value=format!("{}", p.log_sample_rate * 100.0)/>
+                    </label>
+                    <button type="submit" disabled=move || sampling.pending().get()>"Save logging"</button>
+                    {action_error(sampling)}
+                </ActionForm>
+            })}
+            {(!p.logs.is_empty()).then(|| view! {
+                <table class="table compact" aria-label="Logged requests">
+                    <thead><tr><th>"Time"</th><th>"Version"</th><th>"Latency"</th><th>"Result"</th><th>"Request"</th><th>"Response"</th></tr></thead>
+                    <tbody>{p.logs.iter().map(|l| view! {
+                        <tr><td>{fmt_time(&l.at)}</td><td>{l.model_version.clone()}</td><td>{l.latency.clone()}</td>
+                            <td>{if l.ok { "ok" } else { "error" }}</td><td><code class="wrap">{l.request.clone()}</code></td><td><code class="wrap">{l.response.clone()}</code></td></tr>
+                    }).collect_view()}</tbody>
+                </table>
+            })}
+        </section>
+    }
 }
