@@ -226,16 +226,7 @@ pub(crate) async fn put_bytes_for_run(core: &Core, run_id: i64, path: &str, byte
 /// Stores a local file made by a job (a custom job's outputs) as an artifact of a run.
 pub(crate) async fn put_file_for_run(core: &Core, run_id: i64, path: &str, file: &std::path::Path) -> Result<()> {
     let path = check_relative(path)?;
-    let owned = file.to_path_buf();
-    let (sha256, size) = tokio::task::spawn_blocking(move || -> std::io::Result<(String, u64)> {
-        use sha2::Digest;
-        let mut hasher = sha2::Sha256::new();
-        let size = std::io::copy(&mut std::fs::File::open(&owned)?, &mut hasher)?;
-        Ok((hex::encode(hasher.finalize()), size))
-    })
-    .await
-    .map_err(anyhow::Error::from)?
-    .map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
+    let (sha256, size) = crate::storage::hash_file(file).await?;
     core.blobs.put_file(&sha256, file).await?;
     record(core, Resolved { table: "run_artifacts", column: "run_id", id: run_id }, &path, &sha256, size as i64).await
 }

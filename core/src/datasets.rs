@@ -952,6 +952,7 @@ pub(crate) async fn collect_garbage(core: &Core, candidates: Vec<String>) -> Res
                AND NOT EXISTS (SELECT 1 FROM dataset_versions v WHERE v.sha256 = b.sha256)
                AND NOT EXISTS (SELECT 1 FROM run_artifacts a WHERE a.sha256 = b.sha256)
                AND NOT EXISTS (SELECT 1 FROM logged_model_artifacts a WHERE a.sha256 = b.sha256)
+               AND NOT EXISTS (SELECT 1 FROM batch_predictions p WHERE p.output_sha256 = b.sha256)
              RETURNING b.sha256",
         )
         .bind(&sha)

@@ -9,6 +9,7 @@ pub mod artifact_uploads;
 pub mod artifacts;
 pub mod audit;
 pub mod auth;
+pub mod batch_prediction;
 pub mod charts;
 pub mod code_archive;
 pub mod custom_training;

@@ -285,3 +285,17 @@ impl parquet::arrow::async_reader::AsyncFileReader for RangedBlob {
         })
     }
 }
+
+/// The SHA-256 (hex) and size of a local file, read on a blocking thread.
+pub async fn hash_file(path: &Path) -> Result<(String, u64)> {
+    let owned = path.to_path_buf();
+    let shown = path.display().to_string();
+    tokio::task::spawn_blocking(move || -> std::io::Result<(String, u64)> {
+        let mut hasher = Sha256::new();
+        let size = std::io::copy(&mut std::fs::File::open(&owned)?, &mut hasher)?;
+        Ok((hex::encode(hasher.finalize()), size))
+    })
+    .await
+    .map_err(anyhow::Error::from)?
+    .map_err(|e| anyhow::anyhow!("reading {shown}: {e}").into())
+}

@@ -41,6 +41,8 @@ impl Registry {
         r.register(crate::training::TRAIN_KIND, move |ctx| crate::training::training_job(ctx, trainer.clone()));
         let runner = core.clone();
         r.register(crate::custom_training::CUSTOM_KIND, move |ctx| crate::custom_training::custom_job(ctx, runner.clone()));
+        let predictor = core.clone();
+        r.register(crate::batch_prediction::BATCH_KIND, move |ctx| crate::batch_prediction::batch_job(ctx, predictor.clone()));
         r
     }
 

@@ -588,3 +588,91 @@ async fn requests_are_counted_per_deployed_model_and_sampled_into_the_log() {
     assert!(metrics.contains("trellis_prediction_latency_seconds_bucket{endpoint=\"churn.cancer\""));
     assert!(metrics.contains("trellis_prediction_logs_dropped_total 0"));
 }
+
+#[tokio::test]
+async fn a_batch_prediction_writes_the_inputs_with_predictions_and_attributions() {
+    let app = spawn().await;
+    let team = app.team().await;
+    setup(&app, &team).await;
+    train_and_register(&app, &team.editor, "random_forest").await;
+    let (features, rows) = rows();
+    let batches = "/v1/projects/churn/batch-predictions";
+    let request = |format: &str, explain: bool| json!({ "model": "cancer", "version": 1, "dataset": "cancer", "dataset_version": 1, "output_format": format, "explain": explain });
+    expect_error(app.send(Method::POST, batches, Some(&team.viewer), Some(request("csv", false))).await, StatusCode::FORBIDDEN, "forbidden").await;
+    for (body, why) in [
+        (request("xlsx", false), "output_format must be 'csv' or 'parquet'"),
+        (json!({ "model": "cancer", "version": 7, "dataset": "cancer", "dataset_version": 1 }), "no version 7"),
+        (json!({ "model": "cancer", "version": 1, "dataset": "cancer", "dataset_version": 4 }), "no dataset 'cancer' version 4"),
+    ] {
+        let msg = expect_error(app.send(Method::POST, batches, Some(&team.editor), Some(body)).await, StatusCode::BAD_REQUEST, "bad_request").await;
+        assert!(msg.contains(why), "{msg}");
+    }
+    // A version without a column the model needs is refused at submission.
+    app.send(Method::POST, "/v1/projects/churn/datasets", Some(&team.editor), Some(json!({ "name": "partial" }))).await;
+    upload_version(&app, &team.editor, "partial", "partial.csv", b"mean_radius,other\n1,2\n3,4\n".to_vec(), "text/csv").await;
+    run_jobs(&app).await;
+    let body = json!({ "model": "cancer", "version": 1, "dataset": "partial", "dataset_version": 1 });
+    let msg = expect_error(app.send(Method::POST, batches, Some(&team.editor), Some(body)).await, StatusCode::BAD_REQUEST, "bad_request").await;
+    assert!(msg.contains("has no column 'mean_texture'"), "{msg}");
+
+    // CSV: every row, the file's columns, then the label and one score per class.
+    let res = app.send(Method::POST, batches, Some(&team.editor), Some(request("csv", false))).await;
+    assert_eq!(res.status(), 201);
+    let batch: Value = res.json().await.unwrap();
+    assert_eq!(batch["state"], "queued");
+    let id = batch["id"].as_i64().unwrap();
+    expect_error(app.get(&format!("{batches}/{id}/output"), Some(&team.viewer)).await, StatusCode::CONFLICT, "conflict").await;
+    run_jobs(&app).await;
+    let done: Value = app.get(&format!("{batches}/{id}"), Some(&team.viewer)).await.json().await.unwrap();
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(done["rows"], 569);
+    let res = app.get(&format!("{batches}/{id}/output"), Some(&team.viewer)).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "text/csv");
+    let csv = res.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_string).collect();
+    assert_eq!(&header[..30], &features[..]);
+    assert_eq!(&header[30..], &["diagnosis", "predicted_label", "score_benign", "score_malignant"]);
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(records.len(), 569);
+    // The same answers as online prediction.
+    assert_eq!(app.send(Method::POST, "/v1/projects/churn/endpoints", Some(&team.editor), Some(json!({ "name": "cancer" }))).await.status(), 201);
+    app.send(Method::POST, "/v1/projects/churn/endpoints/cancer:deploy", Some(&team.editor), Some(json!({ "model": "cancer", "version": 1 }))).await;
+    let online = predict(&app, &team.editor, PREDICT, rows.iter().take(40).map(|(o, _)| Value::Object(o.clone())).collect()).await;
+    for (r, p) in records.iter().take(40).zip(online["predictions"].as_array().unwrap()) {
+        assert_eq!(&r[31], p["label"].as_str().unwrap());
+        assert!((r[33].parse::<f64>().unwrap() - p["scores"][1].as_f64().unwrap()).abs() < 1e-12);
+    }
+
+    // Parquet with attributions: TreeSHAP per row, summing to the score minus the expected score.
+    let res = app.send(Method::POST, batches, Some(&team.editor), Some(request("parquet", true))).await;
+    let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    run_jobs(&app).await;
+    let bytes = app.get(&format!("{batches}/{id}/output"), Some(&team.viewer)).await.bytes().await.unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap().build().unwrap();
+    let mut total = 0;
+    for batch in reader {
+        let batch = batch.unwrap();
+        let schema = batch.schema();
+        let col = |name: &str| batch.column(schema.index_of(name).unwrap()).as_any().downcast_ref::<arrow_array::Float64Array>().unwrap().clone();
+        let labels = batch.column(schema.index_of("predicted_label").unwrap()).as_any().downcast_ref::<arrow_array::StringArray>().unwrap().clone();
+        let attributions: Vec<arrow_array::Float64Array> = features.iter().map(|f| col(&format!("attribution_{f}"))).collect();
+        let (benign, malignant) = (col("score_benign"), col("score_malignant"));
+        let mut gaps = Vec::new();
+        for r in 0..batch.num_rows() {
+            let score = if labels.value(r) == "malignant" { malignant.value(r) } else { benign.value(r) };
+            gaps.push((labels.value(r).to_string(), score - attributions.iter().map(|a| a.value(r)).sum::<f64>()));
+        }
+        // score − Σ attributions is the expected score of the explained class: one value per class.
+        for class in ["benign", "malignant"] {
+            let expected: Vec<f64> = gaps.iter().filter(|g| g.0 == class).map(|g| g.1).collect();
+            assert!(expected.windows(2).all(|w| (w[0] - w[1]).abs() < 1e-9), "{class}: {:?}", &expected[..expected.len().min(5)]);
+        }
+        total += batch.num_rows();
+    }
+    assert_eq!(total, 569);
+    let listed: Value = app.get(batches, Some(&team.viewer)).await.json().await.unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    expect_error(app.get(batches, Some(&team.outsider)).await, StatusCode::NOT_FOUND, "not_found").await;
+}

@@ -59,7 +59,7 @@ impl Serving {
         self.routes.read().unwrap_or_else(|e| e.into_inner()).get(key).cloned()
     }
 
-    async fn model(&self, core: &Core, version_id: i64) -> Result<Arc<LoadedModel>> {
+    pub(crate) async fn model(&self, core: &Core, version_id: i64) -> Result<Arc<LoadedModel>> {
         if let Some(m) = self.models.lock().unwrap_or_else(|e| e.into_inner()).get(&version_id) {
             return Ok(m.clone());
         }
@@ -537,6 +537,35 @@ fn deployed_id(raw: &str) -> Result<i64> {
     raw.trim().parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| Error::bad_request(format!("'{raw}' is not a deployed model id")))
 }
 
+/// A registered model's version in a project, by number or by alias:
+/// (model id, version row id, version number).
+pub(crate) async fn resolve_version(db: &PgPool, project_id: i64, slug: &str, model: &str, version: Option<i32>, alias: Option<&str>) -> Result<(i64, i64, i32)> {
+    let model_id: Option<i64> = sqlx::query_scalar("SELECT id FROM registered_models WHERE project_id = $1 AND name = $2")
+        .bind(project_id)
+        .bind(model)
+        .fetch_optional(db)
+        .await?;
+    let model_id = model_id.ok_or_else(|| Error::bad_request(format!("project '{slug}' has no registered model '{model}'")))?;
+    let row: (i64, i32) = match (version, alias.map(str::trim)) {
+        (Some(v), None) => sqlx::query_as("SELECT id, version FROM model_versions WHERE model_id = $1 AND version = $2")
+            .bind(model_id)
+            .bind(v)
+            .fetch_optional(db)
+            .await?
+            .ok_or_else(|| Error::bad_request(format!("model '{model}' has no version {v}")))?,
+        (None, Some(a)) => sqlx::query_as(
+            "SELECT v.id, v.version FROM registered_model_aliases a JOIN model_versions v ON v.id = a.version_id WHERE a.model_id = $1 AND a.alias = $2",
+        )
+        .bind(model_id)
+        .bind(a)
+        .fetch_optional(db)
+        .await?
+        .ok_or_else(|| Error::bad_request(format!("model '{model}' has no alias '{a}'")))?,
+        _ => return Err(Error::bad_request("give either 'version' or 'alias' (not both)")),
+    };
+    Ok((model_id, row.0, row.1))
+}
+
 /// Deploys a model version (or an alias of the model) to the endpoint (editors). The version must
 /// hold a model Trellis can serve; it is loaded before anything changes.
 pub async fn deploy(core: &Core, actor: &Actor, slug: &str, name: &str, req: DeployRequest) -> Result<EndpointView> {
@@ -547,31 +576,8 @@ pub async fn deploy(core: &Core, actor: &Actor, slug: &str, name: &str, req: Dep
         }
     }
     let model_name = req.model.trim();
-    let model_id: Option<i64> = sqlx::query_scalar("SELECT id FROM registered_models WHERE project_id = $1 AND name = $2")
-        .bind(e.project_id)
-        .bind(model_name)
-        .fetch_optional(&core.db)
-        .await?;
-    let model_id = model_id.ok_or_else(|| Error::bad_request(format!("project '{slug}' has no registered model '{model_name}'")))?;
-    let (version_id, alias): (i64, Option<String>) = match (req.version, req.alias.as_deref().map(str::trim)) {
-        (Some(v), None) => {
-            let id: Option<i64> = sqlx::query_scalar("SELECT id FROM model_versions WHERE model_id = $1 AND version = $2")
-                .bind(model_id)
-                .bind(v)
-                .fetch_optional(&core.db)
-                .await?;
-            (id.ok_or_else(|| Error::bad_request(format!("model '{model_name}' has no version {v}")))?, None)
-        }
-        (None, Some(a)) => {
-            let id: Option<i64> = sqlx::query_scalar("SELECT version_id FROM registered_model_aliases WHERE model_id = $1 AND alias = $2")
-                .bind(model_id)
-                .bind(a)
-                .fetch_optional(&core.db)
-                .await?;
-            (id.ok_or_else(|| Error::bad_request(format!("model '{model_name}' has no alias '{a}'")))?, Some(a.to_string()))
-        }
-        _ => return Err(Error::bad_request("give either 'version' or 'alias' (not both)")),
-    };
+    let (model_id, version_id, _) = resolve_version(&core.db, e.project_id, slug, model_name, req.version, req.alias.as_deref()).await?;
+    let alias = req.alias.as_deref().map(|a| a.trim().to_string());
     // Load it now: a version Trellis cannot serve is refused before anything changes.
     let loaded = core.serving.model(core, version_id).await?;
     let spec = req.explanation.clone().unwrap_or_default();

@@ -1,6 +1,7 @@
 //! The native REST API under `/v1`: one module per area, each handler authorises through `core`.
 
 pub mod audit;
+pub mod batch;
 pub mod datasets;
 pub mod endpoints;
 pub mod jobs;
@@ -62,6 +63,9 @@ pub fn router() -> Router<AppState> {
         )
         .route("/v1/projects/{project}/endpoints/{endpoint}/stats", get(endpoints::stats))
         .route("/v1/projects/{project}/endpoints/{endpoint}/logs", get(endpoints::logs))
+        .route("/v1/projects/{project}/batch-predictions", get(batch::list).post(batch::create))
+        .route("/v1/projects/{project}/batch-predictions/{batch}", get(batch::get))
+        .route("/v1/projects/{project}/batch-predictions/{batch}/output", get(batch::output))
         .route("/v1/training/algorithms", get(training::algorithms))
         .route("/v1/projects/{project}/audit", get(audit::project))
         .route("/v1/audit", get(audit::instance))
