@@ -67,6 +67,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("models") view=models::Models/>
                         <Route path=path!("models/:name") view=models::ModelDetail/>
                         <Route path=path!("endpoints") view=endpoints::Endpoints/>
+                        <Route path=path!("batch") view=batch::BatchPredictions/>
                         <Route path=path!("endpoints/:name") view=endpoints::EndpointDetail/>
                         <Route path=path!("jobs") view=jobs::ProjectJobs/>
                         <Route path=path!("jobs/:id") view=jobs::JobDetail/>

@@ -880,3 +880,34 @@ pub struct TryItAnswer {
     pub baseline_output: f64,
     pub instance_output: f64,
 }
+
+/// A batch prediction in the project's list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchRow {
+    pub id: i64,
+    pub job_id: Option<i64>,
+    pub state: String,
+    pub progress: f64,
+    pub error: Option<String>,
+    pub model: String,
+    pub dataset: String,
+    pub output_format: String,
+    pub explain: bool,
+    pub rows: Option<i64>,
+    pub output_size: Option<i64>,
+    pub created: DateTime<Utc>,
+}
+
+impl BatchRow {
+    pub fn is_active(&self) -> bool {
+        self.state == "queued" || self.state == "running"
+    }
+}
+
+/// What the batch prediction form offers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchFormOptions {
+    pub can_write: bool,
+    pub models: Vec<DeployChoice>,
+    pub versions: Vec<TrainableVersion>,
+}

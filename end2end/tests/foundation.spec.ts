@@ -612,6 +612,33 @@ test("an editor registers the trained model, deploys two versions 80/20 and trie
   await shot(page, "29-endpoint-traffic");
 });
 
+test("an editor runs a batch prediction with attributions and downloads the file", async ({ page }) => {
+  await signIn(page, admin);
+  await page.goto("/p/churn-model/batch");
+  await expect(page.getByRole("heading", { name: "Batch predictions" })).toBeVisible();
+  await hydrated(page);
+  const form = page.getByRole("form", { name: "New batch prediction" });
+  await form.getByRole("combobox", { name: "Model" }).selectOption("cancer-screening");
+  await form.getByRole("combobox", { name: "Version or alias" }).selectOption("1");
+  await form.getByRole("combobox", { name: "Dataset version" }).selectOption({ label: "cancer v1 (569 rows)" });
+  await form.getByRole("combobox", { name: "Output format" }).selectOption("csv");
+  await form.getByLabel("Add feature attributions").check();
+  await form.getByRole("button", { name: "Start batch prediction" }).click();
+  const table = page.getByRole("table", { name: "Batch predictions" });
+  await expect(table).toContainText("cancer-screening/1");
+  await expect(table).toContainText("succeeded", { timeout: 60_000 });
+  await expect(table).toContainText("569");
+  await shot(page, "30-batch-predictions");
+  const download = page.waitForEvent("download");
+  await table.getByRole("link", { name: /^Download/ }).first().click();
+  const file = await download;
+  const text = fs.readFileSync(await file.path(), "utf8");
+  const header = text.split("\n")[0];
+  expect(header).toContain("predicted_label");
+  expect(header).toContain("attribution_mean_radius");
+  expect(text.trim().split("\n").length).toBe(570);
+});
+
 test("an editor starts a custom job with a script and follows its log on the run page", async ({ page }) => {
   await signIn(page, admin);
   await page.goto("/p/churn-model/train");

@@ -77,6 +77,7 @@ fn SideNav(slug: Memo<Option<String>>, projects: ProjectsResource) -> impl IntoV
                     <li><A href=format!("{base}/train")>"Train"</A></li>
                     <li><A href=format!("{base}/models")>"Models"</A></li>
                     <li><A href=format!("{base}/endpoints")>"Endpoints"</A></li>
+                    <li><A href=format!("{base}/batch")>"Batch predictions"</A></li>
                     <li><A href=format!("{base}/members")>"Members"</A></li>
                     <li><A href=format!("{base}/jobs")>"Jobs"</A></li>
                     <Transition fallback=|| ()>

@@ -1,6 +1,7 @@
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod batch;
 pub mod datasets;
 pub mod endpoints;
 pub mod experiments;

@@ -1,0 +1,84 @@
+//! Batch predictions from the browser: the list, the form's choices, and starting one.
+
+use leptos::prelude::*;
+
+use crate::model::*;
+
+#[server]
+pub async fn list_batches(slug: String) -> Result<Vec<BatchRow>, AppError> {
+    use super::ssr::*;
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    let list = trellis_core::batch_prediction::list(&cx.core, &actor, &slug).await.map_err(|e| cx.fail(e))?;
+    Ok(list
+        .into_iter()
+        .map(|b| BatchRow {
+            id: b.id,
+            job_id: b.job_id,
+            state: b.state,
+            progress: b.progress,
+            error: b.error,
+            model: b.model,
+            dataset: b.dataset,
+            output_format: b.output_format,
+            explain: b.explain,
+            rows: b.rows,
+            output_size: b.output_size,
+            created: b.created_at,
+        })
+        .collect())
+}
+
+#[server]
+pub async fn batch_options(slug: String) -> Result<BatchFormOptions, AppError> {
+    use super::ssr::*;
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    let project = trellis_core::projects::get(cx.db(), &actor, &slug).await.map_err(|e| cx.fail(e))?;
+    let mut models = Vec::new();
+    for m in trellis_core::registry::project_models(cx.db(), &actor, &slug).await.map_err(|e| cx.fail(e))? {
+        let (_, versions) = trellis_core::registry::model_versions(cx.db(), &actor, &slug, &m.name).await.map_err(|e| cx.fail(e))?;
+        models.push(DeployChoice { model: m.name, versions: versions.iter().map(|v| v.version).collect(), aliases: m.aliases.iter().map(|(a, _)| a.clone()).collect() });
+    }
+    let versions = trellis_core::training::trainable(cx.db(), &actor, &slug)
+        .await
+        .map_err(|e| cx.fail(e))?
+        .into_iter()
+        .map(|v| TrainableVersion {
+            dataset: v.dataset,
+            version: v.version,
+            rows: v.rows,
+            columns: v.columns.into_iter().map(|(n, t, d)| TrainableColumn { name: n, column_type: t.as_str().to_string(), distinct: d }).collect(),
+        })
+        .collect();
+    Ok(BatchFormOptions { can_write: project.role >= trellis_core::types::Role::Editor, models, versions })
+}
+
+/// Starts a batch prediction: `target` is a version number or `@alias`, `dataset_version` is
+/// `dataset@version`; returns its id.
+#[server]
+pub async fn start_batch(slug: String, model: String, target: String, dataset_version: String, output_format: String, explain: Option<String>) -> Result<i64, AppError> {
+    use super::ssr::*;
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    let target = target.trim();
+    let (version, alias) = match target.strip_prefix('@') {
+        Some(a) => (None, Some(a.to_string())),
+        None => (Some(target.parse::<i32>().map_err(|_| AppError::BadRequest("choose a version or an alias".into()))?), None),
+    };
+    let (dataset, n) = dataset_version
+        .rsplit_once('@')
+        .and_then(|(d, v)| Some((d.to_string(), v.parse::<i32>().ok()?)))
+        .ok_or_else(|| AppError::BadRequest("choose a dataset version".into()))?;
+    let req = trellis_core::batch_prediction::BatchRequest {
+        model,
+        version,
+        alias,
+        dataset,
+        dataset_version: n,
+        output_format: Some(output_format),
+        explain: explain.is_some(),
+    };
+    let b = trellis_core::batch_prediction::submit(&cx.core, &actor, &slug, req).await.map_err(|e| cx.fail(e))?;
+    Ok(b.id)
+}

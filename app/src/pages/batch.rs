@@ -1,0 +1,119 @@
+//! Batch predictions: start one (a dataset version through a model version), follow its
+//! progress, download its output.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::api::batch::{batch_options, list_batches, StartBatch};
+use crate::components::widgets::{action_error, ticker, ErrorBox, Loading, ProgressBar, StateBadge};
+use crate::model::{fmt_bytes, fmt_time, BatchFormOptions, DeployChoice};
+use crate::pages::project::use_project;
+
+#[component]
+pub fn BatchPredictions() -> impl IntoView {
+    let ctx = use_project();
+    let start = ServerAction::<StartBatch>::new();
+    let active = RwSignal::new(false);
+    let tick = ticker(2);
+    let live = move || if active.get() { tick.get() } else { 0 };
+    let list = Resource::new(move || (ctx.slug.get(), start.version().get(), live()), |(s, _, _)| list_batches(s));
+    let options = Resource::new(move || ctx.slug.get(), batch_options);
+    Effect::new(move |_| {
+        if let Some(Ok(rows)) = list.get() {
+            active.set(rows.iter().any(|b| b.is_active()));
+        }
+    });
+    view! {
+        <Title text="Batch predictions · Trellis"/>
+        <h2>"Batch predictions"</h2>
+        <p class="muted">"Predict every row of a dataset version with a registered model version: the output holds the rows \
+            with their predictions (and, if asked, each feature's attribution), as CSV or Parquet."</p>
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match options.await {
+                    Ok(o) if o.can_write => view! { <BatchForm o=o action=start/> }.into_any(),
+                    Ok(_) => ().into_any(),
+                    Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+                }
+            })}
+        </Suspense>
+        <Transition fallback=Loading>
+            {move || Suspend::new(async move {
+                let rows = match list.await { Ok(r) => r, Err(e) => return view! { <ErrorBox error=e/> }.into_any() };
+                let slug = ctx.slug.get_untracked();
+                if rows.is_empty() {
+                    return view! { <p class="empty">"No batch predictions yet."</p> }.into_any();
+                }
+                view! {
+                    <table class="table" aria-label="Batch predictions">
+                        <thead><tr><th>"#"</th><th>"Model"</th><th>"Dataset"</th><th>"Output"</th><th>"State"</th><th>"Progress"</th><th>"Rows"</th><th>"Started"</th><th>"File"</th></tr></thead>
+                        <tbody>
+                            {rows.into_iter().map(|b| {
+                                let progress = b.progress;
+                                view! {
+                                    <tr>
+                                        <td>{b.job_id.map(|j| view! { <a href=format!("/p/{slug}/jobs/{j}")>{b.id}</a> }.into_any()).unwrap_or_else(|| b.id.to_string().into_any())}</td>
+                                        <td>{b.model.clone()}</td>
+                                        <td>{b.dataset.clone()}</td>
+                                        <td>{format!("{}{}", b.output_format, if b.explain { " + attributions" } else { "" })}</td>
+                                        <td><StateBadge state=b.state.clone()/>{b.error.clone().map(|e| view! { <p class="error">{e}</p> })}</td>
+                                        <td><ProgressBar value=Signal::derive(move || progress) label=format!("Progress of batch prediction {}", b.id)/></td>
+                                        <td>{b.rows.map(|r| r.to_string()).unwrap_or_default()}</td>
+                                        <td>{fmt_time(&b.created)}</td>
+                                        <td>{b.output_size.map(|size| view! {
+                                            <a href=format!("/v1/projects/{slug}/batch-predictions/{}/output", b.id) download="">{format!("Download ({})", fmt_bytes(size))}</a>
+                                        })}</td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn BatchForm(o: BatchFormOptions, action: ServerAction<StartBatch>) -> impl IntoView {
+    let ctx = use_project();
+    if o.models.is_empty() || o.versions.is_empty() {
+        return view! { <p class="empty">"A batch prediction needs a registered model and a profiled dataset version."</p> }.into_any();
+    }
+    let models: StoredValue<Vec<DeployChoice>> = StoredValue::new(o.models.clone());
+    let model = RwSignal::new(o.models[0].model.clone());
+    let choice = Memo::new(move |_| models.with_value(|m| m.iter().find(|c| c.model == model.get()).cloned()));
+    view! {
+        <ActionForm action=action attr:class="form" attr:aria-label="New batch prediction">
+            <input type="hidden" name="slug" value=ctx.slug.get_untracked()/>
+            <label>"Model"
+                <select name="model" on:change=move |ev| model.set(event_target_value(&ev))>
+                    {o.models.iter().map(|m| view! { <option value=m.model.clone()>{m.model.clone()}</option> }).collect_view()}
+                </select>
+            </label>
+            <label>"Version or alias"
+                <select name="target">
+                    {move || choice.get().map(|c| view! {
+                        {c.versions.iter().rev().map(|v| view! { <option value=v.to_string()>{format!("v{v}")}</option> }).collect_view()}
+                        {c.aliases.iter().map(|a| view! { <option value=format!("@{a}")>{format!("@{a}")}</option> }).collect_view()}
+                    })}
+                </select>
+            </label>
+            <label>"Dataset version"
+                <select name="dataset_version">
+                    {o.versions.iter().map(|v| view! { <option value=v.key()>{format!("{} v{} ({} rows)", v.dataset, v.version, v.rows)}</option> }).collect_view()}
+                </select>
+            </label>
+            <label>"Output format"
+                <select name="output_format">
+                    <option value="csv">"CSV"</option>
+                    <option value="parquet">"Parquet"</option>
+                </select>
+            </label>
+            <label class="check"><input type="checkbox" name="explain" value="on"/>" Add feature attributions"</label>
+            <button type="submit" disabled=move || action.pending().get()>"Start batch prediction"</button>
+            {action_error(action)}
+        </ActionForm>
+    }
+    .into_any()
+}
