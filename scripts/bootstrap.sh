@@ -63,6 +63,30 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! have initdb; then
   apt_install postgresql
 fi
 
+# ONNX Runtime (serving ONNX models), the shared library inside the PyPI wheel: no other
+# download source is needed. Loaded at run time through ORT_DYLIB_PATH (scripts/env.sh).
+. "$root/scripts/env.sh"
+if [ ! -f "$ORT_DYLIB_PATH" ]; then
+  have python3 || apt_install python3 python3-venv
+  say "installing ONNX Runtime $TRELLIS_ONNXRUNTIME_VERSION"
+  tools="$TRELLIS_CACHE_DIR/tools-venv"
+  [ -x "$tools/bin/pip" ] || python3 -m venv "$tools" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$tools"; }
+  wheels="$(mktemp -d)"
+  "$tools/bin/pip" download -q --disable-pip-version-check --no-deps --only-binary=:all: -d "$wheels" "onnxruntime==$TRELLIS_ONNXRUNTIME_VERSION"
+  mkdir -p "$(dirname "$ORT_DYLIB_PATH")"
+  "$tools/bin/python" - "$wheels" "$(dirname "$ORT_DYLIB_PATH")" <<'PY'
+import glob, os, sys, zipfile
+wheel = glob.glob(os.path.join(sys.argv[1], "onnxruntime-*.whl"))[0]
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        if name.startswith("onnxruntime/capi/libonnxruntime"):
+            with open(os.path.join(sys.argv[2], os.path.basename(name)), "wb") as out:
+                out.write(z.read(name))
+PY
+  rm -rf "$wheels"
+  [ -f "$ORT_DYLIB_PATH" ] || { echo "error: ONNX Runtime was not found in the wheel" >&2; exit 1; }
+fi
+
 if [ "$mode" = test ]; then
   if [ ! -x /usr/bin/chromium ] && [ -z "${CHROMIUM_PATH:-}" ]; then apt_install chromium; fi
   if [ ! -d end2end/node_modules/@playwright/test ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then

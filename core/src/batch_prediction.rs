@@ -269,7 +269,6 @@ impl Sink {
 
 /// Predicts one chunk of rows and writes it.
 fn predict_chunk(model: &LoadedModel, at: &[usize], first_row: u64, rows: &[Vec<String>], explain: bool, sink: &mut Sink) -> anyhow::Result<()> {
-    let Predictor::Builtin(m) = &model.predictor;
     let mut builders: Vec<ColumnBuilder<'_>> = model.features.iter().map(|f| ColumnBuilder::new(f, rows.len())).collect();
     for (r, cells) in rows.iter().enumerate() {
         for (b, &c) in builders.iter_mut().zip(at) {
@@ -296,11 +295,10 @@ fn predict_chunk(model: &LoadedModel, at: &[usize], first_row: u64, rows: &[Vec<
         _ => return Err(Permanent("the model's predictions do not fit its outputs".into()).into()),
     };
     if explain {
-        let method = match m.estimator {
-            trellis_ml::train::Estimator::Linear(_) => trellis_ml::explain::Method::SampledShapley { path_count: 10 },
-            _ => trellis_ml::explain::Method::TreeShap,
+        let method = match &model.predictor {
+            Predictor::Builtin(m) if !matches!(m.estimator, trellis_ml::train::Estimator::Linear(_)) => trellis_ml::explain::Method::TreeShap,
+            _ => trellis_ml::explain::Method::SampledShapley { path_count: 10 },
         };
-        let baseline = trellis_ml::explain::training_baseline(m);
         for (r, out) in outputs.iter().enumerate() {
             let x: Vec<trellis_ml::explain::FeatureValue> = columns
                 .iter()
@@ -311,7 +309,7 @@ fn predict_chunk(model: &LoadedModel, at: &[usize], first_row: u64, rows: &[Vec<
                     }
                 })
                 .collect();
-            let e = trellis_ml::explain::explain(m, &x, &baseline, *out, method, first_row + r as u64).map_err(|e| Permanent(e.to_string()))?;
+            let e = crate::serving::explain::attribute(model, &x, &model.baseline, *out, method, first_row + r as u64).map_err(|e| Permanent(e.to_string()))?;
             numbers[r].extend(e.attributions);
         }
     }

@@ -87,7 +87,8 @@ pub fn training_baseline(model: &Model) -> Vec<FeatureValue> {
         .collect()
 }
 
-fn output_of(p: &Predictions, output: usize) -> Vec<f64> {
+/// Output `output` of each row (a class's probability, or the value).
+pub fn output_of(p: &Predictions, output: usize) -> Vec<f64> {
     match p {
         Predictions::Probabilities { classes, values } => values.chunks(*classes).map(|row| row.get(output).copied().unwrap_or(f64::NAN)).collect(),
         Predictions::Values(v) => v.clone(),

@@ -25,6 +25,10 @@ pub struct OnnxSignature {
     pub producer: String,
     pub inputs: Vec<ValueSpec>,
     pub outputs: Vec<ValueSpec>,
+    /// A classifier's class labels, in output order (from its classifier or ZipMap node's
+    /// `classlabels_strings` / `classlabels_int64s`), when the graph names them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub class_labels: Vec<String>,
 }
 
 /// One graph input or output.
@@ -65,12 +69,23 @@ impl OnnxSignature {
             return Err(OnnxError::Invalid(format!("a graph {} has no name", v.kind)));
         }
         let producer = [model.producer_name.trim(), model.producer_version.trim()].join(" ").trim().to_string();
+        let class_labels = graph
+            .node
+            .iter()
+            .flat_map(|n| &n.attribute)
+            .find_map(|a| match a.name.as_str() {
+                "classlabels_strings" if !a.strings.is_empty() => Some(a.strings.iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect()),
+                "classlabels_int64s" | "classlabels_ints" if !a.ints.is_empty() => Some(a.ints.iter().map(|i| i.to_string()).collect()),
+                _ => None,
+            })
+            .unwrap_or_default();
         Ok(OnnxSignature {
             ir_version: model.ir_version,
             opsets: model.opset_import.into_iter().map(|o| (o.domain, o.version)).collect(),
             producer,
             inputs,
             outputs,
+            class_labels,
         })
     }
 }
@@ -168,6 +183,8 @@ mod proto {
 
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct GraphProto {
+        #[prost(message, repeated, tag = "1")]
+        pub node: Vec<NodeProto>,
         #[prost(string, tag = "2")]
         pub name: String,
         #[prost(message, repeated, tag = "5")]
@@ -176,6 +193,25 @@ mod proto {
         pub input: Vec<ValueInfoProto>,
         #[prost(message, repeated, tag = "12")]
         pub output: Vec<ValueInfoProto>,
+    }
+
+    /// A node read for its operator and its integer and string list attributes.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct NodeProto {
+        #[prost(string, tag = "4")]
+        pub op_type: String,
+        #[prost(message, repeated, tag = "5")]
+        pub attribute: Vec<AttributeProto>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct AttributeProto {
+        #[prost(string, tag = "1")]
+        pub name: String,
+        #[prost(int64, repeated, tag = "8")]
+        pub ints: Vec<i64>,
+        #[prost(bytes = "vec", repeated, tag = "9")]
+        pub strings: Vec<Vec<u8>>,
     }
 
     /// A `TensorProto` read for its name only.
@@ -273,6 +309,7 @@ mod tests {
         assert_eq!(s.outputs[1].name, "probabilities");
         assert_eq!(s.outputs[1].dtype, "float32");
         assert_eq!(s.outputs[1].shape, Some(vec![-1, 3]));
+        assert_eq!(s.class_labels, vec!["0", "1", "2"], "from the LinearClassifier node");
     }
 
     /// The default skl2onnx export ends in ZipMap: a sequence of maps.

@@ -114,7 +114,7 @@ async fn a_python_script_trains_logs_to_its_run_and_leaves_an_onnx_model() {
         }
     };
     assert_eq!(list("code").await, vec!["code.tar.gz"]);
-    assert_eq!(list("output").await, vec!["model.onnx", "report.txt"]);
+    assert_eq!(list("output").await, vec!["expected.json", "model.onnx", "report.txt"]);
     assert_eq!(list("model").await, vec!["baseline.json", "model.onnx", "signature.json"]);
     let signature: Value = app
         .get(&format!("/api/2.0/mlflow-artifacts/artifacts/{root}/model/signature.json"), Some(&team.viewer))
@@ -133,6 +133,45 @@ async fn a_python_script_trains_logs_to_its_run_and_leaves_an_onnx_model() {
     let output = app.get(&format!("/api/2.0/mlflow-artifacts/artifacts/{root}/output/model.onnx"), Some(&team.viewer)).await.bytes().await.unwrap();
     assert!(model.len() > 100);
     assert_eq!(model, output);
+
+    // The ONNX model is registered, deployed and served on ONNX Runtime: it answers as
+    // scikit-learn did, by the feature names the script tagged.
+    let res = app.send(Method::POST, "/api/2.0/mlflow/registered-models/create", Some(&team.editor), Some(json!({ "name": "churn.sk-cancer" }))).await;
+    assert_eq!(res.status(), 200);
+    let res = app
+        .send(Method::POST, "/api/2.0/mlflow/model-versions/create", Some(&team.editor), Some(json!({ "name": "churn.sk-cancer", "source": format!("runs:/{run_id}/model"), "run_id": run_id })))
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(app.send(Method::POST, "/v1/projects/churn/endpoints", Some(&team.editor), Some(json!({ "name": "sk" }))).await.status(), 201);
+    let deploy = "/v1/projects/churn/endpoints/sk:deploy";
+    let res = app.send(Method::POST, deploy, Some(&team.editor), Some(json!({ "model": "sk-cancer", "version": 1, "explanation": { "method": "tree_shap" } }))).await;
+    assert_eq!(res.status(), 400, "an ONNX model is explained by sampled Shapley only");
+    let res = app.send(Method::POST, deploy, Some(&team.editor), Some(json!({ "model": "sk-cancer", "version": 1 }))).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let expected: Value = app.get(&format!("/api/2.0/mlflow-artifacts/artifacts/{root}/output/expected.json"), Some(&team.viewer)).await.json().await.unwrap();
+    let res = app.send(Method::POST, "/v1/projects/churn/endpoints/sk:predict", Some(&team.editor), Some(json!({ "instances": expected["rows"] }))).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let served: Value = res.json().await.unwrap();
+    for (p, want) in served["predictions"].as_array().unwrap().iter().zip(expected["probabilities"].as_array().unwrap()) {
+        assert_eq!(p["classes"], json!(["0", "1"]));
+        for k in 0..2 {
+            let (got, want) = (p["scores"][k].as_f64().unwrap(), want[k].as_f64().unwrap());
+            assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+        }
+    }
+    let res = app.send(Method::POST, "/v1/projects/churn/endpoints/sk:explain", Some(&team.editor), Some(json!({ "instances": [expected["rows"][0]] }))).await;
+    assert_eq!(res.status(), 200);
+    let explained: Value = res.json().await.unwrap();
+    let a = &explained["explanations"][0]["attributions"][0];
+    let sum: f64 = a["featureAttributions"].as_object().unwrap().values().map(|v| v.as_f64().unwrap()).sum();
+    assert!((sum - (a["instanceOutputValue"].as_f64().unwrap() - a["baselineOutputValue"].as_f64().unwrap())).abs() < 1e-9);
+    let msg = expect_error(
+        app.send(Method::POST, "/v1/projects/churn/endpoints/sk:predict", Some(&team.editor), Some(json!({ "instances": [{ "mean_radius": 1 }] }))).await,
+        reqwest::StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
+    assert!(msg.contains("feature 'mean_texture': missing"), "{msg}");
 
     // The job's token worked for the job only: it is revoked now, and not among the user's tokens.
     let revoked: Vec<bool> = sqlx::query_scalar("SELECT revoked_at IS NOT NULL FROM api_tokens WHERE job_id = $1").bind(job_id).fetch_all(&app.db).await.unwrap();

@@ -64,7 +64,10 @@ fn row_values(columns: &[Column], row: usize) -> Vec<FeatureValue> {
 
 /// Checks a spec against the model it explains and resolves it.
 pub fn resolve(spec: &ExplanationSpec, model: &LoadedModel) -> Result<Explainer> {
-    let Predictor::Builtin(m) = &model.predictor;
+    let builtin = match &model.predictor {
+        Predictor::Builtin(m) => Some(m.as_ref()),
+        Predictor::Onnx(_) => None,
+    };
     let method = match spec.method.as_deref().unwrap_or("sampled_shapley") {
         "sampled_shapley" => {
             let paths = spec.path_count.unwrap_or(10);
@@ -78,7 +81,7 @@ pub fn resolve(spec: &ExplanationSpec, model: &LoadedModel) -> Result<Explainer>
             if !(1..=100).contains(&steps) {
                 return Err(Error::bad_request(format!("explanation: step_count must be between 1 and 100, got {steps}")));
             }
-            if m.algorithm != Algorithm::Linear {
+            if builtin.map(|m| m.algorithm) != Some(Algorithm::Linear) {
                 return Err(Error::bad_request("explanation: integrated gradients need a differentiable model (a linear one); use sampled_shapley or tree_shap"));
             }
             if let Some(f) = model.features.iter().find(|f| f.kind == FeatureKind::Text) {
@@ -87,7 +90,7 @@ pub fn resolve(spec: &ExplanationSpec, model: &LoadedModel) -> Result<Explainer>
             Method::IntegratedGradients { step_count: steps }
         }
         "tree_shap" => {
-            if !matches!(m.estimator, Estimator::RandomForest(_) | Estimator::GradientBoosting(_)) {
+            if !builtin.is_some_and(|m| matches!(m.estimator, Estimator::RandomForest(_) | Estimator::GradientBoosting(_))) {
                 return Err(Error::bad_request("explanation: TreeSHAP explains tree models (random forests, gradient-boosted trees); use sampled_shapley"));
             }
             Method::TreeShap
@@ -105,7 +108,7 @@ pub fn resolve(spec: &ExplanationSpec, model: &LoadedModel) -> Result<Explainer>
         return Err(Error::bad_request("explanation: step_count is for integrated_gradients"));
     }
     let baseline = match &spec.baseline {
-        None => explain::training_baseline(m),
+        None => model.baseline.clone(),
         Some(given) => {
             let columns = input::columns_from_instances(&model.features, &[Value::Object(given.clone())])
                 .map_err(|e| Error::bad_request(format!("explanation baseline: {}", e.public_message().replace("instance 0, ", "").replace("instance 0: ", ""))))?;
@@ -179,8 +182,8 @@ async fn explain_with(target: &super::RouteTarget, req: &PredictRequest) -> Resu
         let model = model.clone();
         let predictions = predictions.clone();
         tokio::task::spawn_blocking(move || -> Result<Vec<InstanceExplanation>> {
-            let Predictor::Builtin(m) = &model.predictor;
             let names: Vec<String> = model.features.iter().map(|f| f.name.clone()).collect();
+            let boosted = matches!(&model.predictor, Predictor::Builtin(m) if matches!(m.estimator, Estimator::GradientBoosting(_)));
             (0..rows)
                 .map(|r| {
                     let (output, display) = match (&predictions, &model.output) {
@@ -188,7 +191,7 @@ async fn explain_with(target: &super::RouteTarget, req: &PredictRequest) -> Resu
                             let row = &values[r * k..(r + 1) * k];
                             let best = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0);
                             let mut shown = classes.get(best).cloned().unwrap_or_default();
-                            if explainer.method == Method::TreeShap && matches!(m.estimator, Estimator::GradientBoosting(_)) {
+                            if explainer.method == Method::TreeShap && boosted {
                                 shown = format!("{shown} (log-odds)");
                             }
                             (best, shown)
@@ -197,7 +200,7 @@ async fn explain_with(target: &super::RouteTarget, req: &PredictRequest) -> Resu
                         _ => (0, String::new()),
                     };
                     let x = row_values(&columns, r);
-                    let e = explain::explain(m, &x, &explainer.baseline, output, explainer.method, r as u64).map_err(|e| Error::bad_request(e.to_string()))?;
+                    let e = attribute(&model, &x, &explainer.baseline, output, explainer.method, r as u64)?;
                     let feature_attributions: Map<String, Value> = names.iter().cloned().zip(e.attributions.iter().map(|a| json!(a))).collect();
                     Ok(InstanceExplanation {
                         attributions: vec![Attribution {
@@ -221,4 +224,25 @@ async fn explain_with(target: &super::RouteTarget, req: &PredictRequest) -> Resu
         model_version: format!("{}/{}", target.model_name, target.version),
         method: target.explainer.method_name().to_string(),
     })
+}
+
+/// Attributes output `output` of a model at `x`: built-in models by any method, ONNX models by
+/// sampled Shapley (their predictions are all Trellis can see of them).
+pub fn attribute(model: &LoadedModel, x: &[FeatureValue], baseline: &[FeatureValue], output: usize, method: Method, seed: u64) -> Result<explain::Explanation> {
+    match &model.predictor {
+        Predictor::Builtin(m) => explain::explain(m, x, baseline, output, method, seed).map_err(|e| Error::bad_request(e.to_string())),
+        Predictor::Onnx(_) => match method {
+            Method::SampledShapley { path_count } => {
+                let names: Vec<String> = model.features.iter().map(|f| f.name.clone()).collect();
+                explain::sampled_shapley(&names, x, baseline, path_count, seed, |cols| {
+                    model
+                        .predict(cols)
+                        .map(|p| explain::output_of(&p, output))
+                        .map_err(|e| trellis_ml::train::TrainError::Estimator(e.public_message()))
+                })
+                .map_err(|e| Error::bad_request(e.to_string()))
+            }
+            _ => Err(Error::bad_request("ONNX models are explained by sampled Shapley")),
+        },
+    }
 }

@@ -11,6 +11,7 @@ pub mod explain;
 pub mod input;
 pub mod logging;
 pub mod model;
+pub mod onnx;
 pub mod oip;
 
 use std::collections::HashMap;

@@ -29,6 +29,7 @@ pub enum Output {
 #[derive(Debug)]
 pub enum Predictor {
     Builtin(Box<train::Model>),
+    Onnx(super::onnx::OnnxPredictor),
 }
 
 /// A model version ready to predict.
@@ -38,6 +39,9 @@ pub struct LoadedModel {
     pub features: Vec<Feature>,
     pub output: Output,
     pub predictor: Predictor,
+    /// Where attributions are measured from by default: the training data's medians and most
+    /// frequent categories.
+    pub baseline: Vec<trellis_ml::explain::FeatureValue>,
 }
 
 impl LoadedModel {
@@ -45,6 +49,7 @@ impl LoadedModel {
     pub fn predict(&self, columns: &[train::Column]) -> Result<Predictions> {
         match &self.predictor {
             Predictor::Builtin(m) => m.predict(columns).map_err(|e| Error::bad_request(e.to_string())),
+            Predictor::Onnx(m) => m.predict(columns),
         }
     }
 
@@ -156,9 +161,50 @@ pub async fn load(core: &Core, version_id: i64) -> Result<LoadedModel> {
             Task::Regression => Output::Value { name: model.target.clone() },
             _ => Output::Classes { classes: model.classes.clone() },
         };
-        return Ok(LoadedModel { version_id, features, output, predictor: Predictor::Builtin(Box::new(model)) });
+        let baseline = trellis_ml::explain::training_baseline(&model);
+        return Ok(LoadedModel { version_id, features, output, predictor: Predictor::Builtin(Box::new(model)), baseline });
+    }
+    if let Some(bytes) = read_file(core, &files, "model.onnx").await? {
+        let names: Option<String> = sqlx::query_scalar(
+            "SELECT value FROM model_version_tags WHERE version_id = $1 AND key = 'trellis.feature_names'
+             UNION ALL
+             SELECT t.value FROM model_versions v JOIN run_tags t ON t.run_id = v.run_id AND t.key = 'trellis.feature_names' WHERE v.id = $1
+             LIMIT 1",
+        )
+        .bind(version_id)
+        .fetch_optional(&core.db)
+        .await?;
+        let names = names.map(|n| n.split(',').map(|s| s.trim().to_string()).collect::<Vec<_>>());
+        let stats: Option<Value> = read_file(core, &files, "baseline.json").await?.and_then(|b| serde_json::from_slice(&b).ok());
+        let (features, output, predictor) = tokio::task::spawn_blocking(move || super::onnx::load(&bytes, names))
+            .await
+            .map_err(|e| Error::Internal(anyhow::anyhow!("loading the ONNX model: {e}")))?
+            .map_err(|e| match e {
+                Error::BadRequest(m) => Error::bad_request(format!("model '{name}' version {version}: {m}")),
+                other => other,
+            })?;
+        let baseline = profile_baseline(&features, stats.as_ref());
+        return Ok(LoadedModel { version_id, features, output, predictor: Predictor::Onnx(predictor), baseline });
     }
     Err(Error::bad_request(format!(
-        "model '{name}' version {version} has nothing Trellis can serve: its files ({location}) hold no model.json (a built-in model)"
+        "model '{name}' version {version} has nothing Trellis can serve: its files ({location}) hold neither model.json (a built-in model) nor model.onnx"
     )))
+}
+
+/// A baseline from the column statistics stored beside a model (`baseline.json`): each numeric
+/// feature's median, each text feature's most frequent value; 0 or missing where unknown.
+fn profile_baseline(features: &[Feature], stats: Option<&Value>) -> Vec<trellis_ml::explain::FeatureValue> {
+    use trellis_ml::explain::FeatureValue;
+    let columns: Vec<trellis_ml::profile::ColumnProfile> =
+        stats.and_then(|s| s.get("features")).and_then(|f| serde_json::from_value(f.clone()).ok()).unwrap_or_default();
+    features
+        .iter()
+        .map(|f| {
+            let c = columns.iter().find(|c| c.name == f.name);
+            match f.kind {
+                FeatureKind::Text => FeatureValue::Category(c.and_then(|c| c.top.first().map(|t| t.0.clone()))),
+                _ => FeatureValue::Number(c.and_then(|c| c.quantiles.iter().find(|q| q.0 == 0.5).map(|q| q.1).or(c.mean)).unwrap_or(0.0)),
+            }
+        })
+        .collect()
 }

@@ -1,6 +1,7 @@
 """A custom training job: scikit-learn on the splits Trellis wrote, logged with mlflow, exported
 to ONNX with skl2onnx. Imports a helper from the same archive."""
 import argparse
+import json
 import os
 import sys
 
@@ -40,6 +41,15 @@ with mlflow.start_run() as run:
                   options={LogisticRegression: {"zipmap": False}})
     with open(os.path.join(os.environ["TRELLIS_OUTPUT_DIR"], "model.onnx"), "wb") as f:
         f.write(onx.SerializeToString())
+    # The ONNX input is one [rows, 30] matrix: name its columns for Trellis's endpoints.
+    features = [c for c in train.columns if c != "diagnosis"]
+    mlflow.set_tag("trellis.feature_names", ",".join(features))
+    # What scikit-learn predicts for a few rows, to compare with the served model.
+    sample = valid[features].head(5)
+    expected = {"rows": sample.to_dict(orient="records"),
+                "probabilities": model.predict_proba(sample.to_numpy(np.float32)).tolist()}
+    with open(os.path.join(os.environ["TRELLIS_OUTPUT_DIR"], "expected.json"), "w") as f:
+        json.dump(expected, f)
     with open(os.path.join(os.environ["TRELLIS_OUTPUT_DIR"], "report.txt"), "w") as f:
         f.write(f"accuracy {accuracy:.4f}\n")
     print(f"validation accuracy {accuracy:.4f}")
