@@ -21,6 +21,7 @@ pub mod jobs;
 pub mod jobs_builtin;
 pub mod logged_models;
 pub mod metric_writer;
+pub mod model_governance;
 pub mod local_pg;
 pub mod parquet_files;
 pub mod projects;

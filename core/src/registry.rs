@@ -694,6 +694,10 @@ pub async fn set_alias(db: &PgPool, actor: &Actor, raw: &str, alias: &str, versi
     check_alias(alias)?;
     let (m, id) = version_ref(db, actor, raw, version, Access::Write).await?;
     let mut tx = db.begin().await?;
+    // An endpoint that follows the alias would serve the version: it must be deployable.
+    if crate::serving::serving_endpoint(&mut tx, m.id, None, Some(alias)).await?.is_some() {
+        crate::model_governance::check_deployable(&mut tx, id).await?;
+    }
     sqlx::query(
         "INSERT INTO registered_model_aliases (model_id, alias, version_id) VALUES ($1, $2, $3)
          ON CONFLICT (model_id, alias) DO UPDATE SET version_id = EXCLUDED.version_id",

@@ -23,6 +23,7 @@ use crate::api;
         api::datasets::delete_version, api::datasets::delete, api::datasets::set_split, api::datasets::get_split,
         api::datasets::action,
         api::training::submit, api::training::tune, api::training::algorithms, api::training::submit_custom, api::training::automl, api::training::search_action,
+        api::models::get, api::models::update, api::models::version_action,
         api::batch::create, api::batch::list, api::batch::get, api::batch::output,
         api::endpoints::list, api::endpoints::create, api::endpoints::get, api::endpoints::delete, api::endpoints::update, api::endpoints::stats, api::endpoints::logs,
         api::endpoints::predict, api::endpoints::explain, api::endpoints::deploy, api::endpoints::undeploy, api::endpoints::set_traffic,

@@ -207,7 +207,7 @@ async fn the_openapi_document_matches_the_routes() {
     for (path, ops) in paths {
         for method in ops.as_object().unwrap().keys() {
             documented.insert(path.clone());
-            let concrete = path.replace("{project}", "nope").replace("{dataset}", "d").replace("{version}", "1").replace("{job}", "1").replace("{token}", "1").replace("{endpoint}", "e").replace("{batch}", "1");
+            let concrete = path.replace("{project}", "nope").replace("{dataset}", "d").replace("{version}", "1").replace("{job}", "1").replace("{token}", "1").replace("{endpoint}", "e").replace("{batch}", "1").replace("{model}", "m");
             let res = app.send(method.to_uppercase().parse().unwrap(), &concrete, Some(&token), None).await;
             let status = res.status();
             let body = res.text().await.unwrap();

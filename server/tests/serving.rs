@@ -676,3 +676,47 @@ async fn a_batch_prediction_writes_the_inputs_with_predictions_and_attributions(
     assert_eq!(listed.as_array().unwrap().len(), 2);
     expect_error(app.get(batches, Some(&team.outsider)).await, StatusCode::NOT_FOUND, "not_found").await;
 }
+
+#[tokio::test]
+async fn only_approved_versions_deploy_when_the_model_requires_it() {
+    let app = spawn().await;
+    let team = app.team().await;
+    setup(&app, &team).await;
+    train_and_register(&app, &team.editor, "linear").await;
+    train_and_register(&app, &team.editor, "linear").await;
+    let model = "/v1/projects/churn/models/cancer";
+    let g: Value = app.get(model, Some(&team.viewer)).await.json().await.unwrap();
+    assert_eq!(g["require_approval"], false);
+    assert_eq!(g["versions"][0]["approval"], "pending");
+    // Editors write the card; only admins require approval and review.
+    let res = app.send(Method::PATCH, model, Some(&team.editor), Some(json!({ "card": "## Intended use\nScreening support." }))).await;
+    assert_eq!(res.json::<Value>().await.unwrap()["card"], "## Intended use\nScreening support.");
+    expect_error(app.send(Method::PATCH, model, Some(&team.viewer), Some(json!({ "card": "x" }))).await, StatusCode::FORBIDDEN, "forbidden").await;
+    expect_error(app.send(Method::PATCH, model, Some(&team.editor), Some(json!({ "require_approval": true }))).await, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_eq!(app.send(Method::PATCH, model, Some(&team.admin), Some(json!({ "require_approval": true }))).await.status(), 200);
+    let review = |v: i32| format!("{model}/versions/{v}:review");
+    expect_error(app.send(Method::POST, &review(1), Some(&team.editor), Some(json!({ "decision": "approved" }))).await, StatusCode::FORBIDDEN, "forbidden").await;
+    expect_error(app.send(Method::POST, &review(1), Some(&team.admin), Some(json!({ "decision": "maybe" }))).await, StatusCode::BAD_REQUEST, "bad_request").await;
+    expect_error(app.send(Method::POST, &review(9), Some(&team.admin), Some(json!({ "decision": "approved" }))).await, StatusCode::NOT_FOUND, "not_found").await;
+
+    assert_eq!(app.send(Method::POST, "/v1/projects/churn/endpoints", Some(&team.editor), Some(json!({ "name": "cancer" }))).await.status(), 201);
+    let deploy = "/v1/projects/churn/endpoints/cancer:deploy";
+    let msg = expect_error(app.send(Method::POST, deploy, Some(&team.editor), Some(json!({ "model": "cancer", "version": 1 }))).await, StatusCode::BAD_REQUEST, "bad_request").await;
+    assert!(msg.contains("version 1 of model 'cancer' is pending"), "{msg}");
+    let res = app.send(Method::POST, &review(1), Some(&team.admin), Some(json!({ "decision": "approved", "comment": "checked on the holdout" }))).await;
+    let g: Value = res.json().await.unwrap();
+    let v1 = g["versions"].as_array().unwrap().iter().find(|v| v["version"] == 1).unwrap().clone();
+    assert_eq!((v1["approval"].as_str(), v1["comment"].as_str(), v1["reviewed_by"].as_str()), (Some("approved"), Some("checked on the holdout"), Some("admin@example.org")));
+    app.send(Method::POST, &review(2), Some(&team.admin), Some(json!({ "decision": "rejected", "comment": "leaks the target" }))).await;
+    // An approved version deploys, also through an alias; the alias cannot move to the rejected one.
+    let alias = |v: &str| json!({ "name": "churn.cancer", "alias": "champion", "version": v });
+    assert_eq!(app.send(Method::POST, "/api/2.0/mlflow/registered-models/alias", Some(&team.editor), Some(alias("1"))).await.status(), 200);
+    let res = app.send(Method::POST, deploy, Some(&team.editor), Some(json!({ "model": "cancer", "alias": "champion" }))).await;
+    assert_eq!(res.status(), 200);
+    let res = app.send(Method::POST, "/api/2.0/mlflow/registered-models/alias", Some(&team.editor), Some(alias("2"))).await;
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("version 2 of model 'cancer' is rejected"));
+    let g: Value = app.get(model, Some(&team.viewer)).await.json().await.unwrap();
+    let v1 = g["versions"].as_array().unwrap().iter().find(|v| v["version"] == 1).unwrap().clone();
+    assert_eq!(v1["endpoints"], json!(["churn/cancer"]), "lineage: the version is served there");
+}

@@ -586,6 +586,7 @@ pub async fn deploy(core: &Core, actor: &Actor, slug: &str, name: &str, req: Dep
 
     let mut tx = core.db.begin().await?;
     sqlx::query("SELECT id FROM endpoints WHERE id = $1 FOR UPDATE").bind(e.id).execute(&mut *tx).await?;
+    crate::model_governance::check_deployable(&mut tx, version_id).await?;
     let current: Vec<(i64, i32)> = sqlx::query_as("SELECT id, traffic_percent FROM deployed_models WHERE endpoint_id = $1 ORDER BY id")
         .bind(e.id)
         .fetch_all(&mut *tx)

@@ -6,6 +6,7 @@ pub mod datasets;
 pub mod endpoints;
 pub mod jobs;
 pub mod members;
+pub mod models;
 pub mod projects;
 pub mod tokens;
 pub mod training;
@@ -66,6 +67,9 @@ pub fn router() -> Router<AppState> {
         .route("/v1/projects/{project}/batch-predictions", get(batch::list).post(batch::create))
         .route("/v1/projects/{project}/batch-predictions/{batch}", get(batch::get))
         .route("/v1/projects/{project}/batch-predictions/{batch}/output", get(batch::output))
+        .route("/v1/projects/{project}/models/{model}", get(models::get).patch(models::update))
+        // `POST …/versions/{version}:review`: the action is parsed from the segment.
+        .route("/v1/projects/{project}/models/{model}/versions/{version}", axum::routing::post(models::version_action))
         .route("/v1/training/algorithms", get(training::algorithms))
         .route("/v1/projects/{project}/audit", get(audit::project))
         .route("/v1/audit", get(audit::instance))
