@@ -570,6 +570,16 @@ pub struct ModelVersionRow {
     pub created: DateTime<Utc>,
     pub user: String,
     pub tags: Vec<(String, String)>,
+    /// `pending`, `approved` or `rejected`, with the reviewer's comment and name.
+    pub approval: String,
+    pub approval_comment: String,
+    pub reviewed_by: Option<String>,
+    /// `<project>/<endpoint>` serving the version.
+    pub endpoints: Vec<String>,
+    /// The dataset version its run trained on (`name@vN`), when known.
+    pub dataset: Option<String>,
+    /// Its run's evaluation metrics (`test_…`, `validation_…`).
+    pub metrics: Vec<(String, f64)>,
 }
 
 /// A registered model's page: its facts, tags, aliases and versions (newest first).
@@ -582,6 +592,14 @@ pub struct RegisteredModelPage {
     pub versions: Vec<ModelVersionRow>,
     /// How the MLflow client names it with a token scoped to this project.
     pub uri_example: String,
+    pub card: String,
+    pub card_html: String,
+    pub require_approval: bool,
+    pub can_write: bool,
+    pub can_manage: bool,
+    /// The newest version's global feature importance, drawn (SVG), and which version.
+    pub importance_svg: Option<String>,
+    pub importance_version: Option<i32>,
 }
 
 /// Percent-encodes a query-string value (everything but unreserved characters).

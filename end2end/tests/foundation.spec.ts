@@ -610,6 +610,25 @@ test("an editor registers the trained model, deploys two versions 80/20 and trie
   await expect(page.getByRole("table", { name: "Requests per deployed model" })).toBeVisible();
   await expect(page.getByRole("img", { name: "Requests per minute" })).toBeVisible();
   await shot(page, "29-endpoint-traffic");
+
+  // The model's page: its card with evaluation and importance, lineage to the endpoint, reviews.
+  await page.goto("/p/churn-model/models/cancer-screening");
+  await hydrated(page);
+  const card = page.getByRole("region", { name: "Model card" });
+  await expect(card.getByRole("img", { name: "Global feature importance" })).toBeVisible();
+  await expect(card.getByRole("table", { name: "Evaluation by version" })).toContainText("cancer@v1");
+  const versions = page.getByRole("table", { name: "Versions" });
+  await expect(versions).toContainText("churn-model/screening");
+  const review = page.getByRole("form", { name: "Review v1" });
+  await review.getByRole("combobox", { name: "Decision on v1" }).selectOption("approved");
+  await review.getByRole("textbox", { name: "Comment on v1" }).fill("checked on the test split");
+  await review.getByRole("button", { name: "Review" }).click();
+  await expect(versions).toContainText("checked on the test split");
+  await card.getByText("Edit the card").click();
+  await card.getByLabel("Model card (markdown)").fill("## Intended use\nScreening support, not diagnosis.");
+  await card.getByRole("button", { name: "Save card" }).click();
+  await expect(page.getByRole("region", { name: "Model card" }).getByRole("heading", { name: "Intended use" })).toBeVisible();
+  await shot(page, "31-model-card");
 });
 
 test("an editor runs a batch prediction with attributions and downloads the file", async ({ page }) => {

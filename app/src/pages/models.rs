@@ -5,8 +5,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use crate::api::models::{get_registered_model_page, list_registered_models};
-use crate::components::widgets::{ErrorBox, Loading, StateBadge};
+use crate::api::models::{get_registered_model_page, list_registered_models, ReviewVersion, SaveModelCard, SetRequireApproval};
+use crate::components::widgets::{action_error, ErrorBox, Loading, StateBadge};
 use crate::model::fmt_time;
 use crate::pages::project::use_project;
 
@@ -53,7 +53,13 @@ pub fn ModelDetail() -> impl IntoView {
     let ctx = use_project();
     let params = use_params_map();
     let name = Memo::new(move |_| params.read().get("name").unwrap_or_default());
-    let page = Resource::new(move || (ctx.slug.get(), name.get()), |(s, n)| get_registered_model_page(s, n));
+    let review = ServerAction::<ReviewVersion>::new();
+    let save_card = ServerAction::<SaveModelCard>::new();
+    let require = ServerAction::<SetRequireApproval>::new();
+    let page = Resource::new(
+        move || (ctx.slug.get(), name.get(), review.version().get(), save_card.version().get(), require.version().get()),
+        |(s, n, _, _, _)| get_registered_model_page(s, n),
+    );
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
@@ -74,13 +80,29 @@ pub fn ModelDetail() -> impl IntoView {
                             <tbody>{m.tags.iter().map(|(k, v)| view! { <tr><td>{k.clone()}</td><td>{v.clone()}</td></tr> }).collect_view()}</tbody>
                         </table>
                     })}
+                    <ModelCard m=m.clone() save=save_card require=require/>
                     <h3>"Versions"</h3>
+                    <p class="muted">"Lineage: the dataset version each was trained on → its run → the version → the endpoints serving it."
+                        {m.require_approval.then(|| " Only approved versions can be deployed.")}</p>
                     <table class="table" aria-label="Versions">
-                        <thead><tr><th>"Version"</th><th>"Aliases"</th><th>"Stage"</th><th>"Status"</th><th>"From run"</th><th>"Logged model"</th><th>"Registered"</th><th>"Tags"</th></tr></thead>
+                        <thead><tr><th>"Version"</th><th>"Approval"</th><th>"Trained on"</th><th>"Served by"</th><th>"Aliases"</th><th>"Stage"</th><th>"Status"</th><th>"From run"</th><th>"Logged model"</th><th>"Registered"</th><th>"Tags"</th></tr></thead>
                         <tbody>
                             {m.versions.iter().map(|v| view! {
                                 <tr>
                                     <td>{format!("v{}", v.version)}</td>
+                                    <td>
+                                        <StateBadge state=v.approval.clone()/>
+                                        {(!v.approval_comment.is_empty()).then(|| view! { <p class="muted">{format!("“{}”", v.approval_comment)}{v.reviewed_by.clone().map(|r| format!(" — {r}"))}</p> })}
+                                        {m.can_manage.then(|| view! { <ReviewForm slug=slug.clone() model=m.name.clone() version=v.version action=review/> })}
+                                    </td>
+                                    <td>{v.dataset.clone().map(|d| {
+                                        let name = d.split('@').next().unwrap_or_default().to_string();
+                                        view! { <a href=format!("/p/{slug}/datasets/{name}")>{d}</a> }
+                                    })}</td>
+                                    <td>{v.endpoints.iter().map(|e| {
+                                        let endpoint = e.split('/').nth(1).unwrap_or_default().to_string();
+                                        view! { <a class="chip" href=format!("/p/{slug}/endpoints/{endpoint}")>{e.clone()}</a> }
+                                    }).collect_view()}</td>
                                     <td>{v.aliases.iter().map(|a| view! { <span class="chip">{format!("@{a}")}</span> }).collect_view()}</td>
                                     <td>{v.stage.clone()}</td>
                                     <td><StateBadge state=v.status.to_lowercase()/></td>
@@ -95,5 +117,82 @@ pub fn ModelDetail() -> impl IntoView {
                 }.into_any()
             })}
         </Suspense>
+    }
+}
+
+#[component]
+fn ReviewForm(slug: String, model: String, version: i32, action: ServerAction<ReviewVersion>) -> impl IntoView {
+    view! {
+        <ActionForm action=action attr:class="inline" attr:aria-label=format!("Review v{version}")>
+            <input type="hidden" name="slug" value=slug/>
+            <input type="hidden" name="model" value=model/>
+            <input type="hidden" name="version" value=version.to_string()/>
+            <select name="decision" aria-label=format!("Decision on v{version}")>
+                <option value="approved">"approve"</option>
+                <option value="rejected">"reject"</option>
+            </select>
+            <input type="text" name="comment" maxlength="10000" placeholder="comment" aria-label=format!("Comment on v{version}")/>
+            <button type="submit" class="secondary">"Review"</button>
+        </ActionForm>
+    }
+}
+
+/// The model card: the team's markdown, then what Trellis knows — each version's evaluation and
+/// training data, and the newest version's global feature importance.
+#[component]
+fn ModelCard(m: crate::model::RegisteredModelPage, save: ServerAction<SaveModelCard>, require: ServerAction<SetRequireApproval>) -> impl IntoView {
+    let ctx = use_project();
+    let (name_for_card, name_for_policy) = (m.name.clone(), m.name.clone());
+    let (card_text, require_approval) = (m.card.clone(), m.require_approval);
+    let keys: Vec<String> = {
+        let mut k: Vec<String> = m.versions.iter().flat_map(|v| v.metrics.iter().map(|(k, _)| k.clone())).collect();
+        k.sort();
+        k.dedup();
+        k.into_iter().filter(|k| k.starts_with("test_")).take(6).collect()
+    };
+    view! {
+        <section class="card" aria-label="Model card">
+            <h3>"Model card"</h3>
+            {if m.card.trim().is_empty() {
+                view! { <p class="empty">"No card yet: describe the intended use, the limitations and how the model was checked."</p> }.into_any()
+            } else {
+                view! { <div class="note-text" inner_html=m.card_html.clone()></div> }.into_any()
+            }}
+            {(!keys.is_empty()).then(|| view! {
+                <h4>"Evaluation (test split)"</h4>
+                <table class="table compact" aria-label="Evaluation by version">
+                    <thead><tr><th>"Version"</th><th>"Trained on"</th>{keys.iter().map(|k| view! { <th>{k.trim_start_matches("test_").to_string()}</th> }).collect_view()}</tr></thead>
+                    <tbody>{m.versions.iter().map(|v| view! {
+                        <tr><td>{format!("v{}", v.version)}</td><td>{v.dataset.clone().unwrap_or_default()}</td>
+                            {keys.iter().map(|k| view! { <td>{v.metrics.iter().find(|(key, _)| key == k).map(|(_, x)| format!("{x:.4}")).unwrap_or_default()}</td> }).collect_view()}</tr>
+                    }).collect_view()}</tbody>
+                </table>
+            })}
+            {m.importance_svg.clone().map(|svg| view! {
+                <h4>{format!("Global feature importance (v{})", m.importance_version.unwrap_or_default())}</h4>
+                <div class="chart" role="img" aria-label="Global feature importance" inner_html=svg></div>
+            })}
+            {m.can_write.then(|| view! {
+                <details>
+                    <summary>"Edit the card"</summary>
+                    <ActionForm action=save attr:class="form" attr:aria-label="Model card editor">
+                        <input type="hidden" name="slug" value=ctx.slug.get_untracked()/>
+                        <input type="hidden" name="model" value=name_for_card/>
+                        <label>"Model card (markdown)"<textarea name="card" rows="8" maxlength="100000">{card_text}</textarea></label>
+                        <button type="submit" disabled=move || save.pending().get()>"Save card"</button>
+                        {action_error(save)}
+                    </ActionForm>
+                </details>
+            })}
+            {m.can_manage.then(|| view! {
+                <ActionForm action=require attr:class="form inline" attr:aria-label="Deployment policy">
+                    <input type="hidden" name="slug" value=ctx.slug.get_untracked()/>
+                    <input type="hidden" name="model" value=name_for_policy/>
+                    <label class="check"><input type="checkbox" name="require" value="on" checked=require_approval/>" Only approved versions can be deployed"</label>
+                    <button type="submit" class="secondary">"Save policy"</button>
+                    {action_error(require)}
+                </ActionForm>
+            })}
+        </section>
     }
 }
