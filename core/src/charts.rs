@@ -56,48 +56,8 @@ pub fn top_values_svg(values: &[(String, u64)]) -> String {
 
 /// Horizontal bars of named non-negative values (the first ten), e.g. feature importances.
 pub fn bars_svg(values: &[(String, f64)]) -> String {
-    let mut svg = String::new();
-    if values.is_empty() {
-        return svg;
-    }
-    let n = values.len().min(10);
-    {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, (24 * n as u32 + 30).max(80))).into_drawing_area();
-        let max = values.iter().take(n).map(|v| v.1).filter(|v| v.is_finite()).fold(0.0, f64::max);
-        let max = if max > 0.0 { max } else { 1.0 };
-        let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
-            let mut chart = ChartBuilder::on(&root)
-                .margin(6)
-                .x_label_area_size(20)
-                .y_label_area_size(110)
-                .build_cartesian_2d(0.0..max * 1.1, (0..n).into_segmented())?;
-            let labels: Vec<String> = values.iter().take(n).map(|v| truncate(&v.0, 16)).collect();
-            chart
-                .configure_mesh()
-                .disable_y_mesh()
-                .light_line_style(INK.mix(0.15))
-                .bold_line_style(INK.mix(0.3))
-                .axis_style(INK)
-                .x_labels(4)
-                .y_labels(n)
-                .label_style(("sans-serif", 11).into_font().color(&INK))
-                .x_label_formatter(&|x| short(*x))
-                .y_label_formatter(&|v| match v {
-                    SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
-                    _ => String::new(),
-                })
-                .draw()?;
-            chart.draw_series(values.iter().take(n).enumerate().map(|(i, (_, c))| {
-                Rectangle::new([(0.0, SegmentValue::Exact(i)), (c.max(0.0), SegmentValue::Exact(i + 1))], BAR.mix(0.75).filled())
-            }))?;
-            root.present()?;
-            Ok(())
-        })();
-        if drawn.is_err() {
-            return String::new();
-        }
-    }
-    svg
+    let first: Vec<(String, f64)> = values.iter().take(10).cloned().collect();
+    horizontal_bars(&first, WIDTH, 110, 16)
 }
 
 /// Signed horizontal bars, largest magnitude first (at most 15): feature attributions. Positive
@@ -106,23 +66,30 @@ pub fn attributions_svg(values: &[(String, f64)]) -> String {
     let mut sorted: Vec<(String, f64)> = values.iter().filter(|v| v.1.is_finite()).cloned().collect();
     sorted.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
     sorted.truncate(15);
+    horizontal_bars(&sorted, WIDTH + 80, 130, 20)
+}
+
+/// One bar per value, top to bottom, from 0 (green when positive, red when negative).
+fn horizontal_bars(values: &[(String, f64)], width: u32, label_area: u32, label_chars: usize) -> String {
     let mut svg = String::new();
-    if sorted.is_empty() {
+    if values.is_empty() {
         return svg;
     }
-    let n = sorted.len();
+    let n = values.len();
     {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH + 80, (22 * n as u32 + 34).max(80))).into_drawing_area();
-        let lo = sorted.iter().map(|v| v.1).fold(0.0, f64::min);
-        let hi = sorted.iter().map(|v| v.1).fold(0.0, f64::max);
+        let root = SVGBackend::with_string(&mut svg, (width, (22 * n as u32 + 34).max(80))).into_drawing_area();
+        let finite = values.iter().map(|v| v.1).filter(|v| v.is_finite());
+        let lo = finite.clone().fold(0.0, f64::min);
+        let hi = finite.fold(0.0, f64::max);
         let pad = ((hi - lo) * 0.08).max(1e-12);
+        let low_end = if lo < 0.0 { lo - pad } else { 0.0 };
         let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
             let mut chart = ChartBuilder::on(&root)
                 .margin(6)
                 .x_label_area_size(20)
-                .y_label_area_size(130)
-                .build_cartesian_2d((lo - pad)..(hi + pad), (0..n).into_segmented())?;
-            let labels: Vec<String> = sorted.iter().map(|v| truncate(&v.0, 20)).collect();
+                .y_label_area_size(label_area)
+                .build_cartesian_2d(low_end..(hi + pad), (0..n).into_segmented())?;
+            let labels: Vec<String> = values.iter().map(|v| truncate(&v.0, label_chars)).collect();
             chart
                 .configure_mesh()
                 .disable_y_mesh()
@@ -138,7 +105,7 @@ pub fn attributions_svg(values: &[(String, f64)]) -> String {
                     _ => String::new(),
                 })
                 .draw()?;
-            chart.draw_series(sorted.iter().enumerate().map(|(i, (_, v))| {
+            chart.draw_series(values.iter().enumerate().filter(|(_, (_, v))| v.is_finite()).map(|(i, (_, v))| {
                 let colour = if *v >= 0.0 { BAR } else { RGBColor(180, 35, 24) };
                 let (a, b) = if *v >= 0.0 { (0.0, *v) } else { (*v, 0.0) };
                 Rectangle::new([(a, SegmentValue::Exact(i)), (b, SegmentValue::Exact(i + 1))], colour.mix(0.8).filled())

@@ -35,11 +35,7 @@ pub async fn batch_options(slug: String) -> Result<BatchFormOptions, AppError> {
     let cx = Ctx::get()?;
     let actor = cx.actor().await?;
     let project = trellis_core::projects::get(cx.db(), &actor, &slug).await.map_err(|e| cx.fail(e))?;
-    let mut models = Vec::new();
-    for m in trellis_core::registry::project_models(cx.db(), &actor, &slug).await.map_err(|e| cx.fail(e))? {
-        let (_, versions) = trellis_core::registry::model_versions(cx.db(), &actor, &slug, &m.name).await.map_err(|e| cx.fail(e))?;
-        models.push(DeployChoice { model: m.name, versions: versions.iter().map(|v| v.version).collect(), aliases: m.aliases.iter().map(|(a, _)| a.clone()).collect() });
-    }
+    let models = model_choices(&cx, &actor, &slug).await?;
     let versions = trellis_core::training::trainable(cx.db(), &actor, &slug)
         .await
         .map_err(|e| cx.fail(e))?
@@ -61,11 +57,7 @@ pub async fn start_batch(slug: String, model: String, target: String, dataset_ve
     use super::ssr::*;
     let cx = Ctx::get()?;
     let actor = cx.actor().await?;
-    let target = target.trim();
-    let (version, alias) = match target.strip_prefix('@') {
-        Some(a) => (None, Some(a.to_string())),
-        None => (Some(target.parse::<i32>().map_err(|_| AppError::BadRequest("choose a version or an alias".into()))?), None),
-    };
+    let (version, alias) = parse_model_target(&target)?;
     let (dataset, n) = dataset_version
         .rsplit_once('@')
         .and_then(|(d, v)| Some((d.to_string(), v.parse::<i32>().ok()?)))

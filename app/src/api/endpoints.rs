@@ -47,16 +47,7 @@ pub async fn get_endpoint_page(slug: String, name: String) -> Result<EndpointPag
     let actor = cx.actor().await?;
     let e = trellis_core::serving::get_endpoint(&cx.core, &actor, &slug, &name).await.map_err(|e| cx.fail(e))?;
     let project = trellis_core::projects::get(cx.db(), &actor, &slug).await.map_err(|e| cx.fail(e))?;
-    let models = trellis_core::registry::project_models(cx.db(), &actor, &slug).await.map_err(|e| cx.fail(e))?;
-    let mut choices = Vec::new();
-    for m in models {
-        let (_, versions) = trellis_core::registry::model_versions(cx.db(), &actor, &slug, &m.name).await.map_err(|e| cx.fail(e))?;
-        choices.push(DeployChoice {
-            model: m.name,
-            versions: versions.iter().map(|v| v.version).collect(),
-            aliases: m.aliases.iter().map(|(a, _)| a.clone()).collect(),
-        });
-    }
+    let choices = model_choices(&cx, &actor, &slug).await?;
     let try_it = trellis_core::serving::try_it(&cx.core, &actor, &slug, &name).await.map_err(|e| cx.fail(e))?;
     let fields = try_it
         .map(|t| {
@@ -146,11 +137,7 @@ pub async fn deploy_model(slug: String, endpoint: String, model: String, target:
     use super::ssr::*;
     let cx = Ctx::get()?;
     let actor = cx.actor().await?;
-    let target = target.trim();
-    let (version, alias) = match target.strip_prefix('@') {
-        Some(a) => (None, Some(a.to_string())),
-        None => (Some(target.parse::<i32>().map_err(|_| AppError::BadRequest("choose a version or an alias".into()))?), None),
-    };
+    let (version, alias) = parse_model_target(&target)?;
     let traffic = traffic.trim();
     let traffic_percent = if traffic.is_empty() {
         None

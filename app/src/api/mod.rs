@@ -124,6 +124,30 @@ pub(crate) mod ssr {
         }
     }
 
+    /// A registered model's version as a form names it: `3` for version 3, `@champion` for
+    /// an alias. Returns (version, alias).
+    pub fn parse_model_target(target: &str) -> Result<(Option<i32>, Option<String>), AppError> {
+        let target = target.trim();
+        Ok(match target.strip_prefix('@') {
+            Some(a) => (None, Some(a.to_string())),
+            None => (Some(target.parse::<i32>().map_err(|_| AppError::BadRequest("choose a version or an alias".into()))?), None),
+        })
+    }
+
+    /// The project's registered models with their versions and aliases, for deploy and batch forms.
+    pub async fn model_choices(cx: &Ctx, actor: &Actor, slug: &str) -> Result<Vec<DeployChoice>, AppError> {
+        let mut choices = Vec::new();
+        for m in trellis_core::registry::project_models(cx.db(), actor, slug).await.map_err(|e| cx.fail(e))? {
+            let (_, versions) = trellis_core::registry::model_versions(cx.db(), actor, slug, &m.name).await.map_err(|e| cx.fail(e))?;
+            choices.push(DeployChoice {
+                model: m.name,
+                versions: versions.iter().map(|v| v.version).collect(),
+                aliases: m.aliases.iter().map(|(a, _)| a.clone()).collect(),
+            });
+        }
+        Ok(choices)
+    }
+
     pub fn token_row(t: trellis_core::tokens::ApiToken) -> TokenRow {
         TokenRow {
             id: t.id,

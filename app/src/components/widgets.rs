@@ -29,6 +29,22 @@ where
     }
 }
 
+/// Counts the action's successful calls: a resource keyed on it reloads after a change, but not
+/// after a refused one (which would reset what the user is correcting).
+pub fn successes<S>(action: ServerAction<S>) -> RwSignal<usize>
+where
+    S: leptos::server_fn::ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
+    S::Output: Clone + Send + Sync + 'static,
+{
+    let n = RwSignal::new(0usize);
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = action.value().get() {
+            n.update(|c| *c += 1);
+        }
+    });
+    n
+}
+
 #[component]
 pub fn Loading() -> impl IntoView {
     view! { <p class="muted" aria-live="polite">"Loading…"</p> }

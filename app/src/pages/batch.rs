@@ -6,7 +6,8 @@ use leptos_meta::Title;
 
 use crate::api::batch::{batch_options, list_batches, StartBatch};
 use crate::components::widgets::{action_error, ticker, ErrorBox, Loading, ProgressBar, StateBadge};
-use crate::model::{fmt_bytes, fmt_time, BatchFormOptions, DeployChoice};
+use crate::model::{fmt_bytes, fmt_time, BatchFormOptions};
+use crate::pages::endpoints::ModelTargetFields;
 use crate::pages::project::use_project;
 
 #[component]
@@ -80,25 +81,10 @@ fn BatchForm(o: BatchFormOptions, action: ServerAction<StartBatch>) -> impl Into
     if o.models.is_empty() || o.versions.is_empty() {
         return view! { <p class="empty">"A batch prediction needs a registered model and a profiled dataset version."</p> }.into_any();
     }
-    let models: StoredValue<Vec<DeployChoice>> = StoredValue::new(o.models.clone());
-    let model = RwSignal::new(o.models[0].model.clone());
-    let choice = Memo::new(move |_| models.with_value(|m| m.iter().find(|c| c.model == model.get()).cloned()));
     view! {
         <ActionForm action=action attr:class="form" attr:aria-label="New batch prediction">
             <input type="hidden" name="slug" value=ctx.slug.get_untracked()/>
-            <label>"Model"
-                <select name="model" on:change=move |ev| model.set(event_target_value(&ev))>
-                    {o.models.iter().map(|m| view! { <option value=m.model.clone()>{m.model.clone()}</option> }).collect_view()}
-                </select>
-            </label>
-            <label>"Version or alias"
-                <select name="target">
-                    {move || choice.get().map(|c| view! {
-                        {c.versions.iter().rev().map(|v| view! { <option value=v.to_string()>{format!("v{v}")}</option> }).collect_view()}
-                        {c.aliases.iter().map(|a| view! { <option value=format!("@{a}")>{format!("@{a}")}</option> }).collect_view()}
-                    })}
-                </select>
-            </label>
+            <ModelTargetFields models=o.models.clone()/>
             <label>"Dataset version"
                 <select name="dataset_version">
                     {o.versions.iter().map(|v| view! { <option value=v.key()>{format!("{} v{} ({} rows)", v.dataset, v.version, v.rows)}</option> }).collect_view()}

@@ -6,7 +6,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::endpoints::{get_endpoint_page, list_endpoints, CreateEndpoint, DeployModel, SetLogSampling, SetTrafficSplit, TryPrediction, UndeployModel};
-use crate::components::widgets::{absolute_url, action_error, go_to, ErrorBox, Loading};
+use crate::components::widgets::{absolute_url, action_error, go_to, successes, ErrorBox, Loading};
 use crate::model::{fmt_time, DeployChoice, EndpointPage, TryItAnswer, TryItField};
 use crate::pages::project::use_project;
 
@@ -78,10 +78,8 @@ pub fn EndpointDetail() -> impl IntoView {
     let undeploy = ServerAction::<UndeployModel>::new();
     let split = ServerAction::<SetTrafficSplit>::new();
     let sampling = ServerAction::<SetLogSampling>::new();
-    let page = Resource::new(
-        move || (ctx.slug.get(), name.get(), deploy.version().get(), undeploy.version().get(), split.version().get(), sampling.version().get()),
-        |(s, n, _, _, _, _)| get_endpoint_page(s, n),
-    );
+    let changes = [successes(deploy), successes(undeploy), successes(split), successes(sampling)];
+    let page = Resource::new(move || (ctx.slug.get(), name.get(), changes.map(|c| c.get())), |(s, n, _)| get_endpoint_page(s, n));
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
@@ -193,28 +191,13 @@ fn DeployForm(p: EndpointPage, action: ServerAction<DeployModel>) -> impl IntoVi
     if p.models.is_empty() {
         return view! { <p class="empty">"No registered models to deploy yet: register a trained run's model from its run page."</p> }.into_any();
     }
-    let models: StoredValue<Vec<DeployChoice>> = StoredValue::new(p.models.clone());
-    let model = RwSignal::new(p.models[0].model.clone());
-    let choice = Memo::new(move |_| models.with_value(|m| m.iter().find(|c| c.model == model.get()).cloned()));
     let first = p.endpoint.deployed.is_empty();
     view! {
         <ActionForm action=action attr:class="form" attr:aria-label="Deploy a model">
             <h3>"Deploy a model"</h3>
             <input type="hidden" name="slug" value=ctx.slug.get_untracked()/>
             <input type="hidden" name="endpoint" value=p.endpoint.name.clone()/>
-            <label>"Model"
-                <select name="model" on:change=move |ev| model.set(event_target_value(&ev))>
-                    {p.models.iter().map(|m| view! { <option value=m.model.clone()>{m.model.clone()}</option> }).collect_view()}
-                </select>
-            </label>
-            <label>"Version or alias"
-                <select name="target">
-                    {move || choice.get().map(|c| view! {
-                        {c.versions.iter().rev().map(|v| view! { <option value=v.to_string()>{format!("v{v}")}</option> }).collect_view()}
-                        {c.aliases.iter().map(|a| view! { <option value=format!("@{a}")>{format!("@{a} (follows the alias)")}</option> }).collect_view()}
-                    })}
-                </select>
-            </label>
+            <ModelTargetFields models=p.models.clone()/>
             <label>"Traffic (%)"
                 <input type="number" name="traffic" min="0" max="100" step="1" value=if first { "100" } else { "0" }/>
             </label>
@@ -364,5 +347,30 @@ fn Served(p: EndpointPage, sampling: ServerAction<SetLogSampling>) -> impl IntoV
                 </table>
             })}
         </section>
+    }
+}
+
+/// The `model` and `target` fields of a form: a registered model, then one of its versions
+/// (`3`) or aliases (`@champion`).
+#[component]
+pub fn ModelTargetFields(models: Vec<DeployChoice>) -> impl IntoView {
+    let first = models.first().map(|m| m.model.clone()).unwrap_or_default();
+    let stored: StoredValue<Vec<DeployChoice>> = StoredValue::new(models.clone());
+    let model = RwSignal::new(first);
+    let choice = Memo::new(move |_| stored.with_value(|m| m.iter().find(|c| c.model == model.get()).cloned()));
+    view! {
+        <label>"Model"
+            <select name="model" on:change=move |ev| model.set(event_target_value(&ev))>
+                {models.iter().map(|m| view! { <option value=m.model.clone()>{m.model.clone()}</option> }).collect_view()}
+            </select>
+        </label>
+        <label>"Version or alias"
+            <select name="target">
+                {move || choice.get().map(|c| view! {
+                    {c.versions.iter().rev().map(|v| view! { <option value=v.to_string()>{format!("v{v}")}</option> }).collect_view()}
+                    {c.aliases.iter().map(|a| view! { <option value=format!("@{a}")>{format!("@{a} (follows the alias)")}</option> }).collect_view()}
+                })}
+            </select>
+        </label>
     }
 }

@@ -6,7 +6,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::models::{get_registered_model_page, list_registered_models, ReviewVersion, SaveModelCard, SetRequireApproval};
-use crate::components::widgets::{action_error, ErrorBox, Loading, StateBadge};
+use crate::components::widgets::{action_error, successes, ErrorBox, Loading, StateBadge};
 use crate::model::fmt_time;
 use crate::pages::project::use_project;
 
@@ -56,10 +56,8 @@ pub fn ModelDetail() -> impl IntoView {
     let review = ServerAction::<ReviewVersion>::new();
     let save_card = ServerAction::<SaveModelCard>::new();
     let require = ServerAction::<SetRequireApproval>::new();
-    let page = Resource::new(
-        move || (ctx.slug.get(), name.get(), review.version().get(), save_card.version().get(), require.version().get()),
-        |(s, n, _, _, _)| get_registered_model_page(s, n),
-    );
+    let changes = [successes(review), successes(save_card), successes(require)];
+    let page = Resource::new(move || (ctx.slug.get(), name.get(), changes.map(|c| c.get())), |(s, n, _)| get_registered_model_page(s, n));
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
