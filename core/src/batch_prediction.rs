@@ -300,15 +300,7 @@ fn predict_chunk(model: &LoadedModel, at: &[usize], first_row: u64, rows: &[Vec<
             _ => trellis_ml::explain::Method::SampledShapley { path_count: 10 },
         };
         for (r, out) in outputs.iter().enumerate() {
-            let x: Vec<trellis_ml::explain::FeatureValue> = columns
-                .iter()
-                .map(|c| match &c.values {
-                    trellis_ml::train::Values::Numbers(v) => trellis_ml::explain::FeatureValue::Number(v[r]),
-                    trellis_ml::train::Values::Categories { codes, levels } => {
-                        trellis_ml::explain::FeatureValue::Category(levels.get(codes[r] as usize).cloned().filter(|_| codes[r] != trellis_ml::train::MISSING))
-                    }
-                })
-                .collect();
+            let x = crate::serving::explain::row_values(&columns, r);
             let e = crate::serving::explain::attribute(model, &x, &model.baseline, *out, method, first_row + r as u64).map_err(|e| Permanent(e.to_string()))?;
             numbers[r].extend(e.attributions);
         }

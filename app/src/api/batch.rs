@@ -36,17 +36,7 @@ pub async fn batch_options(slug: String) -> Result<BatchFormOptions, AppError> {
     let actor = cx.actor().await?;
     let project = trellis_core::projects::get(cx.db(), &actor, &slug).await.map_err(|e| cx.fail(e))?;
     let models = model_choices(&cx, &actor, &slug).await?;
-    let versions = trellis_core::training::trainable(cx.db(), &actor, &slug)
-        .await
-        .map_err(|e| cx.fail(e))?
-        .into_iter()
-        .map(|v| TrainableVersion {
-            dataset: v.dataset,
-            version: v.version,
-            rows: v.rows,
-            columns: v.columns.into_iter().map(|(n, t, d)| TrainableColumn { name: n, column_type: t.as_str().to_string(), distinct: d }).collect(),
-        })
-        .collect();
+    let versions = trainable_versions(&cx, &actor, &slug).await?;
     Ok(BatchFormOptions { can_write: project.role >= trellis_core::types::Role::Editor, models, versions })
 }
 

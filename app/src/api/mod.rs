@@ -134,6 +134,20 @@ pub(crate) mod ssr {
         })
     }
 
+    /// The project's profiled dataset versions with their columns, for training and batch forms.
+    pub async fn trainable_versions(cx: &Ctx, actor: &Actor, slug: &str) -> Result<Vec<TrainableVersion>, AppError> {
+        let versions = trellis_core::training::trainable(cx.db(), actor, slug).await.map_err(|e| cx.fail(e))?;
+        Ok(versions
+            .into_iter()
+            .map(|v| TrainableVersion {
+                dataset: v.dataset,
+                version: v.version,
+                rows: v.rows,
+                columns: v.columns.into_iter().map(|(n, t, d)| TrainableColumn { name: n, column_type: t.as_str().to_string(), distinct: d }).collect(),
+            })
+            .collect())
+    }
+
     /// The project's registered models with their versions and aliases, for deploy and batch forms.
     pub async fn model_choices(cx: &Ctx, actor: &Actor, slug: &str) -> Result<Vec<DeployChoice>, AppError> {
         let mut choices = Vec::new();

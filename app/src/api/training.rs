@@ -11,19 +11,11 @@ pub async fn get_training_options(slug: String) -> Result<TrainingOptions, AppEr
     let cx = Ctx::get()?;
     let actor = cx.actor().await?;
     let project = trellis_core::projects::get(cx.db(), &actor, &slug).await.map_err(|e| cx.fail(e))?;
-    let versions = trellis_core::training::trainable(cx.db(), &actor, &slug).await.map_err(|e| cx.fail(e))?;
+    let versions = trainable_versions(&cx, &actor, &slug).await?;
     let experiments = trellis_core::tracking::project_experiments(cx.db(), &actor, &slug).await.map_err(|e| cx.fail(e))?;
     Ok(TrainingOptions {
         can_write: project.role >= trellis_core::types::Role::Editor,
-        versions: versions
-            .into_iter()
-            .map(|v| TrainableVersion {
-                dataset: v.dataset,
-                version: v.version,
-                rows: v.rows,
-                columns: v.columns.into_iter().map(|(n, t, d)| TrainableColumn { name: n, column_type: t.as_str().to_string(), distinct: d }).collect(),
-            })
-            .collect(),
+        versions,
         algorithms: trellis_core::training::algorithms()
             .into_iter()
             .map(|a| AlgorithmForm {

@@ -50,7 +50,7 @@ impl Explainer {
 }
 
 /// The feature values of one row of columns.
-fn row_values(columns: &[Column], row: usize) -> Vec<FeatureValue> {
+pub(crate) fn row_values(columns: &[Column], row: usize) -> Vec<FeatureValue> {
     columns
         .iter()
         .map(|c| match &c.values {
@@ -221,7 +221,7 @@ async fn explain_with(target: &super::RouteTarget, req: &PredictRequest) -> Resu
         explanations,
         predictions: shown,
         deployed_model_id: target.deployed_model_id.to_string(),
-        model_version: format!("{}/{}", target.model_name, target.version),
+        model_version: target.model_version.clone(),
         method: target.explainer.method_name().to_string(),
     })
 }

@@ -83,6 +83,8 @@ pub struct RouteTarget {
     pub traffic_percent: i32,
     pub model: Arc<LoadedModel>,
     pub explainer: explain::Explainer,
+    /// `<model>/<version>`, as answers and logs name it.
+    pub model_version: String,
 }
 
 /// An endpoint as a serving process holds it.
@@ -94,12 +96,14 @@ pub struct Route {
     pub name: String,
     pub log_sample_rate: f64,
     pub targets: Vec<RouteTarget>,
+    /// `<project>.<endpoint>`.
+    pub oip: String,
 }
 
 impl Route {
     /// The name Open Inference Protocol clients use for the endpoint.
     pub fn oip_name(&self) -> String {
-        oip_name(&self.project_slug, &self.name)
+        self.oip.clone()
     }
 
     /// Counts an answer (and logs it, when the endpoint's sampling picks it). `log` gives the
@@ -109,8 +113,8 @@ impl Route {
         core.serving.recorder.record(logging::Served {
             endpoint_id: self.endpoint_id,
             deployed_model_id: target.deployed_model_id,
-            model_version: format!("{}/{}", target.model_name, target.version),
-            endpoint: self.oip_name(),
+            model_version: target.model_version.clone(),
+            endpoint: self.oip.clone(),
             at: Utc::now(),
             latency_us: started.elapsed().as_micros() as u64,
             ok,
@@ -777,9 +781,10 @@ pub async fn route(core: &Core, slug: &str, name: &str) -> Result<Arc<Route>> {
             Ok(e) => e,
             Err(_) => explain::resolve(&explain::ExplanationSpec::default(), &model)?,
         };
-        targets.push(RouteTarget { deployed_model_id: id, model_name, version, alias, traffic_percent, model, explainer });
+        let model_version = format!("{model_name}/{version}");
+        targets.push(RouteTarget { deployed_model_id: id, model_name, version, alias, traffic_percent, model, explainer, model_version });
     }
-    let route = Arc::new(Route { endpoint_id, project_id, project_slug: slug.to_string(), name: name.to_string(), log_sample_rate, targets });
+    let route = Arc::new(Route { endpoint_id, project_id, project_slug: slug.to_string(), name: name.to_string(), log_sample_rate, targets, oip: key.clone() });
     core.serving.routes.write().unwrap_or_else(|e| e.into_inner()).insert(key, route.clone());
     Ok(route)
 }
@@ -851,7 +856,7 @@ pub async fn predict(core: &Core, actor: &Actor, slug: &str, name: &str, req: Pr
             Ok(PredictResponse {
                 predictions,
                 deployed_model_id: target.deployed_model_id.to_string(),
-                model_version: format!("{}/{}", target.model_name, target.version),
+                model_version: target.model_version.clone(),
             })
         }
         Err(e) => {
