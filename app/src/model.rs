@@ -597,9 +597,9 @@ pub struct RegisteredModelPage {
     pub require_approval: bool,
     pub can_write: bool,
     pub can_manage: bool,
-    /// The newest version's global feature importance, drawn (SVG), and which version.
+    /// The newest version's global feature importance, drawn (SVG), and what it shows.
     pub importance_svg: Option<String>,
-    pub importance_version: Option<i32>,
+    pub importance_title: Option<String>,
 }
 
 /// Percent-encodes a query-string value (everything but unreserved characters).
@@ -797,6 +797,10 @@ pub struct DeployedRow {
     /// The alias followed, if any.
     pub alias: Option<String>,
     pub traffic: i32,
+    /// The explanation method (`sampled_shapley`, `integrated_gradients`, `tree_shap`).
+    pub explanation_method: String,
+    /// Its paths (sampled Shapley) or steps (integrated gradients), when set.
+    pub explanation_setting: Option<usize>,
 }
 
 impl DeployedRow {

@@ -212,6 +212,14 @@ pub(crate) async fn record_for_new_run(tx: &mut sqlx::PgConnection, run_id: i64,
     Ok(())
 }
 
+/// Names an already stored blob as a file of a new logged model, inside the transaction that
+/// creates it (an uploaded model's files).
+pub(crate) async fn record_for_new_logged_model(tx: &mut sqlx::PgConnection, model_id: i64, path: &str, sha256: &str, size: i64) -> Result<()> {
+    let path = check_relative(path)?;
+    record_row(tx, &Resolved { table: "logged_model_artifacts", column: "model_id", id: model_id }, &path, sha256, size).await?;
+    Ok(())
+}
+
 /// Stores bytes made by Trellis itself (a training job's model and reports) as an artifact of a
 /// run, replacing one at the same path. The caller has already been authorised for the run.
 pub(crate) async fn put_bytes_for_run(core: &Core, run_id: i64, path: &str, bytes: Vec<u8>) -> Result<()> {

@@ -18,6 +18,7 @@ use crate::projects::{self, Access};
 use crate::serving::input::{Cell, ColumnBuilder};
 use crate::serving::model::{LoadedModel, Output, Predictor};
 use crate::worker::{JobContext, Permanent};
+use crate::storage::Received;
 use crate::{audit, Actor, Core, Error, Result};
 
 pub const BATCH_KIND: &str = "prediction.batch";
@@ -65,28 +66,64 @@ pub struct BatchView {
 struct Payload {
     batch_id: i64,
     model_version_id: i64,
-    dataset_version_id: i64,
+    /// The dataset version read, or none for an uploaded file (the batch row holds its blob).
+    dataset_version_id: Option<i64>,
     format: String,
     explain: bool,
+}
+
+/// Settings of a batch over an uploaded file (the file is the request's body).
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct FileBatchRequest {
+    /// A registered model of the project, and its `version` or an `alias`.
+    pub model: String,
+    pub version: Option<i32>,
+    pub alias: Option<String>,
+    /// `csv` (default) or `parquet`.
+    pub output_format: Option<String>,
+    /// Add each row's feature attributions.
+    #[serde(default)]
+    pub explain: bool,
+    /// The uploaded file's name, shown with the batch.
+    pub filename: Option<String>,
+}
+
+/// What a batch reads: a dataset version or an uploaded file's blob.
+enum Input {
+    Dataset { version_id: i64, label: String },
+    File { sha256: String, format: &'static str, gzip: bool, size: i64, rows: i64, label: String },
+}
+
+fn output_format(raw: Option<&str>) -> Result<String> {
+    match raw.unwrap_or("csv") {
+        f @ ("csv" | "parquet") => Ok(f.to_string()),
+        other => Err(Error::bad_request(format!("output_format must be 'csv' or 'parquet', got '{other}'"))),
+    }
+}
+
+/// Checks that the input has every feature the model needs and, with attributions, not too
+/// many rows.
+fn check_input(model: &LoadedModel, what: &str, columns: &[String], rows: i64, explain: bool) -> Result<()> {
+    if let Some(f) = model.features.iter().find(|f| !columns.iter().any(|c| c.trim() == f.name)) {
+        return Err(Error::bad_request(format!("{what} has no column '{}', which the model needs", f.name)));
+    }
+    if explain && rows > MAX_EXPLAINED_ROWS {
+        return Err(Error::bad_request(format!("attributions are limited to {MAX_EXPLAINED_ROWS} rows; {what} has {rows}")));
+    }
+    Ok(())
 }
 
 /// Starts a batch prediction (editors): everything is checked first — the model version loads,
 /// the dataset version is profiled and has the model's features — then the batch row and its
 /// job are written together.
 pub async fn submit(core: &Core, actor: &Actor, slug: &str, req: BatchRequest) -> Result<BatchView> {
-    let (project, _) = projects::authorize(&core.db, actor, slug, Access::Write).await?;
-    let format = match req.output_format.as_deref().unwrap_or("csv") {
-        f @ ("csv" | "parquet") => f.to_string(),
-        other => return Err(Error::bad_request(format!("output_format must be 'csv' or 'parquet', got '{other}'"))),
-    };
-    let model_name = req.model.trim();
-    let (_, version_id, number) = crate::serving::resolve_version(&core.db, project.id, slug, model_name, req.version, req.alias.as_deref()).await?;
-    let model = core.serving.model(core, version_id).await?;
+    let (project_id, format, model_label, model) = resolve_model(core, actor, slug, &req.model, req.version, req.alias.as_deref(), req.output_format.as_deref()).await?;
     let row: Option<(i64, String, Option<i64>, Option<Value>)> = sqlx::query_as(
         "SELECT v.id, v.status, v.row_count, v.schema FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id
           WHERE d.project_id = $1 AND d.name = $2 AND v.version = $3",
     )
-    .bind(project.id)
+    .bind(project_id)
     .bind(req.dataset.trim())
     .bind(req.dataset_version)
     .fetch_optional(&core.db)
@@ -102,41 +139,120 @@ pub async fn submit(core: &Core, actor: &Actor, slug: &str, req: BatchRequest) -
         .iter()
         .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string))
         .collect();
-    if let Some(f) = model.features.iter().find(|f| !columns.iter().any(|c| c.trim() == f.name)) {
-        return Err(Error::bad_request(format!("dataset '{}' version {} has no column '{}', which the model needs", req.dataset.trim(), req.dataset_version, f.name)));
+    check_input(&model, &format!("dataset '{}' version {}", req.dataset.trim(), req.dataset_version), &columns, rows.unwrap_or(0), req.explain)?;
+    let input = Input::Dataset { version_id: dataset_version_id, label: format!("{}@v{}", req.dataset.trim(), req.dataset_version) };
+    let id = record(core, actor, project_id, model_label, input, &format, req.explain).await?;
+    get(core, actor, slug, id).await
+}
+
+/// Checks the caller may start batch predictions in the project (before receiving a file).
+pub async fn authorize_submit(core: &Core, actor: &Actor, slug: &str) -> Result<()> {
+    projects::authorize(&core.db, actor, slug, Access::Write).await.map(|_| ())
+}
+
+/// Starts a batch prediction over an uploaded CSV or Parquet file (editors): the file is checked
+/// whole (as a dataset upload is) and must have the model's features; it is kept as a blob.
+pub async fn submit_file(
+    core: &Core,
+    actor: &Actor,
+    slug: &str,
+    req: FileBatchRequest,
+    content_type: Option<&str>,
+    content_encoding: Option<&str>,
+    file: Received,
+) -> Result<BatchView> {
+    let result = async {
+        let (project, format, model_label, model) = resolve_model(core, actor, slug, &req.model, req.version, req.alias.as_deref(), req.output_format.as_deref()).await?;
+        let checked = crate::datasets::check_file(&file, content_type, content_encoding).await?;
+        let name = crate::types::parse_text("filename", req.filename.as_deref().unwrap_or("upload"), 255)?
+            .chars()
+            .filter(|c| !c.is_control() && *c != '/' && *c != '\\')
+            .collect::<String>();
+        check_input(&model, &format!("the file '{name}'"), &checked.columns, checked.rows as i64, req.explain)?;
+        core.blobs.put_file(&file.sha256, &file.path).await?;
+        let input = Input::File {
+            sha256: file.sha256.clone(),
+            format: checked.format.as_str(),
+            gzip: checked.gzip,
+            size: file.size as i64,
+            rows: checked.rows as i64,
+            label: format!("uploaded {name}"),
+        };
+        match record(core, actor, project, model_label, input, &format, req.explain).await {
+            Ok(id) => get(core, actor, slug, id).await,
+            Err(e) => {
+                let _ = crate::datasets::collect_garbage(core, vec![file.sha256.clone()]).await;
+                Err(e)
+            }
+        }
     }
-    if req.explain && rows.unwrap_or(0) > MAX_EXPLAINED_ROWS {
-        return Err(Error::bad_request(format!("attributions are limited to {MAX_EXPLAINED_ROWS} rows; this version has {}", rows.unwrap_or(0))));
-    }
-    let model_label = format!("{model_name}/{number}");
-    let dataset_label = format!("{}@v{}", req.dataset.trim(), req.dataset_version);
+    .await;
+    file.discard().await;
+    result
+}
+
+/// The checks both kinds of batch start with: the caller may write in the project, the output
+/// format is known, the model version loads. Returns (project id, output format, (version row
+/// id, `<model>/<n>`), the model).
+async fn resolve_model(
+    core: &Core,
+    actor: &Actor,
+    slug: &str,
+    model: &str,
+    version: Option<i32>,
+    alias: Option<&str>,
+    output: Option<&str>,
+) -> Result<(i64, String, (i64, String), Arc<LoadedModel>)> {
+    let (project, _) = projects::authorize(&core.db, actor, slug, Access::Write).await?;
+    let format = output_format(output)?;
+    let model_name = model.trim();
+    let (_, version_id, number) = crate::serving::resolve_version(&core.db, project.id, slug, model_name, version, alias).await?;
+    let loaded = core.serving.model(core, version_id).await?;
+    Ok((project.id, format, (version_id, format!("{model_name}/{number}")), loaded))
+}
+
+/// Writes a checked batch and its job together; returns the batch's id.
+async fn record(core: &Core, actor: &Actor, project_id: i64, (version_id, model_label): (i64, String), input: Input, format: &str, explain: bool) -> Result<i64> {
     let mut tx = core.db.begin().await?;
+    let (dataset_version_id, dataset_label, blob) = match input {
+        Input::Dataset { version_id, label } => (Some(version_id), label, None),
+        Input::File { sha256, format, gzip, size, rows, label } => {
+            sqlx::query("INSERT INTO blobs (sha256, size) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING").bind(&sha256).bind(size).execute(&mut *tx).await?;
+            (None, label, Some((sha256, format, gzip.then_some("gzip"), size, rows)))
+        }
+    };
     let batch_id: i64 = sqlx::query_scalar(
-        "INSERT INTO batch_predictions (project_id, model_version_id, model_label, dataset_version_id, dataset_label, output_format, explain, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        "INSERT INTO batch_predictions (project_id, model_version_id, model_label, dataset_version_id, dataset_label, output_format, explain, created_by,
+                                        input_sha256, input_format, input_compression, input_size, input_rows)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
     )
-    .bind(project.id)
+    .bind(project_id)
     .bind(version_id)
     .bind(&model_label)
     .bind(dataset_version_id)
     .bind(&dataset_label)
-    .bind(&format)
-    .bind(req.explain)
+    .bind(format)
+    .bind(explain)
     .bind(actor.user_id)
+    .bind(blob.as_ref().map(|b| b.0.clone()))
+    .bind(blob.as_ref().map(|b| b.1))
+    .bind(blob.as_ref().and_then(|b| b.2))
+    .bind(blob.as_ref().map(|b| b.3))
+    .bind(blob.as_ref().map(|b| b.4))
     .fetch_one(&mut *tx)
     .await?;
-    let payload = Payload { batch_id, model_version_id: version_id, dataset_version_id, format: format.clone(), explain: req.explain };
+    let payload = Payload { batch_id, model_version_id: version_id, dataset_version_id, format: format.to_string(), explain };
     let job_id: i64 = sqlx::query_scalar("INSERT INTO jobs (project_id, kind, payload, max_attempts, created_by) VALUES ($1, $2, $3, 3, $4) RETURNING id")
-        .bind(project.id)
+        .bind(project_id)
         .bind(BATCH_KIND)
         .bind(serde_json::to_value(&payload).map_err(anyhow::Error::from)?)
         .bind(actor.user_id)
         .fetch_one(&mut *tx)
         .await?;
     sqlx::query("UPDATE batch_predictions SET job_id = $2 WHERE id = $1").bind(batch_id).bind(job_id).execute(&mut *tx).await?;
-    audit::record(&mut tx, actor, Some(project.id), "batch_prediction.create", "batch_prediction", batch_id, json!({ "model": model_label, "dataset": dataset_label, "format": format, "explain": req.explain })).await?;
+    audit::record(&mut tx, actor, Some(project_id), "batch_prediction.create", "batch_prediction", batch_id, json!({ "model": model_label, "dataset": dataset_label, "format": format, "explain": explain })).await?;
     tx.commit().await?;
-    get(core, actor, slug, batch_id).await
+    Ok(batch_id)
 }
 
 const VIEW: &str = "SELECT b.id, b.job_id, COALESCE(j.state, 'failed'), COALESCE(j.progress, 0), j.error, b.model_label, b.dataset_label, b.output_format,
@@ -311,13 +427,20 @@ fn predict_chunk(model: &LoadedModel, at: &[usize], first_row: u64, rows: &[Vec<
 pub async fn batch_job(ctx: JobContext, core: Core) -> anyhow::Result<Option<Value>> {
     let p: Payload = ctx.payload()?;
     let model = core.serving.model(&core, p.model_version_id).await.map_err(|e| Permanent(format!("the model version cannot be loaded: {e}")))?;
-    let row: Option<(String, Option<String>, String, i64, Option<i64>)> =
-        sqlx::query_as("SELECT sha256, compression, format, size, row_count FROM dataset_versions WHERE id = $1")
-            .bind(p.dataset_version_id)
+    let row: Option<(String, Option<String>, String, i64, Option<i64>)> = match p.dataset_version_id {
+        Some(id) => sqlx::query_as("SELECT sha256, compression, format, size, row_count FROM dataset_versions WHERE id = $1")
+            .bind(id)
             .fetch_optional(&core.db)
-            .await?;
+            .await?,
+        None => sqlx::query_as(
+            "SELECT input_sha256, input_compression, input_format, input_size, input_rows FROM batch_predictions WHERE id = $1 AND input_sha256 IS NOT NULL",
+        )
+        .bind(p.batch_id)
+        .fetch_optional(&core.db)
+        .await?,
+    };
     let Some((sha256, compression, format, size, row_count)) = row else {
-        return Err(Permanent("the dataset version was deleted".into()).into());
+        return Err(Permanent("the input (dataset version or uploaded file) was deleted".into()).into());
     };
     let total = row_count.unwrap_or(0).max(1) as f64;
     ctx.log(&format!("predicting {} rows with {} features; output {}{}", row_count.unwrap_or(0), model.features.len(), p.format, if p.explain { " with attributions" } else { "" })).await?;

@@ -641,15 +641,7 @@ async fn store_onnx_model(ctx: &JobContext, core: &Core, p: &Payload, files: &[(
     let signature = trellis_ml::onnx::OnnxSignature::read(&bytes).map_err(|e| Permanent(format!("output/{rel}: {e}")))?;
     drop(bytes);
     crate::artifacts::put_file_for_run(core, p.run_id, "model/model.onnx", path).await?;
-    let described = json!({
-        "format": "onnx",
-        "source": format!("output/{rel}"),
-        "producer": signature.producer,
-        "ir_version": signature.ir_version,
-        "opsets": signature.opsets.iter().map(|(d, v)| json!({ "domain": d, "version": v })).collect::<Vec<_>>(),
-        "inputs": signature.inputs,
-        "outputs": signature.outputs,
-    });
+    let described = crate::model_upload::signature_json(&signature, &format!("output/{rel}"));
     crate::artifacts::put_bytes_for_run(core, p.run_id, "model/signature.json", serde_json::to_vec_pretty(&described)?).await?;
     if let Some(data) = &p.data {
         let stats: Option<Value> = sqlx::query_scalar("SELECT statistics FROM dataset_versions WHERE id = $1")

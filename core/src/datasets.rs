@@ -308,6 +308,34 @@ pub struct NewVersion<'a> {
 
 /// Validates a received file and records it as the next version; queues its profiling.
 /// On any error the temporary file is removed and nothing is recorded.
+/// A received table file that reads whole: its format, whether it is gzip-compressed, its
+/// columns and its rows.
+pub(crate) struct CheckedFile {
+    pub format: Format,
+    pub gzip: bool,
+    pub columns: Vec<String>,
+    pub rows: u64,
+}
+
+/// Checks a received CSV (optionally gzip-compressed) or Parquet file from end to end: ragged
+/// rows, broken quoting, invalid UTF-8, duplicate or missing header names, corrupt pages.
+pub(crate) async fn check_file(file: &Received, content_type: Option<&str>, content_encoding: Option<&str>) -> Result<CheckedFile> {
+    let mut head = [0u8; 4];
+    let n = std::fs::File::open(&file.path).and_then(|mut f| f.read(&mut head)).unwrap_or(0);
+    if file.size == 0 || n == 0 {
+        return Err(Error::bad_request("the file is empty: expected a header line and rows"));
+    }
+    let (format, gzip) = detect_format(content_type, content_encoding, &head[..n])?;
+    let path = file.path.clone();
+    let (columns, rows) = tokio::task::spawn_blocking(move || match format {
+        Format::Csv => validate_csv(&path, gzip),
+        Format::Parquet => crate::parquet_files::validate(&path),
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!(e))??;
+    Ok(CheckedFile { format, gzip, columns, rows })
+}
+
 pub async fn add_version(core: &Core, actor: &Actor, input: NewVersion<'_>, file: Received) -> Result<DatasetVersion> {
     let result = add_version_inner(core, actor, &input, &file).await;
     file.discard().await;
@@ -324,19 +352,7 @@ async fn add_version_inner(core: &Core, actor: &Actor, input: &NewVersion<'_>, f
         .chars()
         .filter(|c| !c.is_control() && *c != '/' && *c != '\\')
         .collect::<String>();
-    let mut head = [0u8; 4];
-    let n = std::fs::File::open(&file.path).and_then(|mut f| f.read(&mut head)).unwrap_or(0);
-    if file.size == 0 || n == 0 {
-        return Err(Error::bad_request("the file is empty: expected a header line and rows"));
-    }
-    let (format, gzip) = detect_format(input.content_type, input.content_encoding, &head[..n])?;
-    let path = file.path.clone();
-    let (columns, rows) = tokio::task::spawn_blocking(move || match format {
-        Format::Csv => validate_csv(&path, gzip),
-        Format::Parquet => crate::parquet_files::validate(&path),
-    })
-    .await
-    .map_err(|e| anyhow::anyhow!(e))??;
+    let CheckedFile { format, gzip, columns, rows } = check_file(file, input.content_type, input.content_encoding).await?;
 
     core.blobs.put_file(&file.sha256, &file.path).await?;
     let recorded: Result<DatasetVersion> = async {
@@ -952,7 +968,7 @@ pub(crate) async fn collect_garbage(core: &Core, candidates: Vec<String>) -> Res
                AND NOT EXISTS (SELECT 1 FROM dataset_versions v WHERE v.sha256 = b.sha256)
                AND NOT EXISTS (SELECT 1 FROM run_artifacts a WHERE a.sha256 = b.sha256)
                AND NOT EXISTS (SELECT 1 FROM logged_model_artifacts a WHERE a.sha256 = b.sha256)
-               AND NOT EXISTS (SELECT 1 FROM batch_predictions p WHERE p.output_sha256 = b.sha256)
+               AND NOT EXISTS (SELECT 1 FROM batch_predictions p WHERE p.output_sha256 = b.sha256 OR p.input_sha256 = b.sha256)
              RETURNING b.sha256",
         )
         .bind(&sha)

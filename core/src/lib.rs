@@ -4,6 +4,7 @@
 //! Every operation takes the caller's [`Actor`] and checks the permission itself, so no route
 //! can forget. SQL lives here (sqlx on PostgreSQL); nothing here knows about axum or Leptos.
 
+pub mod access_cache;
 pub mod actor;
 pub mod artifact_uploads;
 pub mod artifacts;
@@ -22,6 +23,7 @@ pub mod jobs_builtin;
 pub mod logged_models;
 pub mod metric_writer;
 pub mod model_governance;
+pub mod model_upload;
 pub mod local_pg;
 pub mod parquet_files;
 pub mod projects;
@@ -55,10 +57,12 @@ pub struct Core {
     pub public_url: Option<String>,
     /// Endpoints' routing tables and loaded models (see [`serving`]).
     pub serving: std::sync::Arc<serving::Serving>,
+    /// Recent access decisions (see [`access_cache`]).
+    pub access: std::sync::Arc<access_cache::AccessCache>,
 }
 
 impl Core {
     pub fn new(db: sqlx::PgPool, blobs: storage::Blobs) -> Self {
-        Self { db, blobs, metrics: metric_writer::MetricWriter::new(), public_url: None, serving: Default::default() }
+        Self { db, blobs, metrics: metric_writer::MetricWriter::new(), public_url: None, serving: Default::default(), access: Default::default() }
     }
 }

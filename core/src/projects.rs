@@ -322,6 +322,7 @@ pub async fn set_member(db: &PgPool, actor: &Actor, slug: &str, email: &str, rol
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
+    crate::access_cache::access_changed();
     Ok(member)
 }
 
@@ -352,6 +353,7 @@ pub async fn remove_member(db: &PgPool, actor: &Actor, slug: &str, email: &str) 
     audit::record(&mut tx, actor, Some(project.id), "member.remove", "user", email.as_str(),
         json!({ "role": role })).await?;
     tx.commit().await?;
+    crate::access_cache::access_changed();
     Ok(())
 }
 

@@ -78,7 +78,7 @@ impl ModelVersion {
     }
 }
 
-fn check_name(name: &str) -> Result<()> {
+pub(crate) fn check_name(name: &str) -> Result<()> {
     if name.is_empty() || name.chars().count() > MAX_NAME_LENGTH {
         return Err(Error::bad_request(format!("Registered model name must be 1 to {MAX_NAME_LENGTH} characters")));
     }
@@ -91,7 +91,7 @@ fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-fn check_description(d: &str) -> Result<()> {
+pub(crate) fn check_description(d: &str) -> Result<()> {
     if d.len() > MAX_DESCRIPTION_LENGTH {
         return Err(Error::bad_request(format!("description is longer than {MAX_DESCRIPTION_LENGTH} bytes")));
     }
@@ -123,10 +123,10 @@ async fn resolve_name(db: &PgPool, actor: &Actor, raw: &str) -> Result<(String, 
 }
 
 /// A registered model's row, after checking access.
-struct ModelRef {
-    id: i64,
-    project_id: i64,
-    name: String,
+pub(crate) struct ModelRef {
+    pub id: i64,
+    pub project_id: i64,
+    pub name: String,
 }
 
 fn model_missing(raw: &str) -> Error {
@@ -391,12 +391,13 @@ pub async fn latest_versions(db: &PgPool, actor: &Actor, raw: &str, stages: &[St
 /// `models:/<logged model id>`, `runs:/<run id>/<path>` or `mlflow-artifacts:/…` inside a run
 /// or a logged model of the same project. Other locations (local paths, other stores) are
 /// refused: Trellis serves versions from its own storage.
-struct Source {
-    storage_location: String,
-    run_id: Option<i64>,
-    run_uuid: String,
-    logged_model_id: Option<i64>,
-    logged_model_uuid: String,
+/// Where a new version's files are, and the run or logged model it comes from.
+pub(crate) struct Source {
+    pub storage_location: String,
+    pub run_id: Option<i64>,
+    pub run_uuid: String,
+    pub logged_model_id: Option<i64>,
+    pub logged_model_uuid: String,
 }
 
 async fn resolve_source(db: &PgPool, actor: &Actor, project_id: i64, source: &str, run_id: Option<&str>, model_id: Option<&str>) -> Result<Source> {
@@ -501,8 +502,16 @@ pub async fn create_version(db: &PgPool, actor: &Actor, raw: &str, new: NewVersi
     check_description(new.description.unwrap_or(""))?;
     let m = model_ref(db, actor, raw, Access::Write).await?;
     let src = resolve_source(db, actor, m.project_id, new.source.trim(), new.run_id, new.model_id).await?;
-    let now = now_ms();
     let mut tx = db.begin().await?;
+    let id = insert_version(&mut tx, actor, &m, &new, &src).await?;
+    tx.commit().await?;
+    load_versions(db, &[id]).await?.pop().ok_or_else(|| Error::not_found("model version vanished"))
+}
+
+/// The rows of a new version of model `m` from a resolved source, in the caller's transaction;
+/// returns the version's row id.
+pub(crate) async fn insert_version(tx: &mut sqlx::PgConnection, actor: &Actor, m: &ModelRef, new: &NewVersion<'_>, src: &Source) -> Result<i64> {
+    let now = now_ms();
     sqlx::query("SELECT id FROM registered_models WHERE id = $1 FOR UPDATE").bind(m.id).execute(&mut *tx).await?;
     let version: i32 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE model_id = $1")
         .bind(m.id)
@@ -528,7 +537,7 @@ pub async fn create_version(db: &PgPool, actor: &Actor, raw: &str, new: NewVersi
     .bind(now)
     .fetch_one(&mut *tx)
     .await?;
-    upsert_pairs(&mut tx, "model_version_tags", "version_id", id, new.tags, true).await?;
+    upsert_pairs(&mut *tx, "model_version_tags", "version_id", id, new.tags, true).await?;
     sqlx::query("UPDATE registered_models SET last_updated_time = $2 WHERE id = $1").bind(m.id).bind(now).execute(&mut *tx).await?;
     if let Some(lm) = src.logged_model_id {
         // As MLflow does: the logged model lists the versions made from it in a tag.
@@ -547,9 +556,8 @@ pub async fn create_version(db: &PgPool, actor: &Actor, raw: &str, new: NewVersi
         .execute(&mut *tx)
         .await?;
     }
-    audit::record(&mut tx, actor, Some(m.project_id), "model_version.create", "registered_model", &m.name, serde_json::json!({ "version": version, "source": new.source })).await?;
-    tx.commit().await?;
-    load_versions(db, &[id]).await?.pop().ok_or_else(|| Error::not_found("model version vanished"))
+    audit::record(&mut *tx, actor, Some(m.project_id), "model_version.create", "registered_model", &m.name, serde_json::json!({ "version": version, "source": new.source })).await?;
+    Ok(id)
 }
 
 pub async fn get_version(db: &PgPool, actor: &Actor, raw: &str, version: &str) -> Result<ModelVersion> {

@@ -7,11 +7,12 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::{FromRow, PgPool};
 
+use crate::access_cache::{self, TokenEntry};
 use crate::actor::TokenGrant;
 use crate::audit;
 use crate::projects::{self, Access};
 use crate::types::parse_name;
-use crate::{Actor, Error, Result};
+use crate::{Actor, Core, Error, Result};
 
 pub const TOKEN_PREFIX: &str = "trl_";
 
@@ -173,6 +174,7 @@ pub(crate) async fn revoke_for_job(db: &PgPool, job_id: i64) -> Result<()> {
         .bind(job_id)
         .execute(db)
         .await?;
+    access_cache::access_changed();
     Ok(())
 }
 
@@ -195,15 +197,38 @@ pub async fn revoke(db: &PgPool, actor: &Actor, token_id: i64) -> Result<()> {
         .await?;
     audit::record(&mut tx, actor, project_id, "token.revoke", "token", token_id, json!({ "owner_user_id": owner })).await?;
     tx.commit().await?;
+    access_cache::access_changed();
     Ok(())
 }
 
 /// Resolves a bearer token to the actor it acts as. Unknown, revoked or expired tokens and
 /// disabled users all give `Unauthenticated`.
 pub async fn authenticate(db: &PgPool, secret: &str, ip: Option<String>) -> Result<Actor> {
+    Ok(lookup(db, &checked_hash(secret)?).await?.actor.with_ip(ip))
+}
+
+/// [`authenticate`] through the process's [`AccessCache`](crate::access_cache::AccessCache):
+/// a token seen in the last minute is not read again (revoking it clears the cache).
+pub async fn authenticate_cached(core: &Core, secret: &str, ip: Option<String>) -> Result<Actor> {
+    let hash = checked_hash(secret)?;
+    if let Some(actor) = core.access.token(&hash) {
+        return Ok(actor.with_ip(ip));
+    }
+    let epoch = access_cache::epoch();
+    let entry = lookup(&core.db, &hash).await?;
+    let actor = entry.actor.clone();
+    core.access.remember_token(epoch, hash, entry);
+    Ok(actor.with_ip(ip))
+}
+
+fn checked_hash(secret: &str) -> Result<Vec<u8>> {
     if !secret.starts_with(TOKEN_PREFIX) || secret.len() > 200 {
         return Err(Error::Unauthenticated);
     }
+    Ok(hash_secret(secret))
+}
+
+async fn lookup(db: &PgPool, hash: &[u8]) -> Result<TokenEntry> {
     #[derive(FromRow)]
     struct Row {
         id: i64,
@@ -212,16 +237,17 @@ pub async fn authenticate(db: &PgPool, secret: &str, ip: Option<String>) -> Resu
         user_id: i64,
         email: String,
         is_instance_admin: bool,
+        expires_at: Option<DateTime<Utc>>,
         recently_used: bool,
     }
     let row = sqlx::query_as::<_, Row>(
         "SELECT t.id, t.project_id, t.predict_endpoints IS NOT NULL AS predict_only, u.id AS user_id, u.email, u.is_instance_admin,
-                coalesce(t.last_used_at > now() - interval '1 minute', false) AS recently_used
+                t.expires_at, coalesce(t.last_used_at > now() - interval '1 minute', false) AS recently_used
            FROM api_tokens t JOIN users u ON u.id = t.user_id
           WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND NOT u.disabled
             AND (t.expires_at IS NULL OR t.expires_at > now())",
     )
-    .bind(hash_secret(secret))
+    .bind(hash)
     .fetch_optional(db)
     .await?
     .ok_or(Error::Unauthenticated)?;
@@ -232,11 +258,14 @@ pub async fn authenticate(db: &PgPool, secret: &str, ip: Option<String>) -> Resu
             .execute(db)
             .await?;
     }
-    Ok(Actor {
-        user_id: Some(row.user_id),
-        email: row.email,
-        is_instance_admin: row.is_instance_admin,
-        token: Some(TokenGrant { token_id: row.id, project_id: row.project_id, predict_only: row.predict_only }),
-        ip,
+    Ok(TokenEntry {
+        actor: Actor {
+            user_id: Some(row.user_id),
+            email: row.email,
+            is_instance_admin: row.is_instance_admin,
+            token: Some(TokenGrant { token_id: row.id, project_id: row.project_id, predict_only: row.predict_only }),
+            ip: None,
+        },
+        expires_at: row.expires_at,
     })
 }

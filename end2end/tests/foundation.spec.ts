@@ -604,6 +604,16 @@ test("an editor registers the trained model, deploys two versions 80/20 and trie
   await expect(page.getByRole("img", { name: "Traffic split: cancer-screening v1 50%, cancer-screening v2 50%" })).toBeVisible();
   await expect(page.getByRole("table", { name: "Deployed models" })).toContainText("50%");
 
+  // Explanation settings change without redeploying.
+  const settings = page.getByRole("form", { name: "Explanation settings for cancer-screening v2" });
+  await settings.getByRole("combobox", { name: "Explanation method for cancer-screening v2" }).selectOption("sampled_shapley");
+  await settings.getByLabel("Paths or steps for cancer-screening v2").fill("5");
+  await settings.getByRole("button", { name: "Save explanation settings for cancer-screening v2" }).click();
+  await expect(page.getByRole("table", { name: "Deployed models" })).toContainText("sampled Shapley, 5 paths");
+  await settings.getByLabel("Paths or steps for cancer-screening v2").fill("80");
+  await settings.getByRole("button", { name: "Save explanation settings for cancer-screening v2" }).click();
+  await expect(page.getByRole("alert").filter({ hasText: "path_count must be between 1 and 50" })).toBeVisible();
+
   // The predictions made above are counted and drawn.
   await page.reload();
   await hydrated(page);
@@ -656,6 +666,70 @@ test("an editor runs a batch prediction with attributions and downloads the file
   expect(header).toContain("predicted_label");
   expect(header).toContain("attribution_mean_radius");
   expect(text.trim().split("\n").length).toBe(570);
+
+  // A file from this machine instead of a dataset version, with an upload bar.
+  const rows = fs.readFileSync("../ml/tests/fixtures/breast_cancer.csv", "utf8").trim().split("\n").slice(0, 26).join("\n") + "\n";
+  const byFile = page.getByRole("form", { name: "Batch prediction from a file" });
+  await byFile.getByRole("combobox", { name: "Model" }).selectOption("cancer-screening");
+  await byFile.getByRole("combobox", { name: "Version or alias" }).selectOption("2");
+  await byFile.getByLabel("Input file").setInputFiles({ name: "clinic-may.csv", mimeType: "text/csv", buffer: Buffer.from(rows) });
+  await byFile.getByRole("button", { name: "Upload and predict" }).click();
+  await expect(byFile.getByRole("progressbar", { name: "File upload progress" })).toHaveAttribute("value", "100");
+  const uploaded = table.getByRole("row").filter({ hasText: "uploaded clinic-may.csv" });
+  await expect(uploaded).toContainText("succeeded", { timeout: 60_000 });
+  await expect(uploaded).toContainText("25");
+  // A file without the model's columns is refused at once.
+  await byFile.getByLabel("Input file").setInputFiles({ name: "wrong.csv", mimeType: "text/csv", buffer: Buffer.from("a,b\n1,2\n") });
+  await byFile.getByRole("button", { name: "Upload and predict" }).click();
+  await expect(byFile.getByRole("alert")).toContainText("has no column 'mean_radius'");
+});
+
+test("an editor uploads an ONNX model, serves it, and deletes a spare endpoint", async ({ page }) => {
+  await signIn(page, admin);
+  await page.goto("/p/churn-model/models");
+  await hydrated(page);
+  const upload = page.getByRole("form", { name: "Upload an ONNX model" });
+  await upload.getByLabel("Model name").fill("iris");
+  await upload.getByLabel("ONNX file").setInputFiles("../ml/tests/fixtures/iris_logistic_zipmap.onnx");
+  await upload.getByRole("button", { name: "Upload model" }).click();
+  await expect(upload.getByRole("alert")).toContainText("without ZipMap");
+  await upload.getByLabel("Feature names (comma-separated, for a [rows, n] input)").fill("sepal_length, sepal_width, petal_length, petal_width");
+  await upload.getByLabel("ONNX file").setInputFiles("../ml/tests/fixtures/iris_logistic.onnx");
+  await upload.getByRole("button", { name: "Upload model" }).click();
+  await expect(page).toHaveURL(/\/models\/iris$/);
+  await expect(page.getByRole("table", { name: "Versions" })).toContainText("v1");
+
+  await page.goto("/p/churn-model/endpoints");
+  await hydrated(page);
+  const create = page.getByRole("form", { name: "New endpoint" });
+  await create.getByLabel("Endpoint name").fill("flowers");
+  await create.getByRole("button", { name: "Create endpoint" }).click();
+  await expect(page).toHaveURL(/\/endpoints\/flowers$/);
+  await hydrated(page);
+  const deploy = page.getByRole("form", { name: "Deploy a model" });
+  await deploy.getByRole("combobox", { name: "Model" }).selectOption("iris");
+  await deploy.getByRole("combobox", { name: "Version or alias" }).selectOption("1");
+  await deploy.getByRole("button", { name: "Deploy", exact: true }).click();
+  await expect(page.getByRole("table", { name: "Deployed models" })).toContainText("iris v1");
+  const tryIt = page.getByRole("region", { name: "Try it" });
+  for (const [name, value] of [["sepal_length", "6.7"], ["sepal_width", "3.0"], ["petal_length", "5.2"], ["petal_width", "2.3"]]) {
+    await tryIt.getByLabel(name, { exact: true }).fill(value);
+  }
+  await tryIt.getByRole("button", { name: "Predict" }).click();
+  await expect(page.getByRole("region", { name: "Prediction" })).toContainText("Prediction: 2");
+  await shot(page, "32-onnx-endpoint");
+
+  // An endpoint that serves nothing can be deleted from its page.
+  await page.goto("/p/churn-model/endpoints");
+  await hydrated(page);
+  await create.getByLabel("Endpoint name").fill("spare");
+  await create.getByRole("button", { name: "Create endpoint" }).click();
+  await expect(page).toHaveURL(/\/endpoints\/spare$/);
+  await hydrated(page);
+  await page.getByRole("form", { name: "Delete endpoint" }).getByRole("button", { name: "Delete endpoint" }).click();
+  await expect(page).toHaveURL(/\/endpoints$/);
+  await expect(page.getByRole("link", { name: "spare", exact: true })).toHaveCount(0);
+  await expect(page.getByRole("link", { name: "flowers", exact: true })).toBeVisible();
 });
 
 test("an editor starts a custom job with a script and follows its log on the run page", async ({ page }) => {

@@ -35,7 +35,7 @@ impl FromRequestParts<AppState> for ApiActor {
             let Some(token) = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) else {
                 return Err(ApiError::unauthenticated("Authorization must be 'Bearer <token>'"));
             };
-            let actor = tokens::authenticate(&state.core.db, token.trim(), ip)
+            let actor = tokens::authenticate_cached(&state.core, token.trim(), ip)
                 .await
                 .map_err(|e| match e {
                     trellis_core::Error::Unauthenticated => {

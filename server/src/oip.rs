@@ -84,14 +84,15 @@ async fn model_ready(State(s): State<AppState>, actor: Result<ApiActor, ApiError
 }
 
 /// The body is JSON whatever its content type (clients differ), or a JSON header followed by
-/// binary tensor data when `Inference-Header-Content-Length` says so.
+/// binary tensor data when `Inference-Header-Content-Length` says so. Outputs asked for as
+/// binary data come back the same way.
 async fn infer(
     State(s): State<AppState>,
     actor: Result<ApiActor, ApiError>,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> OipResult<Json<oip::InferResponse>> {
+) -> OipResult<Response> {
     let ApiActor(actor) = actor?;
     let body = body.map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text()))?;
     let header_length = match headers.get("inference-header-content-length") {
@@ -104,5 +105,19 @@ async fn infer(
         ),
     };
     let req = oip::parse_request(&body, header_length)?;
-    Ok(Json(oip::infer(&s.core, &actor, &name, req).await?))
+    let binary = oip::BinaryOutputs::of(&req);
+    let answer = oip::infer(&s.core, &actor, &name, req).await?;
+    let (body, header_length) = oip::encode_response(&answer, &binary)?;
+    let mut response = Response::new(axum::body::Body::from(body));
+    let headers = response.headers_mut();
+    match header_length {
+        Some(n) => {
+            headers.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/octet-stream"));
+            headers.insert("inference-header-content-length", axum::http::HeaderValue::from(n));
+        }
+        None => {
+            headers.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
+        }
+    }
+    Ok(response)
 }

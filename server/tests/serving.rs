@@ -54,6 +54,15 @@ async fn setup(app: &TestApp, team: &Team) {
     assert_eq!(res.status(), 200);
 }
 
+/// The cancer table, a model trained on it as `churn.cancer` v1, and endpoint `cancer` serving it.
+async fn serve_trained(app: &TestApp, team: &Team, algorithm: &str) {
+    setup(app, team).await;
+    train_and_register(app, &team.editor, algorithm).await;
+    assert_eq!(app.send(Method::POST, "/v1/projects/churn/endpoints", Some(&team.editor), Some(json!({ "name": "cancer" }))).await.status(), 201);
+    let res = app.send(Method::POST, "/v1/projects/churn/endpoints/cancer:deploy", Some(&team.editor), Some(json!({ "model": "cancer", "version": 1 }))).await;
+    assert_eq!(res.status(), 200);
+}
+
 async fn predict(app: &TestApp, token: &str, path: &str, instances: Vec<Value>) -> Value {
     let res = app.send(Method::POST, path, Some(token), Some(json!({ "instances": instances }))).await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
@@ -288,11 +297,7 @@ async fn traffic_is_split_between_versions_and_an_alias_is_followed() {
 async fn the_open_inference_protocol_serves_endpoints_by_name() {
     let app = spawn().await;
     let team = app.team().await;
-    setup(&app, &team).await;
-    train_and_register(&app, &team.editor, "random_forest").await;
-    assert_eq!(app.send(Method::POST, "/v1/projects/churn/endpoints", Some(&team.editor), Some(json!({ "name": "cancer" }))).await.status(), 201);
-    let res = app.send(Method::POST, "/v1/projects/churn/endpoints/cancer:deploy", Some(&team.editor), Some(json!({ "model": "cancer", "version": 1 }))).await;
-    assert_eq!(res.status(), 200);
+    serve_trained(&app, &team, "random_forest").await;
     let (features, rows) = rows();
 
     assert_eq!(app.get("/v2/health/live", None).await.json::<Value>().await.unwrap(), json!({ "live": true }));
@@ -433,6 +438,26 @@ async fn explanations_attribute_predictions_by_each_deployments_method() {
         assert!(a["approximationError"].as_f64().unwrap() < 1e-9);
     }
     expect_error(app.send(Method::POST, explain, Some(&team.viewer), Some(json!({ "instances": [instances[0]] }))).await, StatusCode::FORBIDDEN, "forbidden").await;
+
+    // Global importance: each feature's mean |attribution| over 100 rows of the training data
+    // (every fifth of the first 500), the same numbers :explain gives for those rows.
+    let importance: Value = app.get("/v1/projects/churn/models/cancer/versions/1/importance", Some(&team.viewer)).await.json().await.unwrap();
+    assert_eq!(importance["method"], "tree_shap");
+    assert_eq!(importance["dataset"], "cancer@v1");
+    assert_eq!(importance["rows"], 100);
+    let sampled: Vec<Value> = rows.iter().take(500).step_by(5).map(|(o, _)| Value::Object(o.clone())).collect();
+    let res = app.send(Method::POST, explain, Some(&team.editor), Some(json!({ "instances": sampled }))).await;
+    let each: Value = res.json().await.unwrap();
+    let listed = importance["features"].as_array().unwrap();
+    assert_eq!(listed.len(), features.len());
+    assert!(listed.windows(2).all(|w| w[0]["importance"].as_f64() >= w[1]["importance"].as_f64()), "largest first");
+    for f in listed {
+        let name = f["feature"].as_str().unwrap();
+        let mean = each["explanations"].as_array().unwrap().iter().map(|e| e["attributions"][0]["featureAttributions"][name].as_f64().unwrap().abs()).sum::<f64>() / 100.0;
+        assert!((f["importance"].as_f64().unwrap() - mean).abs() < 1e-9, "{name}: {f} vs {mean}");
+    }
+    expect_error(app.get("/v1/projects/churn/models/cancer/versions/9/importance", Some(&team.viewer)).await, StatusCode::NOT_FOUND, "not_found").await;
+    expect_error(app.get("/v1/projects/churn/models/cancer/versions/1/importance", Some(&team.outsider)).await, StatusCode::NOT_FOUND, "not_found").await;
     let many = vec![instances[0].clone(); 101];
     let msg = expect_error(app.send(Method::POST, explain, Some(&team.editor), Some(json!({ "instances": many }))).await, StatusCode::BAD_REQUEST, "bad_request").await;
     assert!(msg.contains("at most 100"), "{msg}");
@@ -444,11 +469,21 @@ async fn explanations_attribute_predictions_by_each_deployments_method() {
     let ig: Value = app.send(Method::POST, "/v1/projects/churn/endpoints/linear:explain", Some(&team.editor), Some(json!({ "instances": [instances[1]] }))).await.json().await.unwrap();
     assert!(ig["explanations"][0]["attributions"][0]["approximationError"].as_f64().unwrap() < 1e-4, "{ig}");
     assert_eq!(ig["method"], "integrated_gradients");
-    let undeploy_id = app.get("/v1/projects/churn/endpoints/linear", Some(&team.editor)).await.json::<Value>().await.unwrap()["deployed_models"][0]["id"].clone();
-    app.send(Method::POST, "/v1/projects/churn/endpoints/linear:undeploy", Some(&team.editor), Some(json!({ "deployed_model_id": undeploy_id }))).await;
+    // The settings change without redeploying: the same deployed model, its traffic untouched.
+    let deployed_id = app.get("/v1/projects/churn/endpoints/linear", Some(&team.editor)).await.json::<Value>().await.unwrap()["deployed_models"][0]["id"].clone();
+    let mutate = "/v1/projects/churn/endpoints/linear:mutateDeployedModel";
     let baseline = Value::Object(rows[3].0.clone());
-    let res = app.send(Method::POST, &deploy("linear"), Some(&team.editor), Some(json!({ "model": "cancer", "version": 2, "traffic_percent": 100, "explanation": { "path_count": 4, "baseline": baseline } }))).await;
+    let change = json!({ "deployed_model_id": deployed_id, "explanation": { "path_count": 4, "baseline": baseline } });
+    expect_error(app.send(Method::POST, mutate, Some(&team.viewer), Some(change.clone())).await, StatusCode::FORBIDDEN, "forbidden").await;
+    let msg = expect_error(app.send(Method::POST, mutate, Some(&team.editor), Some(json!({ "deployed_model_id": deployed_id, "explanation": { "method": "tree_shap" } }))).await, StatusCode::BAD_REQUEST, "bad_request").await;
+    assert!(msg.contains("TreeSHAP explains tree models"), "{msg}");
+    expect_error(app.send(Method::POST, mutate, Some(&team.editor), Some(json!({ "deployed_model_id": "999", "explanation": {} }))).await, StatusCode::NOT_FOUND, "not_found").await;
+    let res = app.send(Method::POST, mutate, Some(&team.editor), Some(change)).await;
     assert_eq!(res.status(), 200);
+    let shown: Value = res.json().await.unwrap();
+    assert_eq!(shown["deployed_models"][0]["id"], deployed_id);
+    assert_eq!(shown["deployed_models"][0]["traffic_percent"], 100);
+    assert_eq!(shown["deployed_models"][0]["explanation"]["path_count"], 4);
     let shapley: Value = app.send(Method::POST, "/v1/projects/churn/endpoints/linear:explain", Some(&team.editor), Some(json!({ "instances": [instances[1]] }))).await.json().await.unwrap();
     let a = &shapley["explanations"][0]["attributions"][0];
     let k = a["outputIndex"][0].as_u64().unwrap() as usize;
@@ -513,6 +548,61 @@ async fn a_predict_only_token_predicts_on_its_endpoints_and_nothing_else() {
     let admin = trellis_core::tokens::authenticate(&app.db, &team.admin, None).await.unwrap();
     trellis_core::projects::set_member(&app.db, &admin, "churn", "editor@example.org", trellis_core::types::Role::Viewer).await.unwrap();
     expect_error(app.send(Method::POST, PREDICT, Some(&token), Some(one)).await, StatusCode::FORBIDDEN, "forbidden").await;
+}
+
+/// Polls `request` until it answers `status`; false if it still does not after ten seconds.
+async fn becomes<F, Fut>(status: u16, request: F) -> bool
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = reqwest::Response>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if request().await.status().as_u16() == status {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn access_taken_away_by_another_process_ends_cached_access() {
+    let app = spawn().await;
+    let team = app.team().await;
+    serve_trained(&app, &team, "linear").await;
+    let (_, rows) = rows();
+    let one = json!({ "instances": [rows[0].0] });
+    let send = |token: String| {
+        let (app, one) = (&app, one.clone());
+        move || {
+            let (token, one) = (token.clone(), one.clone());
+            async move { app.send(Method::POST, PREDICT, Some(&token), Some(one)).await }
+        }
+    };
+    // Allowed, and so remembered by this process.
+    for _ in 0..3 {
+        predict(&app, &team.editor, PREDICT, vec![Value::Object(rows[0].0.clone())]).await;
+        predict(&app, &team.admin, PREDICT, vec![Value::Object(rows[0].0.clone())]).await;
+    }
+    // Changes written by something else than this process (another server, psql) reach it
+    // through PostgreSQL's notifications.
+    sqlx::query("DELETE FROM project_members WHERE user_id = (SELECT id FROM users WHERE email = 'editor@example.org')")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    assert!(becomes(404, send(team.editor.clone())).await, "a removed member's cached access ended");
+    sqlx::query("UPDATE api_tokens SET revoked_at = now() WHERE user_id = (SELECT id FROM users WHERE email = 'admin@example.org')")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    assert!(becomes(401, send(team.admin.clone())).await, "a revoked token's cached identity ended");
+    let me = || app.get("/v1/me", Some(&team.viewer));
+    assert_eq!(me().await.status(), 200);
+    sqlx::query("UPDATE users SET disabled = true WHERE email = 'viewer@example.org'").execute(&app.db).await.unwrap();
+    assert!(becomes(401, me).await, "a disabled user's cached token ended");
 }
 
 #[tokio::test]
@@ -672,8 +762,45 @@ async fn a_batch_prediction_writes_the_inputs_with_predictions_and_attributions(
         total += batch.num_rows();
     }
     assert_eq!(total, 569);
+
+    // An uploaded file instead of a dataset version: checked whole at submission, kept as a blob.
+    let upload = |token: &str, query: &str, ctype: &str, body: Vec<u8>| {
+        app.http.post(app.at(&format!("{batches}{query}"))).bearer_auth(token).header("Content-Type", ctype).body(body).send()
+    };
+    let query = "?model=cancer&version=1&filename=first%20rows.csv";
+    let first_rows: String = CANCER.lines().take(11).map(|l| format!("{l}\n")).collect();
+    expect_error(upload(&team.viewer, query, "text/csv", first_rows.clone().into_bytes()).await.unwrap(), StatusCode::FORBIDDEN, "forbidden").await;
+    let blobs_before: i64 = sqlx::query_scalar("SELECT count(*) FROM blobs").fetch_one(&app.db).await.unwrap();
+    for (query, body, why) in [
+        (query, "mean_radius,other\n1,2\n".to_string(), "has no column 'mean_texture'"),
+        (query, format!("{}\n1,2\n", CANCER.lines().next().unwrap()), "line 2"),
+        (query, String::new(), "empty"),
+        ("?version=1", first_rows.clone(), "model"),
+        ("?model=cancer&version=1&output_format=xml", first_rows.clone(), "output_format"),
+    ] {
+        let msg = expect_error(upload(&team.editor, query, "text/csv", body.into_bytes()).await.unwrap(), StatusCode::BAD_REQUEST, "bad_request").await;
+        assert!(msg.contains(why), "{msg} does not say {why}");
+    }
+    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM blobs").fetch_one(&app.db).await.unwrap();
+    assert_eq!(after, blobs_before, "refused files leave no blob");
+    let res = upload(&team.editor, query, "text/csv", first_rows.into_bytes()).await.unwrap();
+    assert_eq!(res.status(), 201);
+    let batch: Value = res.json().await.unwrap();
+    assert_eq!(batch["dataset"], "uploaded first rows.csv");
+    run_jobs(&app).await;
+    let id = batch["id"].as_i64().unwrap();
+    let done: Value = app.get(&format!("{batches}/{id}"), Some(&team.viewer)).await.json().await.unwrap();
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(done["rows"], 10);
+    let csv = app.get(&format!("{batches}/{id}/output"), Some(&team.viewer)).await.text().await.unwrap();
+    let uploaded: Vec<csv::StringRecord> = csv::Reader::from_reader(csv.as_bytes()).records().map(Result::unwrap).collect();
+    assert_eq!(uploaded.len(), 10);
+    for (a, b) in uploaded.iter().zip(&records) {
+        assert_eq!(a, b, "the same rows get the same answers as from the dataset version");
+    }
+
     let listed: Value = app.get(batches, Some(&team.viewer)).await.json().await.unwrap();
-    assert_eq!(listed.as_array().unwrap().len(), 2);
+    assert_eq!(listed.as_array().unwrap().len(), 3);
     expect_error(app.get(batches, Some(&team.outsider)).await, StatusCode::NOT_FOUND, "not_found").await;
 }
 
@@ -719,4 +846,92 @@ async fn only_approved_versions_deploy_when_the_model_requires_it() {
     let g: Value = app.get(model, Some(&team.viewer)).await.json().await.unwrap();
     let v1 = g["versions"].as_array().unwrap().iter().find(|v| v["version"] == 1).unwrap().clone();
     assert_eq!(v1["endpoints"], json!(["churn/cancer"]), "lineage: the version is served there");
+}
+
+const IRIS_ONNX: &[u8] = include_bytes!("../../ml/tests/fixtures/iris_logistic.onnx");
+const IRIS_ZIPMAP_ONNX: &[u8] = include_bytes!("../../ml/tests/fixtures/iris_logistic_zipmap.onnx");
+const UPLOAD: &str = "/v1/projects/churn/models/iris/versions";
+
+async fn upload_onnx(app: &TestApp, token: &str, query: &str, body: &[u8]) -> reqwest::Response {
+    app.http.post(app.at(&format!("{UPLOAD}{query}"))).bearer_auth(token).header("Content-Type", "application/octet-stream").body(body.to_vec()).send().await.unwrap()
+}
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(&app.db).await.unwrap()
+}
+
+#[tokio::test]
+async fn an_uploaded_onnx_file_becomes_a_version_that_is_served() {
+    let app = spawn().await;
+    let team = app.team().await;
+    let names = "?feature_names=sepal_length,sepal_width,petal_length,petal_width&description=uploaded&filename=iris.onnx";
+
+    // Only editors upload; outsiders do not learn the project exists.
+    expect_error(upload_onnx(&app, &team.viewer, names, IRIS_ONNX).await, StatusCode::FORBIDDEN, "forbidden").await;
+    expect_error(upload_onnx(&app, &team.outsider, names, IRIS_ONNX).await, StatusCode::NOT_FOUND, "not_found").await;
+
+    // Bad files and settings are refused, naming the problem, and leave nothing behind.
+    let blobs_before = count(&app, "SELECT count(*) FROM blobs").await;
+    let cases: [(&str, &[u8], &str); 8] = [
+        (names, b"", "empty"),
+        (names, b"not a model at all, just text", "not an ONNX model"),
+        (names, &IRIS_ONNX[..IRIS_ONNX.len() / 2], ""),
+        ("?feature_names=a,b,c", IRIS_ONNX, "names 3 features, but the model takes 4"),
+        ("?feature_names=a,b,a,c", IRIS_ONNX, "'a' is named twice"),
+        ("?feature_names=a,,b,c", IRIS_ONNX, "name 2 is empty"),
+        ("", IRIS_ZIPMAP_ONNX, "without ZipMap"),
+        ("?baseline_dataset=flowers&baseline_version=1", IRIS_ONNX, "no dataset 'flowers'"),
+    ];
+    for (query, body, says) in cases {
+        let message = expect_error(upload_onnx(&app, &team.editor, query, body).await, StatusCode::BAD_REQUEST, "bad_request").await;
+        assert!(message.contains(says), "{query}: {message}");
+    }
+    let res = upload_onnx(&app, &team.editor, "?baseline_dataset=flowers", IRIS_ONNX).await;
+    assert_eq!(res.status(), 400);
+    let res = upload_onnx(&app, &team.editor, "?unknown=1", IRIS_ONNX).await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(count(&app, "SELECT count(*) FROM registered_models").await, 0);
+    assert_eq!(count(&app, "SELECT count(*) FROM logged_models").await, 0);
+    assert_eq!(count(&app, "SELECT count(*) FROM blobs").await, blobs_before);
+
+    // A good file: a new model's version 1, its signature read from the graph.
+    let res = upload_onnx(&app, &team.editor, names, IRIS_ONNX).await;
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["version"], "1");
+    assert_eq!(v["description"], "uploaded");
+    assert!(v["source"].as_str().unwrap().starts_with("models:/m-"), "{v}");
+    let res = app.get("/api/2.0/mlflow/registered-models/get?name=churn.iris", Some(&team.viewer)).await;
+    assert_eq!(res.status(), 200);
+    let logged = v["model_id"].as_str().unwrap();
+    let res = app.get(&format!("/api/2.0/mlflow/logged-models/{logged}"), Some(&team.viewer)).await;
+    let lm: Value = res.json().await.unwrap();
+    assert_eq!(lm["model"]["info"]["status"], "LOGGED_MODEL_READY", "{lm}");
+    let res = app.get(&format!("/api/2.0/mlflow-artifacts/artifacts/{}/models/{logged}/artifacts/signature.json", lm["model"]["info"]["experiment_id"].as_str().unwrap()), Some(&team.viewer)).await;
+    let signature: Value = res.json().await.unwrap();
+    assert_eq!(signature["inputs"][0]["shape"], json!([-1, 4]));
+    assert_eq!(signature["source"], "iris.onnx");
+
+    // Deployed and asked: named features, ONNX Runtime's answer.
+    assert_eq!(app.send(Method::POST, "/v1/projects/churn/endpoints", Some(&team.editor), Some(json!({ "name": "flowers" }))).await.status(), 201);
+    let res = app.send(Method::POST, "/v1/projects/churn/endpoints/flowers:deploy", Some(&team.editor), Some(json!({ "model": "iris", "version": 1 }))).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let setosa = json!({ "sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2 });
+    let virginica = json!([6.7, 3.0, 5.2, 2.3]);
+    let answer = predict(&app, &team.editor, "/v1/projects/churn/endpoints/flowers:predict", vec![setosa, virginica]).await;
+    let p = &answer["predictions"];
+    assert_eq!(p[0]["classes"], json!(["0", "1", "2"]));
+    assert_eq!(p[0]["label"], "0");
+    assert_eq!(p[1]["label"], "2");
+    for row in p.as_array().unwrap() {
+        let sum: f64 = row["scores"].as_array().unwrap().iter().map(|s| s.as_f64().unwrap()).sum();
+        assert!((sum - 1.0).abs() < 1e-5, "{row}");
+    }
+    let res = app.send(Method::POST, "/v1/projects/churn/endpoints/flowers:predict", Some(&team.editor), Some(json!({ "instances": [{ "sepal_length": 5.1 }] }))).await;
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("sepal_width"));
+
+    // The next upload is version 2 of the same model.
+    let res = upload_onnx(&app, &team.editor, names, IRIS_ONNX).await;
+    assert_eq!(res.json::<Value>().await.unwrap()["version"], "2");
 }

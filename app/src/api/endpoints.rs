@@ -15,7 +15,18 @@ fn row(e: trellis_core::serving::EndpointView) -> EndpointRow {
         deployed: e
             .deployed_models
             .into_iter()
-            .map(|d| DeployedRow { id: d.id, model: d.model, version: d.version, alias: d.alias, traffic: d.traffic_percent })
+            .map(|d| {
+                let spec: trellis_core::serving::explain::ExplanationSpec = serde_json::from_value(d.explanation).unwrap_or_default();
+                DeployedRow {
+                    id: d.id,
+                    model: d.model,
+                    version: d.version,
+                    alias: d.alias,
+                    traffic: d.traffic_percent,
+                    explanation_method: spec.method.unwrap_or_else(|| "sampled_shapley".into()),
+                    explanation_setting: spec.path_count.or(spec.step_count),
+                }
+            })
             .collect(),
     }
 }
@@ -148,6 +159,48 @@ pub async fn deploy_model(slug: String, endpoint: String, model: String, target:
         .then(|| trellis_core::serving::explain::ExplanationSpec { method: Some(explanation.trim().to_string()), ..Default::default() });
     let req = trellis_core::serving::DeployRequest { model, version, alias, traffic_percent, explanation };
     trellis_core::serving::deploy(&cx.core, &actor, &slug, &endpoint, req).await.map_err(|e| cx.fail(e))?;
+    Ok(())
+}
+
+/// Changes a deployed model's explanation method and its paths or steps (empty: the default),
+/// keeping its baseline.
+#[server]
+pub async fn set_explanation(slug: String, endpoint: String, deployed_model_id: String, method: String, setting: String) -> Result<(), AppError> {
+    use super::ssr::*;
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    let e = trellis_core::serving::get_endpoint(&cx.core, &actor, &slug, &endpoint).await.map_err(|e| cx.fail(e))?;
+    let current: trellis_core::serving::explain::ExplanationSpec = e
+        .deployed_models
+        .iter()
+        .find(|d| d.id == deployed_model_id)
+        .and_then(|d| serde_json::from_value(d.explanation.clone()).ok())
+        .unwrap_or_default();
+    let setting = setting.trim();
+    let count = if setting.is_empty() {
+        None
+    } else {
+        Some(setting.parse::<usize>().map_err(|_| AppError::BadRequest(format!("paths or steps: '{setting}' is not a whole number")))?)
+    };
+    let method = method.trim().to_string();
+    let explanation = trellis_core::serving::explain::ExplanationSpec {
+        path_count: count.filter(|_| method == "sampled_shapley"),
+        step_count: count.filter(|_| method == "integrated_gradients"),
+        method: Some(method),
+        baseline: current.baseline,
+    };
+    let req = trellis_core::serving::MutateRequest { deployed_model_id, explanation };
+    trellis_core::serving::mutate_deployed_model(&cx.core, &actor, &slug, &endpoint, req).await.map_err(|e| cx.fail(e))?;
+    Ok(())
+}
+
+/// Deletes an endpoint that serves nothing.
+#[server]
+pub async fn delete_endpoint(slug: String, endpoint: String) -> Result<(), AppError> {
+    use super::ssr::*;
+    let cx = Ctx::get()?;
+    let actor = cx.actor().await?;
+    trellis_core::serving::delete_endpoint(&cx.core, &actor, &slug, &endpoint).await.map_err(|e| cx.fail(e))?;
     Ok(())
 }
 

@@ -49,14 +49,25 @@ pub async fn get_registered_model_page(slug: String, name: String) -> Result<Reg
             }
         }
     }
-    // Global feature importance of the newest version trained by Trellis.
+    // Global feature importance of the newest version whose data is known: mean |attribution|
+    // over a sample of it; else the newest training's own importance.
     let mut importance = None;
     for v in &versions {
-        if let Some(run_id) = &v.run_id {
-            if let Ok(Some(ev)) = trellis_core::training::run_evaluation(&cx.core, &actor, run_id).await {
-                if !ev.importance.is_empty() {
-                    importance = Some((v.version, trellis_core::charts::bars_svg(&ev.importance)));
-                    break;
+        if let Ok(Some(g)) = trellis_core::serving::importance::global_importance(&cx.core, &actor, &slug, &name, v.version).await {
+            let bars: Vec<(String, f64)> = g.features.iter().take(15).map(|f| (f.feature.clone(), f.importance)).collect();
+            let title = format!("Global feature importance of v{}: mean |attribution| ({}) over {} rows of {}", v.version, g.method.replace('_', " "), g.rows, g.dataset);
+            importance = Some((title, trellis_core::charts::bars_svg(&bars)));
+            break;
+        }
+    }
+    if importance.is_none() {
+        for v in &versions {
+            if let Some(run_id) = &v.run_id {
+                if let Ok(Some(ev)) = trellis_core::training::run_evaluation(&cx.core, &actor, run_id).await {
+                    if !ev.importance.is_empty() {
+                        importance = Some((format!("Feature importance from training (v{})", v.version), trellis_core::charts::bars_svg(&ev.importance)));
+                        break;
+                    }
                 }
             }
         }
@@ -71,7 +82,7 @@ pub async fn get_registered_model_page(slug: String, name: String) -> Result<Reg
         require_approval: governance.require_approval,
         can_write: project.role >= trellis_core::types::Role::Editor,
         can_manage: project.role >= trellis_core::types::Role::Admin,
-        importance_version: importance.as_ref().map(|i| i.0),
+        importance_title: importance.as_ref().map(|i| i.0.clone()),
         importance_svg: importance.map(|i| i.1),
         uri_example,
         name: m.name,

@@ -130,13 +130,7 @@ fn UploadBox(slug: String, name: String, refresh: RwSignal<u32>, state: UploadSt
             };
             let Ok(xhr) = web_sys::XmlHttpRequest::new() else { return };
             let fname = file.name();
-            let encoded: String = fname
-                .bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-                    _ => format!("%{b:02X}"),
-                })
-                .collect();
+            let encoded = crate::model::url_encode(&fname);
             let url = format!("/v1/projects/{slug}/datasets/{name}/versions?filename={encoded}");
             if xhr.open("POST", &url).is_err() {
                 return;

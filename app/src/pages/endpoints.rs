@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use crate::api::endpoints::{get_endpoint_page, list_endpoints, CreateEndpoint, DeployModel, SetLogSampling, SetTrafficSplit, TryPrediction, UndeployModel};
+use crate::api::endpoints::{get_endpoint_page, list_endpoints, CreateEndpoint, DeleteEndpoint, DeployModel, SetExplanation, SetLogSampling, SetTrafficSplit, TryPrediction, UndeployModel};
 use crate::components::widgets::{absolute_url, action_error, go_to, successes, ErrorBox, Loading};
 use crate::model::{fmt_time, DeployChoice, EndpointPage, TryItAnswer, TryItField};
 use crate::pages::project::use_project;
@@ -78,7 +78,14 @@ pub fn EndpointDetail() -> impl IntoView {
     let undeploy = ServerAction::<UndeployModel>::new();
     let split = ServerAction::<SetTrafficSplit>::new();
     let sampling = ServerAction::<SetLogSampling>::new();
-    let changes = [successes(deploy), successes(undeploy), successes(split), successes(sampling)];
+    let explanation = ServerAction::<SetExplanation>::new();
+    let delete = ServerAction::<DeleteEndpoint>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = delete.value().get() {
+            go_to(&format!("/p/{}/endpoints", ctx.slug.get_untracked()));
+        }
+    });
+    let changes = [successes(deploy), successes(undeploy), successes(split), successes(sampling), successes(explanation)];
     let page = Resource::new(move || (ctx.slug.get(), name.get(), changes.map(|c| c.get())), |(s, n, _)| get_endpoint_page(s, n));
     view! {
         <Suspense fallback=Loading>
@@ -93,11 +100,21 @@ pub fn EndpointDetail() -> impl IntoView {
                     {(!e.description.is_empty()).then(|| view! { <p>{e.description.clone()}</p> })}
                     <p class="muted">"Open Inference Protocol name: "<code>{e.oip_name.clone()}</code>
                         " — "<code>{format!("POST /v2/models/{}/infer", e.oip_name)}</code></p>
-                    <Deployed p=p.clone() undeploy=undeploy/>
+                    <Deployed p=p.clone() undeploy=undeploy explanation=explanation/>
                     {(p.can_write && e.deployed.len() > 1).then(|| view! { <TrafficSplit p=p.clone() action=split/> })}
                     {p.can_write.then(|| view! { <DeployForm p=p.clone() action=deploy/> })}
                     {(!p.fields.is_empty()).then(|| view! { <TryIt p=p.clone()/> })}
                     <Served p=p.clone() sampling=sampling/>
+                    {(p.can_write && e.deployed.is_empty()).then(|| view! {
+                        <ActionForm action=delete attr:class="form" attr:aria-label="Delete endpoint">
+                            <h3>"Delete endpoint"</h3>
+                            <input type="hidden" name="slug" value=slug.clone()/>
+                            <input type="hidden" name="endpoint" value=e.name.clone()/>
+                            <p class="muted">"The endpoint serves nothing; deleting it frees its name. Its request statistics and logs go with it."</p>
+                            <button type="submit" class="danger" disabled=move || delete.pending().get()>"Delete endpoint"</button>
+                            {action_error(delete)}
+                        </ActionForm>
+                    })}
                 }.into_any()
             })}
         </Suspense>
@@ -105,7 +122,7 @@ pub fn EndpointDetail() -> impl IntoView {
 }
 
 #[component]
-fn Deployed(p: EndpointPage, undeploy: ServerAction<UndeployModel>) -> impl IntoView {
+fn Deployed(p: EndpointPage, undeploy: ServerAction<UndeployModel>, explanation: ServerAction<SetExplanation>) -> impl IntoView {
     let ctx = use_project();
     let e = p.endpoint;
     if e.deployed.is_empty() {
@@ -122,18 +139,48 @@ fn Deployed(p: EndpointPage, undeploy: ServerAction<UndeployModel>) -> impl Into
                 }).collect_view()}
             </div>
             <table class="table" aria-label="Deployed models">
-                <thead><tr><th>"Deployed model"</th><th>"Model"</th><th>"Traffic"</th>{can_write.then(|| view! { <th>"Actions"</th> })}</tr></thead>
+                <thead><tr><th>"Deployed model"</th><th>"Model"</th><th>"Traffic"</th><th>"Explanation"</th>{can_write.then(|| view! { <th>"Actions"</th> })}</tr></thead>
                 <tbody>
                     {e.deployed.iter().map(|d| {
                         let (slug, endpoint, id) = (ctx.slug.get_untracked(), e.name.clone(), d.id.clone());
                         let label = format!("Undeploy {}", d.describe());
+                        let (slug2, endpoint2, id2) = (slug.clone(), endpoint.clone(), id.clone());
+                        let method = d.explanation_method.clone();
+                        let setting = d.explanation_setting.map(|n| n.to_string()).unwrap_or_default();
+                        let shown = match (d.explanation_method.as_str(), d.explanation_setting) {
+                            ("sampled_shapley", n) => format!("sampled Shapley, {} paths", n.unwrap_or(10)),
+                            ("integrated_gradients", n) => format!("integrated gradients, {} steps", n.unwrap_or(50)),
+                            ("tree_shap", _) => "TreeSHAP (exact)".to_string(),
+                            (other, _) => other.to_string(),
+                        };
+                        let describe = d.describe();
+                        let (form_label, method_label, count_label, save_label) = (
+                            format!("Explanation settings for {describe}"),
+                            format!("Explanation method for {describe}"),
+                            format!("Paths or steps for {describe}"),
+                            format!("Save explanation settings for {describe}"),
+                        );
                         view! {
                             <tr>
                                 <td><code>{d.id.clone()}</code></td>
                                 <td><a href=format!("/p/{}/models/{}", ctx.slug.get_untracked(), d.model)>{d.describe()}</a></td>
                                 <td>{format!("{}%", d.traffic)}</td>
+                                <td>{shown}</td>
                                 {can_write.then(|| view! {
                                     <td>
+                                        <ActionForm action=explanation attr:class="inline" attr:aria-label=form_label>
+                                            <input type="hidden" name="slug" value=slug2/>
+                                            <input type="hidden" name="endpoint" value=endpoint2/>
+                                            <input type="hidden" name="deployed_model_id" value=id2/>
+                                            <select name="method" aria-label=method_label>
+                                                {[("sampled_shapley", "Sampled Shapley"), ("tree_shap", "TreeSHAP"), ("integrated_gradients", "Integrated gradients")].into_iter().map(|(v, l)| view! {
+                                                    <option value=v selected=method == v>{l}</option>
+                                                }).collect_view()}
+                                            </select>
+                                            <input type="number" name="setting" min="1" max="100" step="1" value=setting placeholder="default"
+                                                aria-label=count_label/>
+                                            <button type="submit" class="secondary" aria-label=save_label>"Save"</button>
+                                        </ActionForm>
                                         <ActionForm action=undeploy attr:class="inline">
                                             <input type="hidden" name="slug" value=slug/>
                                             <input type="hidden" name="endpoint" value=endpoint/>
@@ -148,6 +195,7 @@ fn Deployed(p: EndpointPage, undeploy: ServerAction<UndeployModel>) -> impl Into
                 </tbody>
             </table>
             {action_error(undeploy)}
+            {action_error(explanation)}
         </section>
     }
     .into_any()

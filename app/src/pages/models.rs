@@ -6,7 +6,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::models::{get_registered_model_page, list_registered_models, ReviewVersion, SaveModelCard, SetRequireApproval};
-use crate::components::widgets::{action_error, successes, ErrorBox, Loading, StateBadge};
+use crate::components::widgets::{action_error, successes, ErrorBox, Loading, ProgressBar, StateBadge};
 use crate::model::fmt_time;
 use crate::pages::project::use_project;
 
@@ -17,6 +17,12 @@ pub fn Models() -> impl IntoView {
     view! {
         <Title text="Models · Trellis"/>
         <h2>"Models"</h2>
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                let editor = matches!(ctx.project.await, Ok(p) if p.role == "editor" || p.role == "admin");
+                editor.then(|| view! { <OnnxUpload slug=ctx.slug.get_untracked()/> })
+            })}
+        </Suspense>
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
                 let rows = match list.await { Ok(r) => r, Err(e) => return view! { <ErrorBox error=e/> }.into_any() };
@@ -45,6 +51,69 @@ pub fn Models() -> impl IntoView {
                 }.into_any()
             })}
         </Suspense>
+    }
+}
+
+/// Registers an uploaded ONNX file as a model version, through the REST API, with a progress bar.
+#[component]
+fn OnnxUpload(slug: String) -> impl IntoView {
+    let file_input = NodeRef::<leptos::html::Input>::new();
+    let name = RwSignal::new(String::new());
+    let features = RwSignal::new(String::new());
+    let progress = RwSignal::new(0.0);
+    let uploading = RwSignal::new(false);
+    let error = RwSignal::new(None::<String>);
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (&slug, file_input, progress);
+    let start = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        error.set(None);
+        #[cfg(feature = "hydrate")]
+        {
+            use crate::model::url_encode as query_value;
+            let Some(file) = file_input.get().and_then(|i| i.files()).and_then(|f| f.get(0)) else {
+                error.set(Some("Choose an .onnx file first.".into()));
+                return;
+            };
+            let model = name.get_untracked().trim().to_string();
+            let Ok(xhr) = web_sys::XmlHttpRequest::new() else { return };
+            let mut url = format!("/v1/projects/{slug}/models/{}/versions?filename={}", query_value(&model), query_value(&file.name()));
+            let names = features.get_untracked();
+            if !names.trim().is_empty() {
+                url.push_str(&format!("&feature_names={}", query_value(names.trim())));
+            }
+            if xhr.open("POST", &url).is_err() {
+                return;
+            }
+            let _ = xhr.set_request_header("Content-Type", "application/octet-stream");
+            uploading.set(true);
+            let target = format!("/p/{slug}/models/{model}");
+            crate::components::widgets::send_with_progress(xhr, |x| x.send_with_opt_blob(Some(&file)), progress, move |status, body| {
+                uploading.set(false);
+                if (200..300).contains(&status) {
+                    crate::components::widgets::go_to(&target);
+                } else if status == 0 {
+                    error.set(Some("The upload was interrupted (network error).".into()));
+                } else {
+                    let msg = body["error"]["message"].as_str().unwrap_or("the upload failed").to_string();
+                    error.set(Some(format!("Upload refused: {msg}")));
+                }
+            });
+        }
+    };
+    view! {
+        <form class="card form" aria-label="Upload an ONNX model" on:submit=start>
+            <h3>"Upload an ONNX model"</h3>
+            <p class="muted">"The file becomes the next version of the model (created if new). Its inputs and outputs are read from the graph; a single [rows, n] input needs n feature names. Export classifiers without ZipMap."</p>
+            <label>"Model name"<input type="text" required prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/></label>
+            <label>"Feature names (comma-separated, for a [rows, n] input)"
+                <input type="text" placeholder="sepal_length, sepal_width, …" prop:value=move || features.get() on:input=move |ev| features.set(event_target_value(&ev))/>
+            </label>
+            <label>"ONNX file"<input type="file" accept=".onnx" node_ref=file_input/></label>
+            <button type="submit" class="primary" disabled=move || uploading.get()>"Upload model"</button>
+            <ProgressBar value=progress label="Model upload progress"/>
+            {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+        </form>
     }
 }
 
@@ -167,7 +236,7 @@ fn ModelCard(m: crate::model::RegisteredModelPage, save: ServerAction<SaveModelC
                 </table>
             })}
             {m.importance_svg.clone().map(|svg| view! {
-                <h4>{format!("Global feature importance (v{})", m.importance_version.unwrap_or_default())}</h4>
+                <h4>{m.importance_title.clone().unwrap_or_default()}</h4>
                 <div class="chart" role="img" aria-label="Global feature importance" inner_html=svg></div>
             })}
             {m.can_write.then(|| view! {

@@ -8,6 +8,7 @@
 //! with, so changes never drop a request.
 
 pub mod explain;
+pub mod importance;
 pub mod input;
 pub mod logging;
 pub mod model;
@@ -169,18 +170,24 @@ pub async fn notify(conn: &mut PgConnection) -> Result<()> {
     Ok(())
 }
 
-/// Clears this process's routing tables whenever another process announces a change (and when
-/// the connection that listens is re-established, since announcements may have been missed).
+/// Clears this process's routing tables whenever another process announces a serving change,
+/// and its access cache whenever access may have been taken away (both also when the connection
+/// that listens is re-established, since announcements may have been missed).
 pub async fn listen(core: Core) {
+    let forget_all = || {
+        core.serving.invalidate();
+        core.access.clear();
+    };
     loop {
         match sqlx::postgres::PgListener::connect_with(&core.db).await {
             Ok(mut listener) => {
-                if listener.listen(CHANNEL).await.is_ok() {
-                    core.serving.invalidate();
+                if listener.listen_all([CHANNEL, crate::access_cache::CHANNEL]).await.is_ok() {
+                    forget_all();
                     loop {
                         match listener.try_recv().await {
-                            Ok(Some(_)) => core.serving.invalidate(),
-                            Ok(None) => core.serving.invalidate(),
+                            Ok(Some(n)) if n.channel() == CHANNEL => core.serving.invalidate(),
+                            Ok(Some(_)) => core.access.clear(),
+                            Ok(None) => forget_all(),
                             Err(e) => {
                                 tracing::warn!(error = %e, "serving: listening for changes failed");
                                 break;
@@ -191,6 +198,7 @@ pub async fn listen(core: Core) {
             }
             Err(e) => tracing::warn!(error = %e, "serving: cannot listen for changes"),
         }
+        forget_all();
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
 }
@@ -470,6 +478,7 @@ pub async fn delete_endpoint(core: &Core, actor: &Actor, slug: &str, name: &str)
     notify(&mut tx).await?;
     tx.commit().await?;
     core.serving.invalidate();
+    core.access.clear();
     Ok(())
 }
 
@@ -497,6 +506,14 @@ pub struct DeployRequest {
 #[serde(deny_unknown_fields)]
 pub struct UndeployRequest {
     pub deployed_model_id: String,
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MutateRequest {
+    pub deployed_model_id: String,
+    /// The deployment's new explanation settings (replacing the old ones; `{}`: the defaults).
+    pub explanation: explain::ExplanationSpec,
 }
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -657,6 +674,41 @@ pub async fn undeploy(core: &Core, actor: &Actor, slug: &str, name: &str, req: U
     get_endpoint(core, actor, slug, name).await
 }
 
+/// Changes how a deployed model explains (editors), checked against the version it serves now;
+/// its traffic and predictions are untouched.
+pub async fn mutate_deployed_model(core: &Core, actor: &Actor, slug: &str, name: &str, req: MutateRequest) -> Result<EndpointView> {
+    let e = endpoint_ref(&core.db, actor, slug, name, Access::Write).await?;
+    let id = deployed_id(&req.deployed_model_id)?;
+    let version_id: Option<i64> = sqlx::query_scalar(
+        "SELECT v.id FROM deployed_models d
+           LEFT JOIN registered_model_aliases a ON d.alias IS NOT NULL AND a.model_id = d.model_id AND a.alias = d.alias
+           JOIN model_versions v ON v.id = COALESCE(d.version_id, a.version_id)
+          WHERE d.id = $1 AND d.endpoint_id = $2",
+    )
+    .bind(id)
+    .bind(e.id)
+    .fetch_optional(&core.db)
+    .await?;
+    let version_id = version_id.ok_or_else(|| Error::not_found(format!("endpoint '{name}' has no deployed model {id}")))?;
+    let loaded = core.serving.model(core, version_id).await?;
+    explain::resolve(&req.explanation, &loaded)?;
+    let mut tx = core.db.begin().await?;
+    let changed = sqlx::query("UPDATE deployed_models SET explanation = $3 WHERE id = $1 AND endpoint_id = $2")
+        .bind(id)
+        .bind(e.id)
+        .bind(serde_json::to_value(&req.explanation).map_err(anyhow::Error::from)?)
+        .execute(&mut *tx)
+        .await?;
+    if changed.rows_affected() == 0 {
+        return Err(Error::not_found(format!("endpoint '{name}' has no deployed model {id}")));
+    }
+    audit::record(&mut tx, actor, Some(e.project_id), "endpoint.explanation", "endpoint", &e.name, json!({ "deployed_model_id": id, "explanation": req.explanation })).await?;
+    notify(&mut tx).await?;
+    tx.commit().await?;
+    core.serving.invalidate();
+    get_endpoint(core, actor, slug, name).await
+}
+
 /// Sets the whole traffic split (editors): every deployed model named once, shares summing to 100.
 pub async fn set_traffic(core: &Core, actor: &Actor, slug: &str, name: &str, req: TrafficRequest) -> Result<EndpointView> {
     let e = endpoint_ref(&core.db, actor, slug, name, Access::Write).await?;
@@ -791,7 +843,14 @@ pub async fn route(core: &Core, slug: &str, name: &str) -> Result<Arc<Route>> {
 
 /// Who may predict on an endpoint: the project's editors and admins, and predict-only tokens
 /// that name the endpoint (while their user may predict there).
+///
+/// A granted decision is kept in the process's access cache (see [`crate::access_cache`]).
 pub async fn authorize_predict(core: &Core, actor: &Actor, slug: &str, endpoint: &str) -> Result<()> {
+    let key = oip_name(slug, endpoint);
+    if core.access.may_predict(actor, &key) {
+        return Ok(());
+    }
+    let epoch = crate::access_cache::epoch();
     projects::authorize_any_token(&core.db, actor, slug, Access::Write).await.map_err(|e| match e {
         Error::Forbidden(_) => Error::forbidden(format!("predicting on project '{slug}''s endpoints needs the editor role")),
         other => other,
@@ -810,6 +869,7 @@ pub async fn authorize_predict(core: &Core, actor: &Actor, slug: &str, endpoint:
             return Err(Error::forbidden(format!("this API token may not predict on endpoint '{endpoint}'")));
         }
     }
+    core.access.remember_predict(epoch, actor, &key);
     Ok(())
 }
 

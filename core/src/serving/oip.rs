@@ -285,6 +285,69 @@ fn output_tensors(model: &LoadedModel, p: &Predictions) -> Vec<OutputTensor> {
     }
 }
 
+/// Which outputs a request wants as binary data (the binary tensor extension): each output's
+/// `parameters.binary_data`, else the request's `parameters.binary_data_output`.
+#[derive(Debug, Clone, Default)]
+pub struct BinaryOutputs {
+    all: bool,
+    each: Vec<(String, bool)>,
+}
+
+impl BinaryOutputs {
+    pub fn of(req: &InferRequest) -> BinaryOutputs {
+        let flag = |p: &Option<Value>, key: &str| p.as_ref().and_then(|p| p.get(key)).and_then(Value::as_bool);
+        BinaryOutputs {
+            all: flag(&req.parameters, "binary_data_output").unwrap_or(false),
+            each: req.outputs.iter().flatten().filter_map(|o| flag(&o.parameters, "binary_data").map(|b| (o.name.clone(), b))).collect(),
+        }
+    }
+
+    fn wants(&self, name: &str) -> bool {
+        self.each.iter().find(|(n, _)| n == name).map(|(_, b)| *b).unwrap_or(self.all)
+    }
+}
+
+/// An answer's body: JSON, or — when outputs are wanted as binary data — a JSON header whose
+/// length is returned too, followed by those outputs' raw data in output order (FP64 as
+/// little-endian numbers, BYTES as 4-byte little-endian lengths and the bytes).
+pub fn encode_response(resp: &InferResponse, binary: &BinaryOutputs) -> Result<(Vec<u8>, Option<usize>)> {
+    let mut raw: Vec<u8> = Vec::new();
+    let mut any = false;
+    let outputs: Vec<Value> = resp
+        .outputs
+        .iter()
+        .map(|o| {
+            if !binary.wants(&o.name) {
+                return json!(o);
+            }
+            any = true;
+            let start = raw.len();
+            for v in &o.data {
+                match o.datatype {
+                    "BYTES" => {
+                        let text = v.as_str().unwrap_or_default().as_bytes();
+                        raw.extend_from_slice(&(text.len() as u32).to_le_bytes());
+                        raw.extend_from_slice(text);
+                    }
+                    _ => raw.extend_from_slice(&v.as_f64().unwrap_or(f64::NAN).to_le_bytes()),
+                }
+            }
+            json!({ "name": o.name, "shape": o.shape, "datatype": o.datatype, "parameters": { "binary_data_size": raw.len() - start } })
+        })
+        .collect();
+    let mut head = json!({ "model_name": resp.model_name, "model_version": resp.model_version, "parameters": resp.parameters, "outputs": outputs });
+    if let Some(id) = &resp.id {
+        head["id"] = json!(id);
+    }
+    let mut body = serde_json::to_vec(&head).map_err(anyhow::Error::from)?;
+    if !any {
+        return Ok((body, None));
+    }
+    let header_length = body.len();
+    body.extend_from_slice(&raw);
+    Ok((body, Some(header_length)))
+}
+
 /// Reads a request body: all JSON, or (the binary tensor extension) a JSON header of
 /// `header_length` bytes followed by the raw data of the inputs whose `parameters` give a
 /// `binary_data_size`, in input order.
@@ -443,6 +506,38 @@ mod tests {
             .contains("'z' is not a feature"));
         assert!(err(vec![tensor("x", vec![1], "BYTES", json!(["old"])), tensor("c", vec![1], "BYTES", json!(["a"]))]).contains("instance 0, feature 'x'"));
         assert!(err(vec![]).contains("empty"));
+    }
+
+    #[test]
+    fn outputs_wanted_as_binary_follow_the_json_header() {
+        let resp = InferResponse {
+            model_name: "p.e".into(),
+            model_version: "1".into(),
+            id: None,
+            parameters: json!({}),
+            outputs: vec![
+                OutputTensor { name: "label".into(), shape: vec![2], datatype: "BYTES", data: vec![json!("ab"), json!("c")] },
+                OutputTensor { name: "probabilities".into(), shape: vec![2, 1], datatype: "FP64", data: vec![json!(0.25), json!(1.5)] },
+            ],
+        };
+        let req = |body: Value| BinaryOutputs::of(&serde_json::from_value::<InferRequest>(body).unwrap());
+        let (json_only, none) = encode_response(&resp, &req(json!({ "inputs": [] }))).unwrap();
+        assert_eq!(none, None);
+        assert_eq!(serde_json::from_slice::<Value>(&json_only).unwrap()["outputs"][1]["data"], json!([0.25, 1.5]));
+        // All binary but the label, which asks for JSON.
+        let wanted = req(json!({ "inputs": [], "parameters": { "binary_data_output": true }, "outputs": [{ "name": "label", "parameters": { "binary_data": false } }, { "name": "probabilities" }] }));
+        let (body, n) = encode_response(&resp, &wanted).unwrap();
+        let n = n.unwrap();
+        let head: Value = serde_json::from_slice(&body[..n]).unwrap();
+        assert_eq!(head["outputs"][0]["data"], json!(["ab", "c"]));
+        assert_eq!(head["outputs"][1]["parameters"]["binary_data_size"], 16);
+        assert!(head["outputs"][1].get("data").is_none());
+        let raw = &body[n..];
+        assert_eq!(f64::from_le_bytes(raw[..8].try_into().unwrap()), 0.25);
+        assert_eq!(f64::from_le_bytes(raw[8..16].try_into().unwrap()), 1.5);
+        // BYTES: length-prefixed.
+        let (body, n) = encode_response(&resp, &req(json!({ "inputs": [], "outputs": [{ "name": "label", "parameters": { "binary_data": true } }] }))).unwrap();
+        assert_eq!(&body[n.unwrap()..n.unwrap() + 10], &[2, 0, 0, 0, b'a', b'b', 1, 0, 0, 0][..]);
     }
 
     #[test]

@@ -113,7 +113,7 @@ fn body<T: DeserializeOwned>(v: Value) -> ApiResult<T> {
     serde_json::from_value(v).map_err(|e| ApiError::bad_request(format!("Failed to deserialize the JSON body into the target type: {e}")))
 }
 
-/// `POST …/endpoints/{endpoint}:predict|:explain|:deploy|:undeploy|:setTraffic`: the action is parsed from
+/// `POST …/endpoints/{endpoint}:predict|:explain|:deploy|:undeploy|:setTraffic|:mutateDeployedModel`: the action is parsed from
 /// the segment.
 pub async fn action(
     State(s): State<AppState>,
@@ -130,9 +130,10 @@ pub async fn action(
         "deploy" => Json(serving::deploy(core, &actor, &project, endpoint, body(v)?).await?).into_response(),
         "undeploy" => Json(serving::undeploy(core, &actor, &project, endpoint, body(v)?).await?).into_response(),
         "setTraffic" => Json(serving::set_traffic(core, &actor, &project, endpoint, body(v)?).await?).into_response(),
+        "mutateDeployedModel" => Json(serving::mutate_deployed_model(core, &actor, &project, endpoint, body(v)?).await?).into_response(),
         _ => {
             return Err(ApiError::not_found(format!(
-                "no API route POST /v1/projects/{project}/endpoints/{raw}; endpoints have the actions :predict, :explain, :deploy, :undeploy and :setTraffic"
+                "no API route POST /v1/projects/{project}/endpoints/{raw}; endpoints have the actions :predict, :explain, :deploy, :undeploy, :setTraffic and :mutateDeployedModel"
             )))
         }
     })
@@ -186,3 +187,13 @@ fn undeploy() {}
               (status = 404, body = crate::error::ErrorBody)))]
 #[allow(dead_code)]
 fn set_traffic() {}
+
+/// Changes a deployed model's explanation settings (editors) without redeploying it: checked
+/// against the version it serves; its traffic is untouched.
+#[utoipa::path(post, path = "/v1/projects/{project}/endpoints/{endpoint}:mutateDeployedModel", tag = "endpoints",
+    params(("project" = String, Path, description = "project slug"), ("endpoint" = String, Path, description = "endpoint name")),
+    request_body = trellis_core::serving::MutateRequest,
+    responses((status = 200, body = EndpointView), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody)))]
+#[allow(dead_code)]
+fn mutate_deployed_model() {}

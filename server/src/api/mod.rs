@@ -69,7 +69,9 @@ pub fn router() -> Router<AppState> {
         .route("/v1/projects/{project}/batch-predictions/{batch}/output", get(batch::output))
         .route("/v1/projects/{project}/models/{model}", get(models::get).patch(models::update))
         // `POST …/versions/{version}:review`: the action is parsed from the segment.
+        .route("/v1/projects/{project}/models/{model}/versions", axum::routing::post(models::upload_version))
         .route("/v1/projects/{project}/models/{model}/versions/{version}", axum::routing::post(models::version_action))
+        .route("/v1/projects/{project}/models/{model}/versions/{version}/importance", get(models::importance))
         .route("/v1/training/algorithms", get(training::algorithms))
         .route("/v1/projects/{project}/audit", get(audit::project))
         .route("/v1/audit", get(audit::instance))

@@ -31,7 +31,7 @@ use crate::auth::{client_ip, ApiActor};
 use crate::startup::AppState;
 
 mod models;
-mod registry;
+pub(crate) mod registry;
 
 /// An MLflow error: `{"error_code", "message"}` with MLflow's code and HTTP status.
 #[derive(Debug)]

@@ -36,7 +36,7 @@ pub fn router() -> Router<AppState> {
         .route(&p("model-versions/transition-stage"), post(transition_stage))
 }
 
-pub(super) fn version_json(v: &ModelVersion, a: &Actor) -> Value {
+pub(crate) fn version_json(v: &ModelVersion, a: &Actor) -> Value {
     let mut out = json!({
         "name": v.display_name(a),
         "version": v.version.to_string(),

@@ -45,6 +45,7 @@ async fn serve(mut core: Core, settings: RouterSettings) -> TestApp {
     let store = startup::session_store(&pool).await.unwrap();
     let app = startup::router(state, store, &settings);
     tokio::spawn(trellis_core::serving::logging::write_forever(core.clone()));
+    tokio::spawn(trellis_core::serving::listen(core.clone()));
     tokio::spawn(async move {
         axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
     });

@@ -1,0 +1,131 @@
+//! Global feature importance of a model version: the mean absolute attribution of each feature
+//! over a sample of rows of the data it was trained on (or of its baseline dataset, for an
+//! uploaded model), each row explained for its predicted class (or its value) — TreeSHAP for
+//! built-in tree models, sampled Shapley (10 paths) otherwise.
+
+use serde::Serialize;
+use trellis_ml::explain::Method;
+use trellis_ml::train::{Estimator, Predictions};
+
+use super::input::{Cell, ColumnBuilder};
+use super::model::{LoadedModel, Predictor};
+use crate::projects::{self, Access};
+use crate::{Actor, Core, Error, Result};
+
+/// Rows read from the start of the dataset version, and rows explained among them (evenly spaced).
+const READ_ROWS: usize = crate::datasets::MAX_PREVIEW_ROWS;
+pub const SAMPLE_ROWS: usize = 100;
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct GlobalImportance {
+    /// `tree_shap` or `sampled_shapley`.
+    pub method: String,
+    /// The dataset version the sample came from (`name@vN`).
+    pub dataset: String,
+    /// Rows explained.
+    pub rows: usize,
+    /// Each feature's mean |attribution|, largest first.
+    pub features: Vec<FeatureImportance>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FeatureImportance {
+    pub feature: String,
+    pub importance: f64,
+}
+
+/// The version's global importance (readers), or `None` when Trellis does not know which data
+/// it was trained on.
+pub async fn global_importance(core: &Core, actor: &Actor, slug: &str, model: &str, version: i32) -> Result<Option<GlobalImportance>> {
+    let (project, _) = projects::authorize(&core.db, actor, slug, Access::Read).await?;
+    let (_, version_id, _) = super::resolve_version(&core.db, project.id, slug, model.trim(), Some(version), None)
+        .await
+        .map_err(|e| match e {
+            Error::BadRequest(m) => Error::not_found(m),
+            other => other,
+        })?;
+    let Some((dataset, number)) = training_data(core, version_id).await? else { return Ok(None) };
+    let loaded = core.serving.model(core, version_id).await?;
+    let preview = match crate::datasets::preview(core, actor, slug, &dataset, number, 0, READ_ROWS).await {
+        Ok(p) => p,
+        // The dataset version is gone: nothing to sample.
+        Err(Error::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let at: Vec<usize> = match loaded.features.iter().map(|f| preview.columns.iter().position(|c| c.trim() == f.name)).collect::<Option<Vec<_>>>() {
+        Some(at) => at,
+        None => return Ok(None),
+    };
+    let rows = preview.rows;
+    let step = (rows.len() / SAMPLE_ROWS).max(1);
+    let sample: Vec<Vec<String>> = rows.into_iter().step_by(step).take(SAMPLE_ROWS).collect();
+    if sample.is_empty() {
+        return Ok(None);
+    }
+    let label = format!("{dataset}@v{number}");
+    tokio::task::spawn_blocking(move || compute(&loaded, &at, &sample).map(|(method, features)| Some(GlobalImportance { method, dataset: label, rows: sample.len(), features })))
+        .await
+        .map_err(|e| Error::Internal(anyhow::anyhow!("computing importance: {e}")))?
+}
+
+/// The dataset version a model version was trained on: its run's `dataset` param, or the
+/// dataset its baseline came from (`name@vN`).
+async fn training_data(core: &Core, version_id: i64) -> Result<Option<(String, i32)>> {
+    let label: Option<String> = sqlx::query_scalar(
+        "SELECT p.value FROM model_versions v JOIN run_params p ON p.run_id = v.run_id AND p.key = 'dataset' WHERE v.id = $1",
+    )
+    .bind(version_id)
+    .fetch_optional(&core.db)
+    .await?;
+    let label = match label {
+        Some(l) => Some(l),
+        None => {
+            let location: String = sqlx::query_scalar("SELECT storage_location FROM model_versions WHERE id = $1").bind(version_id).fetch_one(&core.db).await?;
+            match super::model::files_at(&core.db, &location).await {
+                Ok(files) => super::model::read_file(core, &files, "baseline.json")
+                    .await?
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                    .and_then(|v| v.get("dataset").and_then(|d| d.as_str()).map(str::to_string)),
+                Err(_) => None,
+            }
+        }
+    };
+    Ok(label.and_then(|l| {
+        let (d, v) = l.rsplit_once("@v")?;
+        Some((d.to_string(), v.parse().ok()?))
+    }))
+}
+
+fn compute(model: &LoadedModel, at: &[usize], sample: &[Vec<String>]) -> Result<(String, Vec<FeatureImportance>)> {
+    let mut builders: Vec<ColumnBuilder<'_>> = model.features.iter().map(|f| ColumnBuilder::new(f, sample.len())).collect();
+    for (r, cells) in sample.iter().enumerate() {
+        for (b, &c) in builders.iter_mut().zip(at) {
+            b.push(r, Cell::Text(std::borrow::Cow::Borrowed(cells.get(c).map(String::as_str).unwrap_or(""))))?;
+        }
+    }
+    let columns: Vec<trellis_ml::train::Column> = builders.into_iter().map(ColumnBuilder::finish).collect();
+    let predictions = model.predict(&columns)?;
+    let (method, name) = match &model.predictor {
+        Predictor::Builtin(m) if matches!(m.estimator, Estimator::RandomForest(_) | Estimator::GradientBoosting(_)) => (Method::TreeShap, "tree_shap"),
+        _ => (Method::SampledShapley { path_count: 10 }, "sampled_shapley"),
+    };
+    let mut totals = vec![0.0; model.features.len()];
+    for r in 0..sample.len() {
+        let output = match &predictions {
+            Predictions::Probabilities { classes: k, values } => {
+                values[r * k..(r + 1) * k].iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0)
+            }
+            _ => 0,
+        };
+        let x = super::explain::row_values(&columns, r);
+        let e = super::explain::attribute(model, &x, &model.baseline, output, method, r as u64)?;
+        for (t, a) in totals.iter_mut().zip(&e.attributions) {
+            *t += a.abs();
+        }
+    }
+    let n = sample.len() as f64;
+    let mut features: Vec<FeatureImportance> =
+        model.features.iter().zip(totals).map(|(f, t)| FeatureImportance { feature: f.name.clone(), importance: t / n }).collect();
+    features.sort_by(|a, b| b.importance.total_cmp(&a.importance));
+    Ok((name.to_string(), features))
+}
