@@ -269,17 +269,21 @@ struct PathElement {
     weight: f64,
 }
 
-fn extend(path: &mut Vec<PathElement>, zero: f64, one: f64, feature: i64) {
-    let depth = path.len();
-    path.push(PathElement { feature, zero, one, weight: if depth == 0 { 1.0 } else { 0.0 } });
+/// Adds a feature to a path of `len` elements (the slice has room for one more); returns the new
+/// length.
+fn extend(path: &mut [PathElement], len: usize, zero: f64, one: f64, feature: i64) -> usize {
+    let depth = len;
+    path[depth] = PathElement { feature, zero, one, weight: if depth == 0 { 1.0 } else { 0.0 } };
     for i in (0..depth).rev() {
         path[i + 1].weight += one * path[i].weight * (i + 1) as f64 / (depth + 1) as f64;
         path[i].weight = zero * path[i].weight * (depth - i) as f64 / (depth + 1) as f64;
     }
+    len + 1
 }
 
-fn unwind(path: &mut Vec<PathElement>, index: usize) {
-    let depth = path.len() - 1;
+/// Removes element `index` from a path of `len` elements; returns the new length.
+fn unwind(path: &mut [PathElement], len: usize, index: usize) -> usize {
+    let depth = len - 1;
     let (one, zero) = (path[index].one, path[index].zero);
     let mut next = path[depth].weight;
     for i in (0..depth).rev() {
@@ -296,7 +300,7 @@ fn unwind(path: &mut Vec<PathElement>, index: usize) {
         path[i].zero = path[i + 1].zero;
         path[i].one = path[i + 1].one;
     }
-    path.pop();
+    depth
 }
 
 fn unwound_sum(path: &[PathElement], index: usize) -> f64 {
@@ -318,32 +322,145 @@ fn unwound_sum(path: &[PathElement], index: usize) -> f64 {
     total * (depth + 1) as f64
 }
 
-#[allow(clippy::too_many_arguments)]
-fn shap_recurse(tree: &Tree, x: &[f64], output: usize, phi: &mut [f64], node: usize, parent: &[PathElement], zero: f64, one: f64, feature: i64) {
-    let mut path = parent.to_vec();
-    extend(&mut path, zero, one, feature);
-    let n = &tree.nodes[node];
-    if n.is_leaf() {
-        let value = n.value.get(output).copied().unwrap_or(0.0);
-        for i in 1..path.len() {
-            let w = unwound_sum(&path, i);
-            let el = path[i];
-            phi[el.feature as usize] += w * (el.one - el.zero) * value;
+/// What TreeSHAP needs of a tree: for each node, whether it is a leaf and its value, its training
+/// cover, its split feature, and its children in the order "the one the row takes first".
+trait ShapTree {
+    fn is_leaf(&self, node: usize) -> bool;
+    fn value(&self, node: usize) -> f64;
+    fn cover(&self, node: usize) -> f64;
+    fn feature(&self, node: usize) -> usize;
+    /// The children of a split node, the one row `x` goes to first; the count used.
+    fn children(&self, node: usize, x: &[f64]) -> ([usize; 3], usize);
+}
+
+/// A forest's tree, for one output (class).
+struct ForestTree<'a>(&'a Tree, usize);
+
+impl ShapTree for ForestTree<'_> {
+    fn is_leaf(&self, node: usize) -> bool {
+        self.0.nodes[node].is_leaf()
+    }
+    fn value(&self, node: usize) -> f64 {
+        self.0.nodes[node].value.get(self.1).copied().unwrap_or(0.0)
+    }
+    fn cover(&self, node: usize) -> f64 {
+        self.0.nodes[node].cover
+    }
+    fn feature(&self, node: usize) -> usize {
+        self.0.nodes[node].feature as usize
+    }
+    fn children(&self, node: usize, x: &[f64]) -> ([usize; 3], usize) {
+        let nodes = &self.0.nodes;
+        let n = &nodes[node];
+        let v = x[n.feature as usize];
+        let goes_left = v <= n.threshold || v.is_nan() && nodes[n.left as usize].cover >= nodes[n.right as usize].cover;
+        if goes_left {
+            ([n.left as usize, n.right as usize, 0], 2)
+        } else {
+            ([n.right as usize, n.left as usize, 0], 2)
         }
-        return;
     }
-    let goes_left = x[n.feature as usize] <= n.threshold || x[n.feature as usize].is_nan() && tree.nodes[n.left as usize].cover >= tree.nodes[n.right as usize].cover;
-    let (hot, cold) = if goes_left { (n.left as usize, n.right as usize) } else { (n.right as usize, n.left as usize) };
-    let cover = n.cover.max(f64::MIN_POSITIVE);
-    let (hot_zero, cold_zero) = (tree.nodes[hot].cover / cover, tree.nodes[cold].cover / cover);
-    let (mut in_zero, mut in_one) = (1.0, 1.0);
-    if let Some(k) = path.iter().position(|p| p.feature == n.feature as i64) {
-        in_zero = path[k].zero;
-        in_one = path[k].one;
-        unwind(&mut path, k);
+}
+
+/// A boosted tree of forust, with its own missing-value branches.
+struct BoostedTree<'a> {
+    tree: &'a forust_ml::tree::Tree,
+    missing: f64,
+}
+
+impl ShapTree for BoostedTree<'_> {
+    fn is_leaf(&self, node: usize) -> bool {
+        self.tree.nodes[node].is_leaf
     }
-    shap_recurse(tree, x, output, phi, hot, &path, hot_zero * in_zero, in_one, n.feature as i64);
-    shap_recurse(tree, x, output, phi, cold, &path, cold_zero * in_zero, 0.0, n.feature as i64);
+    fn value(&self, node: usize) -> f64 {
+        self.tree.nodes[node].weight_value as f64
+    }
+    fn cover(&self, node: usize) -> f64 {
+        self.tree.nodes[node].hessian_sum as f64
+    }
+    fn feature(&self, node: usize) -> usize {
+        self.tree.nodes[node].split_feature
+    }
+    fn children(&self, node: usize, x: &[f64]) -> ([usize; 3], usize) {
+        let n = &self.tree.nodes[node];
+        let v = x[n.split_feature];
+        let missing = if self.missing.is_nan() { v.is_nan() } else { v == self.missing };
+        let taken = if missing {
+            n.missing_node
+        } else if v < n.split_value {
+            n.left_child
+        } else {
+            n.right_child
+        };
+        let all = [n.left_child, n.right_child, n.missing_node];
+        let count = if n.missing_node != n.left_child && n.missing_node != n.right_child { 3 } else { 2 };
+        let mut out = [taken, 0, 0];
+        let mut k = 1;
+        for &c in &all[..count] {
+            if c != taken {
+                out[k] = c;
+                k += 1;
+            }
+        }
+        (out, k)
+    }
+}
+
+/// TreeSHAP's walk of one tree for one row. The path of each level of the recursion lives in its
+/// own segment of one buffer (level `k` at offset `k(k+1)/2`, room for `k + 1` elements), so the
+/// walk allocates nothing per node.
+struct ShapWalk<'a, T: ShapTree> {
+    tree: &'a T,
+    x: &'a [f64],
+    phi: &'a mut [f64],
+    paths: Vec<PathElement>,
+}
+
+impl<T: ShapTree> ShapWalk<'_, T> {
+    fn recurse(&mut self, node: usize, level: usize, parent_len: usize, zero: f64, one: f64, feature: i64) {
+        let start = level * (level + 1) / 2;
+        let end = start + level + 1;
+        if self.paths.len() < end {
+            self.paths.resize(end, PathElement { feature: 0, zero: 0.0, one: 0.0, weight: 0.0 });
+        }
+        if level > 0 {
+            let parent = (level - 1) * level / 2;
+            self.paths.copy_within(parent..parent + parent_len, start);
+        }
+        let mut len = extend(&mut self.paths[start..end], parent_len, zero, one, feature);
+        let tree = self.tree;
+        if tree.is_leaf(node) {
+            let value = tree.value(node);
+            let path = &self.paths[start..start + len];
+            for i in 1..len {
+                let w = unwound_sum(path, i);
+                let el = path[i];
+                self.phi[el.feature as usize] += w * (el.one - el.zero) * value;
+            }
+            return;
+        }
+        let split = tree.feature(node);
+        let (children, count) = tree.children(node, self.x);
+        let cover = tree.cover(node).max(f64::MIN_POSITIVE);
+        let (mut in_zero, mut in_one) = (1.0, 1.0);
+        if let Some(k) = self.paths[start..start + len].iter().position(|p| p.feature == split as i64) {
+            in_zero = self.paths[start + k].zero;
+            in_one = self.paths[start + k].one;
+            len = unwind(&mut self.paths[start..end], len, k);
+        }
+        for (i, &child) in children[..count].iter().enumerate() {
+            let zero = tree.cover(child) / cover * in_zero;
+            self.recurse(child, level + 1, len, zero, if i == 0 { in_one } else { 0.0 }, split as i64);
+        }
+    }
+}
+
+/// Adds one tree's TreeSHAP attributions of row `x` into `phi`, with a path buffer kept between
+/// trees.
+fn shap_walk<T: ShapTree>(tree: &T, x: &[f64], phi: &mut [f64], paths: &mut Vec<PathElement>) {
+    let mut walk = ShapWalk { tree, x, phi, paths: std::mem::take(paths) };
+    walk.recurse(0, 0, 0, 1.0, 1.0, -1);
+    *paths = walk.paths;
 }
 
 /// The expected output of a tree: its leaves weighted by training cover.
@@ -355,8 +472,16 @@ fn expected_value(tree: &Tree, output: usize) -> f64 {
 /// Exact TreeSHAP of one tree at an encoded row: (expected value, attribution per column).
 pub fn tree_shap_one(tree: &Tree, x: &[f64], output: usize) -> (f64, Vec<f64>) {
     let mut phi = vec![0.0; x.len()];
-    shap_recurse(tree, x, output, &mut phi, 0, &[], 1.0, 1.0, -1);
-    (expected_value(tree, output), phi)
+    let mut paths = Vec::new();
+    let expected = tree_shap_into(tree, x, output, &mut phi, &mut paths);
+    (expected, phi)
+}
+
+/// [`tree_shap_one`] adding into `phi`, with a path buffer the caller keeps between trees;
+/// returns the tree's expected value.
+fn tree_shap_into(tree: &Tree, x: &[f64], output: usize, phi: &mut [f64], paths: &mut Vec<PathElement>) -> f64 {
+    shap_walk(&ForestTree(tree, output), x, phi, paths);
+    expected_value(tree, output)
 }
 
 fn tree_shap(model: &Model, names: &[String], x: &[FeatureValue], output: usize) -> Result<Explanation, TrainError> {
@@ -369,11 +494,12 @@ fn tree_shap(model: &Model, names: &[String], x: &[FeatureValue], output: usize)
             let n = forest.trees.len().max(1) as f64;
             let mut phi = vec![0.0; row.cols];
             let mut expected = 0.0;
+            let mut paths = Vec::new();
             for t in &forest.trees {
-                let (e, p) = tree_shap_one(t, &row.data, output);
-                expected += e / n;
-                phi.iter_mut().zip(p).for_each(|(a, b)| *a += b / n);
+                expected += tree_shap_into(t, &row.data, output, &mut phi, &mut paths);
             }
+            expected /= n;
+            phi.iter_mut().for_each(|a| *a /= n);
             let instance = output_of(&model.predict_encoded(&row), output)[0];
             (expected, instance, phi)
         }
@@ -386,9 +512,15 @@ fn tree_shap(model: &Model, names: &[String], x: &[FeatureValue], output: usize)
                 _ => (b.boosters.get(output).ok_or_else(|| TrainError::Data(format!("no output {output}")))?, 1.0),
             };
             let m = forust_ml::Matrix::new(&row.data, 1, row.cols);
-            let c = booster.predict_contributions(&m, forust_ml::gradientbooster::ContributionsMethod::Shapley, false);
-            let bias = c[row.cols];
-            let phi: Vec<f64> = c[..row.cols].iter().map(|v| sign * v).collect();
+            let trees = &booster.trees[..booster.prediction_iteration.unwrap_or(booster.trees.len()).min(booster.trees.len())];
+            let mut phi = vec![0.0; row.cols];
+            let mut paths = Vec::new();
+            let mut bias = booster.base_score;
+            for tree in trees {
+                shap_walk(&BoostedTree { tree, missing: booster.missing }, &row.data, &mut phi, &mut paths);
+                bias += tree.get_average_leaf_weights(0);
+            }
+            phi.iter_mut().for_each(|v| *v *= sign);
             let instance = sign * booster.predict(&m, false)[0];
             (sign * bias, instance, phi)
         }

@@ -166,6 +166,65 @@ fn tree_shap_of_boosted_trees_sums_to_the_log_odds() {
     assert!(explain(&linear, &x, &training_baseline(&linear), 1, Method::TreeShap, 0).is_err());
 }
 
+/// v(S) of boosted trees in log-odds: the base score plus each tree's expectation with the
+/// features in S fixed to x (missing values down the missing branch), the others following the
+/// training hessians.
+fn boosted_conditional(booster: &forust_ml::GradientBooster, x: &[f64], set: &[bool]) -> f64 {
+    fn walk(t: &forust_ml::tree::Tree, node: usize, x: &[f64], set: &[bool]) -> f64 {
+        let n = &t.nodes[node];
+        if n.is_leaf {
+            return n.weight_value as f64;
+        }
+        let f = n.split_feature;
+        if set[f] {
+            let next = if x[f].is_nan() { n.missing_node } else if x[f] < n.split_value { n.left_child } else { n.right_child };
+            return walk(t, next, x, set);
+        }
+        let mut children = vec![n.left_child, n.right_child];
+        if n.missing_node != n.left_child && n.missing_node != n.right_child {
+            children.push(n.missing_node);
+        }
+        children.iter().map(|&c| t.nodes[c].hessian_sum as f64 * walk(t, c, x, set)).sum::<f64>() / n.hessian_sum as f64
+    }
+    booster.base_score + booster.trees.iter().map(|t| walk(t, 0, x, set)).sum::<f64>()
+}
+
+#[test]
+fn tree_shap_of_boosted_trees_equals_shapley_values_by_enumeration() {
+    let model = fit(Algorithm::GradientBoosting, Task::Binary, &[("n_estimators", 12.0), ("max_depth", 4.0)]);
+    let Estimator::GradientBoosting(b) = &model.estimator else { panic!("boosted trees") };
+    let booster = &b.boosters[0];
+    let names: Vec<String> = ["a", "b", "c", "colour"].map(String::from).to_vec();
+    for x in [instance(1.5, -0.3, 0.2, "green"), instance(-1.0, f64::NAN, 0.9, "blue"), instance(0.0, 0.0, 0.5, "red")] {
+        let e = explain(&model, &x, &training_baseline(&model), 1, Method::TreeShap, 0).unwrap();
+        let encoded = model.preprocessor.encode(&columns_of(&names, &[x.clone()]), 1, crate::train::encoding_for(Algorithm::GradientBoosting)).unwrap();
+        let d = encoded.cols;
+        assert_eq!(d, names.len(), "one column per feature");
+        for j in 0..d {
+            let mut phi = 0.0;
+            for mask in 0u32..(1 << d) {
+                if mask & (1 << j) != 0 {
+                    continue;
+                }
+                let set: Vec<bool> = (0..d).map(|k| mask & (1 << k) != 0).collect();
+                let mut with = set.clone();
+                with[j] = true;
+                let s = set.iter().filter(|b| **b).count();
+                let weight = factorial(s) * factorial(d - s - 1) / factorial(d);
+                phi += weight * (boosted_conditional(booster, &encoded.data, &with) - boosted_conditional(booster, &encoded.data, &set));
+            }
+            assert!((e.attributions[j] - phi).abs() < 1e-9, "feature {j}: {} vs {phi}", e.attributions[j]);
+        }
+        assert!((e.baseline_output - boosted_conditional(booster, &encoded.data, &[false; 4])).abs() < 1e-6);
+        // forust's own (single-precision) contributions agree.
+        let m = forust_ml::Matrix::new(&encoded.data, 1, d);
+        let theirs = booster.predict_contributions(&m, forust_ml::gradientbooster::ContributionsMethod::Shapley, false);
+        for j in 0..d {
+            assert!((e.attributions[j] - theirs[j]).abs() < 1e-4, "feature {j}: {} vs forust {}", e.attributions[j], theirs[j]);
+        }
+    }
+}
+
 #[test]
 fn integrated_gradients_converge_as_steps_grow() {
     let model = fit(Algorithm::Linear, Task::Regression, &[]);
