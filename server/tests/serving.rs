@@ -294,6 +294,57 @@ async fn traffic_is_split_between_versions_and_an_alias_is_followed() {
 }
 
 #[tokio::test]
+async fn changes_to_an_endpoint_under_load_drop_no_request() {
+    let app = spawn().await;
+    let team = app.team().await;
+    serve_trained(&app, &team, "linear").await;
+    train_and_register(&app, &team.editor, "random_forest").await;
+    let (_, rows) = rows();
+    let body = json!({ "instances": [rows[7].0] });
+    // Four clients predict without pause while the endpoint changes under them.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (http, url, token, body, stop) = (app.http.clone(), app.at(PREDICT), team.editor.clone(), body.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut answers: std::collections::HashMap<u16, usize> = Default::default();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let res = http.post(&url).bearer_auth(&token).json(&body).send().await.unwrap();
+                    *answers.entry(res.status().as_u16()).or_default() += 1;
+                }
+                answers
+            })
+        })
+        .collect();
+    let endpoint = "/v1/projects/churn/endpoints/cancer";
+    let change = |action: &str, body: Value| {
+        let path = format!("{endpoint}:{action}");
+        let (app, token) = (&app, team.editor.clone());
+        async move { app.send(Method::POST, &path, Some(&token), Some(body)).await }
+    };
+    let res = change("deploy", json!({ "model": "cancer", "version": 2, "traffic_percent": 20 })).await;
+    let ids: Vec<String> = res.json::<Value>().await.unwrap()["deployed_models"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap().to_string()).collect();
+    for split in [[50, 50], [0, 100], [90, 10]] {
+        let res = change("setTraffic", json!({ "traffic_split": { ids[0].clone(): split[0], ids[1].clone(): split[1] } })).await;
+        assert_eq!(res.status(), 200);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(change("mutateDeployedModel", json!({ "deployed_model_id": ids[0], "explanation": { "path_count": 3 } })).await.status(), 200);
+    assert_eq!(change("undeploy", json!({ "deployed_model_id": ids[0] })).await.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(change("deploy", json!({ "model": "cancer", "version": 1, "traffic_percent": 30 })).await.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut total = 0;
+    for c in clients {
+        let answers = c.await.unwrap();
+        assert_eq!(answers.keys().copied().collect::<Vec<_>>(), vec![200], "every request was answered: {answers:?}");
+        total += answers[&200];
+    }
+    assert!(total >= 20, "the clients were predicting throughout ({total} requests)");
+}
+
+#[tokio::test]
 async fn the_open_inference_protocol_serves_endpoints_by_name() {
     let app = spawn().await;
     let team = app.team().await;
