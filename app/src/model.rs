@@ -775,6 +775,31 @@ pub struct TrainingForm {
     /// For the "best model" preset (`algorithm` = `best`): minutes before no new trial starts.
     #[serde(default)]
     pub time_budget_minutes: String,
+    /// Search hyperparameters (a tuning job) instead of training once.
+    #[serde(default)]
+    pub tune: bool,
+    /// Per hyperparameter searched: how, and its bounds or values as typed.
+    #[serde(default)]
+    pub space: std::collections::BTreeMap<String, SearchField>,
+    /// `random` or `grid`.
+    #[serde(default)]
+    pub method: String,
+    #[serde(default)]
+    pub max_trials: String,
+    #[serde(default)]
+    pub parallelism: String,
+}
+
+/// How one hyperparameter is searched, as typed in the training form.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct SearchField {
+    /// `fixed` (not searched), `uniform`, `log_uniform`, `int` or `choice`.
+    pub kind: String,
+    pub low: String,
+    pub high: String,
+    /// For `choice`: comma-separated values.
+    pub choices: String,
 }
 
 /// An endpoint in a project's list and at the top of its page.

@@ -540,6 +540,32 @@ test("an editor trains a model in the browser, follows the job and sees its eval
   await expect(page.getByRole("table", { name: "Dataset inputs" })).toContainText("cancer@v1");
   await shot(page, "25-trained-run");
   trainedRun = new URL(page.url()).pathname;
+
+  // A search over a hyperparameter's range: a parent run with one child run per trial.
+  await page.getByRole("link", { name: "Train", exact: true }).click();
+  await hydrated(page);
+  await form.getByRole("combobox", { name: "Dataset version" }).selectOption({ label: "cancer v1 (569 rows)" });
+  await form.getByRole("combobox", { name: "Target column" }).selectOption("diagnosis");
+  await form.getByRole("combobox", { name: "Algorithm" }).selectOption("random_forest");
+  await form.getByLabel("Experiment").fill("cancer-models");
+  await form.getByLabel("Search hyperparameters").check();
+  await form.getByRole("combobox", { name: "How to search max_depth" }).selectOption("int");
+  await form.getByLabel("Lowest max_depth").fill("9");
+  await form.getByLabel("Highest max_depth").fill("3");
+  await form.getByLabel("Trials", { exact: true }).fill("3");
+  await form.getByRole("button", { name: "Start training" }).click();
+  await expect(page.getByRole("alert")).toContainText("max_depth");
+  await form.getByLabel("Lowest max_depth").fill("3");
+  await form.getByLabel("Highest max_depth").fill("9");
+  await form.getByRole("button", { name: "Start training" }).click();
+  await expect(page).toHaveURL(/\/p\/churn-model\/runs\/[0-9a-f]{32}$/);
+  const trials = page.getByRole("region", { name: "Trials" });
+  await expect.poll(async () => {
+    await page.reload();
+    return (await trials.textContent({ timeout: 10_000 })) ?? "";
+  }, { timeout: 90_000, intervals: [2_000] }).toContain("3 of 3 trials ended");
+  await expect(trials.getByRole("table", { name: "Trials" })).toContainText("max_depth");
+  await shot(page, "25b-tuning-run");
 });
 
 test("an editor registers the trained model, deploys two versions 80/20 and tries a prediction", async ({ page }) => {

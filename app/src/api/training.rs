@@ -50,7 +50,10 @@ pub async fn start_training(slug: String, form: TrainingForm) -> Result<String, 
         "" => None,
         s => Some(s.parse::<u64>().map_err(|_| AppError::BadRequest(format!("seed: '{s}' is not a whole number ≥ 0")))?),
     };
-    let params = form
+    // Every kind of training takes these the same way.
+    let features = (!form.features.is_empty()).then(|| form.features.clone());
+    let run_name = (!form.run_name.trim().is_empty()).then(|| form.run_name.clone());
+    let params: std::collections::BTreeMap<String, serde_json::Value> = form
         .params
         .into_iter()
         .filter(|(_, v)| !v.trim().is_empty())
@@ -74,11 +77,63 @@ pub async fn start_training(slug: String, form: TrainingForm) -> Result<String, 
             parallelism: None,
             metric: None,
             direction: None,
-            features: (!form.features.is_empty()).then_some(form.features),
+            features,
             seed,
-            run_name: (!form.run_name.trim().is_empty()).then_some(form.run_name),
+            run_name,
         };
         let submitted = trellis_core::tuning::submit_automl(&cx.core, &actor, &slug, req).await.map_err(|e| cx.fail(e))?;
+        return Ok(submitted.run_id);
+    }
+    if form.tune {
+        let number = |what: &str, name: &str, raw: &str| -> Result<serde_json::Value, AppError> {
+            let raw = raw.trim();
+            let x: f64 = raw.parse().map_err(|_| AppError::BadRequest(format!("{name}: the {what} '{raw}' is not a number")))?;
+            Ok(if x.fract() == 0.0 && x.abs() < 9.0e15 { serde_json::json!(x as i64) } else { serde_json::json!(x) })
+        };
+        let mut search_space = std::collections::BTreeMap::new();
+        for (name, f) in &form.space {
+            let value = match f.kind.as_str() {
+                "" | "fixed" => continue,
+                kind @ ("uniform" | "log_uniform" | "int") => {
+                    serde_json::json!({ kind: [number("lowest value", name, &f.low)?, number("highest value", name, &f.high)?] })
+                }
+                "choice" => {
+                    let values = f.choices.split(',').filter(|v| !v.trim().is_empty()).map(|v| number("value", name, v)).collect::<Result<Vec<_>, _>>()?;
+                    serde_json::json!({ "choice": values })
+                }
+                other => return Err(AppError::BadRequest(format!("{name}: unknown way to search '{other}'"))),
+            };
+            search_space.insert(name.clone(), value);
+        }
+        if search_space.is_empty() {
+            return Err(AppError::BadRequest("search space: choose how to search at least one hyperparameter (a range or values)".into()));
+        }
+        let whole = |what: &str, raw: &str| -> Result<Option<usize>, AppError> {
+            match raw.trim() {
+                "" => Ok(None),
+                t => t.parse().map(Some).map_err(|_| AppError::BadRequest(format!("{what}: '{t}' is not a whole number"))),
+            }
+        };
+        let params = params.into_iter().filter(|(k, _)| !search_space.contains_key(k)).collect();
+        let req = trellis_core::tuning::TuningRequest {
+            experiment: form.experiment,
+            dataset,
+            version,
+            target: form.target,
+            task: form.task,
+            algorithm: form.algorithm,
+            params,
+            search_space,
+            method: (!form.method.trim().is_empty()).then(|| form.method.trim().to_string()),
+            max_trials: whole("trials", &form.max_trials)?,
+            parallelism: whole("trials at once", &form.parallelism)?,
+            metric: None,
+            direction: None,
+            features,
+            seed,
+            run_name,
+        };
+        let submitted = trellis_core::tuning::submit(&cx.core, &actor, &slug, req).await.map_err(|e| cx.fail(e))?;
         return Ok(submitted.run_id);
     }
     let req = trellis_core::training::TrainingRequest {
@@ -89,9 +144,9 @@ pub async fn start_training(slug: String, form: TrainingForm) -> Result<String, 
         task: form.task,
         algorithm: form.algorithm,
         params,
-        features: (!form.features.is_empty()).then_some(form.features),
+        features,
         seed,
-        run_name: (!form.run_name.trim().is_empty()).then_some(form.run_name),
+        run_name,
     };
     let submitted = trellis_core::training::submit(&cx.core, &actor, &slug, req).await.map_err(|e| cx.fail(e))?;
     Ok(submitted.run_id)

@@ -8,7 +8,7 @@ use leptos_meta::Title;
 
 use crate::api::training::{get_training_options, StartTraining, BEST_MODEL};
 use crate::components::widgets::{action_error, go_to, ErrorBox, Loading, ProgressBar};
-use crate::model::{TrainingForm, TrainingOptions};
+use crate::model::{SearchField, TrainingForm, TrainingOptions};
 use crate::pages::project::use_project;
 
 #[component]
@@ -61,6 +61,11 @@ fn TrainingFormView(options: TrainingOptions, action: ServerAction<StartTraining
     let seed = RwSignal::new("0".to_string());
     let run_name = RwSignal::new(String::new());
     let budget = RwSignal::new("5".to_string());
+    let tune = RwSignal::new(false);
+    let space = RwSignal::new(BTreeMap::<String, SearchField>::new());
+    let method = RwSignal::new("random".to_string());
+    let trials = RwSignal::new("10".to_string());
+    let parallelism = RwSignal::new("2".to_string());
     let columns = Memo::new(move |_| versions.with_value(|vs| vs.iter().find(|v| v.key() == version.get()).map(|v| v.columns.clone()).unwrap_or_default()));
     // A new version: the last column as the target (when the chosen one is not in it), with the
     // task that fits it.
@@ -77,6 +82,7 @@ fn TrainingFormView(options: TrainingOptions, action: ServerAction<StartTraining
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let algo = algorithm.get_untracked();
+        let algo_is_single = algo != BEST_MODEL;
         let known: Vec<String> = algorithms.with_value(|a| a.iter().find(|x| x.name == algo).map(|x| x.params.iter().map(|p| p.name.clone()).collect()).unwrap_or_default());
         let chosen_target = target.get_untracked();
         let skip = excluded.get_untracked();
@@ -98,6 +104,11 @@ fn TrainingFormView(options: TrainingOptions, action: ServerAction<StartTraining
                 seed: seed.get_untracked(),
                 run_name: run_name.get_untracked(),
                 time_budget_minutes: budget.get_untracked(),
+                tune: tune.get_untracked() && algo_is_single,
+                space: space.get_untracked().into_iter().filter(|(k, _)| known.contains(k)).collect(),
+                method: method.get_untracked(),
+                max_trials: trials.get_untracked(),
+                parallelism: parallelism.get_untracked(),
             },
         });
     };
@@ -138,7 +149,7 @@ fn TrainingFormView(options: TrainingOptions, action: ServerAction<StartTraining
                 </select>
             </label>
             <label>"Algorithm"
-                <select name="algorithm" on:change=move |ev| { algorithm.set(event_target_value(&ev)); params.set(BTreeMap::new()); }>
+                <select name="algorithm" on:change=move |ev| { algorithm.set(event_target_value(&ev)); params.set(BTreeMap::new()); space.set(BTreeMap::new()); }>
                     {options.algorithms.iter().map(|a| {
                         let name = a.name.clone();
                         let text = a.name.replace('_', " ");
@@ -155,25 +166,36 @@ fn TrainingFormView(options: TrainingOptions, action: ServerAction<StartTraining
                         until 30 trials or the budget run out; the best by the validation metric wins. Trials run as child runs."</small>
                 </label>
             })}
+            {move || (algorithm.get() != BEST_MODEL).then(|| view! {
+                <label class="check">
+                    <input type="checkbox" prop:checked=move || tune.get() on:change=move |ev| tune.set(event_target_checked(&ev))/>
+                    " Search hyperparameters (a tuning job: one child run per trial, the best by the validation metric)"
+                </label>
+            })}
+            {move || (tune.get() && algorithm.get() != BEST_MODEL).then(|| view! {
+                <div class="row">
+                    <label>"Search method"
+                        <select on:change=move |ev| method.set(event_target_value(&ev))>
+                            <option value="random" selected=move || method.get() == "random">"random"</option>
+                            <option value="grid" selected=move || method.get() == "grid">"grid (values and whole-number ranges)"</option>
+                        </select>
+                    </label>
+                    <label>"Trials"
+                        <input type="number" min="1" max="1000" step="1" prop:value=move || trials.get() on:input=move |ev| trials.set(event_target_value(&ev))/>
+                    </label>
+                    <label>"Trials at once"
+                        <input type="number" min="1" max="100" step="1" prop:value=move || parallelism.get() on:input=move |ev| parallelism.set(event_target_value(&ev))/>
+                    </label>
+                </div>
+            })}
             <fieldset>
-                <legend>"Hyperparameters (empty: the default shown)"</legend>
+                <legend>{move || if tune.get() { "Hyperparameters: fixed (empty: the default), or searched over a range or values" } else { "Hyperparameters (empty: the default shown)" }}</legend>
                 {move || {
                     let algo = algorithm.get();
+                    let searching = tune.get() && algo != BEST_MODEL;
                     algorithms.with_value(|a| a.iter().find(|x| x.name == algo).map(|x| x.params.clone()).unwrap_or_default())
                         .into_iter()
-                        .map(|p| {
-                            let name = p.name.clone();
-                            let key = p.name.clone();
-                            let step = if p.integer { "1".to_string() } else { "any".to_string() };
-                            view! {
-                                <label>{p.name.clone()}
-                                    <input type="number" step=step min=p.min.to_string() max=p.max.to_string() placeholder=p.default.to_string()
-                                        prop:value=move || params.with(|m| m.get(&name).cloned().unwrap_or_default())
-                                        on:input=move |ev| { let v = event_target_value(&ev); params.update(|m| { m.insert(key.clone(), v); }); }/>
-                                    <small class="muted">{p.help.clone()}</small>
-                                </label>
-                            }
-                        })
+                        .map(|p| view! { <ParamInput p=p params=params space=space searching=searching/> })
                         .collect_view()
                 }}
             </fieldset>
@@ -312,4 +334,60 @@ fn VersionOptions(versions: Vec<crate::model::TrainableVersion>, chosen: RwSigna
             view! { <option value=key.clone() selected=move || chosen.get() == key>{text}</option> }
         })
         .collect_view()
+}
+
+/// Changes how hyperparameter `name` is searched.
+fn edit_search(space: RwSignal<BTreeMap<String, SearchField>>, name: &str, change: impl FnOnce(&mut SearchField)) {
+    space.update(|m| change(m.entry(name.to_string()).or_default()));
+}
+
+/// One hyperparameter of the training form: its value, or — when searching — how it is
+/// searched (fixed, a range, a range on a log scale, whole numbers, or given values).
+#[component]
+fn ParamInput(p: crate::model::ParamField, params: RwSignal<BTreeMap<String, String>>, space: RwSignal<BTreeMap<String, SearchField>>, searching: bool) -> impl IntoView {
+    let name = p.name.clone();
+    let kind = Memo::new({
+        let name = name.clone();
+        move |_| space.with(|m| m.get(&name).map(|f| f.kind.clone()).filter(|k| !k.is_empty()).unwrap_or_else(|| "fixed".to_string()))
+    });
+    let kinds: Vec<(&'static str, &'static str)> = if p.integer {
+        vec![("fixed", "fixed"), ("int", "whole numbers from … to …"), ("choice", "these values")]
+    } else {
+        vec![("fixed", "fixed"), ("uniform", "range"), ("log_uniform", "range on a log scale"), ("choice", "these values")]
+    };
+    let step = if p.integer { "1" } else { "any" };
+    let (n1, n2, n3, n4, n5) = (name.clone(), name.clone(), name.clone(), name.clone(), name.clone());
+    let (min, max, default) = (p.min.to_string(), p.max.to_string(), p.default.to_string());
+    let (low_min, high_max) = (min.clone(), max.clone());
+    let (how, lowest, highest, values) = (
+        format!("How to search {name}"),
+        format!("Lowest {name}"),
+        format!("Highest {name}"),
+        format!("Values of {name} (comma-separated)"),
+    );
+    view! {
+        <label>{p.name.clone()}
+            {searching.then(|| view! {
+                <select aria-label=how on:change=move |ev| { let v = event_target_value(&ev); edit_search(space, &n1, |f| f.kind = v); }>
+                    {kinds.into_iter().map(|(v, l)| view! { <option value=v selected=move || kind.get() == v>{l}</option> }).collect_view()}
+                </select>
+            })}
+            <Show when=move || !searching || kind.get() == "fixed">
+                <input type="number" step=step min=min.clone() max=max.clone() placeholder=default.clone()
+                    prop:value={ let n = n2.clone(); move || params.with(|m| m.get(&n).cloned().unwrap_or_default()) }
+                    on:input={ let n = n2.clone(); move |ev| { let v = event_target_value(&ev); params.update(|m| { m.insert(n.clone(), v); }); } }/>
+            </Show>
+            <Show when=move || searching && matches!(kind.get().as_str(), "uniform" | "log_uniform" | "int")>
+                <input type="number" step="any" aria-label=lowest.clone() placeholder=low_min.clone()
+                    on:input={ let n = n3.clone(); move |ev| { let v = event_target_value(&ev); edit_search(space, &n, |f| f.low = v); } }/>
+                <input type="number" step="any" aria-label=highest.clone() placeholder=high_max.clone()
+                    on:input={ let n = n4.clone(); move |ev| { let v = event_target_value(&ev); edit_search(space, &n, |f| f.high = v); } }/>
+            </Show>
+            <Show when=move || searching && kind.get() == "choice">
+                <input type="text" aria-label=values.clone() placeholder="e.g. 3, 5, 8"
+                    on:input={ let n = n5.clone(); move |ev| { let v = event_target_value(&ev); edit_search(space, &n, |f| f.choices = v); } }/>
+            </Show>
+            <small class="muted">{p.help.clone()}</small>
+        </label>
+    }
 }
