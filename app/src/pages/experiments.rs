@@ -426,15 +426,24 @@ pub fn RunDetail() -> impl IntoView {
     let options = Memo::new(move |_| ChartOptions::from_query(query.read().get("x"), query.read().get("smooth")));
     let save_note = ServerAction::<SetRunNote>::new();
     let cancel_search = ServerAction::<CancelSearch>::new();
+    // A search's parent run is read again every few seconds while its trials run.
+    let searching = RwSignal::new(false);
+    let tick = ticker(3);
+    let live = move || if searching.get() { tick.get() } else { 0 };
     let page = Resource::new(
-        move || (ctx.slug.get(), run_id.get(), options.get(), save_note.version().get(), cancel_search.version().get()),
-        |(s, r, o, _, _)| get_run_page(s, r, o),
+        move || (ctx.slug.get(), run_id.get(), options.get(), save_note.version().get(), cancel_search.version().get(), live()),
+        |(s, r, o, _, _, _)| get_run_page(s, r, o),
     );
+    Effect::new(move |_| {
+        if let Some(Ok(r)) = page.get() {
+            searching.set(r.status == "RUNNING" && r.trials.is_some());
+        }
+    });
     let dir = Memo::new(move |_| query.read().get("dir").unwrap_or_default());
     let file = Memo::new(move |_| query.read().get("file").unwrap_or_default());
     let artifacts = Resource::new(move || (ctx.slug.get(), run_id.get(), dir.get(), file.get()), |(s, r, d, f)| run_artifacts(s, r, d, f));
     view! {
-        <Suspense fallback=Loading>
+        <Transition fallback=Loading>
             {move || Suspend::new(async move {
                 let r = match page.await { Ok(r) => r, Err(e) => return view! { <ErrorBox error=e/> }.into_any() };
                 let slug = ctx.slug.get_untracked();
@@ -511,7 +520,7 @@ pub fn RunDetail() -> impl IntoView {
                     <ArtifactBrowser artifacts=artifacts/>
                 }.into_any()
             })}
-        </Suspense>
+        </Transition>
     }
 }
 
