@@ -164,10 +164,7 @@ pub async fn submit_file(
     let result = async {
         let (project, format, model_label, model) = resolve_model(core, actor, slug, &req.model, req.version, req.alias.as_deref(), req.output_format.as_deref()).await?;
         let checked = crate::datasets::check_file(&file, content_type, content_encoding).await?;
-        let name = crate::types::parse_text("filename", req.filename.as_deref().unwrap_or("upload"), 255)?
-            .chars()
-            .filter(|c| !c.is_control() && *c != '/' && *c != '\\')
-            .collect::<String>();
+        let name = crate::datasets::clean_filename(req.filename.as_deref().unwrap_or("upload"))?;
         check_input(&model, &format!("the file '{name}'"), &checked.columns, checked.rows as i64, req.explain)?;
         core.blobs.put_file(&file.sha256, &file.path).await?;
         let input = Input::File {

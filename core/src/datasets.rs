@@ -306,8 +306,12 @@ pub struct NewVersion<'a> {
     pub content_encoding: Option<&'a str>,
 }
 
-/// Validates a received file and records it as the next version; queues its profiling.
-/// On any error the temporary file is removed and nothing is recorded.
+/// An uploaded file's name as kept: at most 255 characters, without control characters or
+/// path separators.
+pub(crate) fn clean_filename(raw: &str) -> Result<String> {
+    Ok(parse_text("filename", raw, 255)?.chars().filter(|c| !c.is_control() && *c != '/' && *c != '\\').collect())
+}
+
 /// A received table file that reads whole: its format, whether it is gzip-compressed, its
 /// columns and its rows.
 pub(crate) struct CheckedFile {
@@ -336,6 +340,8 @@ pub(crate) async fn check_file(file: &Received, content_type: Option<&str>, cont
     Ok(CheckedFile { format, gzip, columns, rows })
 }
 
+/// Validates a received file and records it as the next version; queues its profiling.
+/// On any error the temporary file is removed and nothing is recorded.
 pub async fn add_version(core: &Core, actor: &Actor, input: NewVersion<'_>, file: Received) -> Result<DatasetVersion> {
     let result = add_version_inner(core, actor, &input, &file).await;
     file.discard().await;
@@ -348,10 +354,7 @@ async fn add_version_inner(core: &Core, actor: &Actor, input: &NewVersion<'_>, f
     if ds.archived_at.is_some() {
         return Err(Error::conflict(format!("dataset '{}' is archived; unarchive it to upload", ds.name)));
     }
-    let filename = parse_text("filename", input.filename, 255)?
-        .chars()
-        .filter(|c| !c.is_control() && *c != '/' && *c != '\\')
-        .collect::<String>();
+    let filename = clean_filename(input.filename)?;
     let CheckedFile { format, gzip, columns, rows } = check_file(file, input.content_type, input.content_encoding).await?;
 
     core.blobs.put_file(&file.sha256, &file.path).await?;

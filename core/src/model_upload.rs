@@ -77,9 +77,13 @@ pub async fn authorize(core: &Core, actor: &Actor, slug: &str, name: &str) -> Re
 /// Registers a received `.onnx` file (named `file_name` by the uploader) as the next version of
 /// the project's model `name`, creating the model when it is new (editors).
 pub async fn register_onnx(core: &Core, actor: &Actor, slug: &str, name: &str, file_name: &str, file: Received, upload: OnnxUpload) -> Result<ModelVersion> {
-    let bytes = tokio::fs::read(&file.path).await;
+    let result = register_received(core, actor, slug, name, file_name, &file, upload).await;
     file.discard().await;
-    let bytes = bytes.map_err(|e| Error::Internal(anyhow::anyhow!("reading the received file: {e}")))?;
+    result
+}
+
+async fn register_received(core: &Core, actor: &Actor, slug: &str, name: &str, file_name: &str, file: &Received, upload: OnnxUpload) -> Result<ModelVersion> {
+    let bytes = tokio::fs::read(&file.path).await.map_err(|e| Error::Internal(anyhow::anyhow!("reading the received file: {e}")))?;
     let name = name.trim();
     registry::check_name(name)?;
     registry::check_description(&upload.description)?;
@@ -94,10 +98,7 @@ pub async fn register_onnx(core: &Core, actor: &Actor, slug: &str, name: &str, f
     };
     // Loaded once by ONNX Runtime, as serving will: what cannot be served is refused now.
     let names = upload.feature_names.clone();
-    let (bytes, loaded) = tokio::task::spawn_blocking(move || {
-        let loaded = crate::serving::onnx::load(&bytes, names).map(|(features, _, _)| features);
-        (bytes, loaded)
-    })
+    let loaded = tokio::task::spawn_blocking(move || crate::serving::onnx::load(&bytes, names).map(|(features, _, _)| features))
     .await
     .map_err(|e| Error::Internal(anyhow::anyhow!("checking the ONNX model: {e}")))?;
     let features = loaded?;
@@ -111,12 +112,14 @@ pub async fn register_onnx(core: &Core, actor: &Actor, slug: &str, name: &str, f
     }
 
     // Files first (content-addressed, so a retry stores nothing twice), then every row at once.
-    let mut files = vec![("model.onnx", bytes), ("signature.json", serde_json::to_vec_pretty(&signature_json(&signature, file_name)).map_err(anyhow::Error::from)?)];
+    // The model is the received file itself, already hashed on arrival.
+    core.blobs.put_file(&file.sha256, &file.path).await?;
+    let mut stored = vec![("model.onnx", file.sha256.clone(), file.size as i64)];
+    let mut made = vec![("signature.json", serde_json::to_vec_pretty(&signature_json(&signature, file_name)).map_err(anyhow::Error::from)?)];
     if let Some(b) = baseline {
-        files.push(("baseline.json", serde_json::to_vec_pretty(&b).map_err(anyhow::Error::from)?));
+        made.push(("baseline.json", serde_json::to_vec_pretty(&b).map_err(anyhow::Error::from)?));
     }
-    let mut stored = Vec::with_capacity(files.len());
-    for (path, bytes) in files {
+    for (path, bytes) in made {
         let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
         let size = bytes.len() as i64;
         core.blobs.put_bytes(&sha256, bytes).await?;

@@ -383,17 +383,9 @@ impl ShapTree for BoostedTree<'_> {
     }
     fn children(&self, node: usize, x: &[f64]) -> ([usize; 3], usize) {
         let n = &self.tree.nodes[node];
-        let v = x[n.split_feature];
-        let missing = if self.missing.is_nan() { v.is_nan() } else { v == self.missing };
-        let taken = if missing {
-            n.missing_node
-        } else if v < n.split_value {
-            n.left_child
-        } else {
-            n.right_child
-        };
+        let taken = n.get_child_idx(&x[n.split_feature], &self.missing);
         let all = [n.left_child, n.right_child, n.missing_node];
-        let count = if n.missing_node != n.left_child && n.missing_node != n.right_child { 3 } else { 2 };
+        let count = if n.has_missing_branch() { 3 } else { 2 };
         let mut out = [taken, 0, 0];
         let mut k = 1;
         for &c in &all[..count] {

@@ -679,19 +679,10 @@ pub async fn undeploy(core: &Core, actor: &Actor, slug: &str, name: &str, req: U
 pub async fn mutate_deployed_model(core: &Core, actor: &Actor, slug: &str, name: &str, req: MutateRequest) -> Result<EndpointView> {
     let e = endpoint_ref(&core.db, actor, slug, name, Access::Write).await?;
     let id = deployed_id(&req.deployed_model_id)?;
-    let version_id: Option<i64> = sqlx::query_scalar(
-        "SELECT v.id FROM deployed_models d
-           LEFT JOIN registered_model_aliases a ON d.alias IS NOT NULL AND a.model_id = d.model_id AND a.alias = d.alias
-           JOIN model_versions v ON v.id = COALESCE(d.version_id, a.version_id)
-          WHERE d.id = $1 AND d.endpoint_id = $2",
-    )
-    .bind(id)
-    .bind(e.id)
-    .fetch_optional(&core.db)
-    .await?;
-    let version_id = version_id.ok_or_else(|| Error::not_found(format!("endpoint '{name}' has no deployed model {id}")))?;
-    let loaded = core.serving.model(core, version_id).await?;
-    explain::resolve(&req.explanation, &loaded)?;
+    // Checked against the model the routing table serves for it now.
+    let route = route(core, slug, name).await?;
+    let target = route.targets.iter().find(|t| t.deployed_model_id == id).ok_or_else(|| Error::not_found(format!("endpoint '{name}' has no deployed model {id}")))?;
+    explain::resolve(&req.explanation, &target.model)?;
     let mut tx = core.db.begin().await?;
     let changed = sqlx::query("UPDATE deployed_models SET explanation = $3 WHERE id = $1 AND endpoint_id = $2")
         .bind(id)

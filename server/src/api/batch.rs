@@ -41,11 +41,10 @@ pub async fn create(
         let bytes = axum::body::to_bytes(body, JSON_BODY_BYTES)
             .await
             .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("a JSON body may have at most {JSON_BODY_BYTES} bytes")))?;
-        let req: BatchRequest = serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::bad_request(format!("Failed to deserialize the JSON body into the target type: {e}")))?;
+        let Json(req) = Json::<BatchRequest>::from_bytes(&bytes)?;
         return Ok((StatusCode::CREATED, Json(batch_prediction::submit(&s.core, &actor, &project, req).await?)));
     }
-    let Query(req) = Query::<FileBatchRequest>::try_from_uri(&uri).map_err(|e| ApiError::bad_request(format!("query string: {}", e.body_text())))?;
+    let Query(req) = Query::<FileBatchRequest>::try_from_uri(&uri)?;
     // Refuse before reading a byte of a body the caller may not upload.
     batch_prediction::authorize_submit(&s.core, &actor, &project).await?;
     let received = s.core.blobs.receive(body.into_data_stream(), s.max_upload_bytes).await?;
