@@ -388,55 +388,6 @@ pub struct RunLinks {
     pub model_outputs: Vec<(String, i64)>,
 }
 
-/// Inputs and outputs of runs, by run id. The caller has already read the runs.
-pub async fn run_links(db: &PgPool, run_uuids: &[String]) -> Result<std::collections::HashMap<String, RunLinks>> {
-    let rows: Vec<(i64, String)> = sqlx::query_as("SELECT id, run_uuid FROM runs WHERE run_uuid = ANY($1)").bind(run_uuids).fetch_all(db).await?;
-    let run_ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
-    let uuid_of: std::collections::HashMap<i64, String> = rows.into_iter().collect();
-    let mut out: std::collections::HashMap<String, RunLinks> = std::collections::HashMap::new();
-    type InputRow = (i64, String, String, String, String, String, String, serde_json::Value, Option<String>, Option<i32>);
-    let datasets: Vec<InputRow> = sqlx::query_as(
-        "SELECT i.run_id, i.name, i.digest, i.source_type, i.source, i.schema, i.profile, i.tags, d.name, v.version
-           FROM run_dataset_inputs i
-           LEFT JOIN dataset_versions v ON v.id = i.dataset_version_id LEFT JOIN datasets d ON d.id = v.dataset_id
-          WHERE i.run_id = ANY($1) ORDER BY i.name",
-    )
-    .bind(&run_ids)
-    .fetch_all(db)
-    .await?;
-    for (run, name, digest, source_type, source, schema, profile, tags, dataset, version) in datasets {
-        let dataset_version = dataset.zip(version);
-        let tags = tags
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|t| Some((t.get("key")?.as_str()?.to_string(), t.get("value")?.as_str()?.to_string())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        out.entry(uuid_of[&run].clone()).or_default().datasets.push(DatasetInput { name, digest, source_type, source, schema, profile, tags, dataset_version });
-    }
-    let inputs: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT i.run_id, m.model_uuid FROM run_model_inputs i JOIN logged_models m ON m.id = i.model_id WHERE i.run_id = ANY($1) ORDER BY m.id",
-    )
-    .bind(&run_ids)
-    .fetch_all(db)
-    .await?;
-    for (run, m) in inputs {
-        out.entry(uuid_of[&run].clone()).or_default().model_inputs.push(m);
-    }
-    let outputs: Vec<(i64, String, i64)> = sqlx::query_as(
-        "SELECT o.run_id, m.model_uuid, o.step FROM run_model_outputs o JOIN logged_models m ON m.id = o.model_id WHERE o.run_id = ANY($1) ORDER BY m.id",
-    )
-    .bind(&run_ids)
-    .fetch_all(db)
-    .await?;
-    for (run, m, step) in outputs {
-        out.entry(uuid_of[&run].clone()).or_default().model_outputs.push((m, step));
-    }
-    Ok(out)
-}
-
 type ModelRow = (i64, String, i64, String, String, Option<String>, String, String, Option<i64>, i64, i64, String);
 
 /// Logged models with params, tags, metrics and registrations, in the order of `ids`.
@@ -522,6 +473,7 @@ pub const LOGGED_MODELS: Target = Target {
     default_order: "m.creation_time DESC, m.id DESC",
     missing_tag_is_not_equal: false,
     unique_keys: false,
+    metrics_scope: None,
 };
 
 /// Active logged models of the given experiments matching a filter (MLflow's grammar over

@@ -282,6 +282,7 @@ pub const REGISTERED_MODELS: Target = Target {
     default_order: "rm.name ASC, rm.id ASC",
     missing_tag_is_not_equal: true,
     unique_keys: false,
+    metrics_scope: None,
 };
 
 /// Model names in filters are the plain names (the project comes from the caller's access):
@@ -663,6 +664,7 @@ pub const MODEL_VERSIONS: Target = Target {
     default_order: "rm.name ASC, v.version DESC",
     missing_tag_is_not_equal: true,
     unique_keys: false,
+    metrics_scope: None,
 };
 
 /// Model versions the caller can read, matching MLflow's filter grammar (`name`, `run_id`,

@@ -46,6 +46,19 @@ pub struct Target {
     /// Whether the metric/param/tag tables hold one row per key (runs' latest metrics, params
     /// and tags): then ordering by them is a join, not a subquery per row.
     pub unique_keys: bool,
+    /// When the metrics table also names the searched rows' scope (the runs' experiment) and
+    /// holds the default order's columns: searches within a scope then read the values of a
+    /// key in order from an index on (scope, key, value, default order).
+    pub metrics_scope: Option<MetricsScope>,
+}
+
+/// The metrics table's copy of what a search needs from the searched rows: their scope and
+/// the default order (the searched rows must never change them).
+#[derive(Clone, Copy)]
+pub struct MetricsScope {
+    pub column: &'static str,
+    /// The target's default order, in the metrics table's columns.
+    pub default_order: &'static [&'static str],
 }
 
 const fn attr(name: &'static str, sql: &'static str, numeric: bool) -> Attribute {
@@ -72,6 +85,7 @@ pub const RUNS: Target = Target {
     default_order: "r.start_time DESC, r.id DESC",
     missing_tag_is_not_equal: false,
     unique_keys: true,
+    metrics_scope: Some(MetricsScope { column: "experiment_id", default_order: &["run_start_time DESC", "run_id DESC"] }),
 };
 
 impl Target {
@@ -357,6 +371,20 @@ fn push_value(q: &mut QueryBuilder<'_, Postgres>, v: &Value) {
 
 /// Appends ` AND …` for each clause.
 pub fn push_where(q: &mut QueryBuilder<'_, Postgres>, target: &Target, clauses: &[Clause]) {
+    push_where_joined(q, target, clauses, &[]);
+}
+
+/// The alias of the join [`push_order_joins`] made for `entity`, if it made one.
+fn joined_alias(target: &Target, orders: &[Order], entity: &Entity) -> Option<String> {
+    if !target.unique_keys || matches!(entity, Entity::Attribute(_)) {
+        return None;
+    }
+    orders.iter().position(|o| &o.entity == entity).map(|i| format!("o{i}"))
+}
+
+/// [`push_where`] after [`push_order_joins`] with `orders`: a clause on a key the order already
+/// joined compares the joined value (one row per key) instead of looking the key up again.
+pub fn push_where_joined(q: &mut QueryBuilder<'_, Postgres>, target: &Target, clauses: &[Clause], orders: &[Order]) {
     for c in clauses {
         q.push(" AND ");
         let key = match &c.entity {
@@ -384,6 +412,11 @@ pub fn push_where(q: &mut QueryBuilder<'_, Postgres>, target: &Target, clauses: 
         };
         let Some((table, column)) = key_table(target, &c.entity) else { continue };
         let negated = target.missing_tag_is_not_equal && matches!(c.entity, Entity::Tag(_)) && c.op == "!=";
+        if let Some(alias) = joined_alias(target, orders, &c.entity).filter(|_| !negated) {
+            q.push(format!("{alias}.value {} ", c.op));
+            push_value(q, &c.value);
+            continue;
+        }
         let (head, op) = if negated { ("NOT EXISTS", "=") } else { ("EXISTS", c.op.as_str()) };
         q.push(format!("{head} (SELECT 1 FROM {table} x WHERE x.{column} = {} AND x.key = ", target.id));
         q.push_bind(key.clone());
@@ -414,6 +447,27 @@ pub fn push_order_joins(q: &mut QueryBuilder<'_, Postgres>, target: &Target, ord
     }
 }
 
+/// The metric order term whose values restrict the search to a scope: the first one that
+/// [`push_order_joins`] joined and the filter requires, when the target's metrics table names
+/// the scope.
+fn scoped_term(target: &Target, orders: &[Order], clauses: &[Clause]) -> Option<(usize, MetricsScope)> {
+    let scope = target.metrics_scope.filter(|_| target.unique_keys)?;
+    let i = orders.iter().position(|o| matches!(o.entity, Entity::Metric(_)) && required_by_filter(o, clauses))?;
+    Some((i, scope))
+}
+
+/// Restricts the rows to `scope` (the runs' experiments) through the values of the
+/// [scoped term](scoped_term) (`oN.<scope> = …`): the values of that key within one scope then
+/// come in order from its index. Returns whether it did; if not, the caller restricts the rows.
+pub fn push_order_scope(q: &mut QueryBuilder<'_, Postgres>, target: &Target, orders: &[Order], clauses: &[Clause], scope: &[i64]) -> bool {
+    let Some((i, s)) = scoped_term(target, orders, clauses) else { return false };
+    match scope {
+        [one] => q.push(format!("o{i}.{} = ", s.column)).push_bind(*one),
+        many => q.push(format!("o{i}.{} = ANY(", s.column)).push_bind(many.to_vec()).push(")"),
+    };
+    true
+}
+
 /// Appends ` ORDER BY …` (each term, then the target's default order). Runs without an
 /// ordered key come last; `clauses` are the filter's, as given to [`push_order_joins`].
 pub fn push_order(q: &mut QueryBuilder<'_, Postgres>, target: &Target, orders: &[Order], clauses: &[Clause]) {
@@ -438,7 +492,11 @@ pub fn push_order(q: &mut QueryBuilder<'_, Postgres>, target: &Target, orders: &
             _ => {}
         }
     }
-    q.push(target.default_order);
+    // The same order, in the scoped term's columns when there is one (its index then holds it).
+    match scoped_term(target, orders, clauses) {
+        Some((i, scope)) => q.push(scope.default_order.iter().map(|c| format!("o{i}.{c}")).collect::<Vec<_>>().join(", ")),
+        None => q.push(target.default_order),
+    };
 }
 
 #[cfg(test)]

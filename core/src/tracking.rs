@@ -8,6 +8,7 @@
 use serde::Serialize;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
+use crate::logged_models::{DatasetInput, RunLinks};
 use crate::projects::{self, Access};
 use crate::{audit, Actor, Error, Result};
 use crate::types::Role;
@@ -70,6 +71,8 @@ pub struct Run {
     pub metrics: Vec<Metric>,
     pub params: Vec<(String, String)>,
     pub tags: Vec<(String, String)>,
+    /// Datasets and models it used, models it logged.
+    pub links: RunLinks,
 }
 
 pub fn now_ms() -> i64 {
@@ -335,6 +338,7 @@ pub const EXPERIMENTS: crate::search_filter::Target = crate::search_filter::Targ
     default_order: "e.creation_time DESC, e.id DESC",
     missing_tag_is_not_equal: false,
     unique_keys: false,
+    metrics_scope: None,
 };
 
 /// Experiments, named as a caller with a project-scoped token sees them (plain names).
@@ -557,6 +561,7 @@ pub async fn create_run(
         start_time,
         end_time: None,
         lifecycle_stage: "active".into(),
+        links: RunLinks::default(),
         metrics: Vec::new(),
         params: Vec::new(),
         tags,
@@ -567,10 +572,10 @@ async fn load_run(db: &PgPool, id: i64) -> Result<Run> {
     load_runs(db, &[id]).await?.pop().ok_or_else(|| Error::not_found("run vanished"))
 }
 
-/// A run's row with its latest metrics, params and tags as arrays in key order.
+/// A run's row with its latest metrics, params and tags as arrays in key order, and its
+/// inputs and outputs.
 #[derive(sqlx::FromRow)]
 struct RunRow {
-    id: i64,
     run_uuid: String,
     experiment_id: i64,
     name: String,
@@ -587,58 +592,113 @@ struct RunRow {
     param_values: Option<Vec<String>>,
     tag_keys: Option<Vec<String>>,
     tag_values: Option<Vec<String>>,
+    dataset_inputs: Option<sqlx::types::Json<Vec<DatasetInputRow>>>,
+    model_inputs: Option<Vec<String>>,
+    output_models: Option<Vec<String>>,
+    output_steps: Option<Vec<i64>>,
 }
 
-/// Runs by id, in the order of `ids`, with their latest metrics, params and tags (one query).
-async fn load_runs(db: &PgPool, ids: &[i64]) -> Result<Vec<Run>> {
-    let rows: Vec<RunRow> = sqlx::query_as(
-        "SELECT r.id, r.run_uuid, r.experiment_id, r.name, r.user_name, r.status, r.start_time, r.end_time, r.lifecycle_stage,
-                m.keys AS metric_keys, m.vals AS metric_values, m.times AS metric_times, m.steps AS metric_steps,
-                p.keys AS param_keys, p.vals AS param_values, t.keys AS tag_keys, t.vals AS tag_values
-           FROM runs r
-           LEFT JOIN LATERAL (SELECT array_agg(key ORDER BY key) keys, array_agg(value ORDER BY key) vals,
-                                     array_agg(timestamp ORDER BY key) times, array_agg(step ORDER BY key) steps
-                                FROM run_latest_metrics WHERE run_id = r.id) m ON true
-           LEFT JOIN LATERAL (SELECT array_agg(key ORDER BY key) keys, array_agg(value ORDER BY key) vals
-                                FROM run_params WHERE run_id = r.id) p ON true
-           LEFT JOIN LATERAL (SELECT array_agg(key ORDER BY key) keys, array_agg(value ORDER BY key) vals
-                                FROM run_tags WHERE run_id = r.id) t ON true
-          WHERE r.id = ANY($1)",
-    )
-    .bind(ids)
-    .fetch_all(db)
-    .await?;
+#[derive(serde::Deserialize)]
+struct DatasetInputRow {
+    name: String,
+    digest: String,
+    source_type: String,
+    source: String,
+    schema: String,
+    profile: String,
+    tags: serde_json::Value,
+    dataset: Option<String>,
+    version: Option<i32>,
+}
+
+impl From<DatasetInputRow> for DatasetInput {
+    fn from(d: DatasetInputRow) -> Self {
+        let tags = d
+            .tags
+            .as_array()
+            .map(|a| a.iter().filter_map(|t| Some((t.get("key")?.as_str()?.to_string(), t.get("value")?.as_str()?.to_string()))).collect())
+            .unwrap_or_default();
+        DatasetInput {
+            name: d.name,
+            digest: d.digest,
+            source_type: d.source_type,
+            source: d.source,
+            schema: d.schema,
+            profile: d.profile,
+            tags,
+            dataset_version: d.dataset.zip(d.version),
+        }
+    }
+}
+
+/// `SELECT` of everything a run shows, from `p(id, pos)` (pushed by the caller after it) joined
+/// to the run; rows come in `pos` order.
+const RUN_SELECT: &str = "SELECT r.run_uuid, r.experiment_id, r.name, r.user_name, r.status, r.start_time, r.end_time, r.lifecycle_stage,
+        kv.metric_keys, kv.metric_values, kv.metric_times, kv.metric_steps, kv.param_keys, kv.param_values, kv.tag_keys, kv.tag_values,
+        di.inputs AS dataset_inputs, mi.ids AS model_inputs, mo.ids AS output_models, mo.steps AS output_steps
+   FROM ";
+/// Latest metrics, params and tags come from one subquery per run (each part in its primary
+/// key's order, so nothing is sorted); the link tables are only read for runs that have links.
+const RUN_JOINS: &str = " JOIN runs r ON r.id = p.id
+   LEFT JOIN LATERAL (
+        SELECT array_agg(key) FILTER (WHERE kind = 0) metric_keys, array_agg(number) FILTER (WHERE kind = 0) metric_values,
+               array_agg(timestamp) FILTER (WHERE kind = 0) metric_times, array_agg(step) FILTER (WHERE kind = 0) metric_steps,
+               array_agg(key) FILTER (WHERE kind = 1) param_keys, array_agg(text) FILTER (WHERE kind = 1) param_values,
+               array_agg(key) FILTER (WHERE kind = 2) tag_keys, array_agg(text) FILTER (WHERE kind = 2) tag_values
+          FROM ((SELECT 0 kind, key, NULL::text text, value number, timestamp, step FROM run_latest_metrics WHERE run_id = r.id ORDER BY key)
+                UNION ALL (SELECT 1, key, value, NULL, NULL, NULL FROM run_params WHERE run_id = r.id ORDER BY key)
+                UNION ALL (SELECT 2, key, value, NULL, NULL, NULL FROM run_tags WHERE run_id = r.id ORDER BY key)) u) kv ON true
+   LEFT JOIN LATERAL (SELECT jsonb_agg(jsonb_build_object('name', i.name, 'digest', i.digest, 'source_type', i.source_type,
+                                                          'source', i.source, 'schema', i.schema, 'profile', i.profile,
+                                                          'tags', i.tags, 'dataset', d.name, 'version', v.version) ORDER BY i.name) inputs
+                        FROM run_dataset_inputs i
+                        LEFT JOIN dataset_versions v ON v.id = i.dataset_version_id LEFT JOIN datasets d ON d.id = v.dataset_id
+                       WHERE i.run_id = r.id AND r.has_links) di ON true
+   LEFT JOIN LATERAL (SELECT array_agg(lm.model_uuid ORDER BY lm.id) ids
+                        FROM run_model_inputs x JOIN logged_models lm ON lm.id = x.model_id WHERE x.run_id = r.id AND r.has_links) mi ON true
+   LEFT JOIN LATERAL (SELECT array_agg(lm.model_uuid ORDER BY lm.id) ids, array_agg(x.step ORDER BY lm.id) steps
+                        FROM run_model_outputs x JOIN logged_models lm ON lm.id = x.model_id WHERE x.run_id = r.id AND r.has_links) mo ON true
+  ORDER BY p.pos";
+
+fn run_of(r: RunRow) -> Run {
     let zip = |k: Option<Vec<String>>, v: Option<Vec<String>>| -> Vec<(String, String)> {
         k.unwrap_or_default().into_iter().zip(v.unwrap_or_default()).collect()
     };
-    let mut by_id: std::collections::HashMap<i64, Run> = rows
+    let metrics = r
+        .metric_keys
+        .unwrap_or_default()
         .into_iter()
-        .map(|r| {
-            let metrics = r
-                .metric_keys
-                .unwrap_or_default()
-                .into_iter()
-                .zip(r.metric_values.unwrap_or_default())
-                .zip(r.metric_times.unwrap_or_default().into_iter().zip(r.metric_steps.unwrap_or_default()))
-                .map(|((key, value), (timestamp, step))| Metric { key, value, timestamp, step })
-                .collect();
-            let run = Run {
-                run_uuid: r.run_uuid,
-                experiment_id: r.experiment_id,
-                name: r.name,
-                user_name: r.user_name,
-                status: r.status,
-                start_time: r.start_time,
-                end_time: r.end_time,
-                lifecycle_stage: r.lifecycle_stage,
-                metrics,
-                params: zip(r.param_keys, r.param_values),
-                tags: zip(r.tag_keys, r.tag_values),
-            };
-            (r.id, run)
-        })
+        .zip(r.metric_values.unwrap_or_default())
+        .zip(r.metric_times.unwrap_or_default().into_iter().zip(r.metric_steps.unwrap_or_default()))
+        .map(|((key, value), (timestamp, step))| Metric { key, value, timestamp, step })
         .collect();
-    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+    Run {
+        run_uuid: r.run_uuid,
+        experiment_id: r.experiment_id,
+        name: r.name,
+        user_name: r.user_name,
+        status: r.status,
+        start_time: r.start_time,
+        end_time: r.end_time,
+        lifecycle_stage: r.lifecycle_stage,
+        metrics,
+        params: zip(r.param_keys, r.param_values),
+        tags: zip(r.tag_keys, r.tag_values),
+        links: RunLinks {
+            datasets: r.dataset_inputs.map(|j| j.0.into_iter().map(DatasetInput::from).collect()).unwrap_or_default(),
+            model_inputs: r.model_inputs.unwrap_or_default(),
+            model_outputs: r.output_models.unwrap_or_default().into_iter().zip(r.output_steps.unwrap_or_default()).collect(),
+        },
+    }
+}
+
+/// Runs by id, in the order of `ids`, with everything they show (one query).
+async fn load_runs(db: &PgPool, ids: &[i64]) -> Result<Vec<Run>> {
+    let rows: Vec<RunRow> = sqlx::query_as(&format!("{RUN_SELECT}unnest($1::bigint[]) WITH ORDINALITY p(id, pos){RUN_JOINS}"))
+        .bind(ids)
+        .fetch_all(db)
+        .await?;
+    Ok(rows.into_iter().map(run_of).collect())
 }
 
 pub async fn get_run(db: &PgPool, actor: &Actor, run_id: &str) -> Result<Run> {
@@ -829,8 +889,9 @@ pub(crate) async fn insert_metrics(tx: &mut sqlx::PgConnection, run_id: i64, met
     sqlx::query(
         "WITH batch AS (SELECT * FROM UNNEST($2::text[], $3::float8[], $4::int8[], $5::int8[]) AS u(k, v, t, s)),
          history AS (INSERT INTO run_metrics (run_id, key, value, timestamp, step) SELECT $1, k, v, t, s FROM batch)
-         INSERT INTO run_latest_metrics (run_id, key, value, timestamp, step)
-         SELECT DISTINCT ON (k) $1, k, v, t, s FROM batch ORDER BY k, s DESC, t DESC, v DESC
+         INSERT INTO run_latest_metrics (run_id, experiment_id, run_start_time, key, value, timestamp, step)
+         SELECT DISTINCT ON (k) $1, e.experiment_id, e.start_time, k, v, t, s FROM batch, (SELECT experiment_id, start_time FROM runs WHERE id = $1) e
+          ORDER BY k, s DESC, t DESC, v DESC
          ON CONFLICT (run_id, key) DO UPDATE SET value = EXCLUDED.value, timestamp = EXCLUDED.timestamp, step = EXCLUDED.step
           WHERE (EXCLUDED.step, EXCLUDED.timestamp, EXCLUDED.value) >= (run_latest_metrics.step, run_latest_metrics.timestamp, run_latest_metrics.value)",
     )
@@ -1015,17 +1076,27 @@ pub async fn search_runs(
     for e in experiment_ids {
         ids.push(experiment_ref(db, actor, e, Access::Read).await?.id);
     }
-    let mut q: QueryBuilder<Postgres> = QueryBuilder::new("SELECT r.id FROM runs r");
+    // The page's ids in order, and the runs they name, in one statement.
+    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(RUN_SELECT);
+    q.push("unnest(ARRAY(SELECT r.id FROM runs r");
     crate::search_filter::push_order_joins(&mut q, &crate::search_filter::RUNS, &orders, &clauses);
-    q.push(" WHERE r.experiment_id = ANY(");
-    q.push_bind(&ids).push(")");
+    q.push(" WHERE ");
+    // The experiments, through the ordering metric's values when the filter requires that
+    // metric (then its index gives the order; a second condition on the run would only make
+    // the planner expect fewer rows), or else through the runs.
+    if !crate::search_filter::push_order_scope(&mut q, &crate::search_filter::RUNS, &orders, &clauses, &ids) {
+        match ids.as_slice() {
+            [one] => q.push("r.experiment_id = ").push_bind(*one),
+            many => q.push("r.experiment_id = ANY(").push_bind(many.to_vec()).push(")"),
+        };
+    }
     view.push_filter(&mut q, "r.lifecycle_stage");
-    crate::search_filter::push_where(&mut q, &crate::search_filter::RUNS, &clauses);
+    crate::search_filter::push_where_joined(&mut q, &crate::search_filter::RUNS, &clauses, &orders);
     crate::search_filter::push_order(&mut q, &crate::search_filter::RUNS, &orders, &clauses);
     q.push(" LIMIT ").push_bind(max_results).push(" OFFSET ").push_bind(offset);
-    let run_ids: Vec<(i64,)> = q.build_query_as().fetch_all(db).await?;
-    let ids: Vec<i64> = run_ids.into_iter().map(|(id,)| id).collect();
-    load_runs(db, &ids).await
+    q.push(")) WITH ORDINALITY p(id, pos)").push(RUN_JOINS);
+    let rows: Vec<RunRow> = q.build_query_as().fetch_all(db).await?;
+    Ok(rows.into_iter().map(run_of).collect())
 }
 
 /// How many runs of the given experiments match a filter (for paging).

@@ -13,8 +13,8 @@ INSERT INTO runs (run_uuid, experiment_id, name, user_name, status, start_time, 
 SELECT md5('run' || g), :exp, 'r' || g, 'bench', 'FINISHED', g, g FROM generate_series(1, 100000) g;
 INSERT INTO run_metrics (run_id, key, value, timestamp, step)
 SELECT id, 'm1', (start_time % 97), start_time, 0 FROM runs WHERE experiment_id = :exp;
-INSERT INTO run_latest_metrics (run_id, key, value, timestamp, step)
-SELECT id, 'm1', (start_time % 97), start_time, 0 FROM runs WHERE experiment_id = :exp;
+INSERT INTO run_latest_metrics (run_id, experiment_id, run_start_time, key, value, timestamp, step)
+SELECT id, :exp, start_time, 'm1', (start_time % 97), start_time, 0 FROM runs WHERE experiment_id = :exp;
 INSERT INTO run_params (run_id, key, value) SELECT id, 'p', (start_time % 5)::text FROM runs WHERE experiment_id = :exp;
 ANALYZE runs; ANALYZE run_metrics; ANALYZE run_latest_metrics; ANALYZE run_params;
 \else

@@ -275,6 +275,35 @@ async fn runs_are_searched_with_mlflow_filters_and_order() {
     let token = v["next_page_token"].as_str().unwrap().to_string();
     let (_, v) = ml(&app, Some(&team.viewer), "runs/search", json!({ "experiment_ids": [exp_id], "max_results": 2, "order_by": ["metrics.loss ASC"], "page_token": token })).await;
     assert_eq!(names(&v), vec!["r0", "r3"]);
+    // Filtered and ordered by the same metric: the values are read in order within the
+    // experiment, either way, ties newest first, deleted runs left out.
+    let (_, v) = ml(&app, Some(&team.viewer), "runs/search", search("metrics.loss < 0.4", vec!["metrics.loss DESC"])).await;
+    assert_eq!(names(&v), vec!["r0", "r2", "r1"]);
+    let (_, v) = ml(&app, Some(&team.viewer), "runs/search", search("metrics.loss > 0.1", vec!["metrics.loss ASC"])).await;
+    assert_eq!(names(&v), vec!["r1", "r2", "r0", "r3"]);
+    let (_, v) = ml(&app, Some(&team.editor), "experiments/create", json!({ "name": "churn/search-2" })).await;
+    let other_exp = v["experiment_id"].as_str().unwrap().to_string();
+    for (name, start) in [("t0", 2000), ("t1", 2001)] {
+        let (_, v) = ml(&app, Some(&team.editor), "runs/create", json!({ "experiment_id": other_exp, "run_name": name, "start_time": start })).await;
+        let id = v["run"]["info"]["run_id"].as_str().unwrap().to_string();
+        let body = json!({ "run_id": id, "metrics": [{ "key": "loss", "value": 0.30, "timestamp": 1 }] });
+        assert_eq!(ml(&app, Some(&team.editor), "runs/log-batch", body).await.0, 200);
+    }
+    let both = |filter: &str, order: Vec<&str>| json!({ "experiment_ids": [exp_id, other_exp], "filter": filter, "order_by": order });
+    let (_, v) = ml(&app, Some(&team.viewer), "runs/search", both("metrics.loss >= 0.3", vec!["metrics.loss DESC"])).await;
+    assert_eq!(names(&v), vec!["r3", "t1", "t0", "r0"]);
+    let (_, v) = ml(&app, Some(&team.viewer), "runs/search", json!({ "experiment_ids": [other_exp], "filter": "metrics.loss >= 0.3", "order_by": ["metrics.loss DESC"], "max_results": 1 })).await;
+    assert_eq!(names(&v), vec!["t1"]);
+    // Inputs appear with the run that has them, in searches too.
+    let input = json!({ "run_id": ids[1], "datasets": [{ "dataset": { "name": "churn", "digest": "abc", "source_type": "local", "source": "{}" } }] });
+    assert_eq!(ml(&app, Some(&team.editor), "runs/log-inputs", input).await.0, 200);
+    let (_, v) = ml(&app, Some(&team.viewer), "runs/search", search("metrics.loss < 0.4", vec!["metrics.loss DESC"])).await;
+    let inputs: Vec<usize> = v["runs"].as_array().unwrap().iter().map(|r| r["inputs"]["dataset_inputs"].as_array().unwrap().len()).collect();
+    assert_eq!(inputs, vec![0, 0, 1]);
+    assert_eq!(v["runs"][2]["inputs"]["dataset_inputs"][0]["dataset"]["digest"], "abc");
+    assert_eq!(ml(&app, Some(&team.editor), "runs/delete", json!({ "run_id": ids[0] })).await.0, 200);
+    let (_, v) = ml(&app, Some(&team.viewer), "runs/search", search("metrics.loss < 0.4", vec!["metrics.loss DESC"])).await;
+    assert_eq!(names(&v), vec!["r2", "r1"]);
     for (filter, order) in [("metrics.loss < 'x'", vec![]), ("params.model = 'rf' or params.model = 'gbt'", vec![]), ("", vec!["metrics.loss upward"])] {
         let (s, v) = ml(&app, Some(&team.viewer), "runs/search", search(filter, order)).await;
         assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE"), "{filter}: {v}");

@@ -178,22 +178,18 @@ pub async fn get_run_page(slug: String, run_id: String, options: ChartOptions) -
         .into_iter()
         .map(|c| (c.run_uuid, c.name))
         .collect();
-    let links = trellis_core::logged_models::run_links(cx.db(), std::slice::from_ref(&run.run_uuid)).await.map_err(|e| cx.fail(e))?;
-    let datasets = links
-        .get(&run.run_uuid)
-        .map(|l| {
-            l.datasets
-                .iter()
-                .map(|d| RunDatasetInput {
-                    name: d.name.clone(),
-                    digest: d.digest.clone(),
-                    source: d.source.clone(),
-                    context: d.tags.iter().find(|(k, _)| k == "mlflow.data.context").map(|(_, v)| v.clone()),
-                    dataset_version: d.dataset_version.clone(),
-                })
-                .collect()
+    let datasets = run
+        .links
+        .datasets
+        .iter()
+        .map(|d| RunDatasetInput {
+            name: d.name.clone(),
+            digest: d.digest.clone(),
+            source: d.source.clone(),
+            context: d.tags.iter().find(|(k, _)| k == "mlflow.data.context").map(|(_, v)| v.clone()),
+            dataset_version: d.dataset_version.clone(),
         })
-        .unwrap_or_default();
+        .collect();
     let models = trellis_core::logged_models::of_run(cx.db(), &actor, &run.run_uuid)
         .await
         .map_err(|e| cx.fail(e))?

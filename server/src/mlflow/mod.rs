@@ -23,8 +23,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use trellis_core::artifacts::{self, ArtifactPath};
 use trellis_core::error::ErrorKind;
-use trellis_core::logged_models::{self, RunLinks};
-use trellis_core::tracking::{self, Experiment, Metric, Run, ViewType};
+use trellis_core::logged_models;
+use trellis_core::tracking::{self, Experiment, Metric, ViewType};
 use trellis_core::Actor;
 
 use crate::auth::{client_ip, ApiActor};
@@ -32,6 +32,9 @@ use crate::startup::AppState;
 
 mod models;
 pub(crate) mod registry;
+mod run_json;
+
+use run_json::{RunInfoJson, RunJson, RunsPage};
 
 /// An MLflow error: `{"error_code", "message"}` with MLflow's code and HTTP status.
 #[derive(Debug)]
@@ -227,66 +230,8 @@ fn experiment_json(e: &Experiment, actor: &Actor) -> Value {
     })
 }
 
-fn run_info_json(r: &Run) -> Value {
-    let mut info = json!({
-        "run_id": r.run_uuid,
-        "run_uuid": r.run_uuid,
-        "run_name": r.name,
-        "experiment_id": r.experiment_id.to_string(),
-        "user_id": r.user_name,
-        "status": r.status,
-        "start_time": r.start_time,
-        "artifact_uri": format!("mlflow-artifacts:/{}/{}/artifacts", r.experiment_id, r.run_uuid),
-        "lifecycle_stage": r.lifecycle_stage,
-    });
-    if let Some(t) = r.end_time {
-        info["end_time"] = json!(t);
-    }
-    info
-}
-
 fn metric_json(m: &Metric) -> Value {
     json!({ "key": m.key, "value": number_json(m.value), "timestamp": m.timestamp, "step": m.step })
-}
-
-fn run_json(r: &Run, links: Option<&RunLinks>) -> Value {
-    let empty = RunLinks::default();
-    let links = links.unwrap_or(&empty);
-    let datasets: Vec<Value> = links
-        .datasets
-        .iter()
-        .map(|d| {
-            json!({
-                "tags": kv_json(&d.tags),
-                "dataset": {
-                    "name": d.name, "digest": d.digest, "source_type": d.source_type,
-                    "source": d.source, "schema": d.schema, "profile": d.profile,
-                },
-            })
-        })
-        .collect();
-    json!({
-        "info": run_info_json(r),
-        "data": {
-            "metrics": r.metrics.iter().map(metric_json).collect::<Vec<_>>(),
-            "params": kv_json(&r.params),
-            "tags": kv_json(&r.tags),
-        },
-        "inputs": {
-            "dataset_inputs": datasets,
-            "model_inputs": links.model_inputs.iter().map(|m| json!({ "model_id": m })).collect::<Vec<_>>(),
-        },
-        "outputs": {
-            "model_outputs": links.model_outputs.iter().map(|(m, step)| json!({ "model_id": m, "step": step })).collect::<Vec<_>>(),
-        },
-    })
-}
-
-/// Runs as JSON with their inputs and outputs.
-async fn runs_json(s: &AppState, runs: &[Run]) -> MlResult<Vec<Value>> {
-    let ids: Vec<String> = runs.iter().map(|r| r.run_uuid.clone()).collect();
-    let links = logged_models::run_links(&s.core.db, &ids).await?;
-    Ok(runs.iter().map(|r| run_json(r, links.get(&r.run_uuid))).collect())
 }
 
 #[derive(Deserialize)]
@@ -441,7 +386,7 @@ struct CreateRun {
 async fn create_run(State(s): State<AppState>, MlActor(a): MlActor, MlJson(b): MlJson<CreateRun>) -> MlResult<Json<Value>> {
     let id = required(b.experiment_id, "experiment_id")?;
     let run = tracking::create_run(&s.core.db, &a, &id, b.run_name.as_deref(), b.start_time, &pairs(b.tags)).await?;
-    Ok(Json(json!({ "run": run_json(&run, None) })))
+    Ok(Json(json!({ "run": RunJson(&run) })))
 }
 
 #[derive(Deserialize)]
@@ -458,7 +403,7 @@ impl RunId {
 
 async fn get_run(State(s): State<AppState>, MlActor(a): MlActor, MlQuery(q): MlQuery<RunId>) -> MlResult<Json<Value>> {
     let run = tracking::get_run(&s.core.db, &a, &q.get()?).await?;
-    Ok(Json(json!({ "run": runs_json(&s, std::slice::from_ref(&run)).await?.remove(0) })))
+    Ok(Json(json!({ "run": RunJson(&run) })))
 }
 
 #[derive(Deserialize)]
@@ -474,7 +419,7 @@ struct UpdateRun {
 async fn update_run(State(s): State<AppState>, MlActor(a): MlActor, MlJson(b): MlJson<UpdateRun>) -> MlResult<Json<Value>> {
     let id = RunId { run_id: b.run_id, run_uuid: b.run_uuid }.get()?;
     let run = tracking::update_run(&s.core.db, &a, &id, b.status.as_deref(), b.end_time, b.run_name.as_deref()).await?;
-    Ok(Json(json!({ "run_info": run_info_json(&run) })))
+    Ok(Json(json!({ "run_info": RunInfoJson::from(&run) })))
 }
 
 async fn delete_run(State(s): State<AppState>, MlActor(a): MlActor, MlJson(b): MlJson<RunId>) -> MlResult<Json<Value>> {
@@ -645,13 +590,14 @@ struct SearchRuns {
     page_token: Option<String>,
 }
 
-async fn search_runs(State(s): State<AppState>, MlActor(a): MlActor, MlJson(b): MlJson<SearchRuns>) -> MlResult<Json<Value>> {
+async fn search_runs(State(s): State<AppState>, MlActor(a): MlActor, MlJson(b): MlJson<SearchRuns>) -> MlResult<Response> {
     let limit = max_results(b.max_results, 1000)?;
     let offset = page(b.page_token.as_deref())?;
     let view = ViewType::parse(b.run_view_type.as_deref())?;
     let filter = b.filter.unwrap_or_default();
     let runs = tracking::search_runs(&s.core.db, &a, &b.experiment_ids, &filter, &b.order_by, view, limit, offset).await?;
-    Ok(Json(paged(json!({ "runs": runs_json(&s, &runs).await? }), offset, limit, runs.len())))
+    let next_page_token = (runs.len() as i64 == limit).then(|| (offset + limit).to_string());
+    Ok(Json(RunsPage { runs: &runs, next_page_token }).into_response())
 }
 
 pub fn router() -> Router<AppState> {
