@@ -507,6 +507,10 @@ async fn explanations_attribute_predictions_by_each_deployments_method() {
         let mean = each["explanations"].as_array().unwrap().iter().map(|e| e["attributions"][0]["featureAttributions"][name].as_f64().unwrap().abs()).sum::<f64>() / 100.0;
         assert!((f["importance"].as_f64().unwrap() - mean).abs() < 1e-9, "{name}: {f} vs {mean}");
     }
+    // Kept once computed (a version and its data never change): the same answer again, and
+    // still only to readers of the project.
+    let again: Value = app.get("/v1/projects/churn/models/cancer/versions/1/importance", Some(&team.viewer)).await.json().await.unwrap();
+    assert_eq!(again, importance);
     expect_error(app.get("/v1/projects/churn/models/cancer/versions/9/importance", Some(&team.viewer)).await, StatusCode::NOT_FOUND, "not_found").await;
     expect_error(app.get("/v1/projects/churn/models/cancer/versions/1/importance", Some(&team.outsider)).await, StatusCode::NOT_FOUND, "not_found").await;
     let many = vec![instances[0].clone(); 101];

@@ -35,7 +35,7 @@ pub struct FeatureImportance {
 }
 
 /// The version's global importance (readers), or `None` when Trellis does not know which data
-/// it was trained on.
+/// it was trained on. Computed once per version and process, then kept.
 pub async fn global_importance(core: &Core, actor: &Actor, slug: &str, model: &str, version: i32) -> Result<Option<GlobalImportance>> {
     let (project, _) = projects::authorize(&core.db, actor, slug, Access::Read).await?;
     let (_, version_id, _) = super::resolve_version(&core.db, project.id, slug, model.trim(), Some(version), None)
@@ -44,6 +44,22 @@ pub async fn global_importance(core: &Core, actor: &Actor, slug: &str, model: &s
             Error::BadRequest(m) => Error::not_found(m),
             other => other,
         })?;
+    if let Some(known) = core.serving.importance.lock().unwrap_or_else(|e| e.into_inner()).get(&version_id) {
+        return Ok(known.clone());
+    }
+    let found = compute_for(core, actor, slug, version_id).await?;
+    let mut known = core.serving.importance.lock().unwrap_or_else(|e| e.into_inner());
+    if known.len() >= MAX_KEPT {
+        known.clear();
+    }
+    known.insert(version_id, found.clone());
+    Ok(found)
+}
+
+/// Versions whose importance is kept; past this the cache starts again.
+const MAX_KEPT: usize = 256;
+
+async fn compute_for(core: &Core, actor: &Actor, slug: &str, version_id: i64) -> Result<Option<GlobalImportance>> {
     let Some((dataset, number)) = training_data(core, version_id).await? else { return Ok(None) };
     let loaded = core.serving.model(core, version_id).await?;
     let preview = match crate::datasets::preview(core, actor, slug, &dataset, number, 0, READ_ROWS).await {

@@ -40,6 +40,9 @@ pub struct Serving {
     models: Mutex<HashMap<i64, Arc<LoadedModel>>>,
     /// Counts and logs what endpoints answer (see [`logging`]).
     pub recorder: logging::Recorder,
+    /// Global importance per model version, once computed: a version and the data it was
+    /// trained on never change (see [`importance`]).
+    pub(crate) importance: Mutex<HashMap<i64, Option<importance::GlobalImportance>>>,
 }
 
 impl std::fmt::Debug for Serving {

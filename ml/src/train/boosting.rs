@@ -34,6 +34,9 @@ impl std::fmt::Debug for Boosted {
     }
 }
 
+/// Training rows per histogram bin, at least.
+const MIN_ROWS_PER_BIN: usize = 3;
+
 fn fm(m: &Matrix) -> forust_ml::Matrix<'_, f64> {
     forust_ml::Matrix::new(&m.data, m.rows, m.cols)
 }
@@ -55,6 +58,10 @@ pub fn fit(
 ) -> Result<(Boosted, Curves), TrainError> {
     let subsample = params.get("subsample");
     let early = params.usize("early_stopping_rounds");
+    // At most `max_bins` bins per column, and no more than one per three training rows (as
+    // LightGBM's `min_data_in_bin`): on a small table most of 255 bins would be empty, yet
+    // every split search walks them all.
+    let bins = params.usize("max_bins").min((x.rows / MIN_ROWS_PER_BIN).max(2));
     let base = || -> GradientBooster {
         let b = GradientBooster::default()
             .set_iterations(params.usize("n_estimators"))
@@ -64,7 +71,7 @@ pub fn fit(
             .set_min_leaf_weight(params.get("min_leaf_weight") as f32)
             .set_subsample(subsample as f32)
             .set_colsample_bytree(params.get("colsample_bytree"))
-            .set_nbins(params.usize("max_bins") as u16)
+            .set_nbins(bins as u16)
             .set_seed(seed)
             .set_parallel(true)
             .set_initialize_base_score(true)
