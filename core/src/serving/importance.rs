@@ -86,7 +86,7 @@ async fn compute_for(core: &Core, actor: &Actor, slug: &str, version_id: i64) ->
 
 /// The dataset version a model version was trained on: its run's `dataset` param, or the
 /// dataset its baseline came from (`name@vN`).
-async fn training_data(core: &Core, version_id: i64) -> Result<Option<(String, i32)>> {
+pub(crate) async fn training_data(core: &Core, version_id: i64) -> Result<Option<(String, i32)>> {
     let label: Option<String> = sqlx::query_scalar(
         "SELECT p.value FROM model_versions v JOIN run_params p ON p.run_id = v.run_id AND p.key = 'dataset' WHERE v.id = $1",
     )

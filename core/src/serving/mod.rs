@@ -753,7 +753,8 @@ pub async fn serving_endpoint(conn: &mut PgConnection, model_id: i64, version_id
 }
 
 /// What the endpoint page's "try it" form needs: the features of the model that takes the most
-/// traffic, and a row of the dataset version it was trained on (values as text), when known.
+/// traffic, and a row of the dataset version it was trained on (or of its baseline dataset, for
+/// an uploaded model; values as text), when known.
 #[derive(Debug, Clone, Serialize)]
 pub struct TryIt {
     pub features: Vec<input::Feature>,
@@ -768,15 +769,8 @@ pub async fn try_it(core: &Core, actor: &Actor, slug: &str, name: &str) -> Resul
         return Ok(None);
     };
     let features = main.model.features.clone();
-    // The run the version came from names its dataset version in its `dataset` param (`name@vN`).
-    let label: Option<String> = sqlx::query_scalar(
-        "SELECT p.value FROM model_versions v JOIN run_params p ON p.run_id = v.run_id AND p.key = 'dataset' WHERE v.id = $1",
-    )
-    .bind(main.model.version_id)
-    .fetch_optional(&core.db)
-    .await?;
     let mut example = None;
-    if let Some((dataset, version)) = label.as_deref().and_then(|l| l.rsplit_once("@v")).and_then(|(d, v)| Some((d.to_string(), v.parse::<i32>().ok()?))) {
+    if let Some((dataset, version)) = importance::training_data(core, main.model.version_id).await? {
         if let Ok(p) = crate::datasets::preview(core, actor, slug, &dataset, version, 0, 1).await {
             if let Some(row) = p.rows.first() {
                 example = Some(
