@@ -23,8 +23,8 @@ fn row(e: trellis_core::serving::EndpointView) -> EndpointRow {
                     version: d.version,
                     alias: d.alias,
                     traffic: d.traffic_percent,
-                    explanation_method: spec.method.unwrap_or_else(|| "sampled_shapley".into()),
-                    explanation_setting: spec.path_count.or(spec.step_count),
+                    explanation_method: spec.method_name().to_string(),
+                    explanation_setting: spec.count(),
                 }
             })
             .collect(),

@@ -148,8 +148,8 @@ fn Deployed(p: EndpointPage, undeploy: ServerAction<UndeployModel>, explanation:
                         let method = d.explanation_method.clone();
                         let setting = d.explanation_setting.map(|n| n.to_string()).unwrap_or_default();
                         let shown = match (d.explanation_method.as_str(), d.explanation_setting) {
-                            ("sampled_shapley", n) => format!("sampled Shapley, {} paths", n.unwrap_or(10)),
-                            ("integrated_gradients", n) => format!("integrated gradients, {} steps", n.unwrap_or(50)),
+                            ("sampled_shapley", Some(n)) => format!("sampled Shapley, {n} paths"),
+                            ("integrated_gradients", Some(n)) => format!("integrated gradients, {n} steps"),
                             ("tree_shap", _) => "TreeSHAP (exact)".to_string(),
                             (other, _) => other.to_string(),
                         };

@@ -62,22 +62,44 @@ pub(crate) fn row_values(columns: &[Column], row: usize) -> Vec<FeatureValue> {
         .collect()
 }
 
+/// The method when a spec names none, and each method's default count.
+pub const DEFAULT_METHOD: &str = "sampled_shapley";
+pub const DEFAULT_PATH_COUNT: usize = 10;
+pub const DEFAULT_STEP_COUNT: usize = 50;
+
+impl ExplanationSpec {
+    /// The method this spec explains with.
+    pub fn method_name(&self) -> &str {
+        self.method.as_deref().unwrap_or(DEFAULT_METHOD)
+    }
+
+    /// The paths (sampled Shapley) or steps (integrated gradients) it uses, defaults included;
+    /// `None` for methods without one.
+    pub fn count(&self) -> Option<usize> {
+        match self.method_name() {
+            "sampled_shapley" => Some(self.path_count.unwrap_or(DEFAULT_PATH_COUNT)),
+            "integrated_gradients" => Some(self.step_count.unwrap_or(DEFAULT_STEP_COUNT)),
+            _ => None,
+        }
+    }
+}
+
 /// Checks a spec against the model it explains and resolves it.
 pub fn resolve(spec: &ExplanationSpec, model: &LoadedModel) -> Result<Explainer> {
     let builtin = match &model.predictor {
         Predictor::Builtin(m) => Some(m.as_ref()),
         Predictor::Onnx(_) => None,
     };
-    let method = match spec.method.as_deref().unwrap_or("sampled_shapley") {
+    let method = match spec.method_name() {
         "sampled_shapley" => {
-            let paths = spec.path_count.unwrap_or(10);
+            let paths = spec.path_count.unwrap_or(DEFAULT_PATH_COUNT);
             if !(1..=50).contains(&paths) {
                 return Err(Error::bad_request(format!("explanation: path_count must be between 1 and 50, got {paths}")));
             }
             Method::SampledShapley { path_count: paths }
         }
         "integrated_gradients" => {
-            let steps = spec.step_count.unwrap_or(50);
+            let steps = spec.step_count.unwrap_or(DEFAULT_STEP_COUNT);
             if !(1..=100).contains(&steps) {
                 return Err(Error::bad_request(format!("explanation: step_count must be between 1 and 100, got {steps}")));
             }

@@ -123,7 +123,7 @@ fn compute(model: &LoadedModel, at: &[usize], sample: &[Vec<String>]) -> Result<
     let predictions = model.predict(&columns)?;
     let (method, name) = match &model.predictor {
         Predictor::Builtin(m) if matches!(m.estimator, Estimator::RandomForest(_) | Estimator::GradientBoosting(_)) => (Method::TreeShap, "tree_shap"),
-        _ => (Method::SampledShapley { path_count: 10 }, "sampled_shapley"),
+        _ => (Method::SampledShapley { path_count: super::explain::DEFAULT_PATH_COUNT }, super::explain::DEFAULT_METHOD),
     };
     let mut totals = vec![0.0; model.features.len()];
     for r in 0..sample.len() {
