@@ -15,8 +15,7 @@ use sqlx::PgPool;
 
 use crate::datasets::Format;
 use crate::projects::{self, Access};
-use crate::serving::input::{Cell, ColumnBuilder};
-use crate::serving::model::{LoadedModel, Output, Predictor};
+use crate::serving::model::{LoadedModel, Output};
 use crate::worker::{JobContext, Permanent};
 use crate::storage::Received;
 use crate::{audit, Actor, Core, Error, Result};
@@ -382,14 +381,17 @@ impl Sink {
 
 /// Predicts one chunk of rows and writes it.
 fn predict_chunk(model: &LoadedModel, at: &[usize], first_row: u64, rows: &[Vec<String>], explain: bool, sink: &mut Sink) -> anyhow::Result<()> {
-    let mut builders: Vec<ColumnBuilder<'_>> = model.features.iter().map(|f| ColumnBuilder::new(f, rows.len())).collect();
-    for (r, cells) in rows.iter().enumerate() {
-        for (b, &c) in builders.iter_mut().zip(at) {
-            b.push(r, Cell::Text(std::borrow::Cow::Borrowed(cells[c].as_str())))
-                .map_err(|e| Permanent(e.to_string().replacen(&format!("instance {r}"), &format!("row {}", first_row + r as u64 + 1), 1)))?;
-        }
-    }
-    let columns: Vec<trellis_ml::train::Column> = builders.into_iter().map(ColumnBuilder::finish).collect();
+    let columns = crate::serving::input::text_columns(&model.features, at, rows).map_err(|e| {
+        // "instance r" (within the chunk) becomes the row's number in the file.
+        let message = e.to_string();
+        let renumbered = message.find("instance ").and_then(|i| {
+            let rest = &message[i + "instance ".len()..];
+            let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+            let r: u64 = rest[..digits].parse().ok()?;
+            Some(format!("{}row {}{}", &message[..i], first_row + r + 1, &rest[digits..]))
+        });
+        Permanent(renumbered.unwrap_or(message))
+    })?;
     let predictions = model.predict(&columns).map_err(|e| Permanent(e.to_string()))?;
     let (labels, mut numbers, outputs): (Vec<Option<String>>, Vec<Vec<f64>>, Vec<usize>) = match (&predictions, &model.output) {
         (trellis_ml::train::Predictions::Probabilities { classes: k, values }, Output::Classes { classes }) => {
@@ -397,7 +399,7 @@ fn predict_chunk(model: &LoadedModel, at: &[usize], first_row: u64, rows: &[Vec<
             let mut numbers = Vec::with_capacity(rows.len());
             let mut outputs = Vec::with_capacity(rows.len());
             for row in values.chunks(*k) {
-                let best = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0);
+                let best = crate::serving::model::most_likely(row);
                 labels.push(classes.get(best).cloned());
                 numbers.push(row.to_vec());
                 outputs.push(best);
@@ -408,10 +410,7 @@ fn predict_chunk(model: &LoadedModel, at: &[usize], first_row: u64, rows: &[Vec<
         _ => return Err(Permanent("the model's predictions do not fit its outputs".into()).into()),
     };
     if explain {
-        let method = match &model.predictor {
-            Predictor::Builtin(m) if !matches!(m.estimator, trellis_ml::train::Estimator::Linear(_)) => trellis_ml::explain::Method::TreeShap,
-            _ => trellis_ml::explain::Method::SampledShapley { path_count: 10 },
-        };
+        let (method, _) = crate::serving::explain::default_method(model);
         for (r, out) in outputs.iter().enumerate() {
             let x = crate::serving::explain::row_values(&columns, r);
             let e = crate::serving::explain::attribute(model, &x, &model.baseline, *out, method, first_row + r as u64).map_err(|e| Permanent(e.to_string()))?;

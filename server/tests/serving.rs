@@ -854,8 +854,28 @@ async fn a_batch_prediction_writes_the_inputs_with_predictions_and_attributions(
         assert_eq!(a, b, "the same rows get the same answers as from the dataset version");
     }
 
+    // A value the model cannot take fails the job, naming the row of the file and the feature.
+    let header = CANCER.lines().next().unwrap();
+    let at = header.split(',').position(|c| c.trim() == "mean_radius").unwrap();
+    let mut bad: String = format!("{header}\n");
+    for (i, line) in CANCER.lines().skip(1).take(5).enumerate() {
+        let mut cells: Vec<&str> = line.split(',').collect();
+        if i == 3 {
+            cells[at] = "big";
+        }
+        bad.push_str(&cells.join(","));
+        bad.push('\n');
+    }
+    let res = upload(&team.editor, query, "text/csv", bad.into_bytes()).await.unwrap();
+    assert_eq!(res.status(), 201);
+    let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    run_jobs(&app).await;
+    let failed: Value = app.get(&format!("{batches}/{id}"), Some(&team.viewer)).await.json().await.unwrap();
+    assert_eq!(failed["state"], "failed", "{failed}");
+    assert!(failed.to_string().contains("row 4, feature 'mean_radius': expected a number, got \\\"big\\\""), "{failed}");
+
     let listed: Value = app.get(batches, Some(&team.viewer)).await.json().await.unwrap();
-    assert_eq!(listed.as_array().unwrap().len(), 3);
+    assert_eq!(listed.as_array().unwrap().len(), 4);
     expect_error(app.get(batches, Some(&team.outsider)).await, StatusCode::NOT_FOUND, "not_found").await;
 }
 

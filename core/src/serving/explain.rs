@@ -84,6 +84,15 @@ impl ExplanationSpec {
     }
 }
 
+/// How a model is explained when nobody chose for it (batch predictions, global importance):
+/// TreeSHAP, exact, for built-in tree models; sampled Shapley otherwise. With its name.
+pub fn default_method(model: &LoadedModel) -> (Method, &'static str) {
+    match &model.predictor {
+        Predictor::Builtin(m) if matches!(m.estimator, Estimator::RandomForest(_) | Estimator::GradientBoosting(_)) => (Method::TreeShap, "tree_shap"),
+        _ => (Method::SampledShapley { path_count: DEFAULT_PATH_COUNT }, DEFAULT_METHOD),
+    }
+}
+
 /// Checks a spec against the model it explains and resolves it.
 pub fn resolve(spec: &ExplanationSpec, model: &LoadedModel) -> Result<Explainer> {
     let builtin = match &model.predictor {
@@ -211,7 +220,7 @@ async fn explain_with(target: &super::RouteTarget, req: &PredictRequest) -> Resu
                     let (output, display) = match (&predictions, &model.output) {
                         (trellis_ml::train::Predictions::Probabilities { classes: k, values }, Output::Classes { classes }) => {
                             let row = &values[r * k..(r + 1) * k];
-                            let best = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0);
+                            let best = super::model::most_likely(row);
                             let mut shown = classes.get(best).cloned().unwrap_or_default();
                             if explainer.method == Method::TreeShap && boosted {
                                 shown = format!("{shown} (log-odds)");

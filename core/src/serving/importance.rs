@@ -4,11 +4,9 @@
 //! built-in tree models, sampled Shapley (10 paths) otherwise.
 
 use serde::Serialize;
-use trellis_ml::explain::Method;
-use trellis_ml::train::{Estimator, Predictions};
+use trellis_ml::train::Predictions;
 
-use super::input::{Cell, ColumnBuilder};
-use super::model::{LoadedModel, Predictor};
+use super::model::LoadedModel;
 use crate::projects::{self, Access};
 use crate::{Actor, Core, Error, Result};
 
@@ -113,24 +111,13 @@ pub(crate) async fn training_data(core: &Core, version_id: i64) -> Result<Option
 }
 
 fn compute(model: &LoadedModel, at: &[usize], sample: &[Vec<String>]) -> Result<(String, Vec<FeatureImportance>)> {
-    let mut builders: Vec<ColumnBuilder<'_>> = model.features.iter().map(|f| ColumnBuilder::new(f, sample.len())).collect();
-    for (r, cells) in sample.iter().enumerate() {
-        for (b, &c) in builders.iter_mut().zip(at) {
-            b.push(r, Cell::Text(std::borrow::Cow::Borrowed(cells.get(c).map(String::as_str).unwrap_or(""))))?;
-        }
-    }
-    let columns: Vec<trellis_ml::train::Column> = builders.into_iter().map(ColumnBuilder::finish).collect();
+    let columns = super::input::text_columns(&model.features, at, sample)?;
     let predictions = model.predict(&columns)?;
-    let (method, name) = match &model.predictor {
-        Predictor::Builtin(m) if matches!(m.estimator, Estimator::RandomForest(_) | Estimator::GradientBoosting(_)) => (Method::TreeShap, "tree_shap"),
-        _ => (Method::SampledShapley { path_count: super::explain::DEFAULT_PATH_COUNT }, super::explain::DEFAULT_METHOD),
-    };
+    let (method, name) = super::explain::default_method(model);
     let mut totals = vec![0.0; model.features.len()];
     for r in 0..sample.len() {
         let output = match &predictions {
-            Predictions::Probabilities { classes: k, values } => {
-                values[r * k..(r + 1) * k].iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0)
-            }
+            Predictions::Probabilities { classes: k, values } => super::model::most_likely(&values[r * k..(r + 1) * k]),
             _ => 0,
         };
         let x = super::explain::row_values(&columns, r);

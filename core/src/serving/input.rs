@@ -93,6 +93,19 @@ pub fn at(index: usize, feature: &str) -> String {
     format!("instance {index}, feature '{feature}'")
 }
 
+/// The model's columns from rows of text cells (a dataset's or an uploaded file's), feature `i`
+/// read from cell `at[i]` of each row (empty when a row is short). An error names the instance
+/// (the row's index in `rows`), the feature and the problem.
+pub fn text_columns(features: &[Feature], at: &[usize], rows: &[Vec<String>]) -> Result<Vec<Column>> {
+    let mut builders: Vec<ColumnBuilder<'_>> = features.iter().map(|f| ColumnBuilder::new(f, rows.len())).collect();
+    for (r, cells) in rows.iter().enumerate() {
+        for (b, &c) in builders.iter_mut().zip(at) {
+            b.push(r, Cell::Text(Cow::Borrowed(cells.get(c).map(String::as_str).unwrap_or(""))))?;
+        }
+    }
+    Ok(builders.into_iter().map(ColumnBuilder::finish).collect())
+}
+
 /// Collects one feature's values over the instances.
 pub struct ColumnBuilder<'f> {
     feature: &'f Feature,

@@ -32,6 +32,11 @@ pub enum Predictor {
     Onnx(super::onnx::OnnxPredictor),
 }
 
+/// The index of the most probable class in one row of class probabilities.
+pub fn most_likely(probabilities: &[f64]) -> usize {
+    probabilities.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0)
+}
+
 /// A model version ready to predict.
 #[derive(Debug)]
 pub struct LoadedModel {
@@ -60,8 +65,7 @@ impl LoadedModel {
             (Predictions::Probabilities { classes: k, values }, Output::Classes { classes }) => values
                 .chunks(*k)
                 .map(|row| {
-                    let best = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0);
-                    json!({ "classes": classes, "scores": row, "label": classes.get(best) })
+                    json!({ "classes": classes, "scores": row, "label": classes.get(most_likely(row)) })
                 })
                 .collect(),
             (Predictions::Values(v), _) => v.iter().map(|x| json!({ "value": x })).collect(),

@@ -269,8 +269,7 @@ fn output_tensors(model: &LoadedModel, p: &Predictions) -> Vec<OutputTensor> {
             let labels: Vec<Value> = values
                 .chunks(*k)
                 .map(|row| {
-                    let best = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0);
-                    json!(classes.get(best))
+                    json!(classes.get(super::model::most_likely(row)))
                 })
                 .collect();
             vec![
