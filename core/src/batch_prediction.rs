@@ -15,6 +15,7 @@ use sqlx::PgPool;
 
 use crate::datasets::Format;
 use crate::projects::{self, Access};
+use crate::serving::input::{text_columns, RowNames};
 use crate::serving::model::{LoadedModel, Output};
 use crate::worker::{JobContext, Permanent};
 use crate::storage::Received;
@@ -381,17 +382,8 @@ impl Sink {
 
 /// Predicts one chunk of rows and writes it.
 fn predict_chunk(model: &LoadedModel, at: &[usize], first_row: u64, rows: &[Vec<String>], explain: bool, sink: &mut Sink) -> anyhow::Result<()> {
-    let columns = crate::serving::input::text_columns(&model.features, at, rows).map_err(|e| {
-        // "instance r" (within the chunk) becomes the row's number in the file.
-        let message = e.to_string();
-        let renumbered = message.find("instance ").and_then(|i| {
-            let rest = &message[i + "instance ".len()..];
-            let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-            let r: u64 = rest[..digits].parse().ok()?;
-            Some(format!("{}row {}{}", &message[..i], first_row + r + 1, &rest[digits..]))
-        });
-        Permanent(renumbered.unwrap_or(message))
-    })?;
+    let names = RowNames::FileRows { first: first_row };
+    let columns = text_columns(&model.features, at, rows, names).map_err(|e| Permanent(e.to_string()))?;
     let predictions = model.predict(&columns).map_err(|e| Permanent(e.to_string()))?;
     let (labels, mut numbers, outputs): (Vec<Option<String>>, Vec<Vec<f64>>, Vec<usize>) = match (&predictions, &model.output) {
         (trellis_ml::train::Predictions::Probabilities { classes: k, values }, Output::Classes { classes }) => {

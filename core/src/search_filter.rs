@@ -461,11 +461,17 @@ fn scoped_term(target: &Target, orders: &[Order], clauses: &[Clause]) -> Option<
 /// come in order from its index. Returns whether it did; if not, the caller restricts the rows.
 pub fn push_order_scope(q: &mut QueryBuilder<'_, Postgres>, target: &Target, orders: &[Order], clauses: &[Clause], scope: &[i64]) -> bool {
     let Some((i, s)) = scoped_term(target, orders, clauses) else { return false };
-    match scope {
-        [one] => q.push(format!("o{i}.{} = ", s.column)).push_bind(*one),
-        many => q.push(format!("o{i}.{} = ANY(", s.column)).push_bind(many.to_vec()).push(")"),
-    };
+    push_one_of(q, &format!("o{i}.{}", s.column), scope);
     true
+}
+
+/// Appends `<expr> = <id>` for one id (which an index can serve in order), else
+/// `<expr> = ANY(<ids>)`.
+pub fn push_one_of(q: &mut QueryBuilder<'_, Postgres>, expr: &str, ids: &[i64]) {
+    match ids {
+        [one] => q.push(format!("{expr} = ")).push_bind(*one),
+        many => q.push(format!("{expr} = ANY(")).push_bind(many.to_vec()).push(")"),
+    };
 }
 
 /// Appends ` ORDER BY …` (each term, then the target's default order). Runs without an

@@ -1085,10 +1085,7 @@ pub async fn search_runs(
     // metric (then its index gives the order; a second condition on the run would only make
     // the planner expect fewer rows), or else through the runs.
     if !crate::search_filter::push_order_scope(&mut q, &crate::search_filter::RUNS, &orders, &clauses, &ids) {
-        match ids.as_slice() {
-            [one] => q.push("r.experiment_id = ").push_bind(*one),
-            many => q.push("r.experiment_id = ANY(").push_bind(many.to_vec()).push(")"),
-        };
+        crate::search_filter::push_one_of(&mut q, "r.experiment_id", &ids);
     }
     view.push_filter(&mut q, "r.lifecycle_stage");
     crate::search_filter::push_where_joined(&mut q, &crate::search_filter::RUNS, &clauses, &orders);

@@ -66,6 +66,48 @@ pub struct TuningRequest {
     pub run_name: Option<String>,
 }
 
+impl TuningRequest {
+    /// A search around one training: its params are shared by every trial, those searched
+    /// left out; the metric and direction are chosen to suit the task.
+    pub fn around(base: TrainingRequest, search_space: BTreeMap<String, Value>, method: Option<String>, max_trials: Option<usize>, parallelism: Option<usize>) -> Self {
+        let params = base.params.into_iter().filter(|(k, _)| !search_space.contains_key(k)).collect();
+        TuningRequest {
+            experiment: base.experiment,
+            dataset: base.dataset,
+            version: base.version,
+            target: base.target,
+            task: base.task,
+            algorithm: base.algorithm,
+            params,
+            search_space,
+            method,
+            max_trials,
+            parallelism,
+            metric: None,
+            direction: None,
+            features: base.features,
+            seed: base.seed,
+            run_name: base.run_name,
+        }
+    }
+
+    /// The training every trial starts from (its shared params).
+    fn training(&self) -> TrainingRequest {
+        TrainingRequest {
+            experiment: self.experiment.clone(),
+            dataset: self.dataset.clone(),
+            version: self.version,
+            target: self.target.clone(),
+            task: self.task.clone(),
+            algorithm: self.algorithm.clone(),
+            params: self.params.clone(),
+            features: self.features.clone(),
+            seed: self.seed,
+            run_name: self.run_name.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TuningSubmitted {
     /// The parent run.
@@ -113,19 +155,7 @@ pub async fn submit(core: &Core, actor: &Actor, project: &str, req: TuningReques
             return Err(bad(format!("params: '{name}' is also in the search space; give it in one place")));
         }
     }
-    let training_req = TrainingRequest {
-        experiment: req.experiment.clone(),
-        dataset: req.dataset.clone(),
-        version: req.version,
-        target: req.target.clone(),
-        task: req.task.clone(),
-        algorithm: req.algorithm.clone(),
-        params: req.params.clone(),
-        features: req.features.clone(),
-        seed: req.seed,
-        run_name: req.run_name.clone(),
-    };
-    let prepared = training::prepare(core, actor, project, &training_req).await?;
+    let prepared = training::prepare(core, actor, project, &req.training()).await?;
     let t = &prepared.template;
     let space: BTreeMap<String, Range> = req
         .search_space

@@ -51,8 +51,8 @@ pub async fn start_training(slug: String, form: TrainingForm) -> Result<String, 
         s => Some(s.parse::<u64>().map_err(|_| AppError::BadRequest(format!("seed: '{s}' is not a whole number ≥ 0")))?),
     };
     // Every kind of training takes these the same way.
-    let features = (!form.features.is_empty()).then(|| form.features.clone());
-    let run_name = (!form.run_name.trim().is_empty()).then(|| form.run_name.clone());
+    let features = (!form.features.is_empty()).then_some(form.features);
+    let run_name = (!form.run_name.trim().is_empty()).then_some(form.run_name);
     let params: std::collections::BTreeMap<String, serde_json::Value> = form
         .params
         .into_iter()
@@ -84,6 +84,18 @@ pub async fn start_training(slug: String, form: TrainingForm) -> Result<String, 
         let submitted = trellis_core::tuning::submit_automl(&cx.core, &actor, &slug, req).await.map_err(|e| cx.fail(e))?;
         return Ok(submitted.run_id);
     }
+    let training = trellis_core::training::TrainingRequest {
+        experiment: form.experiment,
+        dataset,
+        version,
+        target: form.target,
+        task: form.task,
+        algorithm: form.algorithm,
+        params,
+        features,
+        seed,
+        run_name,
+    };
     if form.tune {
         let number = |what: &str, name: &str, raw: &str| -> Result<serde_json::Value, AppError> {
             let raw = raw.trim();
@@ -114,41 +126,13 @@ pub async fn start_training(slug: String, form: TrainingForm) -> Result<String, 
                 t => t.parse().map(Some).map_err(|_| AppError::BadRequest(format!("{what}: '{t}' is not a whole number"))),
             }
         };
-        let params = params.into_iter().filter(|(k, _)| !search_space.contains_key(k)).collect();
-        let req = trellis_core::tuning::TuningRequest {
-            experiment: form.experiment,
-            dataset,
-            version,
-            target: form.target,
-            task: form.task,
-            algorithm: form.algorithm,
-            params,
-            search_space,
-            method: (!form.method.trim().is_empty()).then(|| form.method.trim().to_string()),
-            max_trials: whole("trials", &form.max_trials)?,
-            parallelism: whole("trials at once", &form.parallelism)?,
-            metric: None,
-            direction: None,
-            features,
-            seed,
-            run_name,
-        };
+        let method = (!form.method.trim().is_empty()).then(|| form.method.trim().to_string());
+        let (max_trials, parallelism) = (whole("trials", &form.max_trials)?, whole("trials at once", &form.parallelism)?);
+        let req = trellis_core::tuning::TuningRequest::around(training, search_space, method, max_trials, parallelism);
         let submitted = trellis_core::tuning::submit(&cx.core, &actor, &slug, req).await.map_err(|e| cx.fail(e))?;
         return Ok(submitted.run_id);
     }
-    let req = trellis_core::training::TrainingRequest {
-        experiment: form.experiment,
-        dataset,
-        version,
-        target: form.target,
-        task: form.task,
-        algorithm: form.algorithm,
-        params,
-        features,
-        seed,
-        run_name,
-    };
-    let submitted = trellis_core::training::submit(&cx.core, &actor, &slug, req).await.map_err(|e| cx.fail(e))?;
+    let submitted = trellis_core::training::submit(&cx.core, &actor, &slug, training).await.map_err(|e| cx.fail(e))?;
     Ok(submitted.run_id)
 }
 

@@ -58,7 +58,7 @@ pub async fn global_importance(core: &Core, actor: &Actor, slug: &str, model: &s
 const MAX_KEPT: usize = 256;
 
 async fn compute_for(core: &Core, actor: &Actor, slug: &str, version_id: i64) -> Result<Option<GlobalImportance>> {
-    let Some((dataset, number)) = training_data(core, version_id).await? else { return Ok(None) };
+    let Some((dataset, number)) = super::training_data(core, version_id).await? else { return Ok(None) };
     let loaded = core.serving.model(core, version_id).await?;
     let preview = match crate::datasets::preview(core, actor, slug, &dataset, number, 0, READ_ROWS).await {
         Ok(p) => p,
@@ -82,36 +82,8 @@ async fn compute_for(core: &Core, actor: &Actor, slug: &str, version_id: i64) ->
         .map_err(|e| Error::Internal(anyhow::anyhow!("computing importance: {e}")))?
 }
 
-/// The dataset version a model version was trained on: its run's `dataset` param, or the
-/// dataset its baseline came from (`name@vN`).
-pub(crate) async fn training_data(core: &Core, version_id: i64) -> Result<Option<(String, i32)>> {
-    let label: Option<String> = sqlx::query_scalar(
-        "SELECT p.value FROM model_versions v JOIN run_params p ON p.run_id = v.run_id AND p.key = 'dataset' WHERE v.id = $1",
-    )
-    .bind(version_id)
-    .fetch_optional(&core.db)
-    .await?;
-    let label = match label {
-        Some(l) => Some(l),
-        None => {
-            let location: String = sqlx::query_scalar("SELECT storage_location FROM model_versions WHERE id = $1").bind(version_id).fetch_one(&core.db).await?;
-            match super::model::files_at(&core.db, &location).await {
-                Ok(files) => super::model::read_file(core, &files, "baseline.json")
-                    .await?
-                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                    .and_then(|v| v.get("dataset").and_then(|d| d.as_str()).map(str::to_string)),
-                Err(_) => None,
-            }
-        }
-    };
-    Ok(label.and_then(|l| {
-        let (d, v) = l.rsplit_once("@v")?;
-        Some((d.to_string(), v.parse().ok()?))
-    }))
-}
-
 fn compute(model: &LoadedModel, at: &[usize], sample: &[Vec<String>]) -> Result<(String, Vec<FeatureImportance>)> {
-    let columns = super::input::text_columns(&model.features, at, sample)?;
+    let columns = super::input::text_columns(&model.features, at, sample, super::input::RowNames::Instances)?;
     let predictions = model.predict(&columns)?;
     let (method, name) = super::explain::default_method(model);
     let mut totals = vec![0.0; model.features.len()];

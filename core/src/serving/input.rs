@@ -90,14 +90,32 @@ impl<'a> Cell<'a> {
 
 /// Where a value sits, for error messages.
 pub fn at(index: usize, feature: &str) -> String {
-    format!("instance {index}, feature '{feature}'")
+    RowNames::Instances.at(index, feature)
+}
+
+/// How error messages name the rows a [`ColumnBuilder`] is given.
+#[derive(Clone, Copy, Debug)]
+pub enum RowNames {
+    /// A request's instances, from 0.
+    Instances,
+    /// Lines of a file, from 1, the first given being data row `first + 1`.
+    FileRows { first: u64 },
+}
+
+impl RowNames {
+    pub fn at(self, index: usize, feature: &str) -> String {
+        match self {
+            RowNames::Instances => format!("instance {index}, feature '{feature}'"),
+            RowNames::FileRows { first } => format!("row {}, feature '{feature}'", first + index as u64 + 1),
+        }
+    }
 }
 
 /// The model's columns from rows of text cells (a dataset's or an uploaded file's), feature `i`
-/// read from cell `at[i]` of each row (empty when a row is short). An error names the instance
-/// (the row's index in `rows`), the feature and the problem.
-pub fn text_columns(features: &[Feature], at: &[usize], rows: &[Vec<String>]) -> Result<Vec<Column>> {
-    let mut builders: Vec<ColumnBuilder<'_>> = features.iter().map(|f| ColumnBuilder::new(f, rows.len())).collect();
+/// read from cell `at[i]` of each row (empty when a row is short). An error names the row (as
+/// `names` says), the feature and the problem.
+pub fn text_columns(features: &[Feature], at: &[usize], rows: &[Vec<String>], names: RowNames) -> Result<Vec<Column>> {
+    let mut builders: Vec<ColumnBuilder<'_>> = features.iter().map(|f| ColumnBuilder::new(f, rows.len()).naming(names)).collect();
     for (r, cells) in rows.iter().enumerate() {
         for (b, &c) in builders.iter_mut().zip(at) {
             b.push(r, Cell::Text(Cow::Borrowed(cells.get(c).map(String::as_str).unwrap_or(""))))?;
@@ -113,6 +131,7 @@ pub struct ColumnBuilder<'f> {
     codes: Vec<u32>,
     levels: Vec<String>,
     index: HashMap<String, u32>,
+    names: RowNames,
 }
 
 impl<'f> ColumnBuilder<'f> {
@@ -124,12 +143,19 @@ impl<'f> ColumnBuilder<'f> {
             codes: if text { Vec::with_capacity(rows) } else { Vec::new() },
             levels: Vec::new(),
             index: HashMap::new(),
+            names: RowNames::Instances,
         }
     }
 
-    /// Adds the value of instance `row`; an error names the instance, the feature and the problem.
+    /// Names rows in errors as `names` says (instances by default).
+    pub fn naming(self, names: RowNames) -> Self {
+        ColumnBuilder { names, ..self }
+    }
+
+    /// Adds the value of row `row`; an error names the row, the feature and the problem.
     pub fn push(&mut self, row: usize, cell: Cell<'_>) -> Result<()> {
-        let f = self.feature;
+        let (f, names) = (self.feature, self.names);
+        let at = |row: usize, feature: &str| names.at(row, feature);
         let wrong = |cell: &Cell<'_>| Error::bad_request(format!("{}: expected {}, got {}", at(row, &f.name), f.kind.expected(), cell.describe()));
         match f.kind {
             FeatureKind::Text => {

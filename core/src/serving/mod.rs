@@ -752,6 +752,34 @@ pub async fn serving_endpoint(conn: &mut PgConnection, model_id: i64, version_id
     .await?)
 }
 
+/// The dataset version a model version was trained on: its run's `dataset` param, or the
+/// dataset its baseline came from (`name@vN`).
+pub(crate) async fn training_data(core: &Core, version_id: i64) -> Result<Option<(String, i32)>> {
+    let label: Option<String> = sqlx::query_scalar(
+        "SELECT p.value FROM model_versions v JOIN run_params p ON p.run_id = v.run_id AND p.key = 'dataset' WHERE v.id = $1",
+    )
+    .bind(version_id)
+    .fetch_optional(&core.db)
+    .await?;
+    let label = match label {
+        Some(l) => Some(l),
+        None => {
+            let location: String = sqlx::query_scalar("SELECT storage_location FROM model_versions WHERE id = $1").bind(version_id).fetch_one(&core.db).await?;
+            match model::files_at(&core.db, &location).await {
+                Ok(files) => model::read_file(core, &files, "baseline.json")
+                    .await?
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                    .and_then(|v| v.get("dataset").and_then(|d| d.as_str()).map(str::to_string)),
+                Err(_) => None,
+            }
+        }
+    };
+    Ok(label.and_then(|l| {
+        let (d, v) = l.rsplit_once("@v")?;
+        Some((d.to_string(), v.parse().ok()?))
+    }))
+}
+
 /// What the endpoint page's "try it" form needs: the features of the model that takes the most
 /// traffic, and a row of the dataset version it was trained on (or of its baseline dataset, for
 /// an uploaded model; values as text), when known.
@@ -770,7 +798,7 @@ pub async fn try_it(core: &Core, actor: &Actor, slug: &str, name: &str) -> Resul
     };
     let features = main.model.features.clone();
     let mut example = None;
-    if let Some((dataset, version)) = importance::training_data(core, main.model.version_id).await? {
+    if let Some((dataset, version)) = training_data(core, main.model.version_id).await? {
         if let Ok(p) = crate::datasets::preview(core, actor, slug, &dataset, version, 0, 1).await {
             if let Some(row) = p.rows.first() {
                 example = Some(

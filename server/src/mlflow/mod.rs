@@ -202,20 +202,8 @@ fn double<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     }
 }
 
-fn number_json(x: f64) -> Value {
-    if x.is_nan() {
-        json!("NaN")
-    } else if x == f64::INFINITY {
-        json!("Infinity")
-    } else if x == f64::NEG_INFINITY {
-        json!("-Infinity")
-    } else {
-        json!(x)
-    }
-}
-
 fn kv_json(pairs: &[(String, String)]) -> Value {
-    Value::Array(pairs.iter().map(|(k, v)| json!({ "key": k, "value": v })).collect())
+    json!(run_json::KeyValues(pairs))
 }
 
 fn experiment_json(e: &Experiment, actor: &Actor) -> Value {
@@ -231,7 +219,7 @@ fn experiment_json(e: &Experiment, actor: &Actor) -> Value {
 }
 
 fn metric_json(m: &Metric) -> Value {
-    json!({ "key": m.key, "value": number_json(m.value), "timestamp": m.timestamp, "step": m.step })
+    json!(run_json::MetricJson::from(m))
 }
 
 #[derive(Deserialize)]
