@@ -4,6 +4,7 @@ scikit-learn's random forest on them, printing time and test AUC.
 
   python scripts/bench/training.py write DIR      # DIR/breast_cancer.csv, DIR/generated_1m.csv
   python scripts/bench/training.py run FILE.csv   # LightGBM and scikit-learn on one table
+  python scripts/bench/training.py run-boosting FILE.csv   # LightGBM alone
 
 Each table is numeric: feature columns, then `y` (0/1) and `split` (0 train, 1 validation,
 2 test), so both sides train and test on the same rows. The Rust side is
@@ -40,7 +41,7 @@ def save(path, x, y, split):
             f.write(",".join(f"{v:.6g}" for v in row) + f",{t},{s}\n")
 
 
-def run(path):
+def run(path, forest=True):
     import lightgbm as lgb
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.metrics import roc_auc_score
@@ -56,6 +57,8 @@ def run(path):
     gbm_s = time.perf_counter() - t
     gbm_auc = roc_auc_score(y[te], gbm.predict_proba(x[te])[:, 1])
     print(f"lightgbm {lgb.__version__}: {gbm_s:.3f} s, {gbm.best_iteration_} trees, test AUC {gbm_auc:.4f}")
+    if not forest:
+        return
     t = time.perf_counter()
     rf = RandomForestClassifier(n_estimators=100, max_depth=16, n_jobs=2, random_state=0)
     rf.fit(x[tr], y[tr])
@@ -66,4 +69,4 @@ def run(path):
 
 
 if __name__ == "__main__":
-    {"write": write, "run": run}[sys.argv[1]](sys.argv[2])
+    {"write": write, "run": run, "run-boosting": lambda p: run(p, forest=False)}[sys.argv[1]](sys.argv[2])
