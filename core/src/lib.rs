@@ -28,6 +28,7 @@ pub mod local_pg;
 pub mod parquet_files;
 pub mod projects;
 pub mod registry;
+pub mod run_cache;
 pub mod search_filter;
 pub mod serving;
 pub mod storage;
@@ -59,10 +60,12 @@ pub struct Core {
     pub serving: std::sync::Arc<serving::Serving>,
     /// Recent access decisions (see [`access_cache`]).
     pub access: std::sync::Arc<access_cache::AccessCache>,
+    /// Runs recently read, by revision (see [`run_cache`]).
+    pub runs: std::sync::Arc<run_cache::RunCache>,
 }
 
 impl Core {
     pub fn new(db: sqlx::PgPool, blobs: storage::Blobs) -> Self {
-        Self { db, blobs, metrics: metric_writer::MetricWriter::new(), public_url: None, serving: Default::default(), access: Default::default() }
+        Self { db, blobs, metrics: metric_writer::MetricWriter::new(), public_url: None, serving: Default::default(), access: Default::default(), runs: Default::default() }
     }
 }

@@ -5,11 +5,15 @@
 //! Experiment names seen through the MLflow API: with a token scoped to a project, the plain
 //! name within that project; otherwise `<project-slug>/<name>`.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use serde::Serialize;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use crate::logged_models::{DatasetInput, RunLinks};
 use crate::projects::{self, Access};
+use crate::run_cache::{KeptRun, RunCache};
 use crate::{audit, Actor, Error, Result};
 use crate::types::Role;
 
@@ -576,6 +580,8 @@ async fn load_run(db: &PgPool, id: i64) -> Result<Run> {
 /// inputs and outputs.
 #[derive(sqlx::FromRow)]
 struct RunRow {
+    id: i64,
+    revision: i64,
     run_uuid: String,
     experiment_id: i64,
     name: String,
@@ -633,7 +639,7 @@ impl From<DatasetInputRow> for DatasetInput {
 
 /// `SELECT` of everything a run shows, from `p(id, pos)` (pushed by the caller after it) joined
 /// to the run; rows come in `pos` order.
-const RUN_SELECT: &str = "SELECT r.run_uuid, r.experiment_id, r.name, r.user_name, r.status, r.start_time, r.end_time, r.lifecycle_stage,
+const RUN_SELECT: &str = "SELECT r.id, r.revision, r.run_uuid, r.experiment_id, r.name, r.user_name, r.status, r.start_time, r.end_time, r.lifecycle_stage,
         kv.metric_keys, kv.metric_values, kv.metric_times, kv.metric_steps, kv.param_keys, kv.param_values, kv.tag_keys, kv.tag_values,
         di.inputs AS dataset_inputs, mi.ids AS model_inputs, mo.ids AS output_models, mo.steps AS output_steps
    FROM ";
@@ -694,11 +700,11 @@ fn run_of(r: RunRow) -> Run {
 
 /// Runs by id, in the order of `ids`, with everything they show (one query).
 async fn load_runs(db: &PgPool, ids: &[i64]) -> Result<Vec<Run>> {
-    let rows: Vec<RunRow> = sqlx::query_as(&format!("{RUN_SELECT}unnest($1::bigint[]) WITH ORDINALITY p(id, pos){RUN_JOINS}"))
-        .bind(ids)
-        .fetch_all(db)
-        .await?;
-    Ok(rows.into_iter().map(run_of).collect())
+    Ok(load_run_rows(db, ids).await?.into_iter().map(run_of).collect())
+}
+
+async fn load_run_rows(db: &PgPool, ids: &[i64]) -> Result<Vec<RunRow>> {
+    Ok(sqlx::query_as(&format!("{RUN_SELECT}unnest($1::bigint[]) WITH ORDINALITY p(id, pos){RUN_JOINS}")).bind(ids).fetch_all(db).await?)
 }
 
 pub async fn get_run(db: &PgPool, actor: &Actor, run_id: &str) -> Result<Run> {
@@ -1058,10 +1064,13 @@ pub async fn metric_chart_points(db: &PgPool, actor: &Actor, run_id: &str, key: 
 }
 
 /// Runs of the given experiments matching MLflow's filter grammar, in `order_by` order (then
-/// newest first); paged by offset.
+/// newest first); paged by offset. The page's ids and revisions come from one statement; runs
+/// `cache` holds at those revisions are taken from it, the others read in a second statement
+/// (and kept).
 #[allow(clippy::too_many_arguments)]
 pub async fn search_runs(
     db: &PgPool,
+    cache: &RunCache,
     actor: &Actor,
     experiment_ids: &[String],
     filter: &str,
@@ -1069,16 +1078,14 @@ pub async fn search_runs(
     view: ViewType,
     max_results: i64,
     offset: i64,
-) -> Result<Vec<Run>> {
+) -> Result<Vec<Arc<KeptRun>>> {
     let clauses = crate::search_filter::parse_filter(filter)?;
     let orders = crate::search_filter::parse_order(order_by)?;
     let mut ids = Vec::new();
     for e in experiment_ids {
         ids.push(experiment_ref(db, actor, e, Access::Read).await?.id);
     }
-    // The page's ids in order, and the runs they name, in one statement.
-    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(RUN_SELECT);
-    q.push("unnest(ARRAY(SELECT r.id FROM runs r");
+    let mut q: QueryBuilder<Postgres> = QueryBuilder::new("SELECT r.id, r.revision FROM runs r");
     crate::search_filter::push_order_joins(&mut q, &crate::search_filter::RUNS, &orders, &clauses);
     q.push(" WHERE ");
     // The experiments, through the ordering metric's values when the filter requires that
@@ -1091,9 +1098,31 @@ pub async fn search_runs(
     crate::search_filter::push_where_joined(&mut q, &crate::search_filter::RUNS, &clauses, &orders);
     crate::search_filter::push_order(&mut q, &crate::search_filter::RUNS, &orders, &clauses);
     q.push(" LIMIT ").push_bind(max_results).push(" OFFSET ").push_bind(offset);
-    q.push(")) WITH ORDINALITY p(id, pos)").push(RUN_JOINS);
-    let rows: Vec<RunRow> = q.build_query_as().fetch_all(db).await?;
-    Ok(rows.into_iter().map(run_of).collect())
+    let page: Vec<(i64, i64)> = q.build_query_as().fetch_all(db).await?;
+    runs_at_revisions(db, cache, &page).await
+}
+
+/// The runs of `page` (ids and the revisions just read), in its order: from `cache` when it
+/// holds them at those revisions, else read (one statement for all of those) and kept. A run
+/// gone since the page was read is left out.
+async fn runs_at_revisions(db: &PgPool, cache: &RunCache, page: &[(i64, i64)]) -> Result<Vec<Arc<KeptRun>>> {
+    let mut found: Vec<Option<Arc<KeptRun>>> = page.iter().map(|&(id, revision)| cache.get(id, revision)).collect();
+    let missing: Vec<i64> = page.iter().zip(&found).filter(|(_, f)| f.is_none()).map(|(&(id, _), _)| id).collect();
+    if !missing.is_empty() {
+        let mut read = HashMap::with_capacity(missing.len());
+        for row in load_run_rows(db, &missing).await? {
+            let (id, revision) = (row.id, row.revision);
+            let run = Arc::new(KeptRun::new(run_of(row)));
+            cache.put(id, revision, run.clone());
+            read.insert(id, run);
+        }
+        for (slot, &(id, _)) in found.iter_mut().zip(page) {
+            if slot.is_none() {
+                *slot = read.remove(&id);
+            }
+        }
+    }
+    Ok(found.into_iter().flatten().collect())
 }
 
 /// How many runs of the given experiments match a filter (for paging).

@@ -195,3 +195,79 @@ async fn concurrent_metric_writes_to_one_run_all_land_and_keep_the_latest() {
         assert_eq!(left, 0, "{table}");
     }
 }
+
+/// Searches keep the runs they read by revision: a run searched again after any change to it
+/// shows the change, whichever part changed, and unchanged runs come from memory.
+#[tokio::test]
+async fn searched_runs_show_every_change_to_them() {
+    use trellis_core::logged_models::{self, DatasetInput};
+    use trellis_core::tracking::ViewType;
+    let t = TestDb::new().await;
+    let core = t.core();
+    let (_, ada) = user(&t.pool, "ada@example.org", false).await;
+    let p = project(&t.pool, &ada, "Churn").await;
+    let exp = tracking::create_experiment(&t.pool, &ada, &format!("{}/cached", p.slug), &[]).await.unwrap().to_string();
+    let run = tracking::create_run(&t.pool, &ada, &exp, Some("first"), None, &[]).await.unwrap();
+    let other = tracking::create_run(&t.pool, &ada, &exp, Some("other"), None, &[]).await.unwrap();
+    let search = |view: ViewType| search_one(&core, &ada, &exp, &run.run_uuid, view);
+    let searched = |view: ViewType| async move { search(view).await.expect("the run is found") };
+    let first = searched(ViewType::ActiveOnly).await;
+    assert_eq!(first.name, "first");
+    assert_eq!(core.runs.len(), 2, "both runs are kept");
+    assert_eq!(searched(ViewType::ActiveOnly).await.name, "first");
+
+    let metric = |value: f64, step: i64| Metric { key: "loss".into(), value, timestamp: 5, step };
+    let (lr, team_a) = (("lr".to_string(), "0.1".to_string()), ("team".to_string(), "a".to_string()));
+    tracking::log_batch(&core, &ada, &run.run_uuid, &[metric(0.5, 1)], &[lr.clone()], &[team_a.clone()]).await.unwrap();
+    let r = searched(ViewType::ActiveOnly).await;
+    assert_eq!(r.metrics.iter().map(|m| (m.key.as_str(), m.value)).collect::<Vec<_>>(), [("loss", 0.5)]);
+    assert_eq!(r.params, [lr]);
+    assert!(r.tags.contains(&team_a));
+
+    tracking::log_batch(&core, &ada, &run.run_uuid, &[metric(0.25, 2)], &[], &[("team".into(), "b".into())]).await.unwrap();
+    let r = searched(ViewType::ActiveOnly).await;
+    assert_eq!(r.metrics[0].value, 0.25);
+    assert!(r.tags.contains(&("team".into(), "b".into())));
+    // An older step does not replace the latest value.
+    tracking::log_batch(&core, &ada, &run.run_uuid, &[metric(9.0, 0)], &[], &[]).await.unwrap();
+    assert_eq!(searched(ViewType::ActiveOnly).await.metrics[0].value, 0.25);
+
+    tracking::delete_tag(&t.pool, &ada, &run.run_uuid, "team").await.unwrap();
+    assert!(!searched(ViewType::ActiveOnly).await.tags.iter().any(|(k, _)| k == "team"));
+
+    tracking::update_run(&t.pool, &ada, &run.run_uuid, Some("FINISHED"), Some(99), Some("renamed")).await.unwrap();
+    let r = searched(ViewType::ActiveOnly).await;
+    assert_eq!((r.name.as_str(), r.status.as_str(), r.end_time), ("renamed", "FINISHED", Some(99)));
+
+    let input = DatasetInput {
+        name: "train".into(),
+        digest: "abc".into(),
+        source_type: "local".into(),
+        source: "{}".into(),
+        schema: String::new(),
+        profile: String::new(),
+        tags: vec![],
+        dataset_version: None,
+    };
+    logged_models::log_inputs(&t.pool, &ada, &run.run_uuid, &[input], &[]).await.unwrap();
+    let names: Vec<String> = searched(ViewType::ActiveOnly).await.links.datasets.iter().map(|d| d.name.clone()).collect();
+    assert_eq!(names, ["train"]);
+
+    tracking::set_run_stage(&t.pool, &ada, &run.run_uuid, "deleted").await.unwrap();
+    assert!(search(ViewType::ActiveOnly).await.is_none());
+    assert_eq!(searched(ViewType::All).await.lifecycle_stage, "deleted");
+    // The run that never changed is still the one read first.
+    assert_eq!(search_one(&core, &ada, &exp, &other.run_uuid, ViewType::All).await.unwrap().name, "other");
+}
+
+/// Run `run_uuid` as a search of experiment `exp` finds it.
+async fn search_one(
+    core: &trellis_core::Core,
+    actor: &trellis_core::Actor,
+    exp: &str,
+    run_uuid: &str,
+    view: trellis_core::tracking::ViewType,
+) -> Option<std::sync::Arc<trellis_core::run_cache::KeptRun>> {
+    let runs = tracking::search_runs(&core.db, &core.runs, actor, &[exp.to_string()], "", &[], view, 100, 0).await.unwrap();
+    runs.into_iter().find(|r| r.run_uuid == run_uuid)
+}

@@ -51,7 +51,7 @@ pub async fn experiment_runs(slug: String, id: i64, query: RunsQuery) -> Result<
     };
     let searched = async {
         let total = tracking::count_runs(cx.db(), &actor, &ids, &query.filter, view).await?;
-        let runs = tracking::search_runs(cx.db(), &actor, &ids, &query.filter, &order_by, view, RUNS_PER_PAGE, offset).await?;
+        let runs = tracking::search_runs(cx.db(), &cx.core.runs, &actor, &ids, &query.filter, &order_by, view, RUNS_PER_PAGE, offset).await?;
         Ok::<_, trellis_core::Error>((total, runs))
     };
     let (total, runs, filter_error) = match searched.await {
@@ -65,10 +65,10 @@ pub async fn experiment_runs(slug: String, id: i64, query: RunsQuery) -> Result<
         let key = query.best.trim_start_matches("metrics.").to_string();
         let order = vec![format!("metrics.`{key}` {}", if query.lower_is_better { "ASC" } else { "DESC" })];
         let filter = if query.filter.trim().is_empty() { String::new() } else { query.filter.clone() };
-        let found = tracking::search_runs(cx.db(), &actor, &ids, &filter, &order, view, 1, 0).await.map_err(|e| cx.fail(e))?;
+        let found = tracking::search_runs(cx.db(), &cx.core.runs, &actor, &ids, &filter, &order, view, 1, 0).await.map_err(|e| cx.fail(e))?;
         found.into_iter().next().and_then(|r| {
             let value = r.metrics.iter().find(|m| m.key == key)?.value;
-            Some(BestRun { run_id: r.run_uuid, name: r.name, metric: key, value })
+            Some(BestRun { run_id: r.run_uuid.clone(), name: r.name.clone(), metric: key, value })
         })
     };
     let rows = runs
@@ -88,7 +88,7 @@ pub async fn experiment_runs(slug: String, id: i64, query: RunsQuery) -> Result<
     let chart = if query.chart_x.is_empty() || query.chart_y.is_empty() || filter_error.is_some() {
         None
     } else {
-        let runs = tracking::search_runs(cx.db(), &actor, &ids, &query.filter, &order_by, view, MAX_CHART_RUNS, 0).await.map_err(|e| cx.fail(e))?;
+        let runs = tracking::search_runs(cx.db(), &cx.core.runs, &actor, &ids, &query.filter, &order_by, view, MAX_CHART_RUNS, 0).await.map_err(|e| cx.fail(e))?;
         let y_key = query.chart_y.trim_start_matches("metrics.");
         let x_value = |r: &tracking::Run| -> Option<f64> {
             if let Some(k) = query.chart_x.strip_prefix("params.") {
@@ -172,11 +172,11 @@ pub async fn get_run_page(slug: String, run_id: String, options: ChartOptions) -
         None => None,
     };
     let filter = format!("tags.mlflow.parentRunId = '{}'", run.run_uuid);
-    let children = tracking::search_runs(cx.db(), &actor, &[e.id.to_string()], &filter, &[], tracking::ViewType::ActiveOnly, 1000, 0)
+    let children = tracking::search_runs(cx.db(), &cx.core.runs, &actor, &[e.id.to_string()], &filter, &[], tracking::ViewType::ActiveOnly, 1000, 0)
         .await
         .map_err(|e| cx.fail(e))?
         .into_iter()
-        .map(|c| (c.run_uuid, c.name))
+        .map(|c| (c.run_uuid.clone(), c.name.clone()))
         .collect();
     let datasets = run
         .links
@@ -247,7 +247,7 @@ pub async fn get_run_page(slug: String, run_id: String, options: ChartOptions) -
         let metric = param("metric").unwrap_or_default();
         let maximize = param("direction").as_deref() != Some("minimize");
         let filter = format!("tags.mlflow.parentRunId = '{}'", run.run_uuid);
-        let children = tracking::search_runs(cx.db(), &actor, &[e.id.to_string()], &filter, &[], tracking::ViewType::ActiveOnly, 1000, 0)
+        let children = tracking::search_runs(cx.db(), &cx.core.runs, &actor, &[e.id.to_string()], &filter, &[], tracking::ViewType::ActiveOnly, 1000, 0)
             .await
             .map_err(|e| cx.fail(e))?;
         // The searched parameters: the search space's, or (a search over several algorithms)

@@ -34,7 +34,7 @@ mod models;
 pub(crate) mod registry;
 mod run_json;
 
-use run_json::{RunInfoJson, RunJson, RunsPage};
+use run_json::{runs_page, RunInfoJson, RunJson};
 
 /// An MLflow error: `{"error_code", "message"}` with MLflow's code and HTTP status.
 #[derive(Debug)]
@@ -583,9 +583,10 @@ async fn search_runs(State(s): State<AppState>, MlActor(a): MlActor, MlJson(b): 
     let offset = page(b.page_token.as_deref())?;
     let view = ViewType::parse(b.run_view_type.as_deref())?;
     let filter = b.filter.unwrap_or_default();
-    let runs = tracking::search_runs(&s.core.db, &a, &b.experiment_ids, &filter, &b.order_by, view, limit, offset).await?;
+    let runs = tracking::search_runs(&s.core.db, &s.core.runs, &a, &b.experiment_ids, &filter, &b.order_by, view, limit, offset).await?;
     let next_page_token = (runs.len() as i64 == limit).then(|| (offset + limit).to_string());
-    Ok(Json(RunsPage { runs: &runs, next_page_token }).into_response())
+    let body = runs_page(&runs, next_page_token.as_deref());
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 pub fn router() -> Router<AppState> {

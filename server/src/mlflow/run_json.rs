@@ -4,6 +4,7 @@
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 use serde::Serialize as DeriveSerialize;
 use trellis_core::logged_models::DatasetInput;
+use trellis_core::run_cache::KeptRun;
 use trellis_core::tracking::{Metric, Run};
 
 /// A float as MLflow writes it: NaN and infinities as the strings protobuf's JSON uses.
@@ -165,19 +166,24 @@ impl<'a> From<&'a DatasetInput> for DatasetInputJson<'a> {
     }
 }
 
-/// A page of `runs/search`: `{"runs": […], "next_page_token"?}`.
-#[derive(DeriveSerialize)]
-pub struct RunsPage<'a> {
-    #[serde(serialize_with = "runs")]
-    pub runs: &'a [Run],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_page_token: Option<String>,
-}
-
-fn runs<S: Serializer>(runs: &&[Run], s: S) -> Result<S::Ok, S::Error> {
-    let mut seq = s.serialize_seq(Some(runs.len()))?;
-    for r in *runs {
-        seq.serialize_element(&RunJson(r))?;
+/// A page of `runs/search`, `{"runs": […], "next_page_token"?}`, written from each run's JSON
+/// as kept with it (rendered once per run and revision).
+pub fn runs_page(runs: &[std::sync::Arc<KeptRun>], next_page_token: Option<&str>) -> Vec<u8> {
+    let render = |r: &Run| serde_json::to_vec(&RunJson(r)).expect("a run serialises");
+    let jsons: Vec<&[u8]> = runs.iter().map(|r| r.json(render)).collect();
+    let mut out = Vec::with_capacity(64 + jsons.iter().map(|j| j.len() + 1).sum::<usize>());
+    out.extend_from_slice(b"{\"runs\":[");
+    for (i, j) in jsons.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(j);
     }
-    seq.end()
+    out.push(b']');
+    if let Some(token) = next_page_token {
+        out.extend_from_slice(b",\"next_page_token\":");
+        serde_json::to_writer(&mut out, token).expect("a string serialises");
+    }
+    out.push(b'}');
+    out
 }
