@@ -16,10 +16,13 @@ $$;
 CREATE TRIGGER runs_raise_revision BEFORE UPDATE ON runs
     FOR EACH ROW EXECUTE FUNCTION trellis_raise_run_revision();
 
--- One statement per changing statement of a run's parts, for the runs it touched.
+-- One statement per changing statement of a run's parts, for the runs it touched. Once per
+-- transaction is enough (its changes become visible together): a run row this transaction
+-- already wrote (created, or its revision raised) is left as it is.
 CREATE FUNCTION trellis_raise_revisions_of_changed_runs() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE runs SET revision = revision + 1 WHERE id IN (SELECT DISTINCT run_id FROM changed);
+    UPDATE runs SET revision = revision + 1
+     WHERE id IN (SELECT DISTINCT run_id FROM changed) AND xmin <> pg_current_xact_id()::xid;
     RETURN NULL;
 END;
 $$;
