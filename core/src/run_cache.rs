@@ -146,7 +146,7 @@ mod tests {
     }
 
     #[test]
-    fn runs_are_found_only_at_the_revision_they_were_kept_at() {
+    fn a_run_is_found_at_the_revision_it_was_kept_at_and_no_other() {
         let cache = RunCache::default();
         cache.put(1, 3, run("a", 0));
         assert_eq!(cache.get(1, 3).unwrap().name, "a");
