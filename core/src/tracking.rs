@@ -573,7 +573,7 @@ pub async fn create_run(
 }
 
 async fn load_run(db: &PgPool, id: i64) -> Result<Run> {
-    load_runs(db, &[id]).await?.pop().ok_or_else(|| Error::not_found("run vanished"))
+    load_run_rows(db, &[id]).await?.pop().map(run_of).ok_or_else(|| Error::not_found("run vanished"))
 }
 
 /// A run's row with its latest metrics, params and tags as arrays in key order, and its
@@ -698,11 +698,7 @@ fn run_of(r: RunRow) -> Run {
     }
 }
 
-/// Runs by id, in the order of `ids`, with everything they show (one query).
-async fn load_runs(db: &PgPool, ids: &[i64]) -> Result<Vec<Run>> {
-    Ok(load_run_rows(db, ids).await?.into_iter().map(run_of).collect())
-}
-
+/// The rows of runs by id, in the order of `ids`, with everything they show (one query).
 async fn load_run_rows(db: &PgPool, ids: &[i64]) -> Result<Vec<RunRow>> {
     Ok(sqlx::query_as(&format!("{RUN_SELECT}unnest($1::bigint[]) WITH ORDINALITY p(id, pos){RUN_JOINS}")).bind(ids).fetch_all(db).await?)
 }
