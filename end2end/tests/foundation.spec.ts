@@ -746,7 +746,13 @@ test("an editor uploads an ONNX model, serves it, and deletes a spare endpoint",
   // An endpoint that serves nothing can be deleted from its page.
   await page.goto("/p/churn-model/endpoints");
   await hydrated(page);
-  await create.getByLabel("Endpoint name").fill("spare");
+  // The form refuses a name the server would refuse, before sending it.
+  const endpointName = create.getByLabel("Endpoint name");
+  await endpointName.fill("Spare-");
+  await create.getByRole("button", { name: "Create endpoint" }).click();
+  expect(await endpointName.evaluate((input: HTMLInputElement) => input.validity.patternMismatch)).toBe(true);
+  await expect(page).toHaveURL(/\/endpoints$/);
+  await endpointName.fill("spare");
   await create.getByRole("button", { name: "Create endpoint" }).click();
   await expect(page).toHaveURL(/\/endpoints\/spare$/);
   await hydrated(page);

@@ -57,7 +57,7 @@ pub fn Endpoints() -> impl IntoView {
                     <ActionForm action=create attr:class="form" attr:aria-label="New endpoint">
                         <h3>"New endpoint"</h3>
                         <input type="hidden" name="slug" value=ctx.slug.get_untracked()/>
-                        <label>"Endpoint name"<input type="text" name="name" required maxlength="63" pattern="[a-z0-9]([a-z0-9-]*[a-z0-9])?"
+                        <label>"Endpoint name"<input type="text" name="name" required maxlength="63" pattern="[a-z0-9]([a-z0-9\\-]*[a-z0-9])?"
                             title="lowercase letters, digits and inner hyphens"/></label>
                         <label>"Description"<input type="text" name="description" maxlength="10000"/></label>
                         <button type="submit" disabled=move || create.pending().get()>"Create endpoint"</button>
