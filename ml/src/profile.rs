@@ -298,6 +298,37 @@ impl HyperLogLog {
 
 /// A fast, well-mixed 64-bit hash: words folded in by multiplies, then the SplitMix64 finaliser
 /// (so the high bits HyperLogLog uses are uniform). Deterministic across runs and machines.
+/// `a == b`, inline for the short texts of categorical columns (two word compares for 8 to 16
+/// bytes) rather than through a call to `memcmp`.
+#[inline]
+fn same_text(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().expect("eight bytes"));
+    match n {
+        0..8 => a.iter().zip(b).all(|(x, y)| x == y),
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        _ => a == b,
+    }
+}
+
+/// `a < b` in text order (bytewise), decided by the first eight bytes when they differ (as
+/// timestamps of different days do) without a call to `memcmp`.
+#[inline]
+fn text_before(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() >= 8 && b.len() >= 8 {
+        let (x, y) = (u64::from_be_bytes(a[..8].try_into().expect("eight bytes")), u64::from_be_bytes(b[..8].try_into().expect("eight bytes")));
+        if x != y {
+            return x < y;
+        }
+    }
+    a < b
+}
+
 fn hash_str(s: &str) -> u64 {
     // Eight bytes at a time, each word folded in by a multiply, then the SplitMix64 finaliser.
     let b = s.as_bytes();
@@ -476,6 +507,9 @@ pub struct ColumnAcc {
     /// Every value, while this column may keep them (`kept_limit`): exact quantiles and
     /// histograms without a second pass.
     exact_values: Vec<f64>,
+    /// The kept values of the other parts merged into this one, each part's as it was (not
+    /// copied into one: quantiles and histograms read them where they are).
+    kept_parts: Vec<Vec<f64>>,
     kept_limit: usize,
     budget: Option<ValueBudget>,
     digest: Option<tdigest::TDigest>,
@@ -506,6 +540,7 @@ impl ColumnAcc {
             moments: Moments::new(),
             values: Some(ExactCounts::new()),
             exact_values: Vec::new(),
+            kept_parts: Vec::new(),
             kept_limit: EXACT_QUANTILE_LIMIT,
             budget: None,
             digest: None,
@@ -603,20 +638,24 @@ impl ColumnAcc {
             (Some(a), Some(b)) => self.digest = Some(tdigest::TDigest::merge_digests(vec![a, b])),
             (Some(a), None) => {
                 self.digest = Some(a);
-                self.digest_buffer.append(&mut o.exact_values);
+                o.kept_into(&mut self.digest_buffer);
                 o.release_kept();
             }
             (None, Some(b)) => {
                 self.digest = Some(b);
-                let mut mine = std::mem::take(&mut self.exact_values);
-                self.digest_buffer.append(&mut mine);
-                self.digest_buffer.append(&mut o.exact_values);
+                let mut buffer = std::mem::take(&mut self.digest_buffer);
+                self.kept_into(&mut buffer);
+                o.kept_into(&mut buffer);
+                self.digest_buffer = buffer;
                 self.release_kept();
             }
             (None, None) => {
                 // Both parts were allowed to keep their values, so the whole may too.
                 self.kept_limit += o.kept_limit;
-                self.exact_values.append(&mut o.exact_values);
+                if !o.exact_values.is_empty() {
+                    self.kept_parts.push(std::mem::take(&mut o.exact_values));
+                }
+                self.kept_parts.append(&mut o.kept_parts);
             }
         }
         // Top values and ranges.
@@ -705,6 +744,12 @@ impl ColumnAcc {
         true
     }
 
+    /// Moves every kept value (this part's and merged parts') to the end of `out`.
+    fn kept_into(&mut self, out: &mut Vec<f64>) {
+        out.append(&mut self.exact_values);
+        self.kept_parts.drain(..).for_each(|mut part| out.append(&mut part));
+    }
+
     /// The column turned out not to be numeric: its numbers so far count as distinct values.
     fn forget_numbers(&mut self) {
         if let Some(values) = self.values.take() {
@@ -713,6 +758,7 @@ impl ColumnAcc {
             }
         }
         self.exact_values = Vec::new();
+        self.kept_parts = Vec::new();
         self.release_kept();
         self.digest = None;
         self.digest_buffer = Vec::new();
@@ -771,7 +817,7 @@ impl ColumnAcc {
     /// Counts `n` occurrences of a text value.
     fn add_text_n(&mut self, s: &str, n: u64) {
         let h = hash_str(s);
-        if let Some(e) = self.top.find_mut(h, |e| e.0 == s) {
+        if let Some(e) = self.top.find_mut(h, |e| same_text(&e.0, s)) {
             // Seen before: counted as distinct, and already compared with the range.
             e.1 += n;
             return;
@@ -780,10 +826,10 @@ impl ColumnAcc {
         if self.top.len() < TOP_TRACK_LIMIT {
             self.top.insert_unique(h, (s.to_string(), n), |e| hash_str(&e.0));
         }
-        if self.min_text.as_deref().is_none_or(|m| s < m) {
+        if self.min_text.as_deref().is_none_or(|m| text_before(s, m)) {
             self.min_text = Some(s.to_string());
         }
-        if self.max_text.as_deref().is_none_or(|m| s > m) {
+        if self.max_text.as_deref().is_none_or(|m| text_before(m, s)) {
             self.max_text = Some(s.to_string());
         }
     }
@@ -1060,9 +1106,10 @@ fn finish_column(name: String, accs: Vec<ColumnAcc>) -> FinishedColumn {
             let d = digest_of(d, std::mem::take(&mut acc.digest_buffer));
             (QUANTILES.iter().map(|&p| (p, d.estimate_quantile(p))).collect(), false)
         } else {
-            let mut v = std::mem::take(&mut acc.exact_values);
-            let q = quantiles_by_selection(&mut v, &QUANTILES);
-            counted = Some(Counted::Values(v));
+            let mut parts = std::mem::take(&mut acc.kept_parts);
+            parts.push(std::mem::take(&mut acc.exact_values));
+            let q = quantiles_of_parts(&parts, &QUANTILES);
+            counted = Some(Counted::Values(parts));
             (QUANTILES.iter().copied().zip(q).collect(), true)
         };
         let mut top: Vec<(String, u64)> = if numeric {
@@ -1193,8 +1240,8 @@ pub struct HistogramPass {
 enum Counted {
     /// Distinct values with their counts, sorted by value.
     Pairs(Vec<(f64, u64)>),
-    /// Every value.
-    Values(Vec<f64>),
+    /// Every value, in parts.
+    Values(Vec<Vec<f64>>),
 }
 
 impl Counted {
@@ -1202,7 +1249,13 @@ impl Counted {
     fn each(&self, mut f: impl FnMut(f64, u64)) {
         match self {
             Counted::Pairs(pairs) => pairs.iter().for_each(|&(x, n)| f(x, n)),
-            Counted::Values(values) => values.iter().for_each(|&x| f(x, 1)),
+            Counted::Values(parts) => {
+                for part in parts {
+                    for &x in part {
+                        f(x, 1);
+                    }
+                }
+            }
         }
     }
 }
@@ -1221,23 +1274,85 @@ fn select_ranks(values: &mut [f64], ranks: &[usize], offset: usize, at: &mut Has
     select_ranks(right, &ranks[mid + 1..], offset + k + 1, at);
 }
 
-/// Quantiles with numpy's linear interpolation, found by selection (no full sort); reorders
-/// `values`.
-pub fn quantiles_by_selection(values: &mut [f64], ps: &[f64]) -> Vec<f64> {
-    let n = values.len();
+/// Buckets of equal width over a column's range, for finding order statistics.
+const QUANTILE_BUCKETS: usize = 4096;
+
+/// Quantiles with numpy's linear interpolation of values held in parts (finite numbers), which
+/// are read, not reordered or copied: one pass counts the values per bucket of equal width over
+/// their range, which tells in which bucket and at which rank within it each wanted order
+/// statistic lies; a second pass gathers the values of those few buckets, and selection within
+/// them finds the statistics. Bucketing is monotone (`x ≤ y` gives `bucket(x) ≤ bucket(y)`), so
+/// the order statistics are exact.
+pub fn quantiles_of_parts(parts: &[Vec<f64>], ps: &[f64]) -> Vec<f64> {
+    let n: usize = parts.iter().map(Vec::len).sum();
     if n == 0 {
         return Vec::new();
     }
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for part in parts {
+        for &x in part {
+            lo = lo.min(x);
+            hi = hi.max(x);
+        }
+    }
     let positions: Vec<f64> = ps.iter().map(|p| p * (n - 1) as f64).collect();
-    let mut ranks: Vec<usize> = positions.iter().flat_map(|pos| [pos.floor() as usize, pos.ceil() as usize]).collect();
+    let at = |pos: f64| (pos.floor() as usize, pos.ceil() as usize);
+    if lo == hi {
+        return positions.iter().map(|_| lo).collect();
+    }
+    let scale = QUANTILE_BUCKETS as f64 / (hi - lo);
+    let bucket = |x: f64| (((x - lo) * scale) as usize).min(QUANTILE_BUCKETS - 1);
+    // Counted in four lanes, so that runs of values in one bucket do not wait on each other's
+    // increments.
+    let mut lanes = vec![[0u32; 4]; QUANTILE_BUCKETS];
+    for part in parts {
+        let mut quads = part.chunks_exact(4);
+        for q in &mut quads {
+            lanes[bucket(q[0])][0] += 1;
+            lanes[bucket(q[1])][1] += 1;
+            lanes[bucket(q[2])][2] += 1;
+            lanes[bucket(q[3])][3] += 1;
+        }
+        quads.remainder().iter().for_each(|&x| lanes[bucket(x)][0] += 1);
+    }
+    let counts: Vec<usize> = lanes.iter().map(|l| l.iter().map(|&c| c as usize).sum()).collect();
+    // The rank each bucket starts at.
+    let mut starts = Vec::with_capacity(QUANTILE_BUCKETS);
+    let mut sum = 0;
+    for c in &counts {
+        starts.push(sum);
+        sum += c;
+    }
+    let bucket_of_rank = |r: usize| starts.partition_point(|&s| s <= r) - 1;
+    let mut ranks: Vec<usize> = positions.iter().flat_map(|&pos| [at(pos).0, at(pos).1]).collect();
     ranks.sort_unstable();
     ranks.dedup();
-    let mut at = HashMap::new();
-    select_ranks(values, &ranks, 0, &mut at);
+    // The wanted buckets, each with a slot for its values.
+    const NONE: u8 = u8::MAX;
+    let mut slot = vec![NONE; QUANTILE_BUCKETS];
+    let mut wanted: Vec<usize> = ranks.iter().map(|&r| bucket_of_rank(r)).collect();
+    wanted.dedup();
+    let mut gathered: Vec<Vec<f64>> = wanted.iter().map(|&b| Vec::with_capacity(counts[b])).collect();
+    for (i, &b) in wanted.iter().enumerate() {
+        slot[b] = i as u8;
+    }
+    for part in parts {
+        for &x in part {
+            let s = slot[bucket(x)];
+            if s != NONE {
+                gathered[s as usize].push(x);
+            }
+        }
+    }
+    let mut found = HashMap::new();
+    for (i, &b) in wanted.iter().enumerate() {
+        let in_bucket: Vec<usize> = ranks.iter().filter(|&&r| bucket_of_rank(r) == b).copied().collect();
+        select_ranks(&mut gathered[i], &in_bucket, starts[b], &mut found);
+    }
     positions
         .iter()
         .map(|&pos| {
-            let (lo, hi) = (at[&(pos.floor() as usize)], at[&(pos.ceil() as usize)]);
+            let (lo, hi) = (found[&at(pos).0], found[&at(pos).1]);
             lo + (hi - lo) * (pos - pos.floor())
         })
         .collect()
@@ -1545,7 +1660,7 @@ mod tests {
                 by_bin_of[want] += 1;
             }
             let mut all = Histogram { counts: vec![0; n], edges: edges.clone() };
-            all.count_all(&Counted::Values(probes));
+            all.count_all(&Counted::Values(vec![probes]));
             assert_eq!(all.counts, by_bin_of, "counted at once as one by one");
             assert_eq!(h.bin_of(edges[n] + 1.0), None);
         }
@@ -1579,15 +1694,52 @@ mod tests {
     }
 
     #[test]
-    fn quantiles_by_selection_agree_with_sorting() {
-        for n in [1usize, 2, 3, 10, 101, 5_000] {
-            let values: Vec<f64> = (0..n).map(|i| ((i * 7919) % 97) as f64 * 0.5 - 3.0).collect();
+    fn quick_text_comparisons_agree_with_the_standard_library() {
+        let texts: Vec<String> = ["", "a", "b", "ab", "alpha", "alphb", "epsilon", "epsilom", "12345678", "12345679", "123456789", "2024-01-01 00:00:00",
+            "2024-01-01 00:00:01", "2024-02-01", "2023-12-31T23:59:59", "sixteen bytes ok", "sixteen bytes ol", "seventeen bytes !", "é", "éa"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for a in &texts {
+            for b in &texts {
+                assert_eq!(same_text(a, b), a == b, "{a:?} == {b:?}");
+                assert_eq!(text_before(a, b), a < b, "{a:?} < {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn quantiles_of_parts_agree_with_sorting() {
+        let mut seed = 7u64;
+        let mut next = move || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut cases: Vec<Vec<f64>> = [1usize, 2, 3, 10, 101, 5_000]
+            .iter()
+            .map(|&n| (0..n).map(|i| ((i * 7919) % 97) as f64 * 0.5 - 3.0).collect())
+            .collect();
+        // Skewed (most values in one bucket), one far outlier, equal values, signed zeros, and
+        // a range too wide for its width to be a finite number.
+        cases.push((0..20_000).map(|_| next().powi(8) * 1e6).collect());
+        cases.push((0..10_000).map(|i| if i == 0 { 1e300 } else { next() }).collect());
+        cases.push(vec![4.25; 1_000]);
+        cases.push((0..1_000).map(|i| if i % 2 == 0 { -0.0 } else { 0.0 }).chain([1.0]).collect());
+        cases.push((0..1_000).map(|i| if i % 2 == 0 { -f64::MAX } else { f64::MAX * next() }).collect());
+        for values in cases {
             let mut sorted = values.clone();
             sorted.sort_by(f64::total_cmp);
-            let mut scratch = values.clone();
-            let got = quantiles_by_selection(&mut scratch, &QUANTILES);
             let want: Vec<f64> = QUANTILES.iter().map(|&p| quantile_sorted(&sorted, p)).collect();
-            assert_eq!(got, want, "n = {n}");
+            // As one part, and split into uneven parts (as merged profiling parts are).
+            let third = values.len() / 3;
+            let parts = vec![values[..third].to_vec(), Vec::new(), values[third..].to_vec()];
+            for parts in [vec![values.clone()], parts] {
+                let got = quantiles_of_parts(&parts, &QUANTILES);
+                assert_eq!(got.len(), want.len());
+                for (g, w) in got.iter().zip(&want) {
+                    assert!(g == w || (g.is_nan() && w.is_nan()), "n = {}: {got:?} != {want:?}", values.len());
+                }
+            }
         }
     }
 
