@@ -118,6 +118,12 @@ pub(crate) fn decide(
     Ok(role)
 }
 
+/// The roles whose members may do `access`, for a statement that checks the caller's membership
+/// itself as [`decide`] does (with the token's project scope and instance administration).
+pub(crate) fn roles_allowing(access: Access) -> Vec<&'static str> {
+    [Role::Viewer, Role::Editor, Role::Admin].into_iter().filter(|r| *r >= access.min_role()).map(Role::as_str).collect()
+}
+
 /// The caller's membership role in a project, if any.
 async fn member_role(db: &PgPool, actor: &Actor, project_id: i64) -> Result<Option<Role>> {
     let Some(user_id) = actor.user_id else { return Ok(None) };

@@ -148,16 +148,14 @@ fn decide_as_stored(
 /// What writing into an experiment needs, looked up with the caller's membership in one query.
 struct ExperimentRef {
     id: i64,
-    project_id: i64,
-    name: String,
     lifecycle_stage: String,
 }
 
 /// An experiment's [`ExperimentRef`], if the caller may do `access` in its project.
 async fn experiment_ref(db: &PgPool, actor: &Actor, id: &str, access: Access) -> Result<ExperimentRef> {
     let n: i64 = id.trim().parse().map_err(|_| Error::bad_request(format!("experiment_id '{id}' is not a number")))?;
-    let row: Option<(i64, String, String, String, Option<String>)> = sqlx::query_as(
-        "SELECT p.id, p.slug, e.name, e.lifecycle_stage, m.role
+    let row: Option<(i64, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT p.id, p.slug, e.lifecycle_stage, m.role
            FROM experiments e JOIN projects p ON p.id = e.project_id
            LEFT JOIN project_members m ON m.project_id = p.id AND m.user_id = $2
           WHERE e.id = $1",
@@ -166,9 +164,9 @@ async fn experiment_ref(db: &PgPool, actor: &Actor, id: &str, access: Access) ->
     .bind(actor.user_id)
     .fetch_optional(db)
     .await?;
-    let (project_id, slug, name, lifecycle_stage, member) = row.ok_or_else(|| experiment_missing(id))?;
+    let (project_id, slug, lifecycle_stage, member) = row.ok_or_else(|| experiment_missing(id))?;
     decide_as_stored(actor, project_id, member, access, || experiment_missing(id), &slug)?;
-    Ok(ExperimentRef { id: n, project_id, name, lifecycle_stage })
+    Ok(ExperimentRef { id: n, lifecycle_stage })
 }
 
 /// An experiment by id, if the caller may do `access` in its project.
@@ -509,10 +507,8 @@ pub async fn create_run(
     start_time: Option<i64>,
     tags: &[(String, String)],
 ) -> Result<Run> {
-    let e = experiment_ref(db, actor, experiment_id, Access::Write).await?;
-    if e.lifecycle_stage != "active" {
-        return Err(Error::bad_request(format!("The experiment {experiment_id} must be in the 'active' state.")));
-    }
+    actor.require_full_token()?;
+    let n: i64 = experiment_id.trim().parse().map_err(|_| Error::bad_request(format!("experiment_id '{experiment_id}' is not a number")))?;
     let uuid = uuid::Uuid::new_v4().simple().to_string();
     let run_name = name
         .map(str::to_string)
@@ -527,38 +523,64 @@ pub async fn create_run(
     check_tags(&all_tags)?;
     let start_time = start_time.unwrap_or_else(now_ms);
     let (tag_keys, tag_values): (Vec<&str>, Vec<&str>) = last_per_key(&all_tags).into_iter().unzip();
-    // The run, its tags and the audit row in one statement (one round trip, atomic as a whole).
-    sqlx::query(&format!(
-        "WITH run AS (
+    // The check that the experiment is active and the caller may write to it, the run, its tags
+    // and the audit row in one statement (one round trip, atomic as a whole). The check is
+    // `projects::decide`'s rule; when it fails nothing is written, and the experiment is looked
+    // up again to say why.
+    let roles = projects::roles_allowing(Access::Write);
+    let statement = format!(
+        "WITH e AS (
+            SELECT e.id, e.project_id, e.name FROM experiments e
+             WHERE e.id = $2 AND e.lifecycle_stage = 'active' AND ($13::bigint IS NULL OR e.project_id = $13)
+               AND ($14 OR EXISTS (SELECT 1 FROM project_members m WHERE m.project_id = e.project_id AND m.user_id = $4 AND m.role = ANY($15)))
+         ), run AS (
             INSERT INTO runs (run_uuid, experiment_id, name, user_id, user_name, start_time)
-            VALUES ($1, $2, $3, $4, $5, $6) RETURNING id
+            SELECT $1, e.id, $3, $4, $5, $6 FROM e RETURNING id
          ), tags AS (
             INSERT INTO run_tags (run_id, key, value) SELECT run.id, k, v FROM run, UNNEST($7::text[], $8::text[]) AS t(k, v)
          )
-         {} VALUES ($4, $9, $10, $11, 'run.create', 'run', $1, $12, $13)",
+         {} SELECT $4, $9, $10, e.project_id, 'run.create', 'run', $1, jsonb_build_object($11::text, e.name), $12 FROM e, run
+         RETURNING project_id",
         audit::INSERT_INTO
-    ))
-    .bind(&uuid)
-    .bind(e.id)
-    .bind(&run_name)
-    .bind(actor.user_id)
-    .bind(&user_name)
-    .bind(start_time)
-    .bind(&tag_keys)
-    .bind(&tag_values)
-    .bind(&actor.email)
-    .bind(actor.token.map(|t| t.token_id))
-    .bind(e.project_id)
-    .bind(serde_json::json!({ "experiment": e.name }))
-    .bind(&actor.ip)
-    .execute(db)
-    .await?;
+    );
+    for attempt in 0..2 {
+        let created: Option<i64> = sqlx::query_scalar(&statement)
+            .bind(&uuid)
+            .bind(n)
+            .bind(&run_name)
+            .bind(actor.user_id)
+            .bind(&user_name)
+            .bind(start_time)
+            .bind(&tag_keys)
+            .bind(&tag_values)
+            .bind(&actor.email)
+            .bind(actor.token.map(|t| t.token_id))
+            .bind("experiment")
+            .bind(&actor.ip)
+            .bind(actor.token_project())
+            .bind(actor.is_instance_admin)
+            .bind(&roles)
+            .fetch_optional(db)
+            .await?;
+        if created.is_some() {
+            break;
+        }
+        // Not written: the experiment is missing, not active, or closed to the caller (the
+        // reason, from the full check), or it changed meanwhile (once more).
+        let e = experiment_ref(db, actor, experiment_id, Access::Write).await?;
+        if e.lifecycle_stage != "active" {
+            return Err(Error::bad_request(format!("The experiment {experiment_id} must be in the 'active' state.")));
+        }
+        if attempt == 1 {
+            return Err(Error::Internal(anyhow::anyhow!("the run could not be created in experiment {experiment_id}")));
+        }
+    }
     // The new run as stored (no need to read it back): running, active, with its tags.
     let mut tags: Vec<(String, String)> = last_per_key(&all_tags).into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     tags.sort();
     Ok(Run {
         run_uuid: uuid,
-        experiment_id: e.id,
+        experiment_id: n,
         name: run_name,
         user_name,
         status: "RUNNING".into(),

@@ -271,3 +271,46 @@ async fn search_one(
     let runs = tracking::search_runs(&core.db, &core.runs, actor, &[exp.to_string()], "", &[], view, 100, 0).await.unwrap();
     runs.into_iter().find(|r| r.run_uuid == run_uuid)
 }
+
+/// A run is created by an editor (or an instance admin) in an active experiment of a project the
+/// caller's token reaches; anyone else gets the reason and nothing is written.
+#[tokio::test]
+async fn runs_are_created_by_those_who_may_write_in_active_experiments() {
+    use trellis_core::actor::TokenGrant;
+    use trellis_core::Error;
+    let t = TestDb::new().await;
+    let team = team(&t.pool).await;
+    let exp = tracking::create_experiment(&t.pool, &team.editor, &format!("{}/trials", team.project.slug), &[]).await.unwrap().to_string();
+    let other = project(&t.pool, &team.editor, "Elsewhere").await;
+    let runs = || async { sqlx::query_scalar::<_, i64>("SELECT count(*) FROM runs").fetch_one(&t.pool).await.unwrap() };
+
+    let run = tracking::create_run(&t.pool, &team.editor, &exp, Some("first"), Some(5), &[("k".into(), "v".into())]).await.unwrap();
+    assert_eq!((run.name.as_str(), run.start_time, run.status.as_str()), ("first", 5, "RUNNING"));
+    let stored = tracking::get_run(&t.pool, &team.viewer, &run.run_uuid).await.unwrap();
+    assert_eq!(stored.tags, vec![("k".to_string(), "v".to_string()), ("mlflow.runName".to_string(), "first".to_string())]);
+    let audit: (String, serde_json::Value, Option<i64>) =
+        sqlx::query_as("SELECT target_id, details, project_id FROM audit_log WHERE action = 'run.create'").fetch_one(&t.pool).await.unwrap();
+    assert_eq!(audit, (run.run_uuid.clone(), serde_json::json!({ "experiment": "trials" }), Some(team.project.id)));
+    assert!(tracking::create_run(&t.pool, &team.root, &exp, Some("by root"), None, &[]).await.is_ok(), "instance admins may");
+
+    let before = runs().await;
+    let refused = tracking::create_run(&t.pool, &team.viewer, &exp, None, None, &[]).await;
+    assert!(matches!(refused, Err(Error::Forbidden(_))), "{refused:?}");
+    let refused = tracking::create_run(&t.pool, &team.outsider, &exp, None, None, &[]).await;
+    assert!(matches!(refused, Err(Error::NotFound(_))), "{refused:?}");
+    let refused = tracking::create_run(&t.pool, &team.editor, "999999", None, None, &[]).await;
+    assert!(matches!(refused, Err(Error::NotFound(_))), "{refused:?}");
+    let refused = tracking::create_run(&t.pool, &team.editor, "x1", None, None, &[]).await;
+    assert!(matches!(refused, Err(Error::BadRequest(_))), "{refused:?}");
+    let mut scoped = team.editor.clone();
+    scoped.token = Some(TokenGrant { token_id: 1, project_id: Some(other.id), predict_only: false });
+    let refused = tracking::create_run(&t.pool, &scoped, &exp, None, None, &[]).await;
+    assert!(matches!(refused, Err(Error::NotFound(_))), "a token of another project: {refused:?}");
+    scoped.token = Some(TokenGrant { token_id: 1, project_id: None, predict_only: true });
+    let refused = tracking::create_run(&t.pool, &scoped, &exp, None, None, &[]).await;
+    assert!(matches!(refused, Err(Error::Forbidden(_))), "a predict-only token: {refused:?}");
+    tracking::update_experiment(&t.pool, &team.editor, &exp, None, Some("deleted")).await.unwrap();
+    let refused = tracking::create_run(&t.pool, &team.editor, &exp, None, None, &[]).await;
+    assert!(matches!(&refused, Err(Error::BadRequest(m)) if m.contains("active")), "{refused:?}");
+    assert_eq!(runs().await, before, "nothing was written");
+}
