@@ -151,9 +151,14 @@ struct ExperimentRef {
     lifecycle_stage: String,
 }
 
+/// An experiment id as MLflow clients send it (a number in a string).
+fn experiment_number(id: &str) -> Result<i64> {
+    id.trim().parse().map_err(|_| Error::bad_request(format!("experiment_id '{id}' is not a number")))
+}
+
 /// An experiment's [`ExperimentRef`], if the caller may do `access` in its project.
 async fn experiment_ref(db: &PgPool, actor: &Actor, id: &str, access: Access) -> Result<ExperimentRef> {
-    let n: i64 = id.trim().parse().map_err(|_| Error::bad_request(format!("experiment_id '{id}' is not a number")))?;
+    let n = experiment_number(id)?;
     let row: Option<(i64, String, String, Option<String>)> = sqlx::query_as(
         "SELECT p.id, p.slug, e.lifecycle_stage, m.role
            FROM experiments e JOIN projects p ON p.id = e.project_id
@@ -171,7 +176,7 @@ async fn experiment_ref(db: &PgPool, actor: &Actor, id: &str, access: Access) ->
 
 /// An experiment by id, if the caller may do `access` in its project.
 pub async fn experiment(db: &PgPool, actor: &Actor, id: &str, access: Access) -> Result<Experiment> {
-    let n: i64 = id.trim().parse().map_err(|_| Error::bad_request(format!("experiment_id '{id}' is not a number")))?;
+    let n = experiment_number(id)?;
     let row: Option<ExperimentRow> =
         sqlx::query_as(&format!("{EXPERIMENT_SELECT} WHERE e.id = $1")).bind(n).fetch_optional(db).await?;
     let row = row.ok_or_else(|| experiment_missing(id))?;
@@ -498,6 +503,25 @@ pub(crate) fn check_active(r: &RunRef, run_id: &str) -> Result<()> {
     Ok(())
 }
 
+/// [`create_run`]'s one statement: the checked experiment, the run, its tags, the audit row.
+static CREATE_RUN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH e AS (
+            SELECT e.id, e.project_id, e.name FROM experiments e
+             WHERE e.id = $2 AND e.lifecycle_stage = 'active' AND ($12::bigint IS NULL OR e.project_id = $12)
+               AND ($13 OR EXISTS (SELECT 1 FROM project_members m WHERE m.project_id = e.project_id AND m.user_id = $4 AND m.role = ANY($14)))
+         ), run AS (
+            INSERT INTO runs (run_uuid, experiment_id, name, user_id, user_name, start_time)
+            SELECT $1, e.id, $3, $4, $5, $6 FROM e RETURNING id
+         ), tags AS (
+            INSERT INTO run_tags (run_id, key, value) SELECT run.id, k, v FROM run, UNNEST($7::text[], $8::text[]) AS t(k, v)
+         )
+         {} SELECT $4, $9, $10, e.project_id, 'run.create', 'run', $1, jsonb_build_object('experiment', e.name), $11 FROM e, run
+         RETURNING project_id",
+        audit::INSERT_INTO
+    )
+});
+
 /// Starts a run in an experiment (editors).
 pub async fn create_run(
     db: &PgPool,
@@ -508,7 +532,7 @@ pub async fn create_run(
     tags: &[(String, String)],
 ) -> Result<Run> {
     actor.require_full_token()?;
-    let n: i64 = experiment_id.trim().parse().map_err(|_| Error::bad_request(format!("experiment_id '{experiment_id}' is not a number")))?;
+    let n = experiment_number(experiment_id)?;
     let uuid = uuid::Uuid::new_v4().simple().to_string();
     let run_name = name
         .map(str::to_string)
@@ -525,55 +549,32 @@ pub async fn create_run(
     let (tag_keys, tag_values): (Vec<&str>, Vec<&str>) = last_per_key(&all_tags).into_iter().unzip();
     // The check that the experiment is active and the caller may write to it, the run, its tags
     // and the audit row in one statement (one round trip, atomic as a whole). The check is
-    // `projects::decide`'s rule; when it fails nothing is written, and the experiment is looked
-    // up again to say why.
+    // `projects::decide`'s rule; when it fails nothing is written, and the full lookup says why.
     let roles = projects::roles_allowing(Access::Write);
-    let statement = format!(
-        "WITH e AS (
-            SELECT e.id, e.project_id, e.name FROM experiments e
-             WHERE e.id = $2 AND e.lifecycle_stage = 'active' AND ($13::bigint IS NULL OR e.project_id = $13)
-               AND ($14 OR EXISTS (SELECT 1 FROM project_members m WHERE m.project_id = e.project_id AND m.user_id = $4 AND m.role = ANY($15)))
-         ), run AS (
-            INSERT INTO runs (run_uuid, experiment_id, name, user_id, user_name, start_time)
-            SELECT $1, e.id, $3, $4, $5, $6 FROM e RETURNING id
-         ), tags AS (
-            INSERT INTO run_tags (run_id, key, value) SELECT run.id, k, v FROM run, UNNEST($7::text[], $8::text[]) AS t(k, v)
-         )
-         {} SELECT $4, $9, $10, e.project_id, 'run.create', 'run', $1, jsonb_build_object($11::text, e.name), $12 FROM e, run
-         RETURNING project_id",
-        audit::INSERT_INTO
-    );
-    for attempt in 0..2 {
-        let created: Option<i64> = sqlx::query_scalar(&statement)
-            .bind(&uuid)
-            .bind(n)
-            .bind(&run_name)
-            .bind(actor.user_id)
-            .bind(&user_name)
-            .bind(start_time)
-            .bind(&tag_keys)
-            .bind(&tag_values)
-            .bind(&actor.email)
-            .bind(actor.token.map(|t| t.token_id))
-            .bind("experiment")
-            .bind(&actor.ip)
-            .bind(actor.token_project())
-            .bind(actor.is_instance_admin)
-            .bind(&roles)
-            .fetch_optional(db)
-            .await?;
-        if created.is_some() {
-            break;
-        }
-        // Not written: the experiment is missing, not active, or closed to the caller (the
-        // reason, from the full check), or it changed meanwhile (once more).
+    let created: Option<i64> = sqlx::query_scalar(&CREATE_RUN)
+        .bind(&uuid)
+        .bind(n)
+        .bind(&run_name)
+        .bind(actor.user_id)
+        .bind(&user_name)
+        .bind(start_time)
+        .bind(&tag_keys)
+        .bind(&tag_values)
+        .bind(&actor.email)
+        .bind(actor.token.map(|t| t.token_id))
+        .bind(&actor.ip)
+        .bind(actor.token_project())
+        .bind(actor.is_instance_admin)
+        .bind(&roles)
+        .fetch_optional(db)
+        .await?;
+    if created.is_none() {
+        // Missing, closed to the caller, or not active; or its access changed meanwhile.
         let e = experiment_ref(db, actor, experiment_id, Access::Write).await?;
         if e.lifecycle_stage != "active" {
             return Err(Error::bad_request(format!("The experiment {experiment_id} must be in the 'active' state.")));
         }
-        if attempt == 1 {
-            return Err(Error::Internal(anyhow::anyhow!("the run could not be created in experiment {experiment_id}")));
-        }
+        return Err(Error::conflict(format!("The experiment {experiment_id} changed while the run was created; try again.")));
     }
     // The new run as stored (no need to read it back): running, active, with its tags.
     let mut tags: Vec<(String, String)> = last_per_key(&all_tags).into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();

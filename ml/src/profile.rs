@@ -296,8 +296,6 @@ impl HyperLogLog {
     }
 }
 
-/// A fast, well-mixed 64-bit hash: words folded in by multiplies, then the SplitMix64 finaliser
-/// (so the high bits HyperLogLog uses are uniform). Deterministic across runs and machines.
 /// `a == b`, inline for the short texts of categorical columns (two word compares for 8 to 16
 /// bytes) rather than through a call to `memcmp`.
 #[inline]
@@ -329,6 +327,8 @@ fn text_before(a: &str, b: &str) -> bool {
     a < b
 }
 
+/// A fast, well-mixed 64-bit hash: words folded in by multiplies, then the SplitMix64 finaliser
+/// (so the high bits HyperLogLog uses are uniform). Deterministic across runs and machines.
 fn hash_str(s: &str) -> u64 {
     // Eight bytes at a time, each word folded in by a multiply, then the SplitMix64 finaliser.
     let b = s.as_bytes();
