@@ -21,6 +21,7 @@ pub mod error;
 pub mod jobs;
 pub mod jobs_builtin;
 pub mod logged_models;
+pub mod metric_store;
 pub mod metric_writer;
 pub mod model_governance;
 pub mod model_upload;

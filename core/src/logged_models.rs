@@ -237,6 +237,8 @@ pub async fn log_metrics(db: &PgPool, actor: &Actor, run_id: &str, model_id: &st
     let values: Vec<f64> = metrics.iter().map(|m| m.value).collect();
     let times: Vec<i64> = metrics.iter().map(|m| m.timestamp).collect();
     let steps: Vec<i64> = metrics.iter().map(|m| m.step).collect();
+    // The run's values folded, to tell which of these its history already holds.
+    crate::metric_store::fold_runs(db, &[run.id]).await?;
     let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO logged_model_metrics (model_id, run_id, key, value, timestamp, step)
@@ -253,8 +255,9 @@ pub async fn log_metrics(db: &PgPool, actor: &Actor, run_id: &str, model_id: &st
     // PostgreSQL compares NaN equal to NaN, so a NaN logged before counts as held.
     let fresh: Vec<(String, f64, i64, i64)> = sqlx::query_as(
         "SELECT k, v, t, s FROM UNNEST($2::text[], $3::float8[], $4::int8[], $5::int8[]) AS u(k, v, t, s)
-          WHERE NOT EXISTS (SELECT 1 FROM run_metrics m WHERE m.run_id = $1 AND m.key = u.k AND m.step = u.s
-                                                        AND m.timestamp = u.t AND m.value = u.v)",
+          WHERE NOT EXISTS (SELECT 1 FROM run_metric_chunks c, unnest(c.vals, c.timestamps, c.steps) AS m(v, t, s)
+                             WHERE c.run_id = $1 AND c.key = u.k AND (u.s, u.t) BETWEEN (c.first_step, c.first_timestamp) AND (c.last_step, c.last_timestamp)
+                               AND m.s = u.s AND m.t = u.t AND m.v = u.v)",
     )
     .bind(run.id)
     .bind(&keys)
@@ -264,7 +267,7 @@ pub async fn log_metrics(db: &PgPool, actor: &Actor, run_id: &str, model_id: &st
     .fetch_all(&mut *tx)
     .await?;
     let fresh: Vec<Metric> = fresh.into_iter().map(|(key, value, timestamp, step)| Metric { key, value, timestamp, step }).collect();
-    tracking::insert_metrics(&mut tx, run.id, &fresh).await?;
+    crate::metric_store::append(&mut tx, run.id, &fresh).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -4,25 +4,48 @@
 //! each other's locks on the run's latest values. Each caller is answered only once its own values
 //! are committed; when a combined statement fails, each waiting request is written alone so that
 //! it gets its own answer.
+//!
+//! Values are written pending ([`crate::metric_store`]); the writer folds a run's pending values
+//! into its history once they add up to [`FOLD_VALUES`], and a background task folds the rest
+//! within about a second of their writing. Readers fold for themselves, so this only keeps the
+//! pending rows few, never decides what a reader sees.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 use tokio::sync::oneshot;
 
-use crate::tracking::{insert_metrics, Metric};
+use crate::metric_store;
+use crate::tracking::Metric;
 use crate::Result;
 
 /// Values combined into one statement at most (further requests wait for the next one).
 const MAX_COMBINED_VALUES: usize = 10_000;
 
+/// Pending values of one run that the writer starts folding at once.
+pub const FOLD_VALUES: usize = 100_000;
+
+/// How long values wait pending, about, before the background task folds them.
+const FOLD_AFTER: Duration = Duration::from_millis(500);
+
 type Waiting = (Vec<Metric>, oneshot::Sender<Result<()>>);
 
-/// The runs being written and the requests waiting for each. Cheap to clone (shared).
+/// The runs being written and the requests waiting for each, and the runs with values not yet
+/// folded. Cheap to clone (shared).
 #[derive(Clone, Debug, Default)]
 pub struct MetricWriter {
     runs: Arc<Mutex<HashMap<i64, Vec<Waiting>>>>,
+    unfolded: Arc<Mutex<Unfolded>>,
+}
+
+#[derive(Debug, Default)]
+struct Unfolded {
+    /// Per run: when its oldest unfolded values were written, and how many there are.
+    runs: HashMap<i64, (Instant, usize)>,
+    /// Whether the background task is running (it stops when nothing is left to fold).
+    folding: bool,
 }
 
 impl MetricWriter {
@@ -76,28 +99,93 @@ impl MetricWriter {
                     .max(1);
                 waiting.drain(..take).collect::<Vec<_>>()
             };
-            Self::write_batch(&db, run_id, batch).await;
+            let values = Self::write_batch(&db, run_id, batch).await;
+            if values > 0 {
+                self.wrote(&db, run_id, values);
+            }
         }
     }
 
-    async fn write_batch(db: &PgPool, run_id: i64, batch: Vec<Waiting>) {
+    /// Notes `values` more unfolded values of a run (written and committed): starts folding them
+    /// when there are enough, else leaves them to the background task (started when it is not
+    /// running).
+    pub fn wrote(&self, db: &PgPool, run_id: i64, values: usize) {
+        let (fold_now, start) = {
+            let mut unfolded = self.unfolded.lock().expect("metric writer lock");
+            let entry = unfolded.runs.entry(run_id).or_insert((Instant::now(), 0));
+            entry.1 += values;
+            let fold_now = entry.1 >= FOLD_VALUES;
+            if fold_now {
+                unfolded.runs.remove(&run_id);
+            }
+            let start = !unfolded.folding && !unfolded.runs.is_empty();
+            unfolded.folding |= start;
+            (fold_now, start)
+        };
+        if fold_now {
+            // Beside further writes, which do not wait for it.
+            let db = db.clone();
+            tokio::spawn(async move {
+                if let Err(e) = metric_store::fold_runs(&db, &[run_id]).await {
+                    tracing::warn!(run = run_id, error = %e, "folding metric values failed; readers fold them");
+                }
+            });
+        }
+        if start {
+            tokio::spawn(self.clone().fold_in_background(db.clone()));
+        }
+    }
+
+    /// Folds, a few times a second, the runs whose values have waited [`FOLD_AFTER`]; stops
+    /// when none are left.
+    async fn fold_in_background(self, db: PgPool) {
+        loop {
+            tokio::time::sleep(FOLD_AFTER / 4).await;
+            let due: Vec<i64> = {
+                let mut unfolded = self.unfolded.lock().expect("metric writer lock");
+                if unfolded.runs.is_empty() {
+                    unfolded.folding = false;
+                    return;
+                }
+                let due: Vec<i64> = unfolded.runs.iter().filter(|(_, (since, _))| since.elapsed() >= FOLD_AFTER).map(|(id, _)| *id).collect();
+                for id in &due {
+                    unfolded.runs.remove(id);
+                }
+                due
+            };
+            if !due.is_empty() {
+                if let Err(e) = metric_store::fold_runs(&db, &due).await {
+                    tracing::warn!(runs = due.len(), error = %e, "folding metric values failed; readers fold them");
+                }
+            }
+        }
+    }
+
+    /// Writes a batch of waiting requests and answers them; returns how many values it wrote.
+    async fn write_batch(db: &PgPool, run_id: i64, batch: Vec<Waiting>) -> usize {
         if batch.len() > 1 {
             let all: Vec<Metric> = batch.iter().flat_map(|(m, _)| m.iter().cloned()).collect();
             if Self::insert(db, run_id, &all).await.is_ok() {
                 for (_, done) in batch {
                     let _ = done.send(Ok(()));
                 }
-                return;
+                return all.len();
             }
         }
         // Alone (or again alone, after the combined statement failed): each gets its own answer.
+        let mut written = 0;
         for (metrics, done) in batch {
-            let _ = done.send(Self::insert(db, run_id, &metrics).await);
+            let result = Self::insert(db, run_id, &metrics).await;
+            if result.is_ok() {
+                written += metrics.len();
+            }
+            let _ = done.send(result);
         }
+        written
     }
 
     async fn insert(db: &PgPool, run_id: i64, metrics: &[Metric]) -> Result<()> {
         let mut conn = db.acquire().await?;
-        insert_metrics(&mut conn, run_id, metrics).await
+        metric_store::append(&mut conn, run_id, metrics).await
     }
 }

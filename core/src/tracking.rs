@@ -12,6 +12,7 @@ use serde::Serialize;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use crate::logged_models::{DatasetInput, RunLinks};
+use crate::metric_store::{self, Point};
 use crate::projects::{self, Access};
 use crate::run_cache::{KeptRun, RunCache};
 use crate::{audit, Actor, Error, Result};
@@ -595,7 +596,9 @@ pub async fn create_run(
     })
 }
 
+/// A run as it is now (its pending metric values folded first).
 async fn load_run(db: &PgPool, id: i64) -> Result<Run> {
+    metric_store::fold_runs(db, &[id]).await?;
     load_run_rows(db, &[id]).await?.pop().map(run_of).ok_or_else(|| Error::not_found("run vanished"))
 }
 
@@ -895,38 +898,11 @@ pub async fn log_batch(
         upsert_pairs(&mut tx, "run_params", "run_id", r.id, params, false).await?;
     }
     upsert_pairs(&mut tx, "run_tags", "run_id", r.id, tags, true).await?;
-    insert_metrics(&mut tx, r.id, metrics).await?;
+    metric_store::append(&mut tx, r.id, metrics).await?;
     tx.commit().await?;
-    Ok(())
-}
-
-/// Appends metric values to a run's history and keeps its latest value per key.
-pub(crate) async fn insert_metrics(tx: &mut sqlx::PgConnection, run_id: i64, metrics: &[Metric]) -> Result<()> {
-    if metrics.is_empty() {
-        return Ok(());
+    if !metrics.is_empty() {
+        core.metrics.wrote(&core.db, r.id, metrics.len());
     }
-    let keys: Vec<&str> = metrics.iter().map(|m| m.key.as_str()).collect();
-    let values: Vec<f64> = metrics.iter().map(|m| m.value).collect();
-    let times: Vec<i64> = metrics.iter().map(|m| m.timestamp).collect();
-    let steps: Vec<i64> = metrics.iter().map(|m| m.step).collect();
-    // The history rows and the latest value per key (the greatest (step, timestamp, value) of
-    // these and what was there) in one statement.
-    sqlx::query(
-        "WITH batch AS (SELECT * FROM UNNEST($2::text[], $3::float8[], $4::int8[], $5::int8[]) AS u(k, v, t, s)),
-         history AS (INSERT INTO run_metrics (run_id, key, value, timestamp, step) SELECT $1, k, v, t, s FROM batch)
-         INSERT INTO run_latest_metrics (run_id, experiment_id, run_start_time, key, value, timestamp, step)
-         SELECT DISTINCT ON (k) $1, e.experiment_id, e.start_time, k, v, t, s FROM batch, (SELECT experiment_id, start_time FROM runs WHERE id = $1) e
-          ORDER BY k, s DESC, t DESC, v DESC
-         ON CONFLICT (run_id, key) DO UPDATE SET value = EXCLUDED.value, timestamp = EXCLUDED.timestamp, step = EXCLUDED.step
-          WHERE (EXCLUDED.step, EXCLUDED.timestamp, EXCLUDED.value) >= (run_latest_metrics.step, run_latest_metrics.timestamp, run_latest_metrics.value)",
-    )
-    .bind(run_id)
-    .bind(&keys)
-    .bind(&values)
-    .bind(&times)
-    .bind(&steps)
-    .execute(&mut *tx)
-    .await?;
     Ok(())
 }
 
@@ -981,29 +957,11 @@ pub async fn metric_history(
     after: Option<HistoryCursor>,
 ) -> Result<(Vec<Metric>, Option<HistoryCursor>)> {
     let r = run_ref(db, actor, run_id, Access::Read).await?;
-    let rows: Vec<(f64, i64, i64)> = match after {
-        None => sqlx::query_as(
-            "SELECT value, timestamp, step FROM run_metrics WHERE run_id = $1 AND key = $2 ORDER BY step, timestamp, value LIMIT $3",
-        )
-        .bind(r.id)
-        .bind(key)
-        .bind(max_results)
-        .fetch_all(db)
-        .await?,
-        Some(c) => sqlx::query_as(
-            "SELECT value, timestamp, step FROM run_metrics WHERE run_id = $1 AND key = $2
-               AND (step, timestamp, value) >= ($3, $4, $5) ORDER BY step, timestamp, value LIMIT $6 OFFSET $7",
-        )
-        .bind(r.id)
-        .bind(key)
-        .bind(c.step)
-        .bind(c.timestamp)
-        .bind(c.value)
-        .bind(max_results)
-        .bind(c.skip)
-        .fetch_all(db)
-        .await?,
-    };
+    metric_store::fold_runs(db, &[r.id]).await?;
+    let from = after.map(|c| Point { step: c.step, timestamp: c.timestamp, value: c.value });
+    let skip = after.map_or(0, |c| c.skip) as usize;
+    let page = metric_store::history_from(db, r.id, key, from, skip + max_results.max(0) as usize).await?;
+    let rows: Vec<(f64, i64, i64)> = page.into_iter().skip(skip).map(|p| (p.value, p.timestamp, p.step)).collect();
     let next = if rows.len() as i64 == max_results {
         let last = *rows.last().expect("a full page");
         // Equal as PostgreSQL orders them: NaN equals NaN, -0 equals 0.
@@ -1022,64 +980,57 @@ pub async fn metric_history(
     Ok((rows.into_iter().map(|(value, timestamp, step)| Metric { key: key.to_string(), value, timestamp, step }).collect(), next))
 }
 
-/// Points a metric chart draws at most: beyond this many the history is bucketed in the database.
+/// Points a metric chart draws at most: beyond this many the history is bucketed.
 pub const CHART_POINTS: i64 = 4_000;
 
 /// A metric's history as chart points (x = step, or seconds since its first value), without
 /// NaN and infinities. Up to [`CHART_POINTS`] values come as logged; a longer history is cut
-/// into buckets along x in the database and each bucket gives its lowest and highest point, so
+/// into buckets along x and each bucket gives its lowest and highest point, so
 /// a million-point curve keeps its shape and its spikes in a few thousand points.
 pub async fn metric_chart_points(db: &PgPool, actor: &Actor, run_id: &str, key: &str, by_time: bool) -> Result<Vec<(f64, f64)>> {
     let r = run_ref(db, actor, run_id, Access::Read).await?;
-    let finite = "value <> 'NaN'::float8 AND value <> 'Infinity'::float8 AND value <> '-Infinity'::float8";
-    // The extent first (one pass), so the bucketing below is a plain scan with bound numbers.
-    let (n, t0, t1, s0, s1): (i64, Option<i64>, Option<i64>, Option<i64>, Option<i64>) = sqlx::query_as(&format!(
-        "SELECT count(*), min(timestamp), max(timestamp), min(step), max(step) FROM run_metrics WHERE run_id = $1 AND key = $2 AND {finite}"
-    ))
-    .bind(r.id)
-    .bind(key)
-    .fetch_one(db)
-    .await?;
-    let t0 = t0.unwrap_or(0);
-    let x = if by_time { "(timestamp - $3)::float8 / 1000.0" } else { "step::float8" };
-    if n <= CHART_POINTS {
-        let rows: Vec<(f64, f64)> = sqlx::query_as(&format!(
-            "SELECT {x}, value FROM run_metrics WHERE run_id = $1 AND key = $2 AND {finite} ORDER BY 1, step, timestamp"
-        ))
-        .bind(r.id)
-        .bind(key)
-        .bind(t0)
-        .fetch_all(db)
-        .await?;
-        return Ok(rows);
+    metric_store::fold_runs(db, &[r.id]).await?;
+    let mut points = metric_store::all_points(db, r.id, key).await?;
+    points.retain(|p| p.value.is_finite());
+    Ok(chart_points(points, by_time))
+}
+
+/// [`metric_chart_points`] of a history's finite values.
+fn chart_points(mut points: Vec<Point>, by_time: bool) -> Vec<(f64, f64)> {
+    let t0 = points.iter().map(|p| p.timestamp).min().unwrap_or(0);
+    let x = |p: &Point| if by_time { (p.timestamp - t0) as f64 / 1000.0 } else { p.step as f64 };
+    if points.len() <= CHART_POINTS as usize {
+        points.sort_unstable_by(|a, b| x(a).total_cmp(&x(b)).then(a.step.cmp(&b.step)).then(a.timestamp.cmp(&b.timestamp)));
+        return points.iter().map(|p| (x(p), p.value)).collect();
     }
-    let (lo, hi) = if by_time {
-        (0.0, (t1.unwrap_or(0) - t0) as f64 / 1000.0)
-    } else {
-        (s0.unwrap_or(0) as f64, s1.unwrap_or(0) as f64)
-    };
-    let rows: Vec<(f64, f64, f64, f64)> = sqlx::query_as(&format!(
-        "SELECT (array_agg(x ORDER BY value, x))[1], min(value), (array_agg(x ORDER BY value DESC, x))[1], max(value)
-           FROM (SELECT {x} AS x, value FROM run_metrics WHERE run_id = $1 AND key = $2 AND {finite}) m
-          GROUP BY width_bucket(x, $4, $5, $6) ORDER BY width_bucket(x, $4, $5, $6)"
-    ))
-    .bind(r.id)
-    .bind(key)
-    .bind(t0)
-    .bind(lo)
-    .bind(hi + (hi - lo).abs() * 1e-9 + 1e-9)
-    .bind((CHART_POINTS / 2) as i32)
-    .fetch_all(db)
-    .await?;
-    let mut points = Vec::with_capacity(rows.len() * 2);
-    for (x_lo, lo, x_hi, hi) in rows {
-        if x_lo <= x_hi {
-            points.extend([(x_lo, lo), (x_hi, hi)]);
-        } else {
-            points.extend([(x_hi, hi), (x_lo, lo)]);
+    let (lo, hi) = points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(x(p)), hi.max(x(p))));
+    let buckets = (CHART_POINTS / 2) as usize;
+    let width = (hi - lo) + (hi - lo).abs() * 1e-9 + 1e-9;
+    // Per bucket along x: its lowest point and its highest (the first along x among equals).
+    let mut lowest: Vec<Option<(f64, f64)>> = vec![None; buckets];
+    let mut highest: Vec<Option<(f64, f64)>> = vec![None; buckets];
+    for p in &points {
+        let px = x(p);
+        let b = (((px - lo) / width * buckets as f64) as usize).min(buckets - 1);
+        let better_low = |(bx, bv): (f64, f64)| p.value < bv || (p.value == bv && px < bx);
+        let better_high = |(bx, bv): (f64, f64)| p.value > bv || (p.value == bv && px < bx);
+        if lowest[b].is_none_or(better_low) {
+            lowest[b] = Some((px, p.value));
+        }
+        if highest[b].is_none_or(better_high) {
+            highest[b] = Some((px, p.value));
         }
     }
-    Ok(points)
+    let mut out = Vec::with_capacity(buckets * 2);
+    for (low, high) in lowest.into_iter().zip(highest) {
+        let (Some(low), Some(high)) = (low, high) else { continue };
+        if low.0 <= high.0 {
+            out.extend([low, high]);
+        } else {
+            out.extend([high, low]);
+        }
+    }
+    out
 }
 
 /// Runs of the given experiments matching MLflow's filter grammar, in `order_by` order (then
@@ -1104,6 +1055,7 @@ pub async fn search_runs(
     for e in experiment_ids {
         ids.push(experiment_ref(db, actor, e, Access::Read).await?.id);
     }
+    metric_store::fold_experiments(db, &ids).await?;
     let mut q: QueryBuilder<Postgres> = QueryBuilder::new("SELECT r.id, r.revision FROM runs r");
     crate::search_filter::push_order_joins(&mut q, &crate::search_filter::RUNS, &orders, &clauses);
     q.push(" WHERE ");
@@ -1151,6 +1103,7 @@ pub async fn count_runs(db: &PgPool, actor: &Actor, experiment_ids: &[String], f
     for e in experiment_ids {
         ids.push(experiment_ref(db, actor, e, Access::Read).await?.id);
     }
+    metric_store::fold_experiments(db, &ids).await?;
     let mut q: QueryBuilder<Postgres> = QueryBuilder::new("SELECT count(*) FROM runs r WHERE r.experiment_id = ANY(");
     q.push_bind(&ids).push(")");
     view.push_filter(&mut q, "r.lifecycle_stage");
@@ -1162,6 +1115,7 @@ pub async fn count_runs(db: &PgPool, actor: &Actor, experiment_ids: &[String], f
 /// the columns of its runs table).
 pub async fn experiment_keys(db: &PgPool, actor: &Actor, experiment_id: &str) -> Result<(Vec<String>, Vec<String>)> {
     let e = experiment(db, actor, experiment_id, Access::Read).await?;
+    metric_store::fold_experiments(db, &[e.id]).await?;
     let metrics: Vec<String> = sqlx::query_scalar(
         "SELECT DISTINCT m.key FROM run_latest_metrics m JOIN runs r ON r.id = m.run_id
           WHERE r.experiment_id = $1 AND r.lifecycle_stage = 'active' ORDER BY m.key",

@@ -533,7 +533,8 @@ async fn run_training(ctx: &JobContext, core: &Core, p: &Payload) -> anyhow::Res
     // A job run again (its worker stopped half-way) starts the run's values afresh.
     let mut tx = core.db.begin().await?;
     sqlx::query("UPDATE runs SET status = 'RUNNING', end_time = NULL WHERE id = $1").bind(p.run_id).execute(&mut *tx).await?;
-    sqlx::query("DELETE FROM run_metrics WHERE run_id = $1").bind(p.run_id).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM run_metric_pending WHERE run_id = $1").bind(p.run_id).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM run_metric_chunks WHERE run_id = $1").bind(p.run_id).execute(&mut *tx).await?;
     sqlx::query("DELETE FROM run_latest_metrics WHERE run_id = $1").bind(p.run_id).execute(&mut *tx).await?;
     tx.commit().await?;
     let total_rows = row_count.unwrap_or(0).max(1) as f64;
@@ -632,9 +633,10 @@ async fn run_training(ctx: &JobContext, core: &Core, p: &Payload) -> anyhow::Res
     }
     let mut conn = core.db.acquire().await?;
     for chunk in metrics.chunks(5_000) {
-        tracking::insert_metrics(&mut *conn, p.run_id, chunk).await?;
+        crate::metric_store::append(&mut *conn, p.run_id, chunk).await?;
     }
     drop(conn);
+    core.metrics.wrote(&core.db, p.run_id, metrics.len());
 
     // Artifacts: the model, its signature and baseline, evaluation details, importances.
     let importance = outcome.model.feature_importance();

@@ -483,6 +483,8 @@ struct TuningRow {
 /// Records that a trial ended: keeps the best so far, queues the next trial, and when the last
 /// one has ended, writes the best trial into the parent run and ends it.
 pub(crate) async fn trial_finished(db: &PgPool, trial: &TrialRef, run_id: i64) -> Result<()> {
+    // The trial's values, folded, so its latest value of the metric is there to compare.
+    crate::metric_store::fold_runs(db, &[run_id]).await?;
     let mut tx = db.begin().await?;
     let Some(row) = sqlx::query_as::<_, TuningRow>(
         "SELECT parent_run_id, request, trials, metric, maximize, started, finished, best_run_id, best_value, algorithms,
@@ -591,7 +593,7 @@ async fn end_search(
     tags.extend(best_params.into_iter().filter(|(k, _)| searched.contains(&k)).map(|(k, v)| (format!("best.{k}"), v)));
     tracking::upsert_pairs(&mut *tx, "run_tags", "run_id", parent_run_id, &tags, true).await?;
     let metric = tracking::Metric { key: format!("best_{metric}"), value, timestamp: now, step: 0 };
-    tracking::insert_metrics(&mut *tx, parent_run_id, &[metric]).await?;
+    crate::metric_store::append(&mut *tx, parent_run_id, &[metric]).await?;
     Ok(())
 }
 

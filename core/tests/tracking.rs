@@ -84,6 +84,155 @@ async fn metric_history_pages_by_cursor_without_losing_or_repeating_rows() {
     assert!(tracking::HistoryCursor::parse("1:2:0:-1").is_err());
 }
 
+/// Values logged out of order, in writes folded at different times (some still pending when
+/// read), come back in history order (step, timestamp, value; NaN last, -0 equal to 0), whole
+/// and in pages of any size; the latest value per key is the greatest.
+#[tokio::test]
+async fn metric_histories_folded_in_pieces_read_back_in_history_order() {
+    let t = TestDb::new().await;
+    let team = team(&t.pool).await;
+    let ada = team.editor.clone();
+    let exp = tracking::create_experiment(&t.pool, &ada, &format!("{}/folds", team.project.slug), &[]).await.unwrap();
+    let run = tracking::create_run(&t.pool, &ada, &exp.to_string(), Some("r"), None, &[]).await.unwrap();
+    let core = t.core();
+    let m = |key: &str, step: i64, timestamp: i64, value: f64| Metric { key: key.into(), value, timestamp, step };
+    let writes: Vec<Vec<Metric>> = vec![
+        (10..20).map(|s| m("loss", s, 100 + s, 1.0 / s as f64)).collect(),
+        (0..5).map(|s| m("loss", s, 50 - s, s as f64)).chain([m("loss", 12, 112, 0.5), m("loss", 12, 112, -3.0)]).collect(),
+        // Step 0 throughout, ordered by time: logged newest first.
+        (0..8).rev().map(|i| m("acc", 0, 1_000 + i, i as f64 / 10.0)).collect(),
+        vec![m("loss", 3, 47, f64::NAN), m("loss", 3, 47, -1.0), m("loss", 25, 1, -0.0), m("acc", 0, 1_003, 9.0)],
+        (5..10).map(|s| m("loss", s, 200, 2.0)).chain([m("loss", 19, 119, 7.0)]).collect(),
+        vec![m("loss", 40, 1, 4.0), m("acc", 0, 999, 0.25)],
+    ];
+    for (i, w) in writes.iter().enumerate() {
+        // With params, the write is a transaction of its own; without, it joins the writer's.
+        let params = if i == 3 { vec![("lr".to_string(), "0.1".to_string())] } else { vec![] };
+        tracking::log_batch(&core, &ada, &run.run_uuid, w, &params, &[]).await.unwrap();
+        if i < writes.len() - 1 {
+            // Reading folds what is pending; the last write is read unfolded.
+            tracking::get_run(&t.pool, &ada, &run.run_uuid).await.unwrap();
+        }
+    }
+    let chunks: i64 = sqlx::query_scalar("SELECT count(*) FROM run_metric_chunks c JOIN runs r ON r.id = c.run_id WHERE r.run_uuid = $1")
+        .bind(&run.run_uuid)
+        .fetch_one(&t.pool)
+        .await
+        .unwrap();
+    assert!(chunks >= 6, "{chunks} chunks");
+    let order = |a: &Metric, b: &Metric| {
+        let v = |x: f64| if x.is_nan() { (1, 0.0) } else { (0, x + 0.0) };
+        (a.step, a.timestamp).cmp(&(b.step, b.timestamp)).then(v(a.value).partial_cmp(&v(b.value)).unwrap())
+    };
+    let show = |ms: &[Metric]| ms.iter().map(|m| format!("{}/{}/{}", m.step, m.timestamp, m.value + 0.0)).collect::<Vec<_>>();
+    for key in ["loss", "acc"] {
+        let mut expected: Vec<Metric> = writes.iter().flatten().filter(|w| w.key == key).cloned().collect();
+        expected.sort_by(order);
+        let (all, next) = tracking::metric_history(&t.pool, &ada, &run.run_uuid, key, 1000, None).await.unwrap();
+        assert_eq!(show(&all), show(&expected), "{key}");
+        assert!(next.is_none());
+        for size in [1, 3, 7, 50] {
+            let (mut paged, mut cursor) = (Vec::new(), None);
+            loop {
+                let (page, next) = tracking::metric_history(&t.pool, &ada, &run.run_uuid, key, size, cursor).await.unwrap();
+                assert!(page.len() as i64 <= size);
+                paged.extend(page);
+                match next {
+                    Some(c) => cursor = Some(tracking::HistoryCursor::parse(&c.token()).unwrap()),
+                    None => break,
+                }
+            }
+            assert_eq!(show(&paged), show(&expected), "{key} in pages of {size}");
+        }
+        let latest = tracking::get_run(&t.pool, &ada, &run.run_uuid).await.unwrap().metrics.into_iter().find(|l| l.key == key).unwrap();
+        assert_eq!(show(&[latest]), show(&expected[expected.len() - 1..]), "latest {key}");
+        // The chart by step: finite values, in step order.
+        let points = tracking::metric_chart_points(&t.pool, &ada, &run.run_uuid, key, false).await.unwrap();
+        let finite: Vec<(f64, f64)> = expected.iter().filter(|m| m.value.is_finite()).map(|m| (m.step as f64, m.value)).collect();
+        assert_eq!(points.len(), finite.len());
+        assert!(points.windows(2).all(|w| w[0].0 <= w[1].0), "{key} chart in step order");
+    }
+    // Reading left nothing pending.
+    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM run_metric_pending").fetch_one(&t.pool).await.unwrap();
+    assert_eq!(pending, 0);
+}
+
+/// Values written but not yet folded are seen by every reader: a search filtering and ordering
+/// by the metric, counting, the experiment's keys, a run's page and its history.
+#[tokio::test]
+async fn pending_metric_values_are_seen_by_every_reader() {
+    use trellis_core::tracking::ViewType;
+    let t = TestDb::new().await;
+    let team = team(&t.pool).await;
+    let ada = team.editor.clone();
+    let exp = tracking::create_experiment(&t.pool, &ada, &format!("{}/pending", team.project.slug), &[]).await.unwrap();
+    let e = exp.to_string();
+    let mut runs = Vec::new();
+    for (name, acc) in [("low", 0.2), ("high", 0.9), ("mid", 0.6)] {
+        let run = tracking::create_run(&t.pool, &ada, &e, Some(name), None, &[]).await.unwrap();
+        // Written as the writer writes them, and left pending (nothing here folds).
+        sqlx::query(
+            "INSERT INTO run_metric_pending (run_id, experiment_id, keys, vals, timestamps, steps)
+             SELECT id, experiment_id, ARRAY['acc', 'acc'], ARRAY[0.1, $2], ARRAY[5, 6]::int8[], ARRAY[0, 1]::int8[] FROM runs WHERE run_uuid = $1",
+        )
+        .bind(&run.run_uuid)
+        .bind(acc)
+        .execute(&t.pool)
+        .await
+        .unwrap();
+        runs.push((name, run.run_uuid));
+    }
+    let core = t.core();
+    let order = ["metrics.acc DESC".to_string()];
+    let found = tracking::search_runs(&t.pool, &core.runs, &team.viewer, &[e.clone()], "metrics.acc > 0.5", &order, ViewType::ActiveOnly, 10, 0)
+        .await
+        .unwrap();
+    let names: Vec<&str> = found.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["high", "mid"]);
+    assert_eq!(tracking::count_runs(&t.pool, &team.viewer, &[e.clone()], "metrics.acc < 0.5", ViewType::ActiveOnly).await.unwrap(), 1);
+    assert_eq!(tracking::experiment_keys(&t.pool, &team.viewer, &e).await.unwrap().0, ["acc"]);
+    // A second batch, pending again, moves the latest value.
+    sqlx::query(
+        "INSERT INTO run_metric_pending (run_id, experiment_id, keys, vals, timestamps, steps)
+         SELECT id, experiment_id, ARRAY['acc'], ARRAY[0.05], ARRAY[7]::int8[], ARRAY[2]::int8[] FROM runs WHERE run_uuid = $1",
+    )
+    .bind(&runs[1].1)
+    .execute(&t.pool)
+    .await
+    .unwrap();
+    let high = tracking::get_run(&t.pool, &team.viewer, &runs[1].1).await.unwrap();
+    assert_eq!(high.metrics.iter().map(|m| (m.key.as_str(), m.value, m.step)).collect::<Vec<_>>(), [("acc", 0.05, 2)]);
+    let (history, _) = tracking::metric_history(&t.pool, &team.viewer, &runs[1].1, "acc", 10, None).await.unwrap();
+    assert_eq!(history.iter().map(|m| m.value).collect::<Vec<_>>(), [0.1, 0.9, 0.05]);
+    // The outsider sees none of it.
+    assert!(tracking::metric_history(&t.pool, &team.outsider, &runs[1].1, "acc", 10, None).await.is_err());
+}
+
+/// Values nobody reads are folded in the background soon after they are written.
+#[tokio::test]
+async fn metric_values_are_folded_in_the_background() {
+    let t = TestDb::new().await;
+    let team = team(&t.pool).await;
+    let ada = team.editor.clone();
+    let exp = tracking::create_experiment(&t.pool, &ada, &format!("{}/quiet", team.project.slug), &[]).await.unwrap();
+    let run = tracking::create_run(&t.pool, &ada, &exp.to_string(), Some("r"), None, &[]).await.unwrap();
+    let core = t.core();
+    let metrics: Vec<Metric> = (0..50).map(|s| Metric { key: "loss".into(), value: s as f64, timestamp: s, step: s }).collect();
+    tracking::log_batch(&core, &ada, &run.run_uuid, &metrics, &[], &[]).await.unwrap();
+    let count = |table: &'static str| {
+        let pool = t.pool.clone();
+        async move { sqlx::query_scalar::<_, i64>(&format!("SELECT count(*) FROM {table}")).fetch_one(&pool).await.unwrap() }
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while count("run_metric_pending").await > 0 {
+        assert!(std::time::Instant::now() < deadline, "values still pending after 30 s");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(count("run_metric_chunks").await, 1);
+    let latest: (f64, i64) = sqlx::query_as("SELECT value, step FROM run_latest_metrics WHERE key = 'loss'").fetch_one(&t.pool).await.unwrap();
+    assert_eq!(latest, (49.0, 49));
+}
+
 /// Runs selected together are deleted and restored together: all or none, by editors only.
 #[tokio::test]
 async fn selected_runs_are_deleted_and_restored_together() {
@@ -147,7 +296,19 @@ async fn concurrent_metric_writes_to_one_run_all_land_and_keep_the_latest() {
             }
         }));
     }
-    for task in tasks {
+    // Readers at the same time: each folds what is pending, concurrently with the others and
+    // with the background.
+    let mut readers = Vec::new();
+    for _ in 0..4 {
+        let (pool, ada, run_id) = (t.pool.clone(), ada.clone(), run.run_uuid.clone());
+        readers.push(tokio::spawn(async move {
+            for _ in 0..10 {
+                tracking::get_run(&pool, &ada, &run_id).await.unwrap();
+                tracking::metric_history(&pool, &ada, &run_id, "m3", 10_000, None).await.unwrap();
+            }
+        }));
+    }
+    for task in tasks.into_iter().chain(readers) {
         task.await.unwrap();
     }
     let last = 5 * writers - 1;
@@ -184,13 +345,13 @@ async fn concurrent_metric_writes_to_one_run_all_land_and_keep_the_latest() {
                 .unwrap()
         }
     };
-    assert_eq!(count("run_metrics").await, 20 * 5 * writers);
+    assert_eq!(count("run_metric_values").await, 20 * 5 * writers);
     let id: i64 = sqlx::query_scalar("DELETE FROM experiments e USING runs r WHERE r.experiment_id = e.id AND r.run_uuid = $1 RETURNING r.id")
         .bind(&run.run_uuid)
         .fetch_one(&t.pool)
         .await
         .unwrap();
-    for table in ["run_metrics", "run_latest_metrics"] {
+    for table in ["run_metric_chunks", "run_metric_pending", "run_latest_metrics"] {
         let left: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table} WHERE run_id = $1")).bind(id).fetch_one(&t.pool).await.unwrap();
         assert_eq!(left, 0, "{table}");
     }

@@ -87,7 +87,7 @@ async fn experiments_runs_params_metrics_and_tags() {
     assert!(v["message"].as_str().unwrap().contains("Changing param values is not allowed"), "{v}");
     assert_eq!(ml(&app, Some(&team.editor), "runs/log-parameter", json!({ "run_id": run_id, "key": "lr", "value": "0.1" })).await.0, 200, "the same value again is fine");
     let too_many: Vec<Value> = (0..1001).map(|i| json!({ "key": "m", "value": 1, "timestamp": i })).collect();
-    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM run_metrics").fetch_one(&app.db).await.unwrap();
+    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM run_metric_values").fetch_one(&app.db).await.unwrap();
     for (body, needle) in [
         (json!({ "run_id": run_id, "metrics": too_many }), "at most 1000 metrics"),
         (json!({ "run_id": run_id, "metrics": [{ "key": "ok", "value": 1, "timestamp": 1 }], "params": [{ "key": "lr", "value": "0.3" }] }), "Changing param values"),
@@ -99,7 +99,7 @@ async fn experiments_runs_params_metrics_and_tags() {
         assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE"), "{v}");
         assert!(v["message"].as_str().unwrap().contains(needle), "{needle}: {v}");
     }
-    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM run_metrics").fetch_one(&app.db).await.unwrap();
+    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM run_metric_values").fetch_one(&app.db).await.unwrap();
     assert_eq!(before, after, "a refused batch writes nothing");
     let res = app.http.post(app.at("/api/2.0/mlflow/runs/log-batch")).bearer_auth(&team.editor).body("{not json").send().await.unwrap();
     assert_eq!(res.status(), 400);

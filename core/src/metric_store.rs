@@ -1,0 +1,248 @@
+//! Where metric values live. A write appends one pending row per statement holding its values as
+//! arrays (`run_metric_pending`); folding moves a run's pending rows into its history, one chunk
+//! per key with the values in history order (`run_metric_chunks`), and raises its latest value
+//! per key (`run_latest_metrics`) once per key. Writing costs one row however many values it
+//! holds; folding costs a row per key. Everything that reads a run's metrics folds first, so it
+//! sees every committed write; [`crate::metric_writer`] also folds in the background.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use futures::TryStreamExt;
+use sqlx::PgPool;
+
+use crate::tracking::Metric;
+use crate::Result;
+
+/// Appends `metrics` to run `run_id`'s pending values (part of the caller's transaction). A run
+/// deleted meanwhile takes nothing.
+pub(crate) async fn append(conn: &mut sqlx::PgConnection, run_id: i64, metrics: &[Metric]) -> Result<()> {
+    if metrics.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<&str> = metrics.iter().map(|m| m.key.as_str()).collect();
+    let values: Vec<f64> = metrics.iter().map(|m| m.value).collect();
+    let times: Vec<i64> = metrics.iter().map(|m| m.timestamp).collect();
+    let steps: Vec<i64> = metrics.iter().map(|m| m.step).collect();
+    sqlx::query(
+        "INSERT INTO run_metric_pending (run_id, experiment_id, keys, vals, timestamps, steps)
+         SELECT id, experiment_id, $2, $3, $4, $5 FROM runs WHERE id = $1",
+    )
+    .bind(run_id)
+    .bind(&keys)
+    .bind(&values)
+    .bind(&times)
+    .bind(&steps)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The runs with pending values chosen by `scope` (a condition on `run_metric_pending` with `$1`).
+fn pending_runs_statement(scope: &str) -> String {
+    format!("SELECT DISTINCT run_id FROM run_metric_pending WHERE {scope}")
+}
+
+static PENDING_OF_RUNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| pending_runs_statement("run_id = ANY($1)"));
+static PENDING_OF_EXPERIMENTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| pending_runs_statement("experiment_id = ANY($1)"));
+
+/// Folds the pending values of these runs into their histories and latest values.
+pub async fn fold_runs(db: &PgPool, run_ids: &[i64]) -> Result<()> {
+    fold(db, &PENDING_OF_RUNS, run_ids).await
+}
+
+/// Folds the pending values of every run of these experiments.
+pub async fn fold_experiments(db: &PgPool, experiment_ids: &[i64]) -> Result<()> {
+    fold(db, &PENDING_OF_EXPERIMENTS, experiment_ids).await
+}
+
+type PendingRow = (i64, Vec<String>, Vec<f64>, Vec<i64>, Vec<i64>);
+
+/// Finds the runs with pending values (one index probe; usually there are none), then in one
+/// transaction:
+/// - locks those runs' rows, in id order, as raising their revisions would (folding last would
+///   invite a deadlock with a transaction that changes or deletes a run, then its metrics), so
+///   concurrent folds of a run take turns: the second finds the values folded and skips them;
+/// - takes their pending rows;
+/// - sorts each run's values per key (here, not in the database) and writes one chunk per run
+///   and key;
+/// - raises the latest values (the greatest step, then timestamp, then value, as MLflow
+///   defines them), in (run, key) order.
+async fn fold(db: &PgPool, pending_runs: &str, ids: &[i64]) -> Result<()> {
+    let runs: Vec<i64> = sqlx::query_scalar(pending_runs).bind(ids).fetch_all(db).await?;
+    if runs.is_empty() {
+        return Ok(());
+    }
+    let mut tx = db.begin().await?;
+    let runs: Vec<i64> = sqlx::query_scalar("SELECT id FROM runs WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
+        .bind(&runs)
+        .fetch_all(&mut *tx)
+        .await?;
+    let rows: Vec<PendingRow> = sqlx::query_as(
+        "DELETE FROM run_metric_pending WHERE run_id = ANY($1) RETURNING run_id, keys, vals, timestamps, steps",
+    )
+    .bind(&runs)
+    .fetch_all(&mut *tx)
+    .await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut groups: HashMap<(i64, String), Vec<Point>> = HashMap::new();
+    for (run_id, keys, values, timestamps, steps) in rows {
+        for (key, point) in keys.into_iter().zip(points_of(values, timestamps, steps)) {
+            groups.entry((run_id, key)).or_default().push(point);
+        }
+    }
+    let mut groups: Vec<((i64, String), Vec<Point>)> = groups.into_iter().collect();
+    groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let n = groups.len();
+    let (mut runs, mut keys) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut first_steps, mut first_times, mut last_steps, mut last_times) =
+        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut starts, mut ends) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut latest_values, mut latest_times, mut latest_steps) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let total: usize = groups.iter().map(|(_, p)| p.len()).sum();
+    let (mut values, mut times, mut steps) = (Vec::with_capacity(total), Vec::with_capacity(total), Vec::with_capacity(total));
+    for ((run_id, key), mut points) in groups {
+        points.sort_unstable_by(Point::order);
+        let (first, last) = (points[0], points[points.len() - 1]);
+        runs.push(run_id);
+        keys.push(key);
+        first_steps.push(first.step);
+        first_times.push(first.timestamp);
+        last_steps.push(last.step);
+        last_times.push(last.timestamp);
+        latest_values.push(last.value);
+        latest_times.push(last.timestamp);
+        latest_steps.push(last.step);
+        // PostgreSQL's array slices count from 1 and include both ends.
+        starts.push(values.len() as i32 + 1);
+        for p in &points {
+            values.push(p.value);
+            times.push(p.timestamp);
+            steps.push(p.step);
+        }
+        ends.push(values.len() as i32);
+    }
+    sqlx::query(
+        "INSERT INTO run_metric_chunks (run_id, key, first_step, first_timestamp, last_step, last_timestamp, vals, timestamps, steps)
+         SELECT c.run_id, c.key, c.fs, c.ft, c.ls, c.lt, ($9::float8[])[c.a:c.b], ($10::int8[])[c.a:c.b], ($11::int8[])[c.a:c.b]
+           FROM unnest($1::int8[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::int4[], $8::int4[])
+                AS c(run_id, key, fs, ft, ls, lt, a, b)",
+    )
+    .bind(&runs)
+    .bind(&keys)
+    .bind(&first_steps)
+    .bind(&first_times)
+    .bind(&last_steps)
+    .bind(&last_times)
+    .bind(&starts)
+    .bind(&ends)
+    .bind(&values)
+    .bind(&times)
+    .bind(&steps)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO run_latest_metrics (run_id, experiment_id, run_start_time, key, value, timestamp, step)
+         SELECT u.run_id, r.experiment_id, r.start_time, u.key, u.v, u.t, u.s
+           FROM unnest($1::int8[], $2::text[], $3::float8[], $4::int8[], $5::int8[]) WITH ORDINALITY AS u(run_id, key, v, t, s, n)
+           JOIN runs r ON r.id = u.run_id
+          ORDER BY u.n
+         ON CONFLICT (run_id, key) DO UPDATE SET value = EXCLUDED.value, timestamp = EXCLUDED.timestamp, step = EXCLUDED.step
+          WHERE (EXCLUDED.step, EXCLUDED.timestamp, EXCLUDED.value) >= (run_latest_metrics.step, run_latest_metrics.timestamp, run_latest_metrics.value)",
+    )
+    .bind(&runs)
+    .bind(&keys)
+    .bind(&latest_values)
+    .bind(&latest_times)
+    .bind(&latest_steps)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// PostgreSQL's order of `float8`: NaN after every number and equal to itself, -0 equal to 0.
+pub fn value_order(a: f64, b: f64) -> Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        (false, false) => a.partial_cmp(&b).expect("numbers compare"),
+    }
+}
+
+/// One logged value: (step, timestamp, value), compared in history order.
+#[derive(Debug, Clone, Copy)]
+pub struct Point {
+    pub step: i64,
+    pub timestamp: i64,
+    pub value: f64,
+}
+
+impl Point {
+    pub fn order(&self, other: &Point) -> Ordering {
+        (self.step, self.timestamp).cmp(&(other.step, other.timestamp)).then_with(|| value_order(self.value, other.value))
+    }
+}
+
+type ChunkRow = (i64, i64, Vec<f64>, Vec<i64>, Vec<i64>);
+
+fn points_of(values: Vec<f64>, timestamps: Vec<i64>, steps: Vec<i64>) -> impl Iterator<Item = Point> {
+    values.into_iter().zip(timestamps).zip(steps).map(|((value, timestamp), step)| Point { step, timestamp, value })
+}
+
+/// The first `count` values of a (folded) history from `from` on (values equal to `from`
+/// included), in history order. Reads the chunks in the order of their first values and stops
+/// once no further chunk can hold one of the first `count`.
+pub async fn history_from(db: &PgPool, run_id: i64, key: &str, from: Option<Point>, count: usize) -> Result<Vec<Point>> {
+    let (from_step, from_timestamp) = from.map(|p| (p.step, p.timestamp)).unwrap_or((i64::MIN, i64::MIN));
+    let mut chunks = sqlx::query_as::<_, ChunkRow>(
+        "SELECT first_step, first_timestamp, vals, timestamps, steps FROM run_metric_chunks
+          WHERE run_id = $1 AND key = $2 AND (last_step, last_timestamp) >= ($3, $4)
+          ORDER BY first_step, first_timestamp",
+    )
+    .bind(run_id)
+    .bind(key)
+    .bind(from_step)
+    .bind(from_timestamp)
+    .fetch(db);
+    let mut got: Vec<Point> = Vec::new();
+    // The (step, timestamp) of the count-th value gathered so far, when there are that many:
+    // a chunk starting after it holds none of the first `count`. Worked out again when what was
+    // gathered has doubled, so a stale (later) bound only reads a chunk more.
+    let mut bound: Option<(i64, i64)> = None;
+    let mut bound_at = 0;
+    while let Some((first_step, first_timestamp, values, timestamps, steps)) = chunks.try_next().await? {
+        if let Some(b) = bound {
+            if (first_step, first_timestamp) > b {
+                break;
+            }
+        }
+        got.extend(points_of(values, timestamps, steps).filter(|p| from.is_none_or(|f| p.order(&f) != Ordering::Less)));
+        if count > 0 && got.len() >= count && (bound.is_none() || got.len() >= 2 * bound_at) {
+            let (_, nth, _) = got.select_nth_unstable_by(count - 1, Point::order);
+            bound = Some((nth.step, nth.timestamp));
+            bound_at = got.len();
+        }
+    }
+    got.sort_unstable_by(Point::order);
+    got.truncate(count);
+    Ok(got)
+}
+
+/// Every (folded) value of a metric, in no particular order.
+pub async fn all_points(db: &PgPool, run_id: i64, key: &str) -> Result<Vec<Point>> {
+    let mut chunks = sqlx::query_as::<_, ChunkRow>(
+        "SELECT first_step, first_timestamp, vals, timestamps, steps FROM run_metric_chunks WHERE run_id = $1 AND key = $2",
+    )
+    .bind(run_id)
+    .bind(key)
+    .fetch(db);
+    let mut got = Vec::new();
+    while let Some((_, _, values, timestamps, steps)) = chunks.try_next().await? {
+        got.extend(points_of(values, timestamps, steps));
+    }
+    Ok(got)
+}
