@@ -33,8 +33,9 @@ CREATE TABLE run_metric_chunks (
 );
 CREATE INDEX run_metric_chunks_history ON run_metric_chunks (run_id, key, first_step, first_timestamp);
 
--- Numbers do not compress; stored out of line as they are, they are read without inflating.
-ALTER TABLE run_metric_pending ALTER COLUMN vals SET STORAGE EXTERNAL, ALTER COLUMN timestamps SET STORAGE EXTERNAL,
+-- Numbers (and repeated short keys) hardly compress; stored out of line as they are, they are
+-- written and read without compressing.
+ALTER TABLE run_metric_pending ALTER COLUMN keys SET STORAGE EXTERNAL, ALTER COLUMN vals SET STORAGE EXTERNAL, ALTER COLUMN timestamps SET STORAGE EXTERNAL,
     ALTER COLUMN steps SET STORAGE EXTERNAL;
 ALTER TABLE run_metric_chunks ALTER COLUMN vals SET STORAGE EXTERNAL, ALTER COLUMN timestamps SET STORAGE EXTERNAL,
     ALTER COLUMN steps SET STORAGE EXTERNAL;

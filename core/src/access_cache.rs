@@ -1,7 +1,9 @@
 //! Recent access decisions kept in memory, so that a request with an API token — a prediction
 //! above all — need not read PostgreSQL to learn who is calling and whether they may.
 //!
-//! Kept: which actor a token hash stands for, and which (caller, endpoint) pairs may predict.
+//! Kept: which actor a token hash stands for, which (caller, endpoint) pairs may predict, and
+//! which (caller, run) pairs may log metrics (the run's id; whether the run is still active is
+//! checked by the write itself, see [`crate::metric_store::append_if_active`]).
 //! Only granted access is kept, for at most [`MAX_AGE`]. Anything that can take access away —
 //! revoking a token, changing or removing a membership, deleting an endpoint, disabling a user —
 //! makes the cache forget: at once in the process that made the change ([`access_changed`]),
@@ -58,10 +60,14 @@ pub struct TokenEntry {
 /// Who may predict where: (token id, user id, `<project>.<endpoint>`).
 type PredictKey = (Option<i64>, Option<i64>, String);
 
+/// Who may write to which run: (token id, user id, run id as MLflow shows it).
+type RunKey = (Option<i64>, Option<i64>, String);
+
 #[derive(Default)]
 pub struct AccessCache {
     tokens: RwLock<HashMap<Vec<u8>, Entry<TokenEntry>>>,
     predict: RwLock<HashMap<PredictKey, Entry<()>>>,
+    runs: RwLock<HashMap<RunKey, Entry<i64>>>,
 }
 
 impl std::fmt::Debug for AccessCache {
@@ -91,6 +97,7 @@ impl AccessCache {
         access_changed();
         self.tokens.write().unwrap_or_else(|e| e.into_inner()).clear();
         self.predict.write().unwrap_or_else(|e| e.into_inner()).clear();
+        self.runs.write().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
     /// The actor a token (by its hash) stood for, while fresh and unexpired.
@@ -122,6 +129,21 @@ impl AccessCache {
     pub fn remember_predict(&self, epoch: u64, actor: &Actor, endpoint: &str) {
         insert(&self.predict, epoch, Self::predict_key(actor, endpoint), ());
     }
+
+    fn run_key(actor: &Actor, run_uuid: &str) -> RunKey {
+        (actor.token.map(|t| t.token_id), actor.user_id, run_uuid.to_string())
+    }
+
+    /// The id of run `run_uuid` when the caller was recently allowed to write to it.
+    pub fn writable_run(&self, actor: &Actor, run_uuid: &str) -> Option<i64> {
+        let key = Self::run_key(actor, run_uuid);
+        self.runs.read().unwrap_or_else(|e| e.into_inner()).get(&key).filter(|e| fresh(e)).map(|e| e.value)
+    }
+
+    /// Keeps that the caller may write to run `run_uuid` (id `id`), as decided in `epoch`.
+    pub fn remember_writable_run(&self, epoch: u64, actor: &Actor, run_uuid: &str, id: i64) {
+        insert(&self.runs, epoch, Self::run_key(actor, run_uuid), id);
+    }
 }
 
 #[cfg(test)]
@@ -152,9 +174,14 @@ mod tests {
         assert!(cache.may_predict(&actor(1), "p.e"));
         assert!(!cache.may_predict(&actor(2), "p.e"), "another token is another caller");
         assert!(!cache.may_predict(&actor(1), "p.other"));
+        cache.remember_writable_run(epoch(), &actor(1), "abc", 42);
+        assert_eq!(cache.writable_run(&actor(1), "abc"), Some(42));
+        assert_eq!(cache.writable_run(&actor(2), "abc"), None, "another token is another caller");
+        assert_eq!(cache.writable_run(&actor(1), "abd"), None);
         cache.clear();
         assert!(cache.token(&[1]).is_none());
         assert!(!cache.may_predict(&actor(1), "p.e"));
+        assert_eq!(cache.writable_run(&actor(1), "abc"), None);
 
         // A decision looked up while access changed is not trusted. (One test: the epoch is
         // shared by the whole process, and tests run side by side.)

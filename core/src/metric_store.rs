@@ -17,25 +17,35 @@ use crate::Result;
 /// Appends `metrics` to run `run_id`'s pending values (part of the caller's transaction). A run
 /// deleted meanwhile takes nothing.
 pub(crate) async fn append(conn: &mut sqlx::PgConnection, run_id: i64, metrics: &[Metric]) -> Result<()> {
+    insert_pending(conn, run_id, metrics, "").await.map(|_| ())
+}
+
+/// [`append`] while the run is active; `false` when it is not (or gone), and nothing was written.
+pub(crate) async fn append_if_active(conn: &mut sqlx::PgConnection, run_id: i64, metrics: &[Metric]) -> Result<bool> {
+    insert_pending(conn, run_id, metrics, " AND lifecycle_stage = 'active'").await
+}
+
+static INSERT_PENDING: &str = "INSERT INTO run_metric_pending (run_id, experiment_id, keys, vals, timestamps, steps)
+         SELECT id, experiment_id, $2, $3, $4, $5 FROM runs WHERE id = $1";
+
+async fn insert_pending(conn: &mut sqlx::PgConnection, run_id: i64, metrics: &[Metric], condition: &str) -> Result<bool> {
     if metrics.is_empty() {
-        return Ok(());
+        return Ok(true);
     }
     let keys: Vec<&str> = metrics.iter().map(|m| m.key.as_str()).collect();
     let values: Vec<f64> = metrics.iter().map(|m| m.value).collect();
     let times: Vec<i64> = metrics.iter().map(|m| m.timestamp).collect();
     let steps: Vec<i64> = metrics.iter().map(|m| m.step).collect();
-    sqlx::query(
-        "INSERT INTO run_metric_pending (run_id, experiment_id, keys, vals, timestamps, steps)
-         SELECT id, experiment_id, $2, $3, $4, $5 FROM runs WHERE id = $1",
-    )
-    .bind(run_id)
-    .bind(&keys)
-    .bind(&values)
-    .bind(&times)
-    .bind(&steps)
-    .execute(conn)
-    .await?;
-    Ok(())
+    let written = sqlx::query(&format!("{INSERT_PENDING}{condition}"))
+        .bind(run_id)
+        .bind(&keys)
+        .bind(&values)
+        .bind(&times)
+        .bind(&steps)
+        .execute(conn)
+        .await?
+        .rows_affected();
+    Ok(written == 1)
 }
 
 /// The runs with pending values chosen by `scope` (a condition on `run_metric_pending` with `$1`).

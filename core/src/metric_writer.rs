@@ -30,7 +30,7 @@ pub const FOLD_VALUES: usize = 100_000;
 /// How long values wait pending, about, before the background task folds them.
 const FOLD_AFTER: Duration = Duration::from_millis(500);
 
-type Waiting = (Vec<Metric>, oneshot::Sender<Result<()>>);
+type Waiting = (Vec<Metric>, oneshot::Sender<Result<bool>>);
 
 /// The runs being written and the requests waiting for each, and the runs with values not yet
 /// folded. Cheap to clone (shared).
@@ -53,9 +53,10 @@ impl MetricWriter {
         Self::default()
     }
 
-    /// Appends `metrics` to run `run_id`'s history and updates its latest values; returns once
-    /// they are committed. The caller has checked the run and the values.
-    pub async fn write(&self, db: &PgPool, run_id: i64, metrics: Vec<Metric>) -> Result<()> {
+    /// Appends `metrics` to run `run_id`'s history while the run is active; returns once they are
+    /// committed, with `false` when the run was not active (or gone) and nothing was written.
+    /// The caller has checked that it may write to the run, and the values.
+    pub async fn write(&self, db: &PgPool, run_id: i64, metrics: Vec<Metric>) -> Result<bool> {
         let (done, answer) = oneshot::channel();
         let start = {
             let mut runs = self.runs.lock().expect("metric writer lock");
@@ -165,18 +166,18 @@ impl MetricWriter {
     async fn write_batch(db: &PgPool, run_id: i64, batch: Vec<Waiting>) -> usize {
         if batch.len() > 1 {
             let all: Vec<Metric> = batch.iter().flat_map(|(m, _)| m.iter().cloned()).collect();
-            if Self::insert(db, run_id, &all).await.is_ok() {
+            if let Ok(written) = Self::insert(db, run_id, &all).await {
                 for (_, done) in batch {
-                    let _ = done.send(Ok(()));
+                    let _ = done.send(Ok(written));
                 }
-                return all.len();
+                return if written { all.len() } else { 0 };
             }
         }
         // Alone (or again alone, after the combined statement failed): each gets its own answer.
         let mut written = 0;
         for (metrics, done) in batch {
             let result = Self::insert(db, run_id, &metrics).await;
-            if result.is_ok() {
+            if let Ok(true) = result {
                 written += metrics.len();
             }
             let _ = done.send(result);
@@ -184,8 +185,8 @@ impl MetricWriter {
         written
     }
 
-    async fn insert(db: &PgPool, run_id: i64, metrics: &[Metric]) -> Result<()> {
+    async fn insert(db: &PgPool, run_id: i64, metrics: &[Metric]) -> Result<bool> {
         let mut conn = db.acquire().await?;
-        metric_store::append(&mut conn, run_id, metrics).await
+        metric_store::append_if_active(&mut conn, run_id, metrics).await
     }
 }

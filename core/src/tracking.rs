@@ -873,11 +873,13 @@ pub async fn log_batch(
             }
         }
     }
+    if params.is_empty() && !metrics.is_empty() && tags.is_empty() {
+        return log_metrics(core, actor, run_id, metrics).await;
+    }
     let r = run_ref(&core.db, actor, run_id, Access::Write).await?;
     check_active(&r, run_id)?;
-    if params.is_empty() && tags.is_empty() {
-        // Metrics alone: combined with other writers' to this run.
-        return if metrics.is_empty() { Ok(()) } else { core.metrics.write(&core.db, r.id, metrics.to_vec()).await };
+    if metrics.is_empty() && params.is_empty() && tags.is_empty() {
+        return Ok(());
     }
     let mut tx = core.db.begin().await?;
     if !params.is_empty() {
@@ -904,6 +906,31 @@ pub async fn log_batch(
         core.metrics.wrote(&core.db, r.id, metrics.len());
     }
     Ok(())
+}
+
+/// Metrics alone, combined with other writers' to the run (see [`crate::metric_writer`]). The
+/// caller's right to write to the run is taken from [`crate::access_cache`] when it was granted
+/// recently (access changes clear it); the write itself checks that the run is still active.
+/// When it is not, or the right was not at hand, the run is looked up and checked in full, which
+/// gives the reason for a refusal.
+async fn log_metrics(core: &crate::Core, actor: &Actor, run_id: &str, metrics: &[Metric]) -> Result<()> {
+    if let Some(id) = core.access.writable_run(actor, run_id) {
+        if core.metrics.write(&core.db, id, metrics.to_vec()).await? {
+            return Ok(());
+        }
+    }
+    let epoch = crate::access_cache::epoch();
+    let r = run_ref(&core.db, actor, run_id, Access::Write).await?;
+    check_active(&r, run_id)?;
+    core.access.remember_writable_run(epoch, actor, run_id, r.id);
+    if core.metrics.write(&core.db, r.id, metrics.to_vec()).await? {
+        Ok(())
+    } else {
+        // Deleted between the check and the write.
+        let r = run_ref(&core.db, actor, run_id, Access::Write).await?;
+        check_active(&r, run_id)?;
+        Err(Error::Conflict(format!("The run {run_id} changed while its metrics were written; try again")))
+    }
 }
 
 pub async fn delete_tag(db: &PgPool, actor: &Actor, run_id: &str, key: &str) -> Result<()> {

@@ -233,6 +233,40 @@ async fn metric_values_are_folded_in_the_background() {
     assert_eq!(latest, (49.0, 49));
 }
 
+/// Logging metrics again to a run is decided from memory, but never past a change: a run
+/// deleted since refuses values, a restored one takes them, and an editor made a viewer or
+/// removed is refused; nothing refused is written.
+#[tokio::test]
+async fn a_remembered_right_to_log_metrics_yields_to_changes() {
+    use trellis_core::types::Role;
+    let t = TestDb::new().await;
+    let team = team(&t.pool).await;
+    let exp = tracking::create_experiment(&t.pool, &team.editor, &format!("{}/again", team.project.slug), &[]).await.unwrap();
+    let run = tracking::create_run(&t.pool, &team.editor, &exp.to_string(), Some("r"), None, &[]).await.unwrap();
+    let core = t.core();
+    let one = |step: i64| [Metric { key: "loss".into(), value: step as f64, timestamp: step, step }];
+    let logged = || async {
+        tracking::metric_history(&t.pool, &team.admin, &run.run_uuid, "loss", 100, None).await.unwrap().0.iter().map(|m| m.step).collect::<Vec<_>>()
+    };
+    tracking::log_batch(&core, &team.editor, &run.run_uuid, &one(0), &[], &[]).await.unwrap();
+    tracking::log_batch(&core, &team.editor, &run.run_uuid, &one(1), &[], &[]).await.unwrap();
+    tracking::set_run_stage(&t.pool, &team.editor, &run.run_uuid, "deleted").await.unwrap();
+    let refused = tracking::log_batch(&core, &team.editor, &run.run_uuid, &one(2), &[], &[]).await;
+    assert!(matches!(&refused, Err(trellis_core::Error::BadRequest(m)) if m.contains("must be in the 'active' state")), "{refused:?}");
+    tracking::set_run_stage(&t.pool, &team.editor, &run.run_uuid, "active").await.unwrap();
+    tracking::log_batch(&core, &team.editor, &run.run_uuid, &one(3), &[], &[]).await.unwrap();
+    assert_eq!(logged().await, [0, 1, 3]);
+    trellis_core::projects::set_member(&t.pool, &team.admin, &team.project.slug, &team.editor.email, Role::Viewer).await.unwrap();
+    let refused = tracking::log_batch(&core, &team.editor, &run.run_uuid, &one(4), &[], &[]).await;
+    assert!(matches!(refused, Err(trellis_core::Error::Forbidden(_))), "{refused:?}");
+    trellis_core::projects::set_member(&t.pool, &team.admin, &team.project.slug, &team.editor.email, Role::Editor).await.unwrap();
+    tracking::log_batch(&core, &team.editor, &run.run_uuid, &one(5), &[], &[]).await.unwrap();
+    trellis_core::projects::remove_member(&t.pool, &team.admin, &team.project.slug, &team.editor.email).await.unwrap();
+    let refused = tracking::log_batch(&core, &team.editor, &run.run_uuid, &one(6), &[], &[]).await;
+    assert!(matches!(refused, Err(trellis_core::Error::NotFound(_))), "{refused:?}");
+    assert_eq!(logged().await, [0, 1, 3, 5]);
+}
+
 /// Runs selected together are deleted and restored together: all or none, by editors only.
 #[tokio::test]
 async fn selected_runs_are_deleted_and_restored_together() {
