@@ -238,7 +238,7 @@ pub async fn log_metrics(db: &PgPool, actor: &Actor, run_id: &str, model_id: &st
     let times: Vec<i64> = metrics.iter().map(|m| m.timestamp).collect();
     let steps: Vec<i64> = metrics.iter().map(|m| m.step).collect();
     // The run's values folded, to tell which of these its history already holds.
-    crate::metric_store::fold_runs(db, &[run.id]).await?;
+    run.fold_metrics(db).await?;
     let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO logged_model_metrics (model_id, run_id, key, value, timestamp, step)

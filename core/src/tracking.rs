@@ -150,6 +150,8 @@ fn decide_as_stored(
 struct ExperimentRef {
     id: i64,
     lifecycle_stage: String,
+    /// Whether any of its runs has metric values not yet folded (see [`metric_store`]).
+    has_pending_metrics: bool,
 }
 
 /// An experiment id as MLflow clients send it (a number in a string).
@@ -160,8 +162,8 @@ fn experiment_number(id: &str) -> Result<i64> {
 /// An experiment's [`ExperimentRef`], if the caller may do `access` in its project.
 async fn experiment_ref(db: &PgPool, actor: &Actor, id: &str, access: Access) -> Result<ExperimentRef> {
     let n = experiment_number(id)?;
-    let row: Option<(i64, String, String, Option<String>)> = sqlx::query_as(
-        "SELECT p.id, p.slug, e.lifecycle_stage, m.role
+    let row: Option<(i64, String, String, Option<String>, bool)> = sqlx::query_as(
+        "SELECT p.id, p.slug, e.lifecycle_stage, m.role, EXISTS (SELECT 1 FROM run_metric_pending x WHERE x.experiment_id = e.id)
            FROM experiments e JOIN projects p ON p.id = e.project_id
            LEFT JOIN project_members m ON m.project_id = p.id AND m.user_id = $2
           WHERE e.id = $1",
@@ -170,9 +172,9 @@ async fn experiment_ref(db: &PgPool, actor: &Actor, id: &str, access: Access) ->
     .bind(actor.user_id)
     .fetch_optional(db)
     .await?;
-    let (project_id, slug, lifecycle_stage, member) = row.ok_or_else(|| experiment_missing(id))?;
+    let (project_id, slug, lifecycle_stage, member, has_pending_metrics) = row.ok_or_else(|| experiment_missing(id))?;
     decide_as_stored(actor, project_id, member, access, || experiment_missing(id), &slug)?;
-    Ok(ExperimentRef { id: n, lifecycle_stage })
+    Ok(ExperimentRef { id: n, lifecycle_stage, has_pending_metrics })
 }
 
 /// An experiment by id, if the caller may do `access` in its project.
@@ -470,6 +472,18 @@ pub struct RunRef {
     pub project_id: i64,
     pub experiment_id: i64,
     pub lifecycle_stage: String,
+    /// Whether it has metric values not yet folded (see [`metric_store`]).
+    pub has_pending_metrics: bool,
+}
+
+impl RunRef {
+    /// Folds its pending metric values, if it has any, before they are read.
+    pub async fn fold_metrics(&self, db: &PgPool) -> Result<()> {
+        if self.has_pending_metrics {
+            metric_store::fold_runs(db, &[self.id]).await?;
+        }
+        Ok(())
+    }
 }
 
 fn run_missing(run_id: &str) -> Error {
@@ -479,8 +493,8 @@ fn run_missing(run_id: &str) -> Error {
 /// A run by its id, after checking the caller may do `access` in its project.
 pub async fn run_ref(db: &PgPool, actor: &Actor, run_id: &str, access: Access) -> Result<RunRef> {
     // The run, its project and the caller's membership there, in one query.
-    let row: Option<(i64, i64, i64, String, String, Option<String>)> = sqlx::query_as(
-        "SELECT r.id, p.id, r.experiment_id, p.slug, r.lifecycle_stage, m.role
+    let row: Option<(i64, i64, i64, String, String, Option<String>, bool)> = sqlx::query_as(
+        "SELECT r.id, p.id, r.experiment_id, p.slug, r.lifecycle_stage, m.role, EXISTS (SELECT 1 FROM run_metric_pending x WHERE x.run_id = r.id)
            FROM runs r JOIN experiments e ON e.id = r.experiment_id JOIN projects p ON p.id = e.project_id
            LEFT JOIN project_members m ON m.project_id = p.id AND m.user_id = $2
           WHERE r.run_uuid = $1",
@@ -489,9 +503,9 @@ pub async fn run_ref(db: &PgPool, actor: &Actor, run_id: &str, access: Access) -
     .bind(actor.user_id)
     .fetch_optional(db)
     .await?;
-    let (id, project_id, experiment_id, slug, lifecycle_stage, member) = row.ok_or_else(|| run_missing(run_id))?;
+    let (id, project_id, experiment_id, slug, lifecycle_stage, member, has_pending_metrics) = row.ok_or_else(|| run_missing(run_id))?;
     decide_as_stored(actor, project_id, member, access, || run_missing(run_id), &slug)?;
-    Ok(RunRef { id, project_id, experiment_id, lifecycle_stage })
+    Ok(RunRef { id, project_id, experiment_id, lifecycle_stage, has_pending_metrics })
 }
 
 pub(crate) fn check_active(r: &RunRef, run_id: &str) -> Result<()> {
@@ -731,7 +745,8 @@ async fn load_run_rows(db: &PgPool, ids: &[i64]) -> Result<Vec<RunRow>> {
 
 pub async fn get_run(db: &PgPool, actor: &Actor, run_id: &str) -> Result<Run> {
     let r = run_ref(db, actor, run_id, Access::Read).await?;
-    load_run(db, r.id).await
+    r.fold_metrics(db).await?;
+    load_run_rows(db, &[r.id]).await?.pop().map(run_of).ok_or_else(|| run_missing(run_id))
 }
 
 /// Changes a run's status, end time or name (editors).
@@ -984,7 +999,7 @@ pub async fn metric_history(
     after: Option<HistoryCursor>,
 ) -> Result<(Vec<Metric>, Option<HistoryCursor>)> {
     let r = run_ref(db, actor, run_id, Access::Read).await?;
-    metric_store::fold_runs(db, &[r.id]).await?;
+    r.fold_metrics(db).await?;
     let from = after.map(|c| Point { step: c.step, timestamp: c.timestamp, value: c.value });
     let skip = after.map_or(0, |c| c.skip) as usize;
     let page = metric_store::history_from(db, r.id, key, from, skip + max_results.max(0) as usize).await?;
@@ -1016,7 +1031,7 @@ pub const CHART_POINTS: i64 = 4_000;
 /// a million-point curve keeps its shape and its spikes in a few thousand points.
 pub async fn metric_chart_points(db: &PgPool, actor: &Actor, run_id: &str, key: &str, by_time: bool) -> Result<Vec<(f64, f64)>> {
     let r = run_ref(db, actor, run_id, Access::Read).await?;
-    metric_store::fold_runs(db, &[r.id]).await?;
+    r.fold_metrics(db).await?;
     let mut points = metric_store::all_points(db, r.id, key).await?;
     points.retain(|p| p.value.is_finite());
     Ok(chart_points(points, by_time))
@@ -1060,6 +1075,23 @@ fn chart_points(mut points: Vec<Point>, by_time: bool) -> Vec<(f64, f64)> {
     out
 }
 
+/// The ids of experiments the caller may read, with their runs' pending metric values folded
+/// (searches filter and order by the latest values).
+async fn readable_experiments(db: &PgPool, actor: &Actor, experiment_ids: &[String]) -> Result<Vec<i64>> {
+    let (mut ids, mut pending) = (Vec::new(), Vec::new());
+    for e in experiment_ids {
+        let e = experiment_ref(db, actor, e, Access::Read).await?;
+        if e.has_pending_metrics {
+            pending.push(e.id);
+        }
+        ids.push(e.id);
+    }
+    if !pending.is_empty() {
+        metric_store::fold_experiments(db, &pending).await?;
+    }
+    Ok(ids)
+}
+
 /// Runs of the given experiments matching MLflow's filter grammar, in `order_by` order (then
 /// newest first); paged by offset. The page's ids and revisions come from one statement; runs
 /// `cache` holds at those revisions are taken from it, the others read in a second statement
@@ -1078,11 +1110,7 @@ pub async fn search_runs(
 ) -> Result<Vec<Arc<KeptRun>>> {
     let clauses = crate::search_filter::parse_filter(filter)?;
     let orders = crate::search_filter::parse_order(order_by)?;
-    let mut ids = Vec::new();
-    for e in experiment_ids {
-        ids.push(experiment_ref(db, actor, e, Access::Read).await?.id);
-    }
-    metric_store::fold_experiments(db, &ids).await?;
+    let ids = readable_experiments(db, actor, experiment_ids).await?;
     let mut q: QueryBuilder<Postgres> = QueryBuilder::new("SELECT r.id, r.revision FROM runs r");
     crate::search_filter::push_order_joins(&mut q, &crate::search_filter::RUNS, &orders, &clauses);
     q.push(" WHERE ");
@@ -1126,11 +1154,7 @@ async fn runs_at_revisions(db: &PgPool, cache: &RunCache, page: &[(i64, i64)]) -
 /// How many runs of the given experiments match a filter (for paging).
 pub async fn count_runs(db: &PgPool, actor: &Actor, experiment_ids: &[String], filter: &str, view: ViewType) -> Result<i64> {
     let clauses = crate::search_filter::parse_filter(filter)?;
-    let mut ids = Vec::new();
-    for e in experiment_ids {
-        ids.push(experiment_ref(db, actor, e, Access::Read).await?.id);
-    }
-    metric_store::fold_experiments(db, &ids).await?;
+    let ids = readable_experiments(db, actor, experiment_ids).await?;
     let mut q: QueryBuilder<Postgres> = QueryBuilder::new("SELECT count(*) FROM runs r WHERE r.experiment_id = ANY(");
     q.push_bind(&ids).push(")");
     view.push_filter(&mut q, "r.lifecycle_stage");
