@@ -68,6 +68,9 @@ pub async fn fold_experiments(db: &PgPool, experiment_ids: &[i64]) -> Result<()>
 
 type PendingRow = (i64, Vec<String>, Vec<f64>, Vec<i64>, Vec<i64>);
 
+/// Values per chunk at most: a page of history reads a few chunks, not the whole fold.
+pub const CHUNK_VALUES: usize = 8_192;
+
 /// Finds the runs with pending values (one index probe; usually there are none), then in one
 /// transaction:
 /// - locks those runs' rows, in id order, as raising their revisions would (folding last would
@@ -113,26 +116,32 @@ async fn fold(db: &PgPool, pending_runs: &str, ids: &[i64]) -> Result<()> {
     let (mut latest_values, mut latest_times, mut latest_steps) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     let total: usize = groups.iter().map(|(_, p)| p.len()).sum();
     let (mut values, mut times, mut steps) = (Vec::with_capacity(total), Vec::with_capacity(total), Vec::with_capacity(total));
+    let (mut latest_runs, mut latest_keys) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for ((run_id, key), mut points) in groups {
         points.sort_unstable_by(Point::order);
-        let (first, last) = (points[0], points[points.len() - 1]);
-        runs.push(run_id);
-        keys.push(key);
-        first_steps.push(first.step);
-        first_times.push(first.timestamp);
-        last_steps.push(last.step);
-        last_times.push(last.timestamp);
+        let last = points[points.len() - 1];
+        latest_runs.push(run_id);
+        latest_keys.push(key.clone());
         latest_values.push(last.value);
         latest_times.push(last.timestamp);
         latest_steps.push(last.step);
-        // PostgreSQL's array slices count from 1 and include both ends.
-        starts.push(values.len() as i32 + 1);
-        for p in &points {
-            values.push(p.value);
-            times.push(p.timestamp);
-            steps.push(p.step);
+        for piece in points.chunks(CHUNK_VALUES) {
+            let (first, last) = (piece[0], piece[piece.len() - 1]);
+            runs.push(run_id);
+            keys.push(key.clone());
+            first_steps.push(first.step);
+            first_times.push(first.timestamp);
+            last_steps.push(last.step);
+            last_times.push(last.timestamp);
+            // PostgreSQL's array slices count from 1 and include both ends.
+            starts.push(values.len() as i32 + 1);
+            for p in piece {
+                values.push(p.value);
+                times.push(p.timestamp);
+                steps.push(p.step);
+            }
+            ends.push(values.len() as i32);
         }
-        ends.push(values.len() as i32);
     }
     sqlx::query(
         "INSERT INTO run_metric_chunks (run_id, key, first_step, first_timestamp, last_step, last_timestamp, vals, timestamps, steps)
@@ -162,8 +171,8 @@ async fn fold(db: &PgPool, pending_runs: &str, ids: &[i64]) -> Result<()> {
          ON CONFLICT (run_id, key) DO UPDATE SET value = EXCLUDED.value, timestamp = EXCLUDED.timestamp, step = EXCLUDED.step
           WHERE (EXCLUDED.step, EXCLUDED.timestamp, EXCLUDED.value) >= (run_latest_metrics.step, run_latest_metrics.timestamp, run_latest_metrics.value)",
     )
-    .bind(&runs)
-    .bind(&keys)
+    .bind(&latest_runs)
+    .bind(&latest_keys)
     .bind(&latest_values)
     .bind(&latest_times)
     .bind(&latest_steps)
@@ -219,9 +228,13 @@ pub async fn history_from(db: &PgPool, run_id: i64, key: &str, from: Option<Poin
     .bind(from_timestamp)
     .fetch(db);
     let mut got: Vec<Point> = Vec::new();
+    // Whether `got` is in history order (so far each chunk started after the one before
+    // ended, as when values are logged in order).
+    let mut sorted = true;
     // The (step, timestamp) of the count-th value gathered so far, when there are that many:
-    // a chunk starting after it holds none of the first `count`. Worked out again when what was
-    // gathered has doubled, so a stale (later) bound only reads a chunk more.
+    // a chunk starting after it holds none of the first `count`. Worked out again (when not
+    // simply read off) once what was gathered has doubled, so a stale (later) bound only reads
+    // a chunk more.
     let mut bound: Option<(i64, i64)> = None;
     let mut bound_at = 0;
     while let Some((first_step, first_timestamp, values, timestamps, steps)) = chunks.try_next().await? {
@@ -230,14 +243,27 @@ pub async fn history_from(db: &PgPool, run_id: i64, key: &str, from: Option<Poin
                 break;
             }
         }
-        got.extend(points_of(values, timestamps, steps).filter(|p| from.is_none_or(|f| p.order(&f) != Ordering::Less)));
-        if count > 0 && got.len() >= count && (bound.is_none() || got.len() >= 2 * bound_at) {
-            let (_, nth, _) = got.select_nth_unstable_by(count - 1, Point::order);
-            bound = Some((nth.step, nth.timestamp));
-            bound_at = got.len();
+        let points: Vec<Point> = points_of(values, timestamps, steps).collect();
+        // A chunk is in history order: the values before `from` are its first ones.
+        let start = from.map_or(0, |f| points.partition_point(|p| p.order(&f) == Ordering::Less));
+        let points = &points[start..];
+        if let (Some(last), Some(first)) = (got.last(), points.first()) {
+            sorted &= last.order(first) != Ordering::Greater;
+        }
+        got.extend_from_slice(points);
+        if count > 0 && got.len() >= count {
+            if sorted {
+                bound = Some((got[count - 1].step, got[count - 1].timestamp));
+            } else if bound.is_none() || got.len() >= 2 * bound_at {
+                let (_, nth, _) = got.select_nth_unstable_by(count - 1, Point::order);
+                bound = Some((nth.step, nth.timestamp));
+                bound_at = got.len();
+            }
         }
     }
-    got.sort_unstable_by(Point::order);
+    if !sorted {
+        got.sort_unstable_by(Point::order);
+    }
     got.truncate(count);
     Ok(got)
 }

@@ -32,6 +32,23 @@ async fn long_metric_histories_are_bucketed_for_charts_keeping_spikes() {
     assert_eq!(points.last().unwrap().0, (n - 1) as f64);
     assert!(points.contains(&(12_345.0, 50.0)), "the spike is kept");
     assert!(points.iter().all(|p| p.1.is_finite()));
+    // Folded into chunks of at most CHUNK_VALUES, and paged across them in order.
+    let chunks: Vec<i32> = sqlx::query_scalar("SELECT cardinality(vals) FROM run_metric_chunks c JOIN runs r ON r.id = c.run_id WHERE r.run_uuid = $1")
+        .bind(&run.run_uuid)
+        .fetch_all(&t.pool)
+        .await
+        .unwrap();
+    assert!(chunks.len() >= 4 && chunks.iter().all(|&c| c as usize <= trellis_core::metric_store::CHUNK_VALUES), "{chunks:?}");
+    let (mut steps, mut cursor) = (Vec::new(), None);
+    loop {
+        let (page, next) = tracking::metric_history(&t.pool, &ada, &run.run_uuid, "loss", 7_000, cursor).await.unwrap();
+        steps.extend(page.iter().map(|m| m.step));
+        match next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(steps, (0..n).collect::<Vec<_>>());
     // By time: seconds since the first value.
     let by_time = tracking::metric_chart_points(&t.pool, &ada, &run.run_uuid, "loss", true).await.unwrap();
     assert_eq!(by_time.first().unwrap().0, 0.0);
