@@ -21,6 +21,7 @@ CREATE INDEX run_metric_pending_by_experiment ON run_metric_pending (experiment_
 -- timestamp), so a page of history reads the chunks it needs and no others. Chunks of a key may
 -- overlap (values logged out of order); readers merge them.
 CREATE TABLE run_metric_chunks (
+    id              BIGINT GENERATED ALWAYS AS IDENTITY,
     run_id          BIGINT NOT NULL,
     key             TEXT NOT NULL,
     first_step      BIGINT NOT NULL,
@@ -31,7 +32,7 @@ CREATE TABLE run_metric_chunks (
     timestamps      INT8[] NOT NULL,
     steps           INT8[] NOT NULL
 );
-CREATE INDEX run_metric_chunks_history ON run_metric_chunks (run_id, key, first_step, first_timestamp);
+CREATE INDEX run_metric_chunks_history ON run_metric_chunks (run_id, key, first_step, first_timestamp, id);
 
 -- Numbers (and repeated short keys) hardly compress; stored out of line as they are, they are
 -- written and read without compressing.

@@ -217,16 +217,12 @@ fn points_of(values: Vec<f64>, timestamps: Vec<i64>, steps: Vec<i64>) -> impl It
 /// once no further chunk can hold one of the first `count`.
 pub async fn history_from(db: &PgPool, run_id: i64, key: &str, from: Option<Point>, count: usize) -> Result<Vec<Point>> {
     let (from_step, from_timestamp) = from.map(|p| (p.step, p.timestamp)).unwrap_or((i64::MIN, i64::MIN));
-    let mut chunks = sqlx::query_as::<_, ChunkRow>(
-        "SELECT first_step, first_timestamp, vals, timestamps, steps FROM run_metric_chunks
-          WHERE run_id = $1 AND key = $2 AND (last_step, last_timestamp) >= ($3, $4)
-          ORDER BY first_step, first_timestamp",
-    )
-    .bind(run_id)
-    .bind(key)
-    .bind(from_step)
-    .bind(from_timestamp)
-    .fetch(db);
+    // Chunks a batch at a time (about what the page needs, and one more): PostgreSQL sends every
+    // row a statement selects, so one statement for all would send the whole rest of the history.
+    let batch = (count / CHUNK_VALUES + 2).min(1_000) as i64;
+    let mut after = (i64::MIN, i64::MIN, i64::MIN);
+    let mut pending: std::collections::VecDeque<ChunkRow> = std::collections::VecDeque::new();
+    let mut exhausted = false;
     let mut got: Vec<Point> = Vec::new();
     // Whether `got` is in history order (so far each chunk started after the one before
     // ended, as when values are logged in order).
@@ -237,7 +233,34 @@ pub async fn history_from(db: &PgPool, run_id: i64, key: &str, from: Option<Poin
     // a chunk more.
     let mut bound: Option<(i64, i64)> = None;
     let mut bound_at = 0;
-    while let Some((first_step, first_timestamp, values, timestamps, steps)) = chunks.try_next().await? {
+    loop {
+        if pending.is_empty() && !exhausted {
+            let rows: Vec<(i64, ChunkRow)> = sqlx::query_as::<_, (i64, i64, i64, Vec<f64>, Vec<i64>, Vec<i64>)>(
+                "SELECT id, first_step, first_timestamp, vals, timestamps, steps FROM run_metric_chunks
+                  WHERE run_id = $1 AND key = $2 AND (last_step, last_timestamp) >= ($3, $4)
+                    AND (first_step, first_timestamp, id) > ($5, $6, $7)
+                  ORDER BY first_step, first_timestamp, id LIMIT $8",
+            )
+            .bind(run_id)
+            .bind(key)
+            .bind(from_step)
+            .bind(from_timestamp)
+            .bind(after.0)
+            .bind(after.1)
+            .bind(after.2)
+            .bind(batch)
+            .fetch_all(db)
+            .await?
+            .into_iter()
+            .map(|(id, fs, ft, v, t, s)| (id, (fs, ft, v, t, s)))
+            .collect();
+            exhausted = (rows.len() as i64) < batch;
+            if let Some((id, (fs, ft, ..))) = rows.last() {
+                after = (*fs, *ft, *id);
+            }
+            pending.extend(rows.into_iter().map(|(_, row)| row));
+        }
+        let Some((first_step, first_timestamp, values, timestamps, steps)) = pending.pop_front() else { break };
         if let Some(b) = bound {
             if (first_step, first_timestamp) > b {
                 break;
