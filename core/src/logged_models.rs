@@ -233,10 +233,7 @@ pub async fn log_metrics(db: &PgPool, actor: &Actor, run_id: &str, model_id: &st
     let run = tracking::run_ref(db, actor, run_id, Access::Write).await?;
     tracking::check_active(&run, run_id)?;
     let model = active_ref(db, actor, model_id, Access::Write).await?;
-    let keys: Vec<&str> = metrics.iter().map(|m| m.key.as_str()).collect();
-    let values: Vec<f64> = metrics.iter().map(|m| m.value).collect();
-    let times: Vec<i64> = metrics.iter().map(|m| m.timestamp).collect();
-    let steps: Vec<i64> = metrics.iter().map(|m| m.step).collect();
+    let (keys, values, times, steps) = crate::metric_store::columns(metrics);
     // The run's values folded, to tell which of these its history already holds.
     run.fold_metrics(db).await?;
     let mut tx = db.begin().await?;

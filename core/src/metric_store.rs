@@ -17,26 +17,39 @@ use crate::Result;
 /// Appends `metrics` to run `run_id`'s pending values (part of the caller's transaction). A run
 /// deleted meanwhile takes nothing.
 pub(crate) async fn append(conn: &mut sqlx::PgConnection, run_id: i64, metrics: &[Metric]) -> Result<()> {
-    insert_pending(conn, run_id, metrics, "").await.map(|_| ())
+    insert_pending(conn, run_id, metrics, INSERT_PENDING).await.map(|_| ())
 }
 
 /// [`append`] while the run is active; `false` when it is not (or gone), and nothing was written.
 pub(crate) async fn append_if_active(conn: &mut sqlx::PgConnection, run_id: i64, metrics: &[Metric]) -> Result<bool> {
-    insert_pending(conn, run_id, metrics, " AND lifecycle_stage = 'active'").await
+    insert_pending(conn, run_id, metrics, INSERT_PENDING_IF_ACTIVE).await
 }
 
-static INSERT_PENDING: &str = "INSERT INTO run_metric_pending (run_id, experiment_id, keys, vals, timestamps, steps)
-         SELECT id, experiment_id, $2, $3, $4, $5 FROM runs WHERE id = $1";
+macro_rules! insert_pending_sql {
+    () => {
+        "INSERT INTO run_metric_pending (run_id, experiment_id, keys, vals, timestamps, steps)
+         SELECT id, experiment_id, $2, $3, $4, $5 FROM runs WHERE id = $1"
+    };
+}
+const INSERT_PENDING: &str = insert_pending_sql!();
+const INSERT_PENDING_IF_ACTIVE: &str = concat!(insert_pending_sql!(), " AND lifecycle_stage = 'active'");
 
-async fn insert_pending(conn: &mut sqlx::PgConnection, run_id: i64, metrics: &[Metric], condition: &str) -> Result<bool> {
+/// Metrics as the four arrays statements take them: keys, values, timestamps, steps.
+pub(crate) fn columns(metrics: &[Metric]) -> (Vec<&str>, Vec<f64>, Vec<i64>, Vec<i64>) {
+    (
+        metrics.iter().map(|m| m.key.as_str()).collect(),
+        metrics.iter().map(|m| m.value).collect(),
+        metrics.iter().map(|m| m.timestamp).collect(),
+        metrics.iter().map(|m| m.step).collect(),
+    )
+}
+
+async fn insert_pending(conn: &mut sqlx::PgConnection, run_id: i64, metrics: &[Metric], statement: &'static str) -> Result<bool> {
     if metrics.is_empty() {
         return Ok(true);
     }
-    let keys: Vec<&str> = metrics.iter().map(|m| m.key.as_str()).collect();
-    let values: Vec<f64> = metrics.iter().map(|m| m.value).collect();
-    let times: Vec<i64> = metrics.iter().map(|m| m.timestamp).collect();
-    let steps: Vec<i64> = metrics.iter().map(|m| m.step).collect();
-    let written = sqlx::query(&format!("{INSERT_PENDING}{condition}"))
+    let (keys, values, times, steps) = columns(metrics);
+    let written = sqlx::query(statement)
         .bind(run_id)
         .bind(&keys)
         .bind(&values)
@@ -221,7 +234,7 @@ pub async fn history_from(db: &PgPool, run_id: i64, key: &str, from: Option<Poin
     // row a statement selects, so one statement for all would send the whole rest of the history.
     let batch = (count / CHUNK_VALUES + 2).min(1_000) as i64;
     let mut after = (i64::MIN, i64::MIN, i64::MIN);
-    let mut pending: std::collections::VecDeque<ChunkRow> = std::collections::VecDeque::new();
+    let mut fetched: std::collections::VecDeque<ChunkRow> = std::collections::VecDeque::new();
     let mut exhausted = false;
     let mut got: Vec<Point> = Vec::new();
     // Whether `got` is in history order (so far each chunk started after the one before
@@ -234,7 +247,7 @@ pub async fn history_from(db: &PgPool, run_id: i64, key: &str, from: Option<Poin
     let mut bound: Option<(i64, i64)> = None;
     let mut bound_at = 0;
     loop {
-        if pending.is_empty() && !exhausted {
+        if fetched.is_empty() && !exhausted {
             let rows: Vec<(i64, ChunkRow)> = sqlx::query_as::<_, (i64, i64, i64, Vec<f64>, Vec<i64>, Vec<i64>)>(
                 "SELECT id, first_step, first_timestamp, vals, timestamps, steps FROM run_metric_chunks
                   WHERE run_id = $1 AND key = $2 AND (last_step, last_timestamp) >= ($3, $4)
@@ -258,9 +271,9 @@ pub async fn history_from(db: &PgPool, run_id: i64, key: &str, from: Option<Poin
             if let Some((id, (fs, ft, ..))) = rows.last() {
                 after = (*fs, *ft, *id);
             }
-            pending.extend(rows.into_iter().map(|(_, row)| row));
+            fetched.extend(rows.into_iter().map(|(_, row)| row));
         }
-        let Some((first_step, first_timestamp, values, timestamps, steps)) = pending.pop_front() else { break };
+        let Some((first_step, first_timestamp, values, timestamps, steps)) = fetched.pop_front() else { break };
         if let Some(b) = bound {
             if (first_step, first_timestamp) > b {
                 break;
