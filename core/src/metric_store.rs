@@ -61,6 +61,17 @@ async fn insert_pending(conn: &mut sqlx::PgConnection, run_id: i64, metrics: &[M
     Ok(written == 1)
 }
 
+/// Deletes every value of run `run_id`, pending and folded, and its latest values (part of the
+/// caller's transaction). The run's row is locked first, in the order folds lock it, so a fold
+/// under way finishes before and one starting after finds nothing to fold.
+pub async fn clear(conn: &mut sqlx::PgConnection, run_id: i64) -> Result<()> {
+    sqlx::query("SELECT 1 FROM runs WHERE id = $1 FOR NO KEY UPDATE").bind(run_id).execute(&mut *conn).await?;
+    sqlx::query("DELETE FROM run_metric_pending WHERE run_id = $1").bind(run_id).execute(&mut *conn).await?;
+    sqlx::query("DELETE FROM run_metric_chunks WHERE run_id = $1").bind(run_id).execute(&mut *conn).await?;
+    sqlx::query("DELETE FROM run_latest_metrics WHERE run_id = $1").bind(run_id).execute(&mut *conn).await?;
+    Ok(())
+}
+
 /// The runs with pending values chosen by `scope` (a condition on `run_metric_pending` with `$1`).
 fn pending_runs_statement(scope: &str) -> String {
     format!("SELECT DISTINCT run_id FROM run_metric_pending WHERE {scope}")
@@ -121,6 +132,7 @@ async fn fold(db: &PgPool, pending_runs: &str, ids: &[i64]) -> Result<()> {
     }
     let mut groups: Vec<((i64, String), Vec<Point>)> = groups.into_iter().collect();
     groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    take_small_chunks(&mut tx, &mut groups).await?;
     let n = groups.len();
     let (mut runs, mut keys) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut first_steps, mut first_times, mut last_steps, mut last_times) =
@@ -157,8 +169,9 @@ async fn fold(db: &PgPool, pending_runs: &str, ids: &[i64]) -> Result<()> {
         }
     }
     sqlx::query(
-        "INSERT INTO run_metric_chunks (run_id, key, first_step, first_timestamp, last_step, last_timestamp, vals, timestamps, steps)
-         SELECT c.run_id, c.key, c.fs, c.ft, c.ls, c.lt, ($9::float8[])[c.a:c.b], ($10::int8[])[c.a:c.b], ($11::int8[])[c.a:c.b]
+        "INSERT INTO run_metric_chunks (run_id, key, first_step, first_timestamp, last_step, last_timestamp, value_count, vals, timestamps, steps)
+         SELECT c.run_id, c.key, c.fs, c.ft, c.ls, c.lt, c.b - c.a + 1,
+                ($9::float8[])[c.a:c.b], ($10::int8[])[c.a:c.b], ($11::int8[])[c.a:c.b]
            FROM unnest($1::int8[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::int4[], $8::int4[])
                 AS c(run_id, key, fs, ft, ls, lt, a, b)",
     )
@@ -192,6 +205,82 @@ async fn fold(db: &PgPool, pending_runs: &str, ids: &[i64]) -> Result<()> {
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// Chunks with fewer values than this are small: a fold of a few values of their key merges
+/// with them (see [`take_small_chunks`]).
+pub const SMALL_CHUNK: usize = 1_024;
+
+/// A fold of fewer values of a key than this looks for small chunks to merge with. Busier
+/// logging folds more at a time and makes chunks big enough as they are, without reading back.
+pub const FEW_VALUES: usize = 128;
+
+/// Takes into `groups` (a fold's values per run and key) the small chunks those values would
+/// otherwise sit beside. For each key folding fewer than [`FEW_VALUES`] values, its last chunks
+/// (by first value) are taken while each is small and holds no more values than are gathered
+/// so far; they are deleted here and written again, merged, by the fold. A value is rewritten
+/// only when its chunk at least doubles, so at most log2([`SMALL_CHUNK`]) times, and a key
+/// logged a value at a time ends up with about one chunk per [`SMALL_CHUNK`] values (plus a
+/// few smaller ones at its end) instead of one per fold. Part of the fold's transaction, with
+/// the runs' rows locked, so no other fold changes these chunks meanwhile.
+async fn take_small_chunks(tx: &mut sqlx::PgConnection, groups: &mut [((i64, String), Vec<Point>)]) -> Result<()> {
+    let small: Vec<usize> = (0..groups.len()).filter(|&i| groups[i].1.len() < FEW_VALUES).collect();
+    if small.is_empty() {
+        return Ok(());
+    }
+    let runs: Vec<i64> = small.iter().map(|&i| groups[i].0 .0).collect();
+    let keys: Vec<&str> = small.iter().map(|&i| groups[i].0 .1.as_str()).collect();
+    // Enough to reach a chunk that is not small when sizes double from one value up.
+    let look_back = (SMALL_CHUNK.trailing_zeros() + 2) as i64;
+    let mut trailing: Vec<(i64, i64, i64, i64, i32)> = sqlx::query_as(
+        "SELECT g.n, c.first_step, c.first_timestamp, c.id, c.value_count
+           FROM unnest($1::int8[], $2::text[]) WITH ORDINALITY AS g(run_id, key, n)
+           CROSS JOIN LATERAL (SELECT id, first_step, first_timestamp, value_count FROM run_metric_chunks c
+                                WHERE c.run_id = g.run_id AND c.key = g.key
+                                ORDER BY first_step DESC, first_timestamp DESC, id DESC LIMIT $3) c",
+    )
+    .bind(&runs)
+    .bind(&keys)
+    .bind(look_back)
+    .fetch_all(&mut *tx)
+    .await?;
+    // Per key, its last chunk first.
+    trailing.sort_unstable_by(|a, b| a.0.cmp(&b.0).then((b.1, b.2, b.3).cmp(&(a.1, a.2, a.3))));
+    let mut taken: Vec<i64> = Vec::new();
+    let mut gathered = 0usize;
+    let mut current = 0i64;
+    let mut open = false;
+    for (n, _, _, id, count) in trailing {
+        if n != current {
+            (current, open) = (n, true);
+            gathered = groups[small[(n - 1) as usize]].1.len();
+        }
+        let count = count as usize;
+        if open && count < SMALL_CHUNK && count <= gathered {
+            taken.push(id);
+            gathered += count;
+        } else {
+            open = false;
+        }
+    }
+    if taken.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<(i64, String, Vec<f64>, Vec<i64>, Vec<i64>)> =
+        sqlx::query_as("DELETE FROM run_metric_chunks WHERE id = ANY($1) RETURNING run_id, key, vals, timestamps, steps")
+        .bind(&taken)
+        .fetch_all(&mut *tx)
+        .await?;
+    let index: HashMap<(i64, &str), usize> = small.iter().map(|&i| ((groups[i].0 .0, groups[i].0 .1.as_str()), i)).collect();
+    let mut merged: Vec<(usize, Vec<Point>)> = Vec::with_capacity(rows.len());
+    for (run_id, key, values, timestamps, steps) in rows {
+        let i = index[&(run_id, key.as_str())];
+        merged.push((i, points_of(values, timestamps, steps).collect()));
+    }
+    for (i, points) in merged {
+        groups[i].1.extend(points);
+    }
     Ok(())
 }
 
@@ -230,9 +319,14 @@ fn points_of(values: Vec<f64>, timestamps: Vec<i64>, steps: Vec<i64>) -> impl It
 /// once no further chunk can hold one of the first `count`.
 pub async fn history_from(db: &PgPool, run_id: i64, key: &str, from: Option<Point>, count: usize) -> Result<Vec<Point>> {
     let (from_step, from_timestamp) = from.map(|p| (p.step, p.timestamp)).unwrap_or((i64::MIN, i64::MIN));
-    // Chunks a batch at a time (about what the page needs, and one more): PostgreSQL sends every
-    // row a statement selects, so one statement for all would send the whole rest of the history.
-    let batch = (count / CHUNK_VALUES + 2).min(1_000) as i64;
+    // Chunks a batch at a time (about what the page still needs, and one more): PostgreSQL sends
+    // every row a statement selects, so one statement for all would send the whole rest of the
+    // history. What a chunk holds is judged from the chunks read so far: a slow logger's folds
+    // make small chunks, and a page of them must not take a statement per few values.
+    let (mut chunks_read, mut values_read) = (0usize, 0usize);
+    // The batches see one snapshot: a fold merging small chunks meanwhile would otherwise show a
+    // later batch values an earlier one already had.
+    let mut tx = db.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
     let mut after = (i64::MIN, i64::MIN, i64::MIN);
     let mut fetched: std::collections::VecDeque<ChunkRow> = std::collections::VecDeque::new();
     let mut exhausted = false;
@@ -248,6 +342,8 @@ pub async fn history_from(db: &PgPool, run_id: i64, key: &str, from: Option<Poin
     let mut bound_at = 0;
     loop {
         if fetched.is_empty() && !exhausted {
+            let per_chunk = if chunks_read == 0 { CHUNK_VALUES } else { (values_read / chunks_read).max(1) };
+            let batch = (count.saturating_sub(got.len()) / per_chunk + 2).min(1_000) as i64;
             let rows: Vec<(i64, ChunkRow)> = sqlx::query_as::<_, (i64, i64, i64, Vec<f64>, Vec<i64>, Vec<i64>)>(
                 "SELECT id, first_step, first_timestamp, vals, timestamps, steps FROM run_metric_chunks
                   WHERE run_id = $1 AND key = $2 AND (last_step, last_timestamp) >= ($3, $4)
@@ -262,7 +358,7 @@ pub async fn history_from(db: &PgPool, run_id: i64, key: &str, from: Option<Poin
             .bind(after.1)
             .bind(after.2)
             .bind(batch)
-            .fetch_all(db)
+            .fetch_all(&mut *tx)
             .await?
             .into_iter()
             .map(|(id, fs, ft, v, t, s)| (id, (fs, ft, v, t, s)))
@@ -280,6 +376,8 @@ pub async fn history_from(db: &PgPool, run_id: i64, key: &str, from: Option<Poin
             }
         }
         let points: Vec<Point> = points_of(values, timestamps, steps).collect();
+        chunks_read += 1;
+        values_read += points.len();
         // A chunk is in history order: the values before `from` are its first ones.
         let start = from.map_or(0, |f| points.partition_point(|p| p.order(&f) == Ordering::Less));
         let points = &points[start..];
@@ -297,6 +395,7 @@ pub async fn history_from(db: &PgPool, run_id: i64, key: &str, from: Option<Poin
             }
         }
     }
+    tx.commit().await?;
     if !sorted {
         got.sort_unstable_by(Point::order);
     }

@@ -1,9 +1,8 @@
-//! Metric values of one run written together: while one write to a run's history is under way,
-//! further values for that run wait and then go in one statement (group commit). Concurrent
-//! loggers to a run then take turns per statement instead of per request, and never wait for
-//! each other's locks on the run's latest values. Each caller is answered only once its own values
-//! are committed; when a combined statement fails, each waiting request is written alone so that
-//! it gets its own answer.
+//! Metric values of one run written together: while [`WRITES_PER_RUN`] writes to a run's history
+//! are under way, further values for that run wait and then go in one statement (group commit).
+//! Concurrent loggers to a run then share statements instead of making one each. Each caller is
+//! answered only once its own values are committed; when a combined statement fails, each
+//! waiting request is written alone so that it gets its own answer.
 //!
 //! Values are written pending ([`crate::metric_store`]); the writer folds a run's pending values
 //! into its history once they add up to [`FOLD_VALUES`], and a background task folds the rest
@@ -30,13 +29,25 @@ pub const FOLD_VALUES: usize = 100_000;
 /// How long values wait pending, about, before the background task folds them.
 const FOLD_AFTER: Duration = Duration::from_millis(500);
 
+/// Statements writing one run's values at a time, at most. Pending values are rows of their
+/// own, so writes to a run never wait for each other's locks; more than one under way lets one
+/// commit's flush overlap the next statement.
+const WRITES_PER_RUN: usize = 3;
+
 type Waiting = (Vec<Metric>, oneshot::Sender<Result<bool>>);
+
+/// A run being written: the requests waiting, and how many writes are under way.
+#[derive(Debug, Default)]
+struct RunWrites {
+    waiting: Vec<Waiting>,
+    writing: usize,
+}
 
 /// The runs being written and the requests waiting for each, and the runs with values not yet
 /// folded. Cheap to clone (shared).
 #[derive(Clone, Debug, Default)]
 pub struct MetricWriter {
-    runs: Arc<Mutex<HashMap<i64, Vec<Waiting>>>>,
+    runs: Arc<Mutex<HashMap<i64, RunWrites>>>,
     unfolded: Arc<Mutex<Unfolded>>,
 }
 
@@ -60,17 +71,12 @@ impl MetricWriter {
         let (done, answer) = oneshot::channel();
         let start = {
             let mut runs = self.runs.lock().expect("metric writer lock");
-            match runs.get_mut(&run_id) {
-                // A write for this run is under way: it takes these values next.
-                Some(waiting) => {
-                    waiting.push((metrics, done));
-                    false
-                }
-                None => {
-                    runs.insert(run_id, vec![(metrics, done)]);
-                    true
-                }
-            }
+            let run = runs.entry(run_id).or_default();
+            run.waiting.push((metrics, done));
+            // Else the writes under way take these values next.
+            let start = run.writing < WRITES_PER_RUN;
+            run.writing += start as usize;
+            start
         };
         if start {
             // On its own task, so that a caller who goes away does not strand the others.
@@ -79,16 +85,21 @@ impl MetricWriter {
         answer.await.unwrap_or_else(|_| Err(crate::Error::Internal(anyhow::anyhow!("the metric writer stopped"))))
     }
 
-    /// Writes run `run_id`'s waiting values, a statement at a time, until none wait.
+    /// Writes run `run_id`'s waiting values, a statement at a time, until none wait (one of the
+    /// run's writes under way).
     async fn drain(self, db: PgPool, run_id: i64) {
         loop {
             let batch = {
                 let mut runs = self.runs.lock().expect("metric writer lock");
-                let Some(waiting) = runs.get_mut(&run_id) else { return };
-                if waiting.is_empty() {
-                    runs.remove(&run_id);
+                let Some(run) = runs.get_mut(&run_id) else { return };
+                if run.waiting.is_empty() {
+                    run.writing -= 1;
+                    if run.writing == 0 {
+                        runs.remove(&run_id);
+                    }
                     return;
                 }
+                let waiting = &mut run.waiting;
                 let mut values = 0;
                 let take = waiting
                     .iter()

@@ -533,9 +533,7 @@ async fn run_training(ctx: &JobContext, core: &Core, p: &Payload) -> anyhow::Res
     // A job run again (its worker stopped half-way) starts the run's values afresh.
     let mut tx = core.db.begin().await?;
     sqlx::query("UPDATE runs SET status = 'RUNNING', end_time = NULL WHERE id = $1").bind(p.run_id).execute(&mut *tx).await?;
-    sqlx::query("DELETE FROM run_metric_pending WHERE run_id = $1").bind(p.run_id).execute(&mut *tx).await?;
-    sqlx::query("DELETE FROM run_metric_chunks WHERE run_id = $1").bind(p.run_id).execute(&mut *tx).await?;
-    sqlx::query("DELETE FROM run_latest_metrics WHERE run_id = $1").bind(p.run_id).execute(&mut *tx).await?;
+    crate::metric_store::clear(&mut tx, p.run_id).await?;
     tx.commit().await?;
     let total_rows = row_count.unwrap_or(0).max(1) as f64;
     ctx.log(&format!(

@@ -250,6 +250,125 @@ async fn metric_values_are_folded_in_the_background() {
     assert_eq!(latest, (49.0, 49));
 }
 
+/// A script that logs a value at a time, each folded on its own (as values logged a second
+/// apart are), leaves its history in a few chunks: each fold merges the key's small last
+/// chunks. The history reads back whole and in order, also while folds merge chunks.
+#[tokio::test]
+async fn a_key_logged_a_value_at_a_time_is_kept_in_a_few_chunks() {
+    let t = TestDb::new().await;
+    let team = team(&t.pool).await;
+    let ada = team.editor.clone();
+    let exp = tracking::create_experiment(&t.pool, &ada, &format!("{}/slow", team.project.slug), &[]).await.unwrap();
+    let run = tracking::create_run(&t.pool, &ada, &exp.to_string(), Some("r"), None, &[]).await.unwrap();
+    let core = t.core();
+    let run_id: i64 = sqlx::query_scalar("SELECT id FROM runs WHERE run_uuid = $1").bind(&run.run_uuid).fetch_one(&t.pool).await.unwrap();
+    let n = 2_500i64;
+    // Every 100th value arrives late, with an earlier step.
+    let step = |i: i64| if i % 100 == 99 { i - 50 } else { i };
+    let logged: Vec<Metric> = (0..n).map(|i| Metric { key: "loss".into(), value: (n - i) as f64, timestamp: 1_000 + i, step: step(i) }).collect();
+    // A reader paging the history the whole time, each page against a sort of what it saw.
+    let reading = {
+        let (pool, ada, run_uuid) = (t.pool.clone(), ada.clone(), run.run_uuid.clone());
+        tokio::spawn(async move {
+            let mut reads = 0;
+            loop {
+                let (mut all, mut cursor) = (Vec::new(), None);
+                loop {
+                    let (page, next) = tracking::metric_history(&pool, &ada, &run_uuid, "loss", 97, cursor).await.unwrap();
+                    all.extend(page);
+                    match next {
+                        Some(c) => cursor = Some(tracking::HistoryCursor::parse(&c.token()).unwrap()),
+                        None => break,
+                    }
+                }
+                let mut sorted = all.clone();
+                sorted.sort_by_key(|m| (m.step, m.timestamp));
+                let keys = |ms: &[Metric]| ms.iter().map(|m| (m.step, m.timestamp)).collect::<Vec<_>>();
+                assert_eq!(keys(&all), keys(&sorted), "a history read while folding, in order");
+                let mut distinct = keys(&all);
+                distinct.dedup();
+                assert_eq!(distinct.len(), all.len(), "no value read twice");
+                reads += 1;
+                if all.len() as i64 == n {
+                    return reads;
+                }
+            }
+        })
+    };
+    for m in &logged {
+        tracking::log_batch(&core, &ada, &run.run_uuid, std::slice::from_ref(m), &[], &[]).await.unwrap();
+        trellis_core::metric_store::fold_runs(&t.pool, &[run_id]).await.unwrap();
+    }
+    assert!(reading.await.unwrap() >= 1);
+    let chunks: Vec<(i32, i32)> = sqlx::query_as("SELECT value_count, cardinality(vals) FROM run_metric_chunks WHERE run_id = $1")
+        .bind(run_id)
+        .fetch_all(&t.pool)
+        .await
+        .unwrap();
+    assert!(chunks.iter().all(|(count, len)| count == len), "each chunk's count is its length: {chunks:?}");
+    assert_eq!(chunks.iter().map(|c| c.0 as i64).sum::<i64>(), n);
+    // Chunks of at least SMALL_CHUNK values, and at most one per doubling of sizes below it.
+    let small = trellis_core::metric_store::SMALL_CHUNK as i64;
+    let limit = n / small + small.trailing_zeros() as i64 + 1;
+    assert!((chunks.len() as i64) <= limit, "{} chunks for {n} values (at most {limit})", chunks.len());
+    assert!(chunks.iter().any(|c| c.0 as i64 >= small), "{chunks:?}");
+    let mut expected = logged.clone();
+    expected.sort_by_key(|m| (m.step, m.timestamp));
+    let show = |ms: &[Metric]| ms.iter().map(|m| format!("{}/{}/{}", m.step, m.timestamp, m.value)).collect::<Vec<_>>();
+    let (all, next) = tracking::metric_history(&t.pool, &ada, &run.run_uuid, "loss", 10_000, None).await.unwrap();
+    assert!(next.is_none());
+    assert_eq!(show(&all), show(&expected));
+    let latest = tracking::get_run(&t.pool, &ada, &run.run_uuid).await.unwrap().metrics;
+    assert_eq!(show(&latest), show(&expected[expected.len() - 1..]));
+}
+
+/// Clearing a run's values (a training job run again does) while values are logged and folded
+/// neither deadlocks nor leaves values of before the clear or a latest value without its history.
+#[tokio::test]
+async fn clearing_a_run_while_its_values_are_folded() {
+    let t = TestDb::new().await;
+    let team = team(&t.pool).await;
+    let ada = team.editor.clone();
+    let exp = tracking::create_experiment(&t.pool, &ada, &format!("{}/restart", team.project.slug), &[]).await.unwrap();
+    let run = tracking::create_run(&t.pool, &ada, &exp.to_string(), Some("r"), None, &[]).await.unwrap();
+    let core = t.core();
+    let run_id: i64 = sqlx::query_scalar("SELECT id FROM runs WHERE run_uuid = $1").bind(&run.run_uuid).fetch_one(&t.pool).await.unwrap();
+    let mut tasks = Vec::new();
+    for w in 0..4i64 {
+        let (core, pool, ada, run_uuid) = (core.clone(), t.pool.clone(), ada.clone(), run.run_uuid.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0..60i64 {
+                let metrics: Vec<Metric> = (0..5).map(|k| Metric { key: format!("m{k}"), value: i as f64, timestamp: i, step: i * 4 + w }).collect();
+                tracking::log_batch(&core, &ada, &run_uuid, &metrics, &[], &[]).await.unwrap();
+                if i % 3 == 0 {
+                    trellis_core::metric_store::fold_runs(&pool, &[run_id]).await.unwrap();
+                }
+            }
+        }));
+    }
+    for _ in 0..20 {
+        let mut tx = t.pool.begin().await.unwrap();
+        sqlx::query("UPDATE runs SET status = 'RUNNING' WHERE id = $1").bind(run_id).execute(&mut *tx).await.unwrap();
+        trellis_core::metric_store::clear(&mut tx, run_id).await.unwrap();
+        tx.commit().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    // One last clear, then values logged after it: those and nothing else.
+    let mut tx = t.pool.begin().await.unwrap();
+    trellis_core::metric_store::clear(&mut tx, run_id).await.unwrap();
+    tx.commit().await.unwrap();
+    let after: Vec<Metric> = (0..5).map(|k| Metric { key: format!("m{k}"), value: -1.0, timestamp: 7, step: 1_000 }).collect();
+    tracking::log_batch(&core, &ada, &run.run_uuid, &after, &[], &[]).await.unwrap();
+    let got = tracking::get_run(&t.pool, &ada, &run.run_uuid).await.unwrap();
+    assert_eq!(got.metrics.len(), 5);
+    assert!(got.metrics.iter().all(|m| (m.step, m.value) == (1_000, -1.0)), "{:?}", got.metrics);
+    let values: i64 = sqlx::query_scalar("SELECT count(*) FROM run_metric_values WHERE run_id = $1").bind(run_id).fetch_one(&t.pool).await.unwrap();
+    assert_eq!(values, 5);
+}
+
 /// Logging metrics again to a run is decided from memory, but never past a change: a run
 /// deleted since refuses values, a restored one takes them, and an editor made a viewer or
 /// removed is refused; nothing refused is written.

@@ -1,0 +1,14 @@
+-- How many values each chunk holds, read without fetching its arrays: a fold merges a key's
+-- small trailing chunks (a slow logger's, a few values per fold) with its new values, so that
+-- a long history of slow logging stays in few chunks.
+ALTER TABLE run_metric_chunks ADD COLUMN value_count INT;
+UPDATE run_metric_chunks SET value_count = cardinality(vals);
+ALTER TABLE run_metric_chunks ALTER COLUMN value_count SET NOT NULL;
+
+-- The planner never filters on the value arrays, and gathering statistics on them (frequent
+-- elements of every sampled array) cost autovacuum's ANALYZE a large share of the CPU while
+-- metrics were logged fast: they are left out of statistics.
+ALTER TABLE run_metric_chunks ALTER COLUMN vals SET STATISTICS 0, ALTER COLUMN timestamps SET STATISTICS 0,
+    ALTER COLUMN steps SET STATISTICS 0;
+ALTER TABLE run_metric_pending ALTER COLUMN keys SET STATISTICS 0, ALTER COLUMN vals SET STATISTICS 0,
+    ALTER COLUMN timestamps SET STATISTICS 0, ALTER COLUMN steps SET STATISTICS 0;
