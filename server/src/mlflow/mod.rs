@@ -544,6 +544,9 @@ async fn metric_history(State(s): State<AppState>, MlActor(a): MlActor, MlQuery(
     let (found, next) = tracking::metric_history(&s.core.db, &a, &id, &key, limit, after).await?;
     let key_json = serde_json::to_string(&key).unwrap_or_default();
     let mut out = String::with_capacity(32 + found.len() * (key_json.len() + 64));
+    // Numbers formatted into reused buffers, as serde_json formats them (no formatter machinery,
+    // no string per value: pages hold tens of thousands).
+    let (mut float, mut int) = (zmij::Buffer::new(), itoa::Buffer::new());
     out.push_str("{\"metrics\":[");
     for (i, m) in found.iter().enumerate() {
         if i > 0 {
@@ -552,14 +555,17 @@ async fn metric_history(State(s): State<AppState>, MlActor(a): MlActor, MlQuery(
         out.push_str("{\"key\":");
         out.push_str(&key_json);
         out.push_str(",\"value\":");
-        // Written in place: a string per value would be 25,000 allocations per page.
-        let _ = match m.value {
-            v if v.is_nan() => out.write_str("\"NaN\""),
-            v if v == f64::INFINITY => out.write_str("\"Infinity\""),
-            v if v == f64::NEG_INFINITY => out.write_str("\"-Infinity\""),
-            v => write!(out, "{v:?}"),
-        };
-        let _ = write!(out, ",\"timestamp\":{},\"step\":{}}}", m.timestamp, m.step);
+        out.push_str(match m.value {
+            v if v.is_nan() => "\"NaN\"",
+            v if v == f64::INFINITY => "\"Infinity\"",
+            v if v == f64::NEG_INFINITY => "\"-Infinity\"",
+            v => float.format_finite(v),
+        });
+        out.push_str(",\"timestamp\":");
+        out.push_str(int.format(m.timestamp));
+        out.push_str(",\"step\":");
+        out.push_str(int.format(m.step));
+        out.push('}');
     }
     out.push(']');
     if let Some(c) = next {
