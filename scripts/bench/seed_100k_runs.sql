@@ -11,8 +11,8 @@ SELECT :'server' = 'trellis' AS is_trellis \gset
 \if :is_trellis
 INSERT INTO runs (run_uuid, experiment_id, name, user_name, status, start_time, end_time)
 SELECT md5('run' || g), :exp, 'r' || g, 'bench', 'FINISHED', g, g FROM generate_series(1, 100000) g;
-INSERT INTO run_metric_chunks (run_id, key, first_step, first_timestamp, last_step, last_timestamp, vals, timestamps, steps)
-SELECT id, 'm1', 0, start_time, 0, start_time, ARRAY[(start_time % 97)::float8], ARRAY[start_time], ARRAY[0::int8] FROM runs WHERE experiment_id = :exp;
+INSERT INTO run_metric_chunks (run_id, key, first_step, first_timestamp, last_step, last_timestamp, value_count, vals, timestamps, steps)
+SELECT id, 'm1', 0, start_time, 0, start_time, 1, ARRAY[(start_time % 97)::float8], ARRAY[start_time], ARRAY[0::int8] FROM runs WHERE experiment_id = :exp;
 INSERT INTO run_latest_metrics (run_id, experiment_id, run_start_time, key, value, timestamp, step)
 SELECT id, :exp, start_time, 'm1', (start_time % 97), start_time, 0 FROM runs WHERE experiment_id = :exp;
 INSERT INTO run_params (run_id, key, value) SELECT id, 'p', (start_time % 5)::text FROM runs WHERE experiment_id = :exp;
