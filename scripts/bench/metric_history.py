@@ -3,7 +3,9 @@ request), then reads the whole history back the way the mlflow client pages it (
 request, following next_page_token), and times the reading: HTTP only, HTTP + JSON parsing, and
 the official client's get_metric_history (which also builds a Python object per point).
 
-Usage: python metric_history.py URL TOKEN [N]    (TOKEN may be "" for a server without auth)
+Usage: python metric_history.py URL TOKEN [N [RUN_ID [READS]]]   (TOKEN may be "" for a server
+without auth). With RUN_ID, reads that run's N-point history READS times (default 3) over HTTP
+only, without logging: for comparing server builds on the same data.
 Needs `requests`; the last measurement also needs `mlflow`."""
 import json
 import sys
@@ -24,14 +26,17 @@ def call(method, path, **kw):
     return r
 
 
-name = f"history-{int(time.time())}"
-exp = call("POST", "experiments/create", json={"name": name}).json()["experiment_id"]
-run = call("POST", "runs/create", json={"experiment_id": exp, "start_time": 0}).json()["run"]["info"]["run_id"]
-t0 = time.time()
-for start in range(0, n, 1000):
-    metrics = [{"key": "loss", "value": 1.0 / (i + 1), "timestamp": 1_700_000_000_000 + i, "step": i} for i in range(start, min(n, start + 1000))]
-    call("POST", "runs/log-batch", json={"run_id": run, "metrics": metrics})
-print(f"logged {n} points in {time.time() - t0:.1f} s")
+run = sys.argv[4] if len(sys.argv) > 4 else None
+reads = int(sys.argv[5]) if len(sys.argv) > 5 else 3
+if run is None:
+    name = f"history-{int(time.time())}"
+    exp = call("POST", "experiments/create", json={"name": name}).json()["experiment_id"]
+    run = call("POST", "runs/create", json={"experiment_id": exp, "start_time": 0}).json()["run"]["info"]["run_id"]
+    t0 = time.time()
+    for start in range(0, n, 1000):
+        metrics = [{"key": "loss", "value": 1.0 / (i + 1), "timestamp": 1_700_000_000_000 + i, "step": i} for i in range(start, min(n, start + 1000))]
+        call("POST", "runs/log-batch", json={"run_id": run, "metrics": metrics})
+    print(f"logged {n} points to run {run} in {time.time() - t0:.1f} s")
 
 
 def read_all(parse):
@@ -54,15 +59,17 @@ def read_all(parse):
             return got
 
 
-for parse in (False, True):
+for parse in (False,) if len(sys.argv) > 4 else (False, True):
     times = []
-    for _ in range(3):
+    for _ in range(reads):
         t0 = time.time()
         got = read_all(parse)
         times.append(time.time() - t0)
     assert got == n, (got, n)
-    print(f"read {got} points {'with' if parse else 'without'} JSON parsing: best {min(times):.3f} s, median {sorted(times)[1]:.3f} s")
+    print(f"read {got} points {'with' if parse else 'without'} JSON parsing: best {min(times):.3f} s, median {sorted(times)[len(times) // 2]:.3f} s")
 
+if len(sys.argv) > 4:
+    sys.exit(0)
 try:
     import os
 
