@@ -1,9 +1,10 @@
 -- How many values each chunk holds, read without fetching its arrays: a fold merges a key's
--- small trailing chunks (a slow logger's, a few values per fold) with its new values, so that
--- a long history of slow logging stays in few chunks.
+-- small chunks written last (a slow logger's, a few values per fold) with its new values, so
+-- that a long history of slow logging stays in few chunks. Chunks written before have no count
+-- (filling it in would read every array while the table is locked); the fold reads theirs
+-- off the array when it needs it.
 ALTER TABLE run_metric_chunks ADD COLUMN value_count INT;
-UPDATE run_metric_chunks SET value_count = cardinality(vals);
-ALTER TABLE run_metric_chunks ALTER COLUMN value_count SET NOT NULL;
+CREATE INDEX run_metric_chunks_written ON run_metric_chunks (run_id, key, id);
 
 -- The planner never filters on the value arrays, and gathering statistics on them (frequent
 -- elements of every sampled array) cost autovacuum's ANALYZE a large share of the CPU while

@@ -699,40 +699,46 @@ fn csv_pass<T: Send>(
     mut progress: impl FnMut(u64),
 ) -> anyhow::Result<Vec<T>> {
     let rows = std::sync::atomic::AtomicU64::new(0);
+    // Set by a thread that failed: reading stops, and its error is reported.
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let threads = threads.max(1);
     std::thread::scope(|scope| {
         let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<u8>>();
-        let mut senders = Vec::new();
+        // One queue that every thread takes from: a piece goes to whichever thread is free, so
+        // one slow piece does not hold up the others (a queue per thread, filled in turn, did).
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(threads);
+        // Shared by the threads and dropped with the last: sending fails once none is left.
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
         let mut workers = Vec::new();
-        for _ in 0..threads.max(1) {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(1);
-            let back = back_tx.clone();
-            let (make, feed, rows) = (&make, &feed, &rows);
+        for _ in 0..threads {
+            let (back, rx) = (back_tx.clone(), rx.clone());
+            let (make, feed, rows, failed) = (&make, &feed, &rows, &failed);
             workers.push(scope.spawn(move || -> anyhow::Result<T> {
                 let mut state = make();
-                for piece in rx {
+                // The lock is held while waiting for the next piece, not while parsing it.
+                let next = || rx.lock().ok()?.recv().ok();
+                while let Some(piece) = next() {
                     let n = if memchr::memchr(b'"', &piece).is_none() {
-                        split_unquoted(&piece, width, |cells| feed(&mut state, cells))?
+                        split_unquoted(&piece, width, |cells| feed(&mut state, cells))
                     } else {
-                        split_quoted(&piece, width, |cells| feed(&mut state, cells))?
+                        split_quoted(&piece, width, |cells| feed(&mut state, cells))
                     };
+                    let n = n.inspect_err(|_| failed.store(true, std::sync::atomic::Ordering::Relaxed))?;
                     rows.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
                     let _ = back.send(piece);
                 }
                 Ok(state)
             }));
-            senders.push(tx);
         }
-        drop(back_tx);
-        let mut next = 0;
+        drop((back_tx, rx));
         let mut failure = None;
         loop {
             let buf = back_rx.try_recv().unwrap_or_default();
             match pieces.next(buf) {
                 Ok(Some(piece)) => {
-                    if senders[next].send(piece).is_err() {
-                        break; // that thread failed; its error is reported below
+                    if failed.load(std::sync::atomic::Ordering::Relaxed) || tx.send(piece).is_err() {
+                        break; // a thread failed; its error is reported below
                     }
-                    next = (next + 1) % senders.len();
                     progress(rows.load(std::sync::atomic::Ordering::Relaxed));
                 }
                 Ok(None) => break,
@@ -742,7 +748,7 @@ fn csv_pass<T: Send>(
                 }
             }
         }
-        drop(senders);
+        drop(tx);
         let mut states = Vec::new();
         for w in workers {
             states.push(w.join().map_err(|_| anyhow::anyhow!("a profiling thread panicked"))??);
@@ -1280,6 +1286,19 @@ mod tests {
             .unwrap();
             let (rows, sum) = states.iter().fold((0, 0), |a, s| (a.0 + s.0, a.1 + s.1));
             assert_eq!((rows, sum), (500, (0..500).sum::<u64>()), "pieces of {size} bytes");
+        }
+    }
+
+    #[test]
+    fn a_bad_record_fails_the_pass_however_many_threads_fail() {
+        // One ragged record among many, and then every record ragged: each thread that meets one
+        // fails, and the pass ends with the error instead of waiting for them.
+        let good = (0..2_000).map(|i| format!("{i},{i}\n")).collect::<String>();
+        for (bad, threads) in [(format!("{good}1,2,3\n{good}"), 2), ("1,2,3\n".repeat(5_000), 2), ("1,2,3\n".repeat(5_000), 1)] {
+            let (_, mut pieces) = csv_header_in_pieces(Box::new(std::io::Cursor::new(format!("a,b\n{bad}").into_bytes())), 256).unwrap();
+            let result = csv_pass(&mut pieces, 2, threads, || 0u64, |n, cells| *n += cells.len() as u64, |_| {});
+            let e = result.err().expect("a ragged record fails the pass");
+            assert!(e.to_string().contains("3 fields where the header has 2"), "{e}");
         }
     }
 }

@@ -217,9 +217,9 @@ pub const SMALL_CHUNK: usize = 1_024;
 pub const FEW_VALUES: usize = 128;
 
 /// Takes into `groups` (a fold's values per run and key) the small chunks those values would
-/// otherwise sit beside. For each key folding fewer than [`FEW_VALUES`] values, its last chunks
-/// (by first value) are taken while each is small and holds no more values than are gathered
-/// so far; they are deleted here and written again, merged, by the fold. A value is rewritten
+/// otherwise sit beside. For each key folding fewer than [`FEW_VALUES`] values, its chunks
+/// written last are taken, newest first, while each is small and holds no more values than are
+/// gathered so far; they are deleted here and written again, merged, by the fold. A value is rewritten
 /// only when its chunk at least doubles, so at most log2([`SMALL_CHUNK`]) times, and a key
 /// logged a value at a time ends up with about one chunk per [`SMALL_CHUNK`] values (plus a
 /// few smaller ones at its end) instead of one per fold. Part of the fold's transaction, with
@@ -233,45 +233,55 @@ async fn take_small_chunks(tx: &mut sqlx::PgConnection, groups: &mut [((i64, Str
     let keys: Vec<&str> = small.iter().map(|&i| groups[i].0 .1.as_str()).collect();
     // Enough to reach a chunk that is not small when sizes double from one value up.
     let look_back = (SMALL_CHUNK.trailing_zeros() + 2) as i64;
-    let mut trailing: Vec<(i64, i64, i64, i64, i32)> = sqlx::query_as(
-        "SELECT g.n, c.first_step, c.first_timestamp, c.id, c.value_count
+    // The key's chunks written last, newest first (by id, not by first value: a chunk holding a
+    // value logged late would otherwise sit in front of newer ones and stop the merging). A
+    // count missing (chunks from before counts were kept) is read off the array.
+    let mut trailing: Vec<(i64, i64, i32)> = sqlx::query_as(
+        "SELECT g.n, c.id, coalesce(c.value_count, cardinality(c.vals))
            FROM unnest($1::int8[], $2::text[]) WITH ORDINALITY AS g(run_id, key, n)
-           CROSS JOIN LATERAL (SELECT id, first_step, first_timestamp, value_count FROM run_metric_chunks c
+           CROSS JOIN LATERAL (SELECT id, value_count, vals FROM run_metric_chunks c
                                 WHERE c.run_id = g.run_id AND c.key = g.key
-                                ORDER BY first_step DESC, first_timestamp DESC, id DESC LIMIT $3) c",
+                                ORDER BY id DESC LIMIT $3) c",
     )
     .bind(&runs)
     .bind(&keys)
     .bind(look_back)
     .fetch_all(&mut *tx)
     .await?;
-    // Per key, its last chunk first.
-    trailing.sort_unstable_by(|a, b| a.0.cmp(&b.0).then((b.1, b.2, b.3).cmp(&(a.1, a.2, a.3))));
-    let mut taken: Vec<i64> = Vec::new();
+    trailing.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+    let (mut taken_runs, mut taken_keys, mut taken_ids) = (Vec::new(), Vec::new(), Vec::new());
     let mut gathered = 0usize;
     let mut current = 0i64;
     let mut open = false;
-    for (n, _, _, id, count) in trailing {
+    for (n, id, count) in trailing {
+        let group = small[(n - 1) as usize];
         if n != current {
             (current, open) = (n, true);
-            gathered = groups[small[(n - 1) as usize]].1.len();
+            gathered = groups[group].1.len();
         }
         let count = count as usize;
         if open && count < SMALL_CHUNK && count <= gathered {
-            taken.push(id);
+            taken_runs.push(groups[group].0 .0);
+            taken_keys.push(groups[group].0 .1.as_str());
+            taken_ids.push(id);
             gathered += count;
         } else {
             open = false;
         }
     }
-    if taken.is_empty() {
+    if taken_ids.is_empty() {
         return Ok(());
     }
-    let rows: Vec<(i64, String, Vec<f64>, Vec<i64>, Vec<i64>)> =
-        sqlx::query_as("DELETE FROM run_metric_chunks WHERE id = ANY($1) RETURNING run_id, key, vals, timestamps, steps")
-        .bind(&taken)
-        .fetch_all(&mut *tx)
-        .await?;
+    let rows: Vec<(i64, String, Vec<f64>, Vec<i64>, Vec<i64>)> = sqlx::query_as(
+        "DELETE FROM run_metric_chunks c USING unnest($1::int8[], $2::text[], $3::int8[]) AS t(run_id, key, id)
+          WHERE c.run_id = t.run_id AND c.key = t.key AND c.id = t.id
+          RETURNING c.run_id, c.key, c.vals, c.timestamps, c.steps",
+    )
+    .bind(&taken_runs)
+    .bind(&taken_keys)
+    .bind(&taken_ids)
+    .fetch_all(&mut *tx)
+    .await?;
     let index: HashMap<(i64, &str), usize> = small.iter().map(|&i| ((groups[i].0 .0, groups[i].0 .1.as_str()), i)).collect();
     let mut merged: Vec<(usize, Vec<Point>)> = Vec::with_capacity(rows.len());
     for (run_id, key, values, timestamps, steps) in rows {
@@ -324,6 +334,9 @@ pub async fn history_from(db: &PgPool, run_id: i64, key: &str, from: Option<Poin
     // history. What a chunk holds is judged from the chunks read so far: a slow logger's folds
     // make small chunks, and a page of them must not take a statement per few values.
     let (mut chunks_read, mut values_read) = (0usize, 0usize);
+    // At most twice the batch before: a few small chunks first must not make the next batch
+    // fetch a thousand full ones.
+    let mut batch = 0i64;
     // The batches see one snapshot: a fold merging small chunks meanwhile would otherwise show a
     // later batch values an earlier one already had.
     let mut tx = db.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
@@ -343,7 +356,8 @@ pub async fn history_from(db: &PgPool, run_id: i64, key: &str, from: Option<Poin
     loop {
         if fetched.is_empty() && !exhausted {
             let per_chunk = if chunks_read == 0 { CHUNK_VALUES } else { (values_read / chunks_read).max(1) };
-            let batch = (count.saturating_sub(got.len()) / per_chunk + 2).min(1_000) as i64;
+            let wanted = (count.saturating_sub(got.len()) / per_chunk + 2).min(1_000) as i64;
+            batch = if batch == 0 { wanted } else { wanted.min(2 * batch) };
             let rows: Vec<(i64, ChunkRow)> = sqlx::query_as::<_, (i64, i64, i64, Vec<f64>, Vec<i64>, Vec<i64>)>(
                 "SELECT id, first_step, first_timestamp, vals, timestamps, steps FROM run_metric_chunks
                   WHERE run_id = $1 AND key = $2 AND (last_step, last_timestamp) >= ($3, $4)
