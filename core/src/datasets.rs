@@ -521,21 +521,12 @@ impl Pieces {
             if self.done {
                 return Ok((!buf.is_empty()).then_some(buf));
             }
-            let start = buf.len();
-            buf.resize(start + self.piece_bytes, 0);
-            let mut filled = start;
-            while filled < buf.len() {
-                match self.text.read(&mut buf[filled..]) {
-                    Ok(0) => {
-                        self.done = true;
-                        break;
-                    }
-                    Ok(n) => filled += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
-                }
+            // Read into the buffer's spare room, which is not zeroed first.
+            buf.reserve(self.piece_bytes);
+            let wanted = self.piece_bytes as u64;
+            if (&mut self.text).take(wanted).read_to_end(&mut buf)? < self.piece_bytes {
+                self.done = true;
             }
-            buf.truncate(filled);
             if self.done {
                 return Ok((!buf.is_empty()).then_some(buf));
             }
@@ -576,17 +567,24 @@ fn csv_header_in_pieces(text: Box<dyn Read + Send>, piece_bytes: usize) -> anyho
 /// column's counting state stays in the cache while it is used.
 const BATCH_ROWS: usize = 512;
 
+/// Bytes of a piece whose separators are found at a time, before their cells are taken: the
+/// positions and the text stay in the cache between the two steps.
+const SCAN_BYTES: usize = 1 << 16;
+
 /// Splits a piece of whole records that holds no quote character: every `,` ends a cell and
 /// every line break a record (a `\r` before it is dropped; empty lines are skipped, as the CSV
-/// reader does). One vectorised scan finds all the separators. `batch` gets the cells of up to
-/// [`BATCH_ROWS`] records at a time, record after record. Returns the records seen.
+/// reader does). A block at a time, one vectorised scan finds the separators, then one loop
+/// takes the cells between them. `batch` gets the cells of up to [`BATCH_ROWS`] records at a
+/// time, record after record. Returns the records seen.
 fn split_unquoted(piece: &[u8], width: usize, mut batch: impl FnMut(&[&str])) -> anyhow::Result<u64> {
     let text = std::str::from_utf8(piece).map_err(|e| anyhow::anyhow!("invalid UTF-8 in the file ({e})"))?;
     let bytes = text.as_bytes();
     let mut cells: Vec<&str> = Vec::with_capacity(width * BATCH_ROWS + 1);
+    let mut separators: Vec<u32> = Vec::new();
     let mut record_start = 0;
     let mut rows = 0;
     let mut start = 0;
+    // Ends the record whose last cell was just pushed.
     let mut end_record = |cells: &mut Vec<&str>, record_start: &mut usize| -> anyhow::Result<()> {
         let n = cells.len() - *record_start;
         if n == 1 && cells[*record_start].is_empty() {
@@ -604,25 +602,20 @@ fn split_unquoted(piece: &[u8], width: usize, mut batch: impl FnMut(&[&str])) ->
         *record_start = cells.len();
         Ok(())
     };
-    let mut failure = None;
-    for_each_separator(bytes, |at| {
-        let cell = &text[start..at];
-        start = at + 1;
-        if bytes[at] == b',' {
-            cells.push(cell);
-            return true;
-        }
-        cells.push(cell.strip_suffix('\r').unwrap_or(cell));
-        match end_record(&mut cells, &mut record_start) {
-            Ok(()) => true,
-            Err(e) => {
-                failure = Some(e);
-                false
+    for (block, offset) in bytes.chunks(SCAN_BYTES).zip((0..).step_by(SCAN_BYTES)) {
+        separators.clear();
+        separators_into(block, &mut separators);
+        for &at in &separators {
+            let at = offset + at as usize;
+            let cell = &text[start..at];
+            start = at + 1;
+            if bytes[at] == b',' {
+                cells.push(cell);
+            } else {
+                cells.push(cell.strip_suffix('\r').unwrap_or(cell));
+                end_record(&mut cells, &mut record_start)?;
             }
         }
-    });
-    if let Some(e) = failure {
-        return Err(e);
     }
     if start < bytes.len() || cells.len() > record_start {
         let cell = &text[start..];
@@ -635,32 +628,28 @@ fn split_unquoted(piece: &[u8], width: usize, mut batch: impl FnMut(&[&str])) ->
     Ok(rows)
 }
 
-/// Calls `f` with the position of every `,` and line break in `bytes`, in order, until it returns
-/// false. Eight bytes at a time: a word's separator bytes are found at once (the exact zero-byte
-/// test on the word XOR each separator), then taken lowest first.
-fn for_each_separator(bytes: &[u8], mut f: impl FnMut(usize) -> bool) {
+/// Appends the position of every `,` and line break in `bytes` (at most 4 GiB) to `out`, in
+/// order. Eight bytes at a time: a word's separator bytes are found at once (the exact zero-byte
+/// test on the word XOR each separator), then taken lowest first; the last few bytes go in a
+/// word padded with zeros (not separators).
+fn separators_into(bytes: &[u8], out: &mut Vec<u32>) {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
     // The high bit of each byte of `v` that is zero, and no other bit.
     let zero_bytes = |v: u64| !(((v & LOW7).wrapping_add(LOW7)) | v | LOW7);
     let (comma, newline) = (ONES * b',' as u64, ONES * b'\n' as u64);
     let mut words = bytes.chunks_exact(8);
+    let mut last = [0u8; 8];
+    last[..words.remainder().len()].copy_from_slice(words.remainder());
     let mut base = 0;
-    for w in &mut words {
-        let w = u64::from_le_bytes(w.try_into().expect("eight bytes"));
+    for w in (&mut words).map(|w| w.try_into().expect("eight bytes")).chain(std::iter::once(last)) {
+        let w = u64::from_le_bytes(w);
         let mut found = zero_bytes(w ^ comma) | zero_bytes(w ^ newline);
         while found != 0 {
-            if !f(base + (found.trailing_zeros() / 8) as usize) {
-                return;
-            }
+            out.push(base + found.trailing_zeros() / 8);
             found &= found - 1;
         }
         base += 8;
-    }
-    for (i, &b) in words.remainder().iter().enumerate() {
-        if (b == b',' || b == b'\n') && !f(base + i) {
-            return;
-        }
     }
 }
 
@@ -1241,11 +1230,8 @@ mod tests {
         let text: Vec<u8> = (0..1000usize).map(|i| alphabet[(i * i + 3 * i + i / 7) % alphabet.len()]).collect();
         for len in [0, 1, 7, 8, 9, 63, 64, 65, 1000] {
             let mut found = Vec::new();
-            for_each_separator(&text[..len], |at| {
-                found.push(at);
-                true
-            });
-            let want: Vec<usize> = memchr::memchr2_iter(b',', b'\n', &text[..len]).collect();
+            separators_into(&text[..len], &mut found);
+            let want: Vec<u32> = memchr::memchr2_iter(b',', b'\n', &text[..len]).map(|at| at as u32).collect();
             assert_eq!(found, want, "{len} bytes");
         }
     }

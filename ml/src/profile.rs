@@ -54,6 +54,7 @@ impl ValueBudget {
 }
 
 /// `s` without white space at either end (quick when it has none there, as most cells).
+#[inline(always)]
 fn trimmed(s: &str) -> &str {
     match (s.as_bytes().first(), s.as_bytes().last()) {
         (Some(a), Some(z)) if a.is_ascii() && z.is_ascii() && !a.is_ascii_whitespace() && !z.is_ascii_whitespace() => s,
@@ -66,9 +67,11 @@ pub fn is_missing(s: &str) -> bool {
     is_missing_trimmed(trimmed(s))
 }
 
+#[inline(always)]
 fn is_missing_trimmed(s: &str) -> bool {
-    // Every token is at most four bytes long.
+    // Every token is at most four bytes long, and none starts with a digit (as numbers do).
     s.len() <= 4
+        && !s.as_bytes().first().is_some_and(u8::is_ascii_digit)
         && matches!(s, "" | "NA" | "N/A" | "n/a" | "NaN" | "nan" | "-NaN" | "-nan" | "null" | "NULL" | "None" | "<NA>" | "#N/A")
 }
 
@@ -164,6 +167,7 @@ pub fn parse_f64(s: &str) -> Option<f64> {
 
 /// A number as [`parse_f64`] gives it, and whether it is an integer (`str::parse::<i64>` accepts
 /// it): one scan decides both for plain decimals.
+#[inline(always)]
 pub fn parse_number(s: &str) -> Option<(f64, bool)> {
     let b = s.as_bytes();
     let (negative, mut i) = match b.first() {
@@ -172,33 +176,39 @@ pub fn parse_number(s: &str) -> Option<(f64, bool)> {
         _ => (false, 0),
     };
     // The digits before the point, then after it, into one integer (checked below).
-    let mut m = 0u64;
-    let start = i;
-    while let Some(d) = b.get(i).map(|c| c.wrapping_sub(b'0')).filter(|d| *d < 10) {
-        m = m.wrapping_mul(10).wrapping_add(d as u64);
-        i += 1;
-    }
-    let mut digits = i - start;
+    let (m, before_point) = digits_into(0, &b[i..]);
+    i += before_point;
     let point = b.get(i) == Some(&b'.');
-    let mut after_point = 0;
-    if point {
-        i += 1;
-        let start = i;
-        while let Some(d) = b.get(i).map(|c| c.wrapping_sub(b'0')).filter(|d| *d < 10) {
-            m = m.wrapping_mul(10).wrapping_add(d as u64);
-            i += 1;
-        }
-        after_point = i - start;
-        digits += after_point;
-    }
+    let (m, after_point) = if point { digits_into(m, &b[i + 1..]) } else { (m, 0) };
+    i += point as usize + after_point;
+    let digits = before_point + after_point;
     // At most 19 digits cannot overflow; the integer and the power of ten must be exact.
     if i != b.len() || digits == 0 || digits > 19 || m >= 1 << 53 || after_point >= EXACT_POWERS_OF_TEN.len() {
         return parse_number_slowly(s);
     }
-    let x = m as f64 / EXACT_POWERS_OF_TEN[after_point];
+    // No division for integers (dividing by one would not change them).
+    let x = if after_point == 0 { m as f64 } else { m as f64 / EXACT_POWERS_OF_TEN[after_point] };
     Some((if negative { -x } else { x }, !point))
 }
 
+/// `m` followed by the decimal digits at the start of `b` (wrapping: the caller checks the
+/// count), and how many digits there were.
+#[inline(always)]
+fn digits_into(mut m: u64, b: &[u8]) -> (u64, usize) {
+    let mut n = 0;
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        if d >= 10 {
+            break;
+        }
+        m = m.wrapping_mul(10).wrapping_add(d as u64);
+        n += 1;
+    }
+    (m, n)
+}
+
+#[cold]
+#[inline(never)]
 fn parse_number_slowly(s: &str) -> Option<(f64, bool)> {
     match s.parse::<i64>() {
         Ok(_) => s.parse::<f64>().ok().map(|x| (x, true)),
@@ -271,6 +281,7 @@ impl HyperLogLog {
     fn new() -> Self {
         HyperLogLog { registers: vec![0; 1 << Self::P] }
     }
+    #[inline(always)]
     fn add_hash(&mut self, h: u64) {
         let idx = (h >> (64 - Self::P)) as usize;
         let rest = (h << Self::P) | (1 << (Self::P - 1));
@@ -296,8 +307,8 @@ impl HyperLogLog {
     }
 }
 
-/// `a == b`, inline for the short texts of categorical columns (two word compares for 8 to 16
-/// bytes) rather than through a call to `memcmp`.
+/// `a == b`, inline for the short texts of categorical columns (one word compare below 8 bytes,
+/// two for 8 to 16) rather than through a call to `memcmp`.
 #[inline]
 fn same_text(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
@@ -305,10 +316,9 @@ fn same_text(a: &str, b: &str) -> bool {
     if n != b.len() {
         return false;
     }
-    let word = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().expect("eight bytes"));
     match n {
-        0..8 => a.iter().zip(b).all(|(x, y)| x == y),
-        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        0..8 => short_word(a) == short_word(b),
+        8..=16 => word_at(a, 0) == word_at(b, 0) && word_at(a, n - 8) == word_at(b, n - 8),
         _ => a == b,
     }
 }
@@ -337,12 +347,35 @@ fn hash_str(s: &str) -> u64 {
     for w in &mut words {
         h = (h ^ u64::from_le_bytes(w.try_into().expect("eight bytes"))).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29);
     }
-    let tail = words.remainder().iter().rev().fold(0u64, |t, &b| t << 8 | b as u64);
+    let rest = words.remainder();
+    // The last word overlaps the ones before (the length is in `h`), or is a short text's bytes.
+    let tail = if rest.is_empty() { 0 } else if b.len() >= 8 { word_at(b, b.len() - 8) } else { short_word(rest) };
     h = (h ^ tail).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     mix64(h)
 }
 
+/// The eight bytes of `b` from `i`, as a little-endian word.
+#[inline(always)]
+fn word_at(b: &[u8], i: usize) -> u64 {
+    u64::from_le_bytes(b[i..i + 8].try_into().expect("eight bytes"))
+}
+
+/// The bytes of `b` (fewer than eight) in one word, in at most two loads: different texts of
+/// one length give different words (four to seven bytes: the first four and the last four,
+/// overlapping; one to three: the first, middle and last).
+#[inline(always)]
+fn short_word(b: &[u8]) -> u64 {
+    let n = b.len();
+    let half = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().expect("four bytes")) as u64;
+    match n {
+        4.. => half(0) | half(n - 4) << 32,
+        1.. => b[0] as u64 | (b[n / 2] as u64) << 8 | (b[n - 1] as u64) << 16,
+        0 => 0,
+    }
+}
+
 /// The SplitMix64 finaliser.
+#[inline(always)]
 fn mix64(mut h: u64) -> u64 {
     h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -699,6 +732,7 @@ impl ColumnAcc {
     }
 
     /// Moves exact value counts to the sketches (too many distinct values to count exactly).
+    #[cold]
     fn spill_values(&mut self) {
         let Some(values) = self.values.take() else { return };
         let mut hll = self.hll.take().unwrap_or_else(HyperLogLog::new);
@@ -722,6 +756,7 @@ impl ColumnAcc {
     }
 
     /// Whether this column may keep `n` values in all, asking the budget for more room if needed.
+    #[cold]
     fn may_keep(&mut self, n: usize) -> bool {
         if n <= self.kept_limit {
             return true;
@@ -751,6 +786,7 @@ impl ColumnAcc {
     }
 
     /// The column turned out not to be numeric: its numbers so far count as distinct values.
+    #[cold]
     fn forget_numbers(&mut self) {
         if let Some(values) = self.values.take() {
             for (x, _) in values.pairs() {
@@ -835,6 +871,7 @@ impl ColumnAcc {
     }
 
     /// A text cell whose type is still being inferred.
+    #[inline(always)]
     pub fn push(&mut self, raw: &str) {
         let s = trimmed(raw);
         if is_missing_trimmed(s) {
@@ -866,6 +903,7 @@ impl ColumnAcc {
         self.add_text(s);
     }
 
+    #[inline(always)]
     fn push_number(&mut self, x: f64) {
         self.moments.push(x);
         // -0.0 and 0.0 are one value.
@@ -880,11 +918,18 @@ impl ColumnAcc {
         if let Some(hll) = &mut self.hll {
             hll.add_hash(mix64(bits));
         }
+        if self.digest.is_none() && (self.exact_values.len() < self.kept_limit || self.may_keep(self.exact_values.len() + 1)) {
+            self.exact_values.push(x);
+            return;
+        }
+        self.push_to_digest(x);
+    }
+
+    /// A number past what this column may keep: into the t-digest (made from the kept values
+    /// when this is the first).
+    #[inline(never)]
+    fn push_to_digest(&mut self, x: f64) {
         if self.digest.is_none() {
-            if self.exact_values.len() < self.kept_limit || self.may_keep(self.exact_values.len() + 1) {
-                self.exact_values.push(x);
-                return;
-            }
             let mut values = std::mem::take(&mut self.exact_values);
             values.push(x);
             self.digest = Some(digest_of(tdigest::TDigest::new_with_size(200), values));
@@ -1108,7 +1153,9 @@ fn finish_column(name: String, accs: Vec<ColumnAcc>) -> FinishedColumn {
         } else {
             let mut parts = std::mem::take(&mut acc.kept_parts);
             parts.push(std::mem::take(&mut acc.exact_values));
-            let q = quantiles_of_parts(&parts, &QUANTILES);
+            // The moments saw every kept value: their range is the values' range.
+            let (lo, hi) = (acc.moments.min().unwrap_or(f64::NAN), acc.moments.max().unwrap_or(f64::NAN));
+            let q = quantiles_of_parts_within(&parts, &QUANTILES, lo, hi);
             counted = Some(Counted::Values(parts));
             (QUANTILES.iter().copied().zip(q).collect(), true)
         };
@@ -1284,10 +1331,6 @@ const QUANTILE_BUCKETS: usize = 4096;
 /// them finds the statistics. Bucketing is monotone (`x ≤ y` gives `bucket(x) ≤ bucket(y)`), so
 /// the order statistics are exact.
 pub fn quantiles_of_parts(parts: &[Vec<f64>], ps: &[f64]) -> Vec<f64> {
-    let n: usize = parts.iter().map(Vec::len).sum();
-    if n == 0 {
-        return Vec::new();
-    }
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     for part in parts {
         for &x in part {
@@ -1295,13 +1338,23 @@ pub fn quantiles_of_parts(parts: &[Vec<f64>], ps: &[f64]) -> Vec<f64> {
             hi = hi.max(x);
         }
     }
+    quantiles_of_parts_within(parts, ps, lo, hi)
+}
+
+/// [`quantiles_of_parts`] of values whose least and greatest are known (`lo`, `hi`).
+fn quantiles_of_parts_within(parts: &[Vec<f64>], ps: &[f64], lo: f64, hi: f64) -> Vec<f64> {
+    let n: usize = parts.iter().map(Vec::len).sum();
+    if n == 0 {
+        return Vec::new();
+    }
     let positions: Vec<f64> = ps.iter().map(|p| p * (n - 1) as f64).collect();
     let at = |pos: f64| (pos.floor() as usize, pos.ceil() as usize);
     if lo == hi {
         return positions.iter().map(|_| lo).collect();
     }
     let scale = QUANTILE_BUCKETS as f64 / (hi - lo);
-    let bucket = |x: f64| (((x - lo) * scale) as usize).min(QUANTILE_BUCKETS - 1);
+    // Through a signed integer (one instruction; the range is small), clamped: still monotone.
+    let bucket = |x: f64| (((x - lo) * scale) as i64).clamp(0, QUANTILE_BUCKETS as i64 - 1) as usize;
     // Counted in four lanes, so that runs of values in one bucket do not wait on each other's
     // increments.
     let mut lanes = vec![[0u32; 4]; QUANTILE_BUCKETS];
@@ -1820,6 +1873,32 @@ mod tests {
                 assert_eq!(got, want);
             }
         }
+    }
+
+    #[test]
+    fn texts_compare_equal_exactly_when_they_are() {
+        // Every length up to past two words, texts that differ in one byte anywhere.
+        let mut texts = Vec::new();
+        for n in 0..=20 {
+            let base: String = (0..n).map(|i| (b'a' + (i % 7) as u8) as char).collect();
+            texts.push(base.clone());
+            for i in 0..n {
+                let mut b = base.clone().into_bytes();
+                b[i] = b'Z';
+                texts.push(String::from_utf8(b).unwrap());
+            }
+        }
+        for a in &texts {
+            for b in &texts {
+                assert_eq!(same_text(a, b), a == b, "{a:?} and {b:?}");
+                if a == b {
+                    assert_eq!(hash_str(a), hash_str(b));
+                }
+            }
+        }
+        // Texts of one length get different hashes (none of these collide).
+        let hashes: HashSet<u64> = texts.iter().map(|t| hash_str(t)).collect();
+        assert_eq!(hashes.len(), texts.len());
     }
 
     #[test]
