@@ -27,6 +27,8 @@ pub const HISTOGRAM_BINS: usize = 20;
 /// Numbers a profile keeps in memory beyond each column's [`EXACT_QUANTILE_LIMIT`], by default
 /// (16 Mi values, 128 MiB).
 pub const DEFAULT_VALUE_BUDGET: usize = 16 << 20;
+/// Values kept in one block (512 KiB).
+const KEPT_BLOCK: usize = 1 << 16;
 /// Values a column asks the budget for at a time.
 const BUDGET_CHUNK: usize = 1 << 16;
 
@@ -538,11 +540,14 @@ pub struct ColumnAcc {
     /// lookup per value. Past the limit, HyperLogLog and `exact_values`/t-digest take over.
     values: Option<ExactCounts>,
     /// Every value, while this column may keep them (`kept_limit`): exact quantiles and
-    /// histograms without a second pass.
+    /// histograms without a second pass. Filled a block of [`KEPT_BLOCK`] values at a time.
     exact_values: Vec<f64>,
-    /// The kept values of the other parts merged into this one, each part's as it was (not
-    /// copied into one: quantiles and histograms read them where they are).
+    /// This column's full blocks of kept values, and the kept values of the other parts merged
+    /// into this one, each part's as it was (not copied into one: quantiles and histograms read
+    /// them where they are).
     kept_parts: Vec<Vec<f64>>,
+    /// Values kept in all (`exact_values` and `kept_parts`).
+    kept: usize,
     kept_limit: usize,
     budget: Option<ValueBudget>,
     digest: Option<tdigest::TDigest>,
@@ -574,6 +579,7 @@ impl ColumnAcc {
             values: Some(ExactCounts::new()),
             exact_values: Vec::new(),
             kept_parts: Vec::new(),
+            kept: 0,
             kept_limit: EXACT_QUANTILE_LIMIT,
             budget: None,
             digest: None,
@@ -685,6 +691,7 @@ impl ColumnAcc {
             (None, None) => {
                 // Both parts were allowed to keep their values, so the whole may too.
                 self.kept_limit += o.kept_limit;
+                self.kept += o.kept;
                 if !o.exact_values.is_empty() {
                     self.kept_parts.push(std::mem::take(&mut o.exact_values));
                 }
@@ -745,6 +752,7 @@ impl ColumnAcc {
         let total: u64 = pairs.iter().map(|(_, n)| n).sum();
         if self.may_keep(total as usize) {
             self.exact_values = pairs.iter().flat_map(|&(x, n)| std::iter::repeat_n(x, n as usize)).collect();
+            self.kept = self.exact_values.len();
         } else {
             pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
             let sum: f64 = pairs.iter().map(|&(x, n)| x * n as f64).sum();
@@ -763,8 +771,7 @@ impl ColumnAcc {
         }
         let Some(budget) = &self.budget else { return false };
         let needed = (n - self.kept_limit).next_multiple_of(BUDGET_CHUNK);
-        // Half as much again as kept so far, while the budget allows: fewer, geometric
-        // reallocations (each one copies the values kept so far).
+        // Half as much again as kept so far, while the budget allows: fewer trips to the budget.
         let generous = needed.max((self.kept_limit / 2).next_multiple_of(BUDGET_CHUNK));
         let more = if budget.take(generous) {
             generous
@@ -774,8 +781,6 @@ impl ColumnAcc {
             return false;
         };
         self.kept_limit += more;
-        // Room for exactly what was granted: no doubling past the budget.
-        self.exact_values.reserve_exact(self.kept_limit - self.exact_values.len());
         true
     }
 
@@ -783,6 +788,15 @@ impl ColumnAcc {
     fn kept_into(&mut self, out: &mut Vec<f64>) {
         out.append(&mut self.exact_values);
         self.kept_parts.drain(..).for_each(|mut part| out.append(&mut part));
+        self.kept = 0;
+    }
+
+    /// Puts the full block of kept values with the others and starts a new one: kept values are
+    /// never copied to grow, and each block's memory is touched once.
+    #[cold]
+    fn start_block(&mut self) {
+        let full = std::mem::replace(&mut self.exact_values, Vec::with_capacity(KEPT_BLOCK));
+        self.kept_parts.push(full);
     }
 
     /// The column turned out not to be numeric: its numbers so far count as distinct values.
@@ -795,6 +809,7 @@ impl ColumnAcc {
         }
         self.exact_values = Vec::new();
         self.kept_parts = Vec::new();
+        self.kept = 0;
         self.release_kept();
         self.digest = None;
         self.digest_buffer = Vec::new();
@@ -918,8 +933,12 @@ impl ColumnAcc {
         if let Some(hll) = &mut self.hll {
             hll.add_hash(mix64(bits));
         }
-        if self.digest.is_none() && (self.exact_values.len() < self.kept_limit || self.may_keep(self.exact_values.len() + 1)) {
+        if self.digest.is_none() && (self.kept < self.kept_limit || self.may_keep(self.kept + 1)) {
+            if self.exact_values.len() >= KEPT_BLOCK {
+                self.start_block();
+            }
             self.exact_values.push(x);
+            self.kept += 1;
             return;
         }
         self.push_to_digest(x);
@@ -930,7 +949,8 @@ impl ColumnAcc {
     #[inline(never)]
     fn push_to_digest(&mut self, x: f64) {
         if self.digest.is_none() {
-            let mut values = std::mem::take(&mut self.exact_values);
+            let mut values = Vec::with_capacity(self.kept + 1);
+            self.kept_into(&mut values);
             values.push(x);
             self.digest = Some(digest_of(tdigest::TDigest::new_with_size(200), values));
             self.release_kept();
