@@ -1163,6 +1163,8 @@ fn finish_column(name: String, accs: Vec<ColumnAcc>) -> FinishedColumn {
             pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
             Counted::Pairs(pairs)
         });
+        let edges = if numeric { bin_edges(column_type, acc.moments.min(), acc.moments.max()) } else { None };
+        let mut histogram = edges.map(|e| Histogram { counts: vec![0; e.len() - 1], edges: e });
         let (quantiles, quantiles_exact) = if !numeric || acc.moments.count() == 0 {
             (Vec::new(), true)
         } else if let Some(Counted::Pairs(pairs)) = &counted {
@@ -1175,7 +1177,7 @@ fn finish_column(name: String, accs: Vec<ColumnAcc>) -> FinishedColumn {
             parts.push(std::mem::take(&mut acc.exact_values));
             // The moments saw every kept value: their range is the values' range.
             let (lo, hi) = (acc.moments.min().unwrap_or(f64::NAN), acc.moments.max().unwrap_or(f64::NAN));
-            let q = quantiles_of_parts_within(&parts, &QUANTILES, lo, hi);
+            let q = quantiles_of_parts_within(&parts, &QUANTILES, lo, hi, histogram.as_mut());
             counted = Some(Counted::Values(parts));
             (QUANTILES.iter().copied().zip(q).collect(), true)
         };
@@ -1191,9 +1193,8 @@ fn finish_column(name: String, accs: Vec<ColumnAcc>) -> FinishedColumn {
         };
         top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         top.truncate(TOP_K);
-        let edges = if numeric { bin_edges(column_type, acc.moments.min(), acc.moments.max()) } else { None };
-        let mut histogram = edges.clone().map(|e| Histogram { counts: vec![0; e.len() - 1], edges: e });
-        if let (Some(h), Some(counted)) = (&mut histogram, &counted) {
+        // Kept values filled the histogram with the quantiles.
+        if let (Some(h), Some(counted @ Counted::Pairs(_))) = (&mut histogram, &counted) {
             h.count_all(counted);
         }
         let text_range = matches!(column_type, ColumnType::Timestamp | ColumnType::String);
@@ -1358,11 +1359,14 @@ pub fn quantiles_of_parts(parts: &[Vec<f64>], ps: &[f64]) -> Vec<f64> {
             hi = hi.max(x);
         }
     }
-    quantiles_of_parts_within(parts, ps, lo, hi)
+    quantiles_of_parts_within(parts, ps, lo, hi, None)
 }
 
-/// [`quantiles_of_parts`] of values whose least and greatest are known (`lo`, `hi`).
-fn quantiles_of_parts_within(parts: &[Vec<f64>], ps: &[f64], lo: f64, hi: f64) -> Vec<f64> {
+/// [`quantiles_of_parts`] of values whose least and greatest are known (`lo`, `hi`), also
+/// counting them into `histogram` (as [`Histogram::count_all`] would) when given. A bucket
+/// whose values all fall in one bin adds its count to that bin; only the values of the few
+/// buckets that straddle a bin's edge are placed one by one.
+fn quantiles_of_parts_within(parts: &[Vec<f64>], ps: &[f64], lo: f64, hi: f64, mut histogram: Option<&mut Histogram>) -> Vec<f64> {
     let n: usize = parts.iter().map(Vec::len).sum();
     if n == 0 {
         return Vec::new();
@@ -1370,6 +1374,10 @@ fn quantiles_of_parts_within(parts: &[Vec<f64>], ps: &[f64], lo: f64, hi: f64) -
     let positions: Vec<f64> = ps.iter().map(|p| p * (n - 1) as f64).collect();
     let at = |pos: f64| (pos.floor() as usize, pos.ceil() as usize);
     if lo == hi {
+        // Every value is `lo`.
+        if let Some(i) = histogram.as_ref().and_then(|h| h.bin_of(lo)) {
+            histogram.as_mut().expect("a histogram").counts[i] += n as u64;
+        }
         return positions.iter().map(|_| lo).collect();
     }
     let scale = QUANTILE_BUCKETS as f64 / (hi - lo);
@@ -1409,11 +1417,34 @@ fn quantiles_of_parts_within(parts: &[Vec<f64>], ps: &[f64], lo: f64, hi: f64) -
     for (i, &b) in wanted.iter().enumerate() {
         slot[b] = i as u8;
     }
+    // A bucket whose bounds, widened by more than the rounding of the bucketing and of the
+    // bounds themselves, fall in one bin has all its values in that bin (bins are monotone in
+    // the value). The others straddle an edge: their values are placed one by one.
+    let mut straddling = vec![false; QUANTILE_BUCKETS];
+    if let Some(h) = histogram.as_deref_mut() {
+        let width = (hi - lo) / QUANTILE_BUCKETS as f64;
+        let margin = (hi - lo) * 1e-9 + 8.0 * f64::EPSILON * lo.abs().max(hi.abs());
+        for (b, &c) in counts.iter().enumerate().filter(|(_, c)| **c > 0) {
+            let (first, last) = (lo + b as f64 * width - margin, lo + (b + 1) as f64 * width + margin);
+            match (h.bin_of(first), h.bin_of(last)) {
+                (Some(i), Some(j)) if i == j => h.counts[i] += c as u64,
+                _ => straddling[b] = true,
+            }
+        }
+    }
     for part in parts {
         for &x in part {
-            let s = slot[bucket(x)];
+            let b = bucket(x);
+            let s = slot[b];
             if s != NONE {
                 gathered[s as usize].push(x);
+            }
+            if straddling[b] {
+                if let Some(h) = histogram.as_deref_mut() {
+                    if let Some(i) = h.bin_of(x) {
+                        h.counts[i] += 1;
+                    }
+                }
             }
         }
     }
@@ -1799,6 +1830,12 @@ mod tests {
         cases.push(vec![4.25; 1_000]);
         cases.push((0..1_000).map(|i| if i % 2 == 0 { -0.0 } else { 0.0 }).chain([1.0]).collect());
         cases.push((0..1_000).map(|i| if i % 2 == 0 { -f64::MAX } else { f64::MAX * next() }).collect());
+        // For the histograms: values on the bins' edges and one step either side of them, and a
+        // range narrow for its magnitude (buckets finer than the numbers' spacing).
+        let on_edges: Vec<f64> = (0..=200).map(|i| i as f64 * 0.1).collect();
+        cases.push(on_edges.iter().flat_map(|&x| [x, x.next_up(), x.next_down()]).chain([0.0, 20.0]).collect());
+        cases.push((0..5_000).map(|i| 1e16 + (i % 5) as f64 * 2.0).collect());
+        cases.push((0..50_000).map(|_| next() * 10.0 - 5.0).collect());
         for values in cases {
             let mut sorted = values.clone();
             sorted.sort_by(f64::total_cmp);
@@ -1806,12 +1843,23 @@ mod tests {
             // As one part, and split into uneven parts (as merged profiling parts are).
             let third = values.len() / 3;
             let parts = vec![values[..third].to_vec(), Vec::new(), values[third..].to_vec()];
+            let (lo, hi) = (sorted[0], sorted[sorted.len() - 1]);
+            let edges = bin_edges(ColumnType::Float, Some(lo), Some(hi)).unwrap();
+            let empty = Histogram { counts: vec![0; edges.len() - 1], edges };
+            let mut want_histogram = empty.clone();
+            want_histogram.count_all(&Counted::Values(vec![values.clone()]));
             for parts in [vec![values.clone()], parts] {
                 let got = quantiles_of_parts(&parts, &QUANTILES);
                 assert_eq!(got.len(), want.len());
                 for (g, w) in got.iter().zip(&want) {
                     assert!(g == w || (g.is_nan() && w.is_nan()), "n = {}: {got:?} != {want:?}", values.len());
                 }
+                // With the histogram filled on the way: the same quantiles, and the counts of
+                // placing every value by itself.
+                let mut histogram = empty.clone();
+                let again = quantiles_of_parts_within(&parts, &QUANTILES, lo, hi, Some(&mut histogram));
+                assert_eq!(again.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), got.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
+                assert_eq!(histogram.counts, want_histogram.counts, "n = {}", values.len());
             }
         }
     }
@@ -1941,6 +1989,15 @@ mod tests {
                 .map(String::from),
         );
         cells.extend(["-0", "+0", "+7", "-7", "007", "9223372036854775807", "-9223372036854775808", "9223372036854775808"].map(String::from));
+        // Digit runs with a byte just outside the digits ('/' and ':') or not one, in each place.
+        for i in 0..4 {
+            for outside in ['/', ':', '?', ' '] {
+                let mut run: Vec<char> = "9090".chars().collect();
+                run[i] = outside;
+                let run: String = run.into_iter().collect();
+                cells.extend([run.clone(), format!("1{run}"), format!("1.{run}"), format!("12345.{run}7")]);
+            }
+        }
         for c in &cells {
             let want = c.parse::<f64>().ok();
             let got = parse_f64(c);
