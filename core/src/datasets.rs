@@ -488,12 +488,12 @@ pub async fn download(db: &PgPool, actor: &Actor, project: &str, dataset: &str, 
 /// Bytes per piece of a CSV file handed to a profiling thread.
 const CSV_PIECE_BYTES: usize = 4 << 20;
 
-/// Where `buf` (which starts at a record boundary) can be cut so that both sides hold whole
-/// records: after the last line break that is outside quotes (an even number of `"` before it;
-/// RFC 4180 escapes a quote by doubling it, so parity tells).
-fn record_boundary(buf: &[u8]) -> Option<usize> {
+/// Where `buf` (which starts at a record boundary and holds `quotes` quote characters) can be
+/// cut so that both sides hold whole records: after the last line break that is outside quotes
+/// (an even number of `"` before it; RFC 4180 escapes a quote by doubling it, so parity tells).
+fn record_boundary(buf: &[u8], quotes: usize) -> Option<usize> {
     let mut end = buf.len();
-    let mut quotes_before_end = memchr::memchr_iter(b'"', buf).count();
+    let mut quotes_before_end = quotes;
     while let Some(nl) = memchr::memrchr(b'\n', &buf[..end]) {
         quotes_before_end -= memchr::memchr_iter(b'"', &buf[nl..end]).count();
         if quotes_before_end % 2 == 0 {
@@ -510,6 +510,8 @@ struct Pieces {
     carry: Vec<u8>,
     done: bool,
     piece_bytes: usize,
+    /// Whether the piece last returned may hold a quote (false: it holds none).
+    quoted: bool,
 }
 
 impl Pieces {
@@ -528,9 +530,12 @@ impl Pieces {
                 self.done = true;
             }
             if self.done {
+                self.quoted = true;
                 return Ok((!buf.is_empty()).then_some(buf));
             }
-            if let Some(cut) = record_boundary(&buf) {
+            let quotes = memchr::memchr_iter(b'"', &buf).count();
+            if let Some(cut) = record_boundary(&buf, quotes) {
+                self.quoted = quotes > 0;
                 self.carry.extend_from_slice(&buf[cut..]);
                 buf.truncate(cut);
                 return Ok(Some(buf));
@@ -552,7 +557,7 @@ fn csv_header(text: Box<dyn Read + Send>) -> anyhow::Result<(Vec<String>, Pieces
 }
 
 fn csv_header_in_pieces(text: Box<dyn Read + Send>, piece_bytes: usize) -> anyhow::Result<(Vec<String>, Pieces)> {
-    let mut pieces = Pieces { text, carry: Vec::new(), done: false, piece_bytes };
+    let mut pieces = Pieces { text, carry: Vec::new(), done: false, piece_bytes, quoted: true };
     let first = pieces.next(Vec::new())?.unwrap_or_default();
     let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(&first[..]);
     let names = rdr.headers().map_err(|e| anyhow::anyhow!(describe_csv_error(&e)))?.iter().map(|h| h.trim().to_string()).collect();
@@ -695,7 +700,8 @@ fn csv_pass<T: Send>(
         let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<u8>>();
         // One queue that every thread takes from: a piece goes to whichever thread is free, so
         // one slow piece does not hold up the others (a queue per thread, filled in turn, did).
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(threads);
+        // Each piece with whether it may hold a quote.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, bool)>(threads);
         // Shared by the threads and dropped with the last: sending fails once none is left.
         let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
         let mut workers = Vec::new();
@@ -706,8 +712,8 @@ fn csv_pass<T: Send>(
                 let mut state = make();
                 // The lock is held while waiting for the next piece, not while parsing it.
                 let next = || rx.lock().ok()?.recv().ok();
-                while let Some(piece) = next() {
-                    let n = if memchr::memchr(b'"', &piece).is_none() {
+                while let Some((piece, quoted)) = next() {
+                    let n = if !quoted || memchr::memchr(b'"', &piece).is_none() {
                         split_unquoted(&piece, width, |cells| feed(&mut state, cells))
                     } else {
                         split_quoted(&piece, width, |cells| feed(&mut state, cells))
@@ -725,7 +731,7 @@ fn csv_pass<T: Send>(
             let buf = back_rx.try_recv().unwrap_or_default();
             match pieces.next(buf) {
                 Ok(Some(piece)) => {
-                    if failed.load(std::sync::atomic::Ordering::Relaxed) || tx.send(piece).is_err() {
+                    if failed.load(std::sync::atomic::Ordering::Relaxed) || tx.send((piece, pieces.quoted)).is_err() {
                         break; // a thread failed; its error is reported below
                     }
                     progress(rows.load(std::sync::atomic::Ordering::Relaxed));
@@ -1215,12 +1221,13 @@ mod tests {
 
     #[test]
     fn records_are_cut_outside_quotes() {
-        assert_eq!(record_boundary(b"a,b\n1,2\n3,"), Some(8));
+        let cut = |buf: &[u8]| record_boundary(buf, memchr::memchr_iter(b'"', buf).count());
+        assert_eq!(cut(b"a,b\n1,2\n3,"), Some(8));
         // The last line break is inside a quoted field: cut before that record.
-        assert_eq!(record_boundary(b"a,b\n1,\"x\ny"), Some(4));
+        assert_eq!(cut(b"a,b\n1,\"x\ny"), Some(4));
         // Doubled quotes are an escaped quote, still inside the field.
-        assert_eq!(record_boundary(b"1,\"say \"\"hi\"\"\n\""), None);
-        assert_eq!(record_boundary(b"no break"), None);
+        assert_eq!(cut(b"1,\"say \"\"hi\"\"\n\""), None);
+        assert_eq!(cut(b"no break"), None);
     }
 
     #[test]

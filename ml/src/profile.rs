@@ -325,13 +325,18 @@ fn same_text(a: &str, b: &str) -> bool {
     }
 }
 
-/// `a < b` in text order (bytewise), decided by the first eight bytes when they differ (as
-/// timestamps of different days do) without a call to `memcmp`.
+/// `a < b` in text order (bytewise), decided by the first or second eight bytes when they differ
+/// (as timestamps of different days do) without a call to `memcmp`.
 #[inline]
 fn text_before(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() >= 8 && b.len() >= 8 {
-        let (x, y) = (u64::from_be_bytes(a[..8].try_into().expect("eight bytes")), u64::from_be_bytes(b[..8].try_into().expect("eight bytes")));
+    let word = |s: &[u8], i: usize| u64::from_be_bytes(s[i..i + 8].try_into().expect("eight bytes"));
+    // Word by word while both have one (the second tells apart timestamps of one month).
+    for i in [0, 8] {
+        if a.len() < i + 8 || b.len() < i + 8 {
+            break;
+        }
+        let (x, y) = (word(a, i), word(b, i));
         if x != y {
             return x < y;
         }
@@ -1800,7 +1805,7 @@ mod tests {
     #[test]
     fn quick_text_comparisons_agree_with_the_standard_library() {
         let texts: Vec<String> = ["", "a", "b", "ab", "alpha", "alphb", "epsilon", "epsilom", "12345678", "12345679", "123456789", "2024-01-01 00:00:00",
-            "2024-01-01 00:00:01", "2024-02-01", "2023-12-31T23:59:59", "sixteen bytes ok", "sixteen bytes ol", "seventeen bytes !", "é", "éa"]
+            "2024-01-01 00:00:01", "2024-01-02 00:00:00", "2024-01-0", "2024-01-01 00:0", "2024-02-01", "2023-12-31T23:59:59", "sixteen bytes ok", "sixteen bytes ol", "seventeen bytes !", "é", "éa"]
             .iter()
             .map(|s| s.to_string())
             .collect();
