@@ -224,14 +224,22 @@ async fn pending_metric_values_are_seen_by_every_reader() {
     assert!(tracking::metric_history(&t.pool, &team.outsider, &runs[1].1, "acc", 10, None).await.is_err());
 }
 
+/// A team editor's run "r" in a new experiment `experiment` of the team's project: the editor,
+/// the run, and the run's row id.
+async fn editor_run(t: &TestDb, experiment: &str) -> (trellis_core::Actor, tracking::Run, i64) {
+    let team = team(&t.pool).await;
+    let ada = team.editor.clone();
+    let exp = tracking::create_experiment(&t.pool, &ada, &format!("{}/{experiment}", team.project.slug), &[]).await.unwrap();
+    let run = tracking::create_run(&t.pool, &ada, &exp.to_string(), Some("r"), None, &[]).await.unwrap();
+    let run_id = sqlx::query_scalar("SELECT id FROM runs WHERE run_uuid = $1").bind(&run.run_uuid).fetch_one(&t.pool).await.unwrap();
+    (ada, run, run_id)
+}
+
 /// Values nobody reads are folded in the background soon after they are written.
 #[tokio::test]
 async fn metric_values_are_folded_in_the_background() {
     let t = TestDb::new().await;
-    let team = team(&t.pool).await;
-    let ada = team.editor.clone();
-    let exp = tracking::create_experiment(&t.pool, &ada, &format!("{}/quiet", team.project.slug), &[]).await.unwrap();
-    let run = tracking::create_run(&t.pool, &ada, &exp.to_string(), Some("r"), None, &[]).await.unwrap();
+    let (ada, run, _) = editor_run(&t, "quiet").await;
     let core = t.core();
     let metrics: Vec<Metric> = (0..50).map(|s| Metric { key: "loss".into(), value: s as f64, timestamp: s, step: s }).collect();
     tracking::log_batch(&core, &ada, &run.run_uuid, &metrics, &[], &[]).await.unwrap();
@@ -255,12 +263,8 @@ async fn metric_values_are_folded_in_the_background() {
 #[tokio::test]
 async fn a_key_logged_a_value_at_a_time_is_kept_in_a_few_chunks() {
     let t = TestDb::new().await;
-    let team = team(&t.pool).await;
-    let ada = team.editor.clone();
-    let exp = tracking::create_experiment(&t.pool, &ada, &format!("{}/slow", team.project.slug), &[]).await.unwrap();
-    let run = tracking::create_run(&t.pool, &ada, &exp.to_string(), Some("r"), None, &[]).await.unwrap();
+    let (ada, run, run_id) = editor_run(&t, "slow").await;
     let core = t.core();
-    let run_id: i64 = sqlx::query_scalar("SELECT id FROM runs WHERE run_uuid = $1").bind(&run.run_uuid).fetch_one(&t.pool).await.unwrap();
     let n = 2_500i64;
     // Out of order throughout: every other value counts down from the end, and every 100th
     // arrives late.
@@ -327,12 +331,8 @@ async fn a_key_logged_a_value_at_a_time_is_kept_in_a_few_chunks() {
 #[tokio::test]
 async fn clearing_a_run_while_its_values_are_folded() {
     let t = TestDb::new().await;
-    let team = team(&t.pool).await;
-    let ada = team.editor.clone();
-    let exp = tracking::create_experiment(&t.pool, &ada, &format!("{}/restart", team.project.slug), &[]).await.unwrap();
-    let run = tracking::create_run(&t.pool, &ada, &exp.to_string(), Some("r"), None, &[]).await.unwrap();
+    let (ada, run, run_id) = editor_run(&t, "restart").await;
     let core = t.core();
-    let run_id: i64 = sqlx::query_scalar("SELECT id FROM runs WHERE run_uuid = $1").bind(&run.run_uuid).fetch_one(&t.pool).await.unwrap();
     let mut tasks = Vec::new();
     for w in 0..4i64 {
         let (core, pool, ada, run_uuid) = (core.clone(), t.pool.clone(), ada.clone(), run.run_uuid.clone());

@@ -1380,8 +1380,10 @@ fn quantiles_of_parts_within(parts: &[Vec<f64>], ps: &[f64], lo: f64, hi: f64, m
     let at = |pos: f64| (pos.floor() as usize, pos.ceil() as usize);
     if lo == hi {
         // Every value is `lo`.
-        if let Some(i) = histogram.as_ref().and_then(|h| h.bin_of(lo)) {
-            histogram.as_mut().expect("a histogram").counts[i] += n as u64;
+        if let Some(h) = histogram {
+            if let Some(i) = h.bin_of(lo) {
+                h.counts[i] += n as u64;
+            }
         }
         return positions.iter().map(|_| lo).collect();
     }
