@@ -3,7 +3,7 @@
 //!
 //! Kept: which actor a token hash stands for, which (caller, endpoint) pairs may predict, and
 //! which (caller, run) pairs may log metrics (the run's id; whether the run is still active is
-//! checked by the write itself, see [`crate::metric_store::append_if_active`]).
+//! checked by the write itself, see [`crate::metric_store::append_packed_if_active`]).
 //! Only granted access is kept, for at most [`MAX_AGE`]. Anything that can take access away —
 //! revoking a token, changing or removing a membership, deleting an endpoint, disabling a user —
 //! makes the cache forget: at once in the process that made the change ([`access_changed`]),

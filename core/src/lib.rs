@@ -18,6 +18,7 @@ pub mod datasets;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod group_commit;
 pub mod jobs;
 pub mod jobs_builtin;
 pub mod logged_models;
@@ -30,6 +31,7 @@ pub mod parquet_files;
 pub mod projects;
 pub mod registry;
 pub mod run_cache;
+pub mod run_creation;
 pub mod search_filter;
 pub mod serving;
 pub mod storage;
@@ -63,10 +65,21 @@ pub struct Core {
     pub access: std::sync::Arc<access_cache::AccessCache>,
     /// Runs recently read, by revision (see [`run_cache`]).
     pub runs: std::sync::Arc<run_cache::RunCache>,
+    /// Combines concurrent run creations (see [`run_creation`]).
+    pub run_creator: run_creation::RunCreator,
 }
 
 impl Core {
     pub fn new(db: sqlx::PgPool, blobs: storage::Blobs) -> Self {
-        Self { db, blobs, metrics: metric_writer::MetricWriter::new(), public_url: None, serving: Default::default(), access: Default::default(), runs: Default::default() }
+        Self {
+            db,
+            blobs,
+            metrics: metric_writer::MetricWriter::new(),
+            public_url: None,
+            serving: Default::default(),
+            access: Default::default(),
+            runs: Default::default(),
+            run_creator: run_creation::RunCreator::new(),
+        }
     }
 }

@@ -1,5 +1,5 @@
-//! Where metric values live. A write appends one pending row per statement holding its values as
-//! arrays (`run_metric_pending`); folding moves a run's pending rows into its history, one chunk
+//! Where metric values live. A write appends a pending row per statement holding its values
+//! packed into bytes (`run_metric_pending`; one row per [`PACKED_ROW_BYTES`]); folding moves a run's pending rows into its history, one chunk
 //! per key with the values in history order (`run_metric_chunks`), and raises its latest value
 //! per key (`run_latest_metrics`) once per key. Writing costs one row however many values it
 //! holds; folding costs a row per key. Everything that reads a run's metrics folds first, so it
@@ -17,22 +17,25 @@ use crate::Result;
 /// Appends `metrics` to run `run_id`'s pending values (part of the caller's transaction). A run
 /// deleted meanwhile takes nothing.
 pub(crate) async fn append(conn: &mut sqlx::PgConnection, run_id: i64, metrics: &[Metric]) -> Result<()> {
-    insert_pending(conn, run_id, metrics, INSERT_PENDING).await.map(|_| ())
+    let rows = pack(metrics)?;
+    let rows: Vec<&[u8]> = rows.iter().map(Vec::as_slice).collect();
+    insert_packed(conn, run_id, &rows, INSERT_PENDING).await.map(|_| ())
 }
 
-/// [`append`] while the run is active; `false` when it is not (or gone), and nothing was written.
-pub(crate) async fn append_if_active(conn: &mut sqlx::PgConnection, run_id: i64, metrics: &[Metric]) -> Result<bool> {
-    insert_pending(conn, run_id, metrics, INSERT_PENDING_IF_ACTIVE).await
+/// Appends values packed into `rows` ([`pack`]) while the run is active; `false` when it is not
+/// (or gone), and nothing was written.
+pub(crate) async fn append_packed_if_active(conn: &mut sqlx::PgConnection, run_id: i64, rows: &[&[u8]]) -> Result<bool> {
+    insert_packed(conn, run_id, rows, INSERT_PENDING_IF_ACTIVE).await
 }
 
 macro_rules! insert_pending_sql {
     () => {
-        "INSERT INTO run_metric_pending (run_id, experiment_id, keys, vals, timestamps, steps)
-         SELECT id, experiment_id, $2, $3, $4, $5 FROM runs WHERE id = $1"
+        "INSERT INTO run_metric_pending (run_id, experiment_id, packed)
+         SELECT r.id, r.experiment_id, p FROM runs r, unnest($2::bytea[]) AS p WHERE r.id = $1"
     };
 }
 const INSERT_PENDING: &str = insert_pending_sql!();
-const INSERT_PENDING_IF_ACTIVE: &str = concat!(insert_pending_sql!(), " AND lifecycle_stage = 'active'");
+const INSERT_PENDING_IF_ACTIVE: &str = concat!(insert_pending_sql!(), " AND r.lifecycle_stage = 'active'");
 
 /// Metrics as the four arrays statements take them: keys, values, timestamps, steps.
 pub(crate) fn columns(metrics: &[Metric]) -> (Vec<&str>, Vec<f64>, Vec<i64>, Vec<i64>) {
@@ -44,21 +47,64 @@ pub(crate) fn columns(metrics: &[Metric]) -> (Vec<&str>, Vec<f64>, Vec<i64>, Vec
     )
 }
 
-async fn insert_pending(conn: &mut sqlx::PgConnection, run_id: i64, metrics: &[Metric], statement: &'static str) -> Result<bool> {
-    if metrics.is_empty() {
+/// Bytes of packed values in one pending row at most: a row this size stays in its table page
+/// (the table's `toast_tuple_target`), not out of line. Longer writes take several rows.
+pub const PACKED_ROW_BYTES: usize = 8_000;
+
+/// Bytes a value takes packed besides its key: the key's length, value, timestamp and step.
+const PACKED_VALUE_BYTES: usize = 1 + 3 * 8;
+
+/// Packs metric values as `run_metric_pending.packed` holds them (see its migration): per value
+/// the key's length in one byte, the key, then value, timestamp and step as 8 big-endian bytes
+/// each. Cut into rows of at most [`PACKED_ROW_BYTES`] (a longer single value would take a row of
+/// its own; keys are at most 250 bytes, so none is).
+pub fn pack(metrics: &[Metric]) -> Result<Vec<Vec<u8>>> {
+    let mut rows: Vec<Vec<u8>> = Vec::new();
+    let mut row: Vec<u8> = Vec::new();
+    for m in metrics {
+        let key_length = u8::try_from(m.key.len()).map_err(|_| crate::Error::bad_request(format!("metric name '{}' is too long", m.key)))?;
+        if !row.is_empty() && row.len() + PACKED_VALUE_BYTES + m.key.len() > PACKED_ROW_BYTES {
+            rows.push(std::mem::take(&mut row));
+        }
+        if row.is_empty() {
+            row.reserve(PACKED_ROW_BYTES.min(metrics.len() * (PACKED_VALUE_BYTES + m.key.len())));
+        }
+        row.push(key_length);
+        row.extend_from_slice(m.key.as_bytes());
+        row.extend_from_slice(&m.value.to_be_bytes());
+        row.extend_from_slice(&m.timestamp.to_be_bytes());
+        row.extend_from_slice(&m.step.to_be_bytes());
+    }
+    if !row.is_empty() {
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// Calls `value(key, point)` for each value [`pack`] put in `packed`, in order.
+pub fn unpack(packed: &[u8], mut value: impl FnMut(&str, Point)) -> Result<()> {
+    let broken = || crate::Error::Internal(anyhow::anyhow!("a pending row of metric values is not as packed"));
+    let mut rest = packed;
+    while let Some((&length, after)) = rest.split_first() {
+        let length = length as usize;
+        if after.len() < length + 24 {
+            return Err(broken());
+        }
+        let key = std::str::from_utf8(&after[..length]).map_err(|_| broken())?;
+        let number = |at: usize| -> [u8; 8] { after[length + at..length + at + 8].try_into().expect("eight bytes") };
+        let point = Point { value: f64::from_be_bytes(number(0)), timestamp: i64::from_be_bytes(number(8)), step: i64::from_be_bytes(number(16)) };
+        value(key, point);
+        rest = &after[length + 24..];
+    }
+    Ok(())
+}
+
+async fn insert_packed(conn: &mut sqlx::PgConnection, run_id: i64, rows: &[&[u8]], statement: &'static str) -> Result<bool> {
+    if rows.is_empty() {
         return Ok(true);
     }
-    let (keys, values, times, steps) = columns(metrics);
-    let written = sqlx::query(statement)
-        .bind(run_id)
-        .bind(&keys)
-        .bind(&values)
-        .bind(&times)
-        .bind(&steps)
-        .execute(conn)
-        .await?
-        .rows_affected();
-    Ok(written == 1)
+    let written = sqlx::query(statement).bind(run_id).bind(rows).execute(conn).await?.rows_affected();
+    Ok(written > 0)
 }
 
 /// Deletes every value of run `run_id`, pending and folded, and its latest values (part of the
@@ -90,8 +136,6 @@ pub async fn fold_experiments(db: &PgPool, experiment_ids: &[i64]) -> Result<()>
     fold(db, &PENDING_OF_EXPERIMENTS, experiment_ids).await
 }
 
-type PendingRow = (i64, Vec<String>, Vec<f64>, Vec<i64>, Vec<i64>);
-
 /// Values per chunk at most: a page of history reads a few chunks, not the whole fold.
 pub const CHUNK_VALUES: usize = 8_192;
 
@@ -115,22 +159,27 @@ async fn fold(db: &PgPool, pending_runs: &str, ids: &[i64]) -> Result<()> {
         .bind(&runs)
         .fetch_all(&mut *tx)
         .await?;
-    let rows: Vec<PendingRow> = sqlx::query_as(
-        "DELETE FROM run_metric_pending WHERE run_id = ANY($1) RETURNING run_id, keys, vals, timestamps, steps",
-    )
-    .bind(&runs)
-    .fetch_all(&mut *tx)
-    .await?;
+    let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as("DELETE FROM run_metric_pending WHERE run_id = ANY($1) RETURNING run_id, packed")
+        .bind(&runs)
+        .fetch_all(&mut *tx)
+        .await?;
     if rows.is_empty() {
         return Ok(());
     }
-    let mut groups: HashMap<(i64, String), Vec<Point>> = HashMap::new();
-    for (run_id, keys, values, timestamps, steps) in rows {
-        for (key, point) in keys.into_iter().zip(points_of(values, timestamps, steps)) {
-            groups.entry((run_id, key)).or_default().push(point);
-        }
+    // Per run and key; a key's name is copied once per fold, not once per value.
+    let mut by_run: HashMap<i64, HashMap<String, Vec<Point>>> = HashMap::new();
+    for (run_id, packed) in &rows {
+        let keys = by_run.entry(*run_id).or_default();
+        unpack(packed, |key, point| match keys.get_mut(key) {
+            Some(points) => points.push(point),
+            None => {
+                keys.insert(key.to_string(), vec![point]);
+            }
+        })?;
     }
-    let mut groups: Vec<((i64, String), Vec<Point>)> = groups.into_iter().collect();
+    drop(rows);
+    let mut groups: Vec<((i64, String), Vec<Point>)> =
+        by_run.into_iter().flat_map(|(run_id, keys)| keys.into_iter().map(move |(key, points)| ((run_id, key), points))).collect();
     groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     take_small_chunks(&mut tx, &mut groups).await?;
     let n = groups.len();

@@ -1,8 +1,9 @@
 //! Metric values of one run written together: while [`WRITES_PER_RUN`] writes to a run's history
-//! are under way, further values for that run wait and then go in one statement (group commit).
-//! Concurrent loggers to a run then share statements instead of making one each. Each caller is
-//! answered only once its own values are committed; when a combined statement fails, each
-//! waiting request is written alone so that it gets its own answer.
+//! are under way, further values for that run wait and then go in one statement (group commit,
+//! see [`crate::group_commit`]). Concurrent loggers to a run then share statements instead of
+//! making one each. Each caller is answered only once its own values are committed; when a
+//! combined statement fails, each waiting request is written alone so that it gets its own
+//! answer.
 //!
 //! Values are written pending ([`crate::metric_store`]); the writer folds a run's pending values
 //! into its history once they add up to [`FOLD_VALUES`], and a background task folds the rest
@@ -13,11 +14,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use sqlx::PgPool;
-use tokio::sync::oneshot;
 
+use crate::group_commit::{GroupCommit, Waiting};
 use crate::metric_store;
-use crate::tracking::Metric;
 use crate::Result;
 
 /// Values combined into one statement at most (further requests wait for the next one).
@@ -34,21 +35,22 @@ const FOLD_AFTER: Duration = Duration::from_millis(500);
 /// commit's flush overlap the next statement.
 const WRITES_PER_RUN: usize = 3;
 
-type Waiting = (Vec<Metric>, oneshot::Sender<Result<bool>>);
+/// A request's values packed into pending rows ([`metric_store::pack`]) and how many values
+/// they hold.
+type Packed = (Vec<Vec<u8>>, usize);
 
-/// A run being written: the requests waiting, and how many writes are under way.
-#[derive(Debug, Default)]
-struct RunWrites {
-    waiting: Vec<Waiting>,
-    writing: usize,
+/// Writes to runs' histories, combined per run, and the runs with values not yet folded. Cheap
+/// to clone (shared).
+#[derive(Clone, Debug)]
+pub struct MetricWriter {
+    writes: GroupCommit<i64, Packed>,
+    unfolded: Arc<Mutex<Unfolded>>,
 }
 
-/// The runs being written and the requests waiting for each, and the runs with values not yet
-/// folded. Cheap to clone (shared).
-#[derive(Clone, Debug, Default)]
-pub struct MetricWriter {
-    runs: Arc<Mutex<HashMap<i64, RunWrites>>>,
-    unfolded: Arc<Mutex<Unfolded>>,
+impl Default for MetricWriter {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -61,69 +63,44 @@ struct Unfolded {
 
 impl MetricWriter {
     pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Appends `metrics` to run `run_id`'s history while the run is active; returns once they are
-    /// committed, with `false` when the run was not active (or gone) and nothing was written.
-    /// The caller has checked that it may write to the run, and the values.
-    pub async fn write(&self, db: &PgPool, run_id: i64, metrics: Vec<Metric>) -> Result<bool> {
-        let (done, answer) = oneshot::channel();
-        let start = {
-            let mut runs = self.runs.lock().expect("metric writer lock");
-            let run = runs.entry(run_id).or_default();
-            run.waiting.push((metrics, done));
-            // Else the writes under way take these values next.
-            let start = run.writing < WRITES_PER_RUN;
-            run.writing += start as usize;
-            start
-        };
-        if start {
-            // On its own task, so that a caller who goes away does not strand the others.
-            tokio::spawn(self.clone().drain(db.clone(), run_id));
-        }
-        answer.await.unwrap_or_else(|_| Err(crate::Error::Internal(anyhow::anyhow!("the metric writer stopped"))))
-    }
-
-    /// Writes run `run_id`'s waiting values, a statement at a time, until none wait (one of the
-    /// run's writes under way).
-    async fn drain(self, db: PgPool, run_id: i64) {
-        loop {
-            let batch = {
-                let mut runs = self.runs.lock().expect("metric writer lock");
-                let Some(run) = runs.get_mut(&run_id) else { return };
-                if run.waiting.is_empty() {
-                    run.writing -= 1;
-                    if run.writing == 0 {
-                        runs.remove(&run_id);
+        let unfolded: Arc<Mutex<Unfolded>> = Default::default();
+        let folds = unfolded.clone();
+        let writes = GroupCommit::new(
+            WRITES_PER_RUN,
+            MAX_COMBINED_VALUES,
+            |(_, values): &Packed| *values,
+            Arc::new(move |db: PgPool, run_id: i64, batch: Vec<Waiting<Packed>>| {
+                let folds = folds.clone();
+                async move {
+                    let values = Self::write_batch(&db, run_id, batch).await;
+                    if values > 0 {
+                        Self::note_written(&folds, &db, run_id, values);
                     }
-                    return;
                 }
-                let waiting = &mut run.waiting;
-                let mut values = 0;
-                let take = waiting
-                    .iter()
-                    .take_while(|(m, _)| {
-                        values += m.len();
-                        values <= MAX_COMBINED_VALUES
-                    })
-                    .count()
-                    .max(1);
-                waiting.drain(..take).collect::<Vec<_>>()
-            };
-            let values = Self::write_batch(&db, run_id, batch).await;
-            if values > 0 {
-                self.wrote(&db, run_id, values);
-            }
-        }
+                .boxed()
+            }),
+        );
+        Self { writes, unfolded }
+    }
+
+    /// Appends `values` metric values, packed into `rows` ([`metric_store::pack`]), to run
+    /// `run_id`'s history while the run is active; returns once they are committed, with `false`
+    /// when the run was not active (or gone) and nothing was written. The caller has checked
+    /// that it may write to the run, and the values.
+    pub async fn write(&self, db: &PgPool, run_id: i64, rows: Vec<Vec<u8>>, values: usize) -> Result<bool> {
+        self.writes.submit(db, run_id, (rows, values)).await
     }
 
     /// Notes `values` more unfolded values of a run (written and committed): starts folding them
     /// when there are enough, else leaves them to the background task (started when it is not
     /// running).
     pub fn wrote(&self, db: &PgPool, run_id: i64, values: usize) {
+        Self::note_written(&self.unfolded, db, run_id, values)
+    }
+
+    fn note_written(unfolded: &Arc<Mutex<Unfolded>>, db: &PgPool, run_id: i64, values: usize) {
         let (fold_now, start) = {
-            let mut unfolded = self.unfolded.lock().expect("metric writer lock");
+            let mut unfolded = unfolded.lock().expect("metric writer lock");
             let entry = unfolded.runs.entry(run_id).or_insert((Instant::now(), 0));
             entry.1 += values;
             let fold_now = entry.1 >= FOLD_VALUES;
@@ -144,17 +121,17 @@ impl MetricWriter {
             });
         }
         if start {
-            tokio::spawn(self.clone().fold_in_background(db.clone()));
+            tokio::spawn(Self::fold_in_background(unfolded.clone(), db.clone()));
         }
     }
 
     /// Folds, a few times a second, the runs whose values have waited [`FOLD_AFTER`]; stops
     /// when none are left.
-    async fn fold_in_background(self, db: PgPool) {
+    async fn fold_in_background(unfolded: Arc<Mutex<Unfolded>>, db: PgPool) {
         loop {
             tokio::time::sleep(FOLD_AFTER / 4).await;
             let due: Vec<i64> = {
-                let mut unfolded = self.unfolded.lock().expect("metric writer lock");
+                let mut unfolded = unfolded.lock().expect("metric writer lock");
                 if unfolded.runs.is_empty() {
                     unfolded.folding = false;
                     return;
@@ -174,30 +151,32 @@ impl MetricWriter {
     }
 
     /// Writes a batch of waiting requests and answers them; returns how many values it wrote.
-    async fn write_batch(db: &PgPool, run_id: i64, batch: Vec<Waiting>) -> usize {
+    async fn write_batch(db: &PgPool, run_id: i64, batch: Vec<Waiting<Packed>>) -> usize {
         if batch.len() > 1 {
-            let all: Vec<Metric> = batch.iter().flat_map(|(m, _)| m.iter().cloned()).collect();
+            let all: Vec<&[u8]> = batch.iter().flat_map(|w| w.item.0.iter().map(Vec::as_slice)).collect();
             if let Ok(written) = Self::insert(db, run_id, &all).await {
-                for (_, done) in batch {
-                    let _ = done.send(Ok(written));
+                let values = batch.iter().map(|w| w.item.1).sum();
+                for w in batch {
+                    let _ = w.done.send(Ok(written));
                 }
-                return if written { all.len() } else { 0 };
+                return if written { values } else { 0 };
             }
         }
         // Alone (or again alone, after the combined statement failed): each gets its own answer.
         let mut written = 0;
-        for (metrics, done) in batch {
-            let result = Self::insert(db, run_id, &metrics).await;
+        for Waiting { item: (rows, values), done } in batch {
+            let rows: Vec<&[u8]> = rows.iter().map(Vec::as_slice).collect();
+            let result = Self::insert(db, run_id, &rows).await;
             if let Ok(true) = result {
-                written += metrics.len();
+                written += values;
             }
             let _ = done.send(result);
         }
         written
     }
 
-    async fn insert(db: &PgPool, run_id: i64, metrics: &[Metric]) -> Result<bool> {
+    async fn insert(db: &PgPool, run_id: i64, rows: &[&[u8]]) -> Result<bool> {
         let mut conn = db.acquire().await?;
-        metric_store::append_if_active(&mut conn, run_id, metrics).await
+        metric_store::append_packed_if_active(&mut conn, run_id, rows).await
     }
 }

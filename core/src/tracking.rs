@@ -518,28 +518,9 @@ pub(crate) fn check_active(r: &RunRef, run_id: &str) -> Result<()> {
     Ok(())
 }
 
-/// [`create_run`]'s one statement: the checked experiment, the run, its tags, the audit row.
-static CREATE_RUN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    format!(
-        "WITH e AS (
-            SELECT e.id, e.project_id, e.name FROM experiments e
-             WHERE e.id = $2 AND e.lifecycle_stage = 'active' AND ($12::bigint IS NULL OR e.project_id = $12)
-               AND ($13 OR EXISTS (SELECT 1 FROM project_members m WHERE m.project_id = e.project_id AND m.user_id = $4 AND m.role = ANY($14)))
-         ), run AS (
-            INSERT INTO runs (run_uuid, experiment_id, name, user_id, user_name, start_time)
-            SELECT $1, e.id, $3, $4, $5, $6 FROM e RETURNING id
-         ), tags AS (
-            INSERT INTO run_tags (run_id, key, value) SELECT run.id, k, v FROM run, UNNEST($7::text[], $8::text[]) AS t(k, v)
-         )
-         {} SELECT $4, $9, $10, e.project_id, 'run.create', 'run', $1, jsonb_build_object('experiment', e.name), $11 FROM e, run
-         RETURNING project_id",
-        audit::INSERT_INTO
-    )
-});
-
 /// Starts a run in an experiment (editors).
 pub async fn create_run(
-    db: &PgPool,
+    core: &crate::Core,
     actor: &Actor,
     experiment_id: &str,
     name: Option<&str>,
@@ -561,39 +542,29 @@ pub async fn create_run(
     }
     check_tags(&all_tags)?;
     let start_time = start_time.unwrap_or_else(now_ms);
-    let (tag_keys, tag_values): (Vec<&str>, Vec<&str>) = last_per_key(&all_tags).into_iter().unzip();
+    let mut tags: Vec<(String, String)> = last_per_key(&all_tags).into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    tags.sort();
     // The check that the experiment is active and the caller may write to it, the run, its tags
-    // and the audit row in one statement (one round trip, atomic as a whole). The check is
-    // `projects::decide`'s rule; when it fails nothing is written, and the full lookup says why.
-    let roles = projects::roles_allowing(Access::Write);
-    let created: Option<i64> = sqlx::query_scalar(&CREATE_RUN)
-        .bind(&uuid)
-        .bind(n)
-        .bind(&run_name)
-        .bind(actor.user_id)
-        .bind(&user_name)
-        .bind(start_time)
-        .bind(&tag_keys)
-        .bind(&tag_values)
-        .bind(&actor.email)
-        .bind(actor.token.map(|t| t.token_id))
-        .bind(&actor.ip)
-        .bind(actor.token_project())
-        .bind(actor.is_instance_admin)
-        .bind(&roles)
-        .fetch_optional(db)
-        .await?;
-    if created.is_none() {
+    // and the audit row in one statement, shared with concurrent creations (atomic for each
+    // run). When the check fails nothing is written, and the full lookup says why.
+    let new_run = crate::run_creation::NewRun {
+        uuid: uuid.clone(),
+        experiment_id: n,
+        name: run_name.clone(),
+        user_name: user_name.clone(),
+        start_time,
+        tags: tags.clone(),
+        actor: actor.clone(),
+    };
+    if !core.run_creator.create(&core.db, new_run).await? {
         // Missing, closed to the caller, or not active; or its access changed meanwhile.
-        let e = experiment_ref(db, actor, experiment_id, Access::Write).await?;
+        let e = experiment_ref(&core.db, actor, experiment_id, Access::Write).await?;
         if e.lifecycle_stage != "active" {
             return Err(Error::bad_request(format!("The experiment {experiment_id} must be in the 'active' state.")));
         }
         return Err(Error::conflict(format!("The experiment {experiment_id} changed while the run was created; try again.")));
     }
     // The new run as stored (no need to read it back): running, active, with its tags.
-    let mut tags: Vec<(String, String)> = last_per_key(&all_tags).into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    tags.sort();
     Ok(Run {
         run_uuid: uuid,
         experiment_id: n,
@@ -930,7 +901,7 @@ pub async fn log_batch(
 /// gives the reason for a refusal.
 async fn log_metrics(core: &crate::Core, actor: &Actor, run_id: &str, metrics: &[Metric]) -> Result<()> {
     if let Some(id) = core.access.writable_run(actor, run_id) {
-        if core.metrics.write(&core.db, id, metrics.to_vec()).await? {
+        if core.metrics.write(&core.db, id, metric_store::pack(metrics)?, metrics.len()).await? {
             return Ok(());
         }
     }
@@ -938,7 +909,7 @@ async fn log_metrics(core: &crate::Core, actor: &Actor, run_id: &str, metrics: &
     let r = run_ref(&core.db, actor, run_id, Access::Write).await?;
     check_active(&r, run_id)?;
     core.access.remember_writable_run(epoch, actor, run_id, r.id);
-    if core.metrics.write(&core.db, r.id, metrics.to_vec()).await? {
+    if core.metrics.write(&core.db, r.id, metric_store::pack(metrics)?, metrics.len()).await? {
         Ok(())
     } else {
         // Deleted between the check and the write.

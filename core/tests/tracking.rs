@@ -10,7 +10,7 @@ async fn long_metric_histories_are_bucketed_for_charts_keeping_spikes() {
     let (_, ada) = user(&t.pool, "ada@example.org", false).await;
     let p = project(&t.pool, &ada, "Churn").await;
     let exp = tracking::create_experiment(&t.pool, &ada, &format!("{}/curves", p.slug), &[]).await.unwrap();
-    let run = tracking::create_run(&t.pool, &ada, &exp.to_string(), Some("long"), None, &[]).await.unwrap();
+    let run = tracking::create_run(&t.core(), &ada, &exp.to_string(), Some("long"), None, &[]).await.unwrap();
     let n = 30_000i64;
     for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
         let metrics: Vec<Metric> = chunk
@@ -54,7 +54,7 @@ async fn long_metric_histories_are_bucketed_for_charts_keeping_spikes() {
     assert_eq!(by_time.first().unwrap().0, 0.0);
     assert!((by_time.last().unwrap().0 - (n - 1) as f64 * 0.01).abs() < 1e-9);
     // A short history comes as logged; outsiders see nothing.
-    let short = tracking::create_run(&t.pool, &ada, &exp.to_string(), Some("short"), None, &[]).await.unwrap();
+    let short = tracking::create_run(&t.core(), &ada, &exp.to_string(), Some("short"), None, &[]).await.unwrap();
     let few: Vec<Metric> = (0..5).map(|i| Metric { key: "acc".into(), value: i as f64, timestamp: 1, step: i }).collect();
     tracking::log_batch(&t.core(), &ada, &short.run_uuid, &few, &[], &[]).await.unwrap();
     let got = tracking::metric_chart_points(&t.pool, &ada, &short.run_uuid, "acc", false).await.unwrap();
@@ -70,7 +70,7 @@ async fn metric_history_pages_by_cursor_without_losing_or_repeating_rows() {
     let (_, ada) = user(&t.pool, "ada@example.org", false).await;
     let p = project(&t.pool, &ada, "Churn").await;
     let exp = tracking::create_experiment(&t.pool, &ada, &format!("{}/pages", p.slug), &[]).await.unwrap();
-    let run = tracking::create_run(&t.pool, &ada, &exp.to_string(), Some("r"), None, &[]).await.unwrap();
+    let run = tracking::create_run(&t.core(), &ada, &exp.to_string(), Some("r"), None, &[]).await.unwrap();
     let mut logged = Vec::new();
     for step in 0..6i64 {
         let copies = if step == 2 { 7 } else { 1 };
@@ -110,7 +110,7 @@ async fn metric_histories_folded_in_pieces_read_back_in_history_order() {
     let team = team(&t.pool).await;
     let ada = team.editor.clone();
     let exp = tracking::create_experiment(&t.pool, &ada, &format!("{}/folds", team.project.slug), &[]).await.unwrap();
-    let run = tracking::create_run(&t.pool, &ada, &exp.to_string(), Some("r"), None, &[]).await.unwrap();
+    let run = tracking::create_run(&t.core(), &ada, &exp.to_string(), Some("r"), None, &[]).await.unwrap();
     let core = t.core();
     let m = |key: &str, step: i64, timestamp: i64, value: f64| Metric { key: key.into(), value, timestamp, step };
     let writes: Vec<Vec<Metric>> = vec![
@@ -185,11 +185,12 @@ async fn pending_metric_values_are_seen_by_every_reader() {
     let e = exp.to_string();
     let mut runs = Vec::new();
     for (name, acc) in [("low", 0.2), ("high", 0.9), ("mid", 0.6)] {
-        let run = tracking::create_run(&t.pool, &ada, &e, Some(name), None, &[]).await.unwrap();
+        let run = tracking::create_run(&t.core(), &ada, &e, Some(name), None, &[]).await.unwrap();
         // Written as the writer writes them, and left pending (nothing here folds).
         sqlx::query(
-            "INSERT INTO run_metric_pending (run_id, experiment_id, keys, vals, timestamps, steps)
-             SELECT id, experiment_id, ARRAY['acc', 'acc'], ARRAY[0.1, $2], ARRAY[5, 6]::int8[], ARRAY[0, 1]::int8[] FROM runs WHERE run_uuid = $1",
+            "INSERT INTO run_metric_pending (run_id, experiment_id, packed)
+             SELECT id, experiment_id, metric_values_packed(ARRAY['acc', 'acc'], ARRAY[0.1, $2], ARRAY[5, 6]::int8[], ARRAY[0, 1]::int8[])
+               FROM runs WHERE run_uuid = $1",
         )
         .bind(&run.run_uuid)
         .bind(acc)
@@ -209,8 +210,8 @@ async fn pending_metric_values_are_seen_by_every_reader() {
     assert_eq!(tracking::experiment_keys(&t.pool, &team.viewer, &e).await.unwrap().0, ["acc"]);
     // A second batch, pending again, moves the latest value.
     sqlx::query(
-        "INSERT INTO run_metric_pending (run_id, experiment_id, keys, vals, timestamps, steps)
-         SELECT id, experiment_id, ARRAY['acc'], ARRAY[0.05], ARRAY[7]::int8[], ARRAY[2]::int8[] FROM runs WHERE run_uuid = $1",
+        "INSERT INTO run_metric_pending (run_id, experiment_id, packed)
+         SELECT id, experiment_id, metric_values_packed(ARRAY['acc'], ARRAY[0.05], ARRAY[7]::int8[], ARRAY[2]::int8[]) FROM runs WHERE run_uuid = $1",
     )
     .bind(&runs[1].1)
     .execute(&t.pool)
@@ -230,9 +231,98 @@ async fn editor_run(t: &TestDb, experiment: &str) -> (trellis_core::Actor, track
     let team = team(&t.pool).await;
     let ada = team.editor.clone();
     let exp = tracking::create_experiment(&t.pool, &ada, &format!("{}/{experiment}", team.project.slug), &[]).await.unwrap();
-    let run = tracking::create_run(&t.pool, &ada, &exp.to_string(), Some("r"), None, &[]).await.unwrap();
+    let run = tracking::create_run(&t.core(), &ada, &exp.to_string(), Some("r"), None, &[]).await.unwrap();
     let run_id = sqlx::query_scalar("SELECT id FROM runs WHERE run_uuid = $1").bind(&run.run_uuid).fetch_one(&t.pool).await.unwrap();
     (ada, run, run_id)
+}
+
+/// Pending values packed by the server read back the same in the database (the inspection view's
+/// unpacking, special numbers included), the database packs values byte for byte as the server
+/// does, and a long write is cut into rows that stay in the table's pages (nothing out of line).
+#[tokio::test]
+async fn packed_metric_values_read_the_same_in_the_database_and_the_server() {
+    use trellis_core::metric_store;
+    let t = TestDb::new().await;
+    let (_, _, run_id) = editor_run(&t, "packed").await;
+    let numbers = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 5e-324, -2.2250738585072014e-308, f64::MAX, 0.1, -123.456];
+    let metrics: Vec<Metric> = (0..1000usize)
+        .map(|i| Metric {
+            key: if i % 3 == 0 { "k".repeat(250) } else { format!("é/{i}") },
+            value: numbers[i % numbers.len()],
+            timestamp: i as i64 - 500,
+            step: [i64::MIN, i64::MAX, i as i64][i % 3],
+        })
+        .collect();
+    let rows = metric_store::pack(&metrics).unwrap();
+    assert!(rows.len() > 1, "{} rows", rows.len());
+    assert!(rows.iter().all(|r| r.len() <= metric_store::PACKED_ROW_BYTES));
+    sqlx::query("INSERT INTO run_metric_pending (run_id, experiment_id, packed) SELECT id, experiment_id, p FROM runs, unnest($2::bytea[]) p WHERE id = $1")
+        .bind(run_id)
+        .bind(&rows)
+        .execute(&t.pool)
+        .await
+        .unwrap();
+    let toasted: i64 = sqlx::query_scalar("SELECT pg_relation_size(reltoastrelid) FROM pg_class WHERE relname = 'run_metric_pending'").fetch_one(&t.pool).await.unwrap();
+    assert_eq!(toasted, 0, "pending rows went out of line");
+    let show = |key: &str, value: f64, timestamp: i64, step: i64| format!("{key} {:x} {timestamp} {step}", if value.is_nan() { f64::NAN.to_bits() } else { value.to_bits() });
+    let expected: Vec<String> = metrics.iter().map(|m| show(&m.key, m.value, m.timestamp, m.step)).collect();
+    let in_database: Vec<(String, f64, i64, i64)> = sqlx::query_as(
+        "SELECT u.key, u.value, u.timestamp, u.step FROM run_metric_pending p, metric_values_unpacked(p.packed) WITH ORDINALITY AS u
+          WHERE p.run_id = $1 ORDER BY p.id, u.ordinality",
+    )
+    .bind(run_id)
+    .fetch_all(&t.pool)
+    .await
+    .unwrap();
+    assert_eq!(in_database.iter().map(|(k, v, t, s)| show(k, *v, *t, *s)).collect::<Vec<_>>(), expected);
+    let (keys, values, timestamps, steps): (Vec<&str>, Vec<f64>, Vec<i64>, Vec<i64>) =
+        (metrics.iter().map(|m| m.key.as_str()).collect(), metrics.iter().map(|m| m.value).collect(), metrics.iter().map(|m| m.timestamp).collect(), metrics.iter().map(|m| m.step).collect());
+    let packed_there: Vec<u8> = sqlx::query_scalar("SELECT metric_values_packed($1, $2, $3, $4)")
+        .bind(&keys)
+        .bind(&values)
+        .bind(&timestamps)
+        .bind(&steps)
+        .fetch_one(&t.pool)
+        .await
+        .unwrap();
+    assert_eq!(packed_there, rows.concat());
+    let mut unpacked = Vec::new();
+    metric_store::unpack(&packed_there, |key, p| unpacked.push(show(key, p.value, p.timestamp, p.step))).unwrap();
+    assert_eq!(unpacked, expected);
+    assert!(metric_store::unpack(&packed_there[..packed_there.len() - 1], |_, _| {}).is_err(), "a cut value is refused");
+}
+
+/// Audit rows and runs keep who made them, and where, as a record (no foreign key): deleting a
+/// user or a project by hand clears those references, as `ON DELETE SET NULL` did, and keeps the
+/// rows.
+#[tokio::test]
+async fn deleting_a_user_or_project_by_hand_clears_references_to_it() {
+    let t = TestDb::new().await;
+    let (ada, run, run_id) = editor_run(&t, "who").await;
+    let user = ada.user_id.unwrap();
+    let project: i64 = sqlx::query_scalar("SELECT e.project_id FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE r.id = $1")
+        .bind(run_id)
+        .fetch_one(&t.pool)
+        .await
+        .unwrap();
+    let audit_rows = |column: &'static str, id: i64| {
+        let pool = t.pool.clone();
+        async move { sqlx::query_scalar::<_, i64>(&format!("SELECT count(*) FROM audit_log WHERE {column} = $1")).bind(id).fetch_one(&pool).await.unwrap() }
+    };
+    assert!(audit_rows("user_id", user).await > 0);
+    sqlx::query("DELETE FROM users WHERE id = $1").bind(user).execute(&t.pool).await.unwrap();
+    assert_eq!(audit_rows("user_id", user).await, 0);
+    let creator: Option<i64> = sqlx::query_scalar("SELECT user_id FROM runs WHERE id = $1").bind(run_id).fetch_one(&t.pool).await.unwrap();
+    assert_eq!(creator, None);
+    assert!(audit_rows("project_id", project).await > 0);
+    sqlx::query("DELETE FROM projects WHERE id = $1").bind(project).execute(&t.pool).await.unwrap();
+    assert_eq!(audit_rows("project_id", project).await, 0);
+    let kept: (Option<i64>, Option<i64>, String) = sqlx::query_as("SELECT user_id, project_id, user_email FROM audit_log WHERE action = 'run.create' AND target_id = $1")
+        .bind(&run.run_uuid)
+        .fetch_one(&t.pool)
+        .await
+        .unwrap();
+    assert_eq!(kept, (None, None, ada.email.clone()), "the audit row stays, with who did it");
 }
 
 /// Values nobody reads are folded in the background soon after they are written.
@@ -378,7 +468,7 @@ async fn a_remembered_right_to_log_metrics_yields_to_changes() {
     let t = TestDb::new().await;
     let team = team(&t.pool).await;
     let exp = tracking::create_experiment(&t.pool, &team.editor, &format!("{}/again", team.project.slug), &[]).await.unwrap();
-    let run = tracking::create_run(&t.pool, &team.editor, &exp.to_string(), Some("r"), None, &[]).await.unwrap();
+    let run = tracking::create_run(&t.core(), &team.editor, &exp.to_string(), Some("r"), None, &[]).await.unwrap();
     let core = t.core();
     let one = |step: i64| [Metric { key: "loss".into(), value: step as f64, timestamp: step, step }];
     let logged = || async {
@@ -414,10 +504,10 @@ async fn selected_runs_are_deleted_and_restored_together() {
     let other = tracking::create_experiment(&t.pool, &team.editor, &format!("{}/other", team.project.slug), &[]).await.unwrap();
     let mut ids = Vec::new();
     for i in 0..4 {
-        let run = tracking::create_run(&t.pool, &team.editor, &exp.to_string(), Some(&format!("r{i}")), None, &[]).await.unwrap();
+        let run = tracking::create_run(&t.core(), &team.editor, &exp.to_string(), Some(&format!("r{i}")), None, &[]).await.unwrap();
         ids.push(run.run_uuid);
     }
-    let elsewhere = tracking::create_run(&t.pool, &team.editor, &other.to_string(), Some("x"), None, &[]).await.unwrap().run_uuid;
+    let elsewhere = tracking::create_run(&t.core(), &team.editor, &other.to_string(), Some("x"), None, &[]).await.unwrap().run_uuid;
     let count = |view| {
         let (pool, editor, e) = (t.pool.clone(), team.editor.clone(), exp.to_string());
         async move { tracking::count_runs(&pool, &editor, &[e], "", view).await.unwrap() }
@@ -450,7 +540,7 @@ async fn concurrent_metric_writes_to_one_run_all_land_and_keep_the_latest() {
     let team = team(&t.pool).await;
     let (ada, p) = (team.editor.clone(), team.project.clone());
     let exp = tracking::create_experiment(&t.pool, &ada, &format!("{}/busy", p.slug), &[]).await.unwrap();
-    let run = tracking::create_run(&t.pool, &ada, &exp.to_string(), Some("busy"), None, &[]).await.unwrap();
+    let run = tracking::create_run(&t.core(), &ada, &exp.to_string(), Some("busy"), None, &[]).await.unwrap();
     let core = t.core();
     let writers = 24i64;
     let mut tasks = Vec::new();
@@ -538,8 +628,8 @@ async fn searched_runs_show_every_change_to_them() {
     let (_, ada) = user(&t.pool, "ada@example.org", false).await;
     let p = project(&t.pool, &ada, "Churn").await;
     let exp = tracking::create_experiment(&t.pool, &ada, &format!("{}/cached", p.slug), &[]).await.unwrap().to_string();
-    let run = tracking::create_run(&t.pool, &ada, &exp, Some("first"), None, &[]).await.unwrap();
-    let other = tracking::create_run(&t.pool, &ada, &exp, Some("other"), None, &[]).await.unwrap();
+    let run = tracking::create_run(&t.core(), &ada, &exp, Some("first"), None, &[]).await.unwrap();
+    let other = tracking::create_run(&t.core(), &ada, &exp, Some("other"), None, &[]).await.unwrap();
     let search = |view: ViewType| search_one(&core, &ada, &exp, &run.run_uuid, view);
     let searched = |view: ViewType| async move { search(view).await.expect("the run is found") };
     let first = searched(ViewType::ActiveOnly).await;
@@ -615,33 +705,81 @@ async fn runs_are_created_by_those_who_may_write_in_active_experiments() {
     let other = project(&t.pool, &team.editor, "Elsewhere").await;
     let runs = || async { sqlx::query_scalar::<_, i64>("SELECT count(*) FROM runs").fetch_one(&t.pool).await.unwrap() };
 
-    let run = tracking::create_run(&t.pool, &team.editor, &exp, Some("first"), Some(5), &[("k".into(), "v".into())]).await.unwrap();
+    let run = tracking::create_run(&t.core(), &team.editor, &exp, Some("first"), Some(5), &[("k".into(), "v".into())]).await.unwrap();
     assert_eq!((run.name.as_str(), run.start_time, run.status.as_str()), ("first", 5, "RUNNING"));
     let stored = tracking::get_run(&t.pool, &team.viewer, &run.run_uuid).await.unwrap();
     assert_eq!(stored.tags, vec![("k".to_string(), "v".to_string()), ("mlflow.runName".to_string(), "first".to_string())]);
     let audit: (String, serde_json::Value, Option<i64>) =
         sqlx::query_as("SELECT target_id, details, project_id FROM audit_log WHERE action = 'run.create'").fetch_one(&t.pool).await.unwrap();
     assert_eq!(audit, (run.run_uuid.clone(), serde_json::json!({ "experiment": "trials" }), Some(team.project.id)));
-    assert!(tracking::create_run(&t.pool, &team.root, &exp, Some("by root"), None, &[]).await.is_ok(), "instance admins may");
+    assert!(tracking::create_run(&t.core(), &team.root, &exp, Some("by root"), None, &[]).await.is_ok(), "instance admins may");
 
     let before = runs().await;
-    let refused = tracking::create_run(&t.pool, &team.viewer, &exp, None, None, &[]).await;
+    let refused = tracking::create_run(&t.core(), &team.viewer, &exp, None, None, &[]).await;
     assert!(matches!(refused, Err(Error::Forbidden(_))), "{refused:?}");
-    let refused = tracking::create_run(&t.pool, &team.outsider, &exp, None, None, &[]).await;
+    let refused = tracking::create_run(&t.core(), &team.outsider, &exp, None, None, &[]).await;
     assert!(matches!(refused, Err(Error::NotFound(_))), "{refused:?}");
-    let refused = tracking::create_run(&t.pool, &team.editor, "999999", None, None, &[]).await;
+    let refused = tracking::create_run(&t.core(), &team.editor, "999999", None, None, &[]).await;
     assert!(matches!(refused, Err(Error::NotFound(_))), "{refused:?}");
-    let refused = tracking::create_run(&t.pool, &team.editor, "x1", None, None, &[]).await;
+    let refused = tracking::create_run(&t.core(), &team.editor, "x1", None, None, &[]).await;
     assert!(matches!(refused, Err(Error::BadRequest(_))), "{refused:?}");
     let mut scoped = team.editor.clone();
     scoped.token = Some(TokenGrant { token_id: 1, project_id: Some(other.id), predict_only: false });
-    let refused = tracking::create_run(&t.pool, &scoped, &exp, None, None, &[]).await;
+    let refused = tracking::create_run(&t.core(), &scoped, &exp, None, None, &[]).await;
     assert!(matches!(refused, Err(Error::NotFound(_))), "a token of another project: {refused:?}");
     scoped.token = Some(TokenGrant { token_id: 1, project_id: None, predict_only: true });
-    let refused = tracking::create_run(&t.pool, &scoped, &exp, None, None, &[]).await;
+    let refused = tracking::create_run(&t.core(), &scoped, &exp, None, None, &[]).await;
     assert!(matches!(refused, Err(Error::Forbidden(_))), "a predict-only token: {refused:?}");
     tracking::update_experiment(&t.pool, &team.editor, &exp, None, Some("deleted")).await.unwrap();
-    let refused = tracking::create_run(&t.pool, &team.editor, &exp, None, None, &[]).await;
+    let refused = tracking::create_run(&t.core(), &team.editor, &exp, None, None, &[]).await;
     assert!(matches!(&refused, Err(Error::BadRequest(m)) if m.contains("active")), "{refused:?}");
     assert_eq!(runs().await, before, "nothing was written");
+}
+
+/// Runs created at the same time share statements: each creation still gets its own answer
+/// (refusals with their reasons, nothing written for them), and each created run its own tags
+/// and audit row.
+#[tokio::test]
+async fn concurrent_run_creations_share_statements_and_keep_their_own_answers() {
+    use trellis_core::Error;
+    let t = TestDb::new().await;
+    let team = team(&t.pool).await;
+    let exp = tracking::create_experiment(&t.pool, &team.editor, &format!("{}/sweep", team.project.slug), &[]).await.unwrap().to_string();
+    let closed = tracking::create_experiment(&t.pool, &team.editor, &format!("{}/closed", team.project.slug), &[]).await.unwrap().to_string();
+    tracking::update_experiment(&t.pool, &team.editor, &closed, None, Some("deleted")).await.unwrap();
+    let core = t.core();
+    let callers = [(&team.editor, &exp), (&team.viewer, &exp), (&team.outsider, &exp), (&team.editor, &closed), (&team.root, &exp)];
+    let creations = (0..40).map(|i| {
+        let (actor, experiment) = callers[i % callers.len()];
+        let core = &core;
+        async move {
+            let tags = [("trial".to_string(), i.to_string())];
+            (i, tracking::create_run(core, actor, experiment, Some(&format!("trial-{i}")), Some(i as i64), &tags).await)
+        }
+    });
+    let results = futures::future::join_all(creations).await;
+    let mut created = Vec::new();
+    for (i, result) in results {
+        match (i % callers.len(), result) {
+            (0 | 4, Ok(run)) => created.push((i, run)),
+            (1, Err(Error::Forbidden(_))) | (2, Err(Error::NotFound(_))) => {}
+            (3, Err(Error::BadRequest(m))) if m.contains("active") => {}
+            (_, other) => panic!("creation {i}: {other:?}"),
+        }
+    }
+    assert_eq!(created.len(), 16);
+    for (i, run) in &created {
+        let stored = tracking::get_run(&t.pool, &team.viewer, &run.run_uuid).await.unwrap();
+        assert_eq!((stored.name.clone(), stored.start_time), (format!("trial-{i}"), *i as i64));
+        assert_eq!(stored.tags, vec![("mlflow.runName".to_string(), format!("trial-{i}")), ("trial".to_string(), i.to_string())]);
+        let audit: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'run.create' AND target_id = $1")
+            .bind(&run.run_uuid)
+            .fetch_one(&t.pool)
+            .await
+            .unwrap();
+        assert_eq!(audit, 1, "creation {i}");
+    }
+    let (runs, transactions): (i64, i64) = sqlx::query_as("SELECT count(*), count(DISTINCT xmin::text) FROM runs").fetch_one(&t.pool).await.unwrap();
+    assert_eq!(runs, 16, "nothing written for the refused");
+    assert!(transactions < runs, "{runs} runs in {transactions} transactions");
 }

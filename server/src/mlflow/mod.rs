@@ -373,7 +373,7 @@ struct CreateRun {
 
 async fn create_run(State(s): State<AppState>, MlActor(a): MlActor, MlJson(b): MlJson<CreateRun>) -> MlResult<Json<Value>> {
     let id = required(b.experiment_id, "experiment_id")?;
-    let run = tracking::create_run(&s.core.db, &a, &id, b.run_name.as_deref(), b.start_time, &pairs(b.tags)).await?;
+    let run = tracking::create_run(&s.core, &a, &id, b.run_name.as_deref(), b.start_time, &pairs(b.tags)).await?;
     Ok(Json(json!({ "run": RunJson(&run) })))
 }
 

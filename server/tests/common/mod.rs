@@ -40,8 +40,7 @@ async fn serve(mut core: Core, settings: RouterSettings) -> TestApp {
     core.public_url = Some(startup::local_url(addr));
     let options = startup::leptos_options(None, addr).unwrap();
     let pool = core.db.clone();
-    let mut state = AppState::new(options, core.clone());
-    state.max_upload_bytes = 1 << 20;
+    let state = AppState::new(options, core.clone(), 1 << 20);
     let store = startup::session_store(&pool).await.unwrap();
     let app = startup::router(state, store, &settings);
     tokio::spawn(trellis_core::serving::logging::write_forever(core.clone()));
