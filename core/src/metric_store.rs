@@ -1,9 +1,10 @@
-//! Where metric values live. A write appends a pending row per statement holding its values
-//! packed into bytes (`run_metric_pending`; one row per [`PACKED_ROW_BYTES`]); folding moves a run's pending rows into its history, one chunk
-//! per key with the values in history order (`run_metric_chunks`), and raises its latest value
-//! per key (`run_latest_metrics`) once per key. Writing costs one row however many values it
-//! holds; folding costs a row per key. Everything that reads a run's metrics folds first, so it
-//! sees every committed write; [`crate::metric_writer`] also folds in the background.
+//! Where metric values live. A write appends pending rows holding its values packed into bytes
+//! (`run_metric_pending`, one row per [`PACKED_ROW_BYTES`]); folding moves a run's pending rows
+//! into its history, one chunk per key with the values in history order (`run_metric_chunks`),
+//! and raises its latest value per key (`run_latest_metrics`) once per key. Writing costs a row
+//! per 8,000 bytes of values; folding costs a row per key. Everything that reads a run's metrics
+//! folds first, so it sees every committed write; [`crate::metric_writer`] also folds in the
+//! background.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -51,8 +52,11 @@ pub(crate) fn columns(metrics: &[Metric]) -> (Vec<&str>, Vec<f64>, Vec<i64>, Vec
 /// (the table's `toast_tuple_target`), not out of line. Longer writes take several rows.
 pub const PACKED_ROW_BYTES: usize = 8_000;
 
-/// Bytes a value takes packed besides its key: the key's length, value, timestamp and step.
-const PACKED_VALUE_BYTES: usize = 1 + 3 * 8;
+/// Bytes of a packed value's numbers: value, timestamp and step.
+const NUMBERS_BYTES: usize = 3 * 8;
+
+/// Bytes a value takes packed besides its key: the key's length and the numbers.
+const PACKED_VALUE_BYTES: usize = 1 + NUMBERS_BYTES;
 
 /// Packs metric values as `run_metric_pending.packed` holds them (see its migration): per value
 /// the key's length in one byte, the key, then value, timestamp and step as 8 big-endian bytes
@@ -87,14 +91,14 @@ pub fn unpack(packed: &[u8], mut value: impl FnMut(&str, Point)) -> Result<()> {
     let mut rest = packed;
     while let Some((&length, after)) = rest.split_first() {
         let length = length as usize;
-        if after.len() < length + 24 {
+        if after.len() < length + NUMBERS_BYTES {
             return Err(broken());
         }
         let key = std::str::from_utf8(&after[..length]).map_err(|_| broken())?;
         let number = |at: usize| -> [u8; 8] { after[length + at..length + at + 8].try_into().expect("eight bytes") };
         let point = Point { value: f64::from_be_bytes(number(0)), timestamp: i64::from_be_bytes(number(8)), step: i64::from_be_bytes(number(16)) };
         value(key, point);
-        rest = &after[length + 24..];
+        rest = &after[length + NUMBERS_BYTES..];
     }
     Ok(())
 }
