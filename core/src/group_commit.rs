@@ -2,7 +2,9 @@
 //! while `at_once` statements for a key are under way, further writes for it wait, and the next
 //! free statement takes them together (up to `max_weight`). Concurrent writers then share
 //! statements, round trips and commits instead of making one each. Each caller is answered once
-//! its own write is committed (or refused): the batch writer answers every request it takes.
+//! its own write is committed (or refused). When a combined statement fails, each of its writes
+//! is written again alone, so that each gets its own answer (one bad write does not fail the
+//! others).
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -14,15 +16,21 @@ use tokio::sync::oneshot;
 
 use crate::Result;
 
-/// A write waiting for its statement, and where its answer goes (`true`: written; `false`: the
-/// statement's own checks refused it and nothing of it was written).
-pub struct Waiting<T> {
-    pub item: T,
-    pub done: oneshot::Sender<Result<bool>>,
+/// Whether a write was written (`true`) or refused (`false`), with the write handed back.
+type Answer<T> = Result<(bool, T)>;
+
+/// A write waiting for its statement, and where its answer goes.
+struct Waiting<T> {
+    item: T,
+    done: oneshot::Sender<Answer<T>>,
 }
 
-/// Writes a batch of waiting writes for a key and answers each of them.
-pub type WriteBatch<K, T> = Arc<dyn Fn(PgPool, K, Vec<Waiting<T>>) -> BoxFuture<'static, ()> + Send + Sync>;
+/// Writes a key's writes in one statement; answers, for each write in order, whether it was
+/// written (`true`) or refused by the statement's own checks, with nothing of it written
+/// (`false`). An error fails the whole statement.
+pub trait WriteTogether<K, T>: Send + Sync + 'static {
+    fn write<'a>(&'a self, db: &'a PgPool, key: &'a K, writes: &'a [T]) -> BoxFuture<'a, Result<Vec<bool>>>;
+}
 
 /// The writes waiting for one key, and how many statements for it are under way.
 struct Queue<T> {
@@ -30,7 +38,7 @@ struct Queue<T> {
     writing: usize,
 }
 
-/// Queues of waiting writes by key, written by [`WriteBatch`]. Cheap to clone (shared).
+/// Queues of waiting writes by key, written by a [`WriteTogether`]. Cheap to clone (shared).
 pub struct GroupCommit<K, T> {
     queues: Arc<Mutex<HashMap<K, Queue<T>>>>,
     /// Statements under way per key at most.
@@ -38,7 +46,7 @@ pub struct GroupCommit<K, T> {
     /// Weight of the writes one statement takes at most (it takes at least one write).
     max_weight: usize,
     weight: fn(&T) -> usize,
-    write: WriteBatch<K, T>,
+    write: Arc<dyn WriteTogether<K, T>>,
 }
 
 impl<K, T> Clone for GroupCommit<K, T> {
@@ -53,13 +61,14 @@ impl<K, T> std::fmt::Debug for GroupCommit<K, T> {
     }
 }
 
-impl<K: Hash + Eq + Clone + Send + 'static, T: Send + 'static> GroupCommit<K, T> {
-    pub fn new(at_once: usize, max_weight: usize, weight: fn(&T) -> usize, write: WriteBatch<K, T>) -> Self {
-        Self { queues: Default::default(), at_once, max_weight, weight, write }
+impl<K: Hash + Eq + Clone + Send + Sync + 'static, T: Send + 'static> GroupCommit<K, T> {
+    pub fn new(at_once: usize, max_weight: usize, weight: fn(&T) -> usize, write: impl WriteTogether<K, T>) -> Self {
+        Self { queues: Default::default(), at_once, max_weight, weight, write: Arc::new(write) }
     }
 
-    /// Queues `item` for `key` and returns its answer once it is written (or refused).
-    pub async fn submit(&self, db: &PgPool, key: K, item: T) -> Result<bool> {
+    /// Queues `item` for `key` and answers, once it is written (`true`) or refused (`false`),
+    /// with the item handed back.
+    pub async fn submit(&self, db: &PgPool, key: K, item: T) -> Answer<T> {
         let (done, answer) = oneshot::channel();
         let start = {
             let mut queues = self.queues.lock().expect("group commit lock");
@@ -103,7 +112,26 @@ impl<K: Hash + Eq + Clone + Send + 'static, T: Send + 'static> GroupCommit<K, T>
                     .max(1);
                 queue.waiting.drain(..take).collect::<Vec<_>>()
             };
-            (self.write)(db.clone(), key.clone(), batch).await;
+            self.write_batch(&db, &key, batch).await;
+        }
+    }
+
+    /// Writes a batch in one statement and answers each write; when the statement fails, writes
+    /// each alone so that each gets its own answer.
+    async fn write_batch(&self, db: &PgPool, key: &K, batch: Vec<Waiting<T>>) {
+        let (writes, answers): (Vec<T>, Vec<_>) = batch.into_iter().map(|w| (w.item, w.done)).unzip();
+        if writes.len() > 1 {
+            if let Ok(written) = self.write.write(db, key, &writes).await {
+                debug_assert_eq!(written.len(), writes.len());
+                for ((done, written), write) in answers.into_iter().zip(written).zip(writes) {
+                    let _ = done.send(Ok((written, write)));
+                }
+                return;
+            }
+        }
+        for (write, done) in writes.into_iter().zip(answers) {
+            let answer = self.write.write(db, key, std::slice::from_ref(&write)).await;
+            let _ = done.send(answer.map(|written| (written.first().copied().unwrap_or(false), write)));
         }
     }
 }

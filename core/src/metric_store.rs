@@ -39,7 +39,7 @@ const INSERT_PENDING: &str = insert_pending_sql!();
 const INSERT_PENDING_IF_ACTIVE: &str = concat!(insert_pending_sql!(), " AND r.lifecycle_stage = 'active'");
 
 /// Metrics as the four arrays statements take them: keys, values, timestamps, steps.
-pub(crate) fn columns(metrics: &[Metric]) -> (Vec<&str>, Vec<f64>, Vec<i64>, Vec<i64>) {
+pub fn columns(metrics: &[Metric]) -> (Vec<&str>, Vec<f64>, Vec<i64>, Vec<i64>) {
     (
         metrics.iter().map(|m| m.key.as_str()).collect(),
         metrics.iter().map(|m| m.value).collect(),

@@ -1,9 +1,7 @@
 //! Metric values of one run written together: while [`WRITES_PER_RUN`] writes to a run's history
 //! are under way, further values for that run wait and then go in one statement (group commit,
 //! see [`crate::group_commit`]). Concurrent loggers to a run then share statements instead of
-//! making one each. Each caller is answered only once its own values are committed; when a
-//! combined statement fails, each waiting request is written alone so that it gets its own
-//! answer.
+//! making one each. Each caller is answered only once its own values are committed.
 //!
 //! Values are written pending ([`crate::metric_store`]); the writer folds a run's pending values
 //! into its history once they add up to [`FOLD_VALUES`], and a background task folds the rest
@@ -14,10 +12,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use futures::FutureExt;
 use sqlx::PgPool;
 
-use crate::group_commit::{GroupCommit, Waiting};
+use crate::group_commit::{GroupCommit, WriteTogether};
 use crate::metric_store;
 use crate::Result;
 
@@ -61,25 +60,31 @@ struct Unfolded {
     folding: bool,
 }
 
+/// The statement writing a run's waiting values: all requests' rows in one insert, which the
+/// run being inactive refuses as a whole. Notes the values it wrote, for folding.
+struct WriteValues {
+    unfolded: Arc<Mutex<Unfolded>>,
+}
+
+impl WriteTogether<i64, Packed> for WriteValues {
+    fn write<'a>(&'a self, db: &'a PgPool, run_id: &'a i64, writes: &'a [Packed]) -> BoxFuture<'a, Result<Vec<bool>>> {
+        async move {
+            let rows: Vec<&[u8]> = writes.iter().flat_map(|(rows, _)| rows.iter().map(Vec::as_slice)).collect();
+            let mut conn = db.acquire().await?;
+            let written = metric_store::append_packed_if_active(&mut conn, *run_id, &rows).await?;
+            if written {
+                MetricWriter::note_written(&self.unfolded, db, *run_id, writes.iter().map(|(_, values)| values).sum());
+            }
+            Ok(vec![written; writes.len()])
+        }
+        .boxed()
+    }
+}
+
 impl MetricWriter {
     pub fn new() -> Self {
         let unfolded: Arc<Mutex<Unfolded>> = Default::default();
-        let folds = unfolded.clone();
-        let writes = GroupCommit::new(
-            WRITES_PER_RUN,
-            MAX_COMBINED_VALUES,
-            |(_, values): &Packed| *values,
-            Arc::new(move |db: PgPool, run_id: i64, batch: Vec<Waiting<Packed>>| {
-                let folds = folds.clone();
-                async move {
-                    let values = Self::write_batch(&db, run_id, batch).await;
-                    if values > 0 {
-                        Self::note_written(&folds, &db, run_id, values);
-                    }
-                }
-                .boxed()
-            }),
-        );
+        let writes = GroupCommit::new(WRITES_PER_RUN, MAX_COMBINED_VALUES, |(_, values): &Packed| *values, WriteValues { unfolded: unfolded.clone() });
         Self { writes, unfolded }
     }
 
@@ -88,7 +93,7 @@ impl MetricWriter {
     /// when the run was not active (or gone) and nothing was written. The caller has checked
     /// that it may write to the run, and the values.
     pub async fn write(&self, db: &PgPool, run_id: i64, rows: Vec<Vec<u8>>, values: usize) -> Result<bool> {
-        self.writes.submit(db, run_id, (rows, values)).await
+        Ok(self.writes.submit(db, run_id, (rows, values)).await?.0)
     }
 
     /// Notes `values` more unfolded values of a run (written and committed): starts folding them
@@ -148,35 +153,5 @@ impl MetricWriter {
                 }
             }
         }
-    }
-
-    /// Writes a batch of waiting requests and answers them; returns how many values it wrote.
-    async fn write_batch(db: &PgPool, run_id: i64, batch: Vec<Waiting<Packed>>) -> usize {
-        if batch.len() > 1 {
-            let all: Vec<&[u8]> = batch.iter().flat_map(|w| w.item.0.iter().map(Vec::as_slice)).collect();
-            if let Ok(written) = Self::insert(db, run_id, &all).await {
-                let values = batch.iter().map(|w| w.item.1).sum();
-                for w in batch {
-                    let _ = w.done.send(Ok(written));
-                }
-                return if written { values } else { 0 };
-            }
-        }
-        // Alone (or again alone, after the combined statement failed): each gets its own answer.
-        let mut written = 0;
-        for Waiting { item: (rows, values), done } in batch {
-            let rows: Vec<&[u8]> = rows.iter().map(Vec::as_slice).collect();
-            let result = Self::insert(db, run_id, &rows).await;
-            if let Ok(true) = result {
-                written += values;
-            }
-            let _ = done.send(result);
-        }
-        written
-    }
-
-    async fn insert(db: &PgPool, run_id: i64, rows: &[&[u8]]) -> Result<bool> {
-        let mut conn = db.acquire().await?;
-        metric_store::append_packed_if_active(&mut conn, run_id, rows).await
     }
 }

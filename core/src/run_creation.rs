@@ -9,12 +9,11 @@
 //! administrators act as admins, members need a role that may write. A creation it refuses
 //! writes nothing and is answered `false`; the caller then looks the experiment up to say why.
 
-use std::sync::Arc;
-
+use futures::future::BoxFuture;
 use futures::FutureExt;
 use sqlx::PgPool;
 
-use crate::group_commit::{GroupCommit, Waiting};
+use crate::group_commit::{GroupCommit, WriteTogether};
 use crate::projects::{self, Access};
 use crate::{audit, Actor, Result};
 
@@ -54,33 +53,29 @@ impl RunCreator {
             CREATES_AT_ONCE,
             MAX_COMBINED,
             |_: &NewRun| 1,
-            Arc::new(|db: PgPool, (), batch: Vec<Waiting<NewRun>>| async move { write_batch(&db, batch).await }.boxed()),
+            CreateRuns,
         );
         Self { creates }
     }
 
-    /// Creates `run` when its experiment is active and its creator may write there; `false`
-    /// (and nothing written) when not.
-    pub async fn create(&self, db: &PgPool, run: NewRun) -> Result<bool> {
-        self.creates.submit(db, (), run).await
+    /// Creates `run` when its experiment is active and its creator may write there, and hands
+    /// it back; `None` (and nothing written) when not.
+    pub async fn create(&self, db: &PgPool, run: NewRun) -> Result<Option<NewRun>> {
+        let (created, run) = self.creates.submit(db, (), run).await?;
+        Ok(created.then_some(run))
     }
 }
 
-/// Writes a batch of new runs in one statement and answers each. When the statement fails, each
-/// run is written alone, so that each gets its own answer.
-async fn write_batch(db: &PgPool, batch: Vec<Waiting<NewRun>>) {
-    if batch.len() > 1 {
-        let runs: Vec<&NewRun> = batch.iter().map(|w| &w.item).collect();
-        if let Ok(created) = insert(db, &runs).await {
-            for (i, w) in batch.into_iter().enumerate() {
-                let _ = w.done.send(Ok(created.contains(&(i as i64 + 1))));
-            }
-            return;
+/// The statement creating a batch of runs ([`CREATE_RUNS`]).
+struct CreateRuns;
+
+impl WriteTogether<(), NewRun> for CreateRuns {
+    fn write<'a>(&'a self, db: &'a PgPool, (): &'a (), runs: &'a [NewRun]) -> BoxFuture<'a, Result<Vec<bool>>> {
+        async move {
+            let created = insert(db, runs).await?;
+            Ok((1..=runs.len() as i64).map(|n| created.contains(&n)).collect())
         }
-    }
-    for w in batch {
-        let result = insert(db, &[&w.item]).await.map(|created| !created.is_empty());
-        let _ = w.done.send(result);
+        .boxed()
     }
 }
 
@@ -113,7 +108,7 @@ static CREATE_RUNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     )
 });
 
-async fn insert(db: &PgPool, runs: &[&NewRun]) -> Result<Vec<i64>> {
+async fn insert(db: &PgPool, runs: &[NewRun]) -> Result<Vec<i64>> {
     let column = |f: fn(&NewRun) -> &str| -> Vec<&str> { runs.iter().map(|r| f(r)).collect() };
     let (mut tag_runs, mut tag_keys, mut tag_values) = (Vec::new(), Vec::new(), Vec::new());
     for (i, r) in runs.iter().enumerate() {

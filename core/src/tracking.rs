@@ -547,29 +547,21 @@ pub async fn create_run(
     // The check that the experiment is active and the caller may write to it, the run, its tags
     // and the audit row in one statement, shared with concurrent creations (atomic for each
     // run). When the check fails nothing is written, and the full lookup says why.
-    let new_run = crate::run_creation::NewRun {
-        uuid: uuid.clone(),
-        experiment_id: n,
-        name: run_name.clone(),
-        user_name: user_name.clone(),
-        start_time,
-        tags: tags.clone(),
-        actor: actor.clone(),
-    };
-    if !core.run_creator.create(&core.db, new_run).await? {
+    let new_run = crate::run_creation::NewRun { uuid, experiment_id: n, name: run_name, user_name, start_time, tags, actor: actor.clone() };
+    let Some(created) = core.run_creator.create(&core.db, new_run).await? else {
         // Missing, closed to the caller, or not active; or its access changed meanwhile.
         let e = experiment_ref(&core.db, actor, experiment_id, Access::Write).await?;
         if e.lifecycle_stage != "active" {
             return Err(Error::bad_request(format!("The experiment {experiment_id} must be in the 'active' state.")));
         }
         return Err(Error::conflict(format!("The experiment {experiment_id} changed while the run was created; try again.")));
-    }
+    };
     // The new run as stored (no need to read it back): running, active, with its tags.
     Ok(Run {
-        run_uuid: uuid,
+        run_uuid: created.uuid,
         experiment_id: n,
-        name: run_name,
-        user_name,
+        name: created.name,
+        user_name: created.user_name,
         status: "RUNNING".into(),
         start_time,
         end_time: None,
@@ -577,7 +569,7 @@ pub async fn create_run(
         links: RunLinks::default(),
         metrics: Vec::new(),
         params: Vec::new(),
-        tags,
+        tags: created.tags,
     })
 }
 

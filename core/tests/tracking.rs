@@ -275,8 +275,7 @@ async fn packed_metric_values_read_the_same_in_the_database_and_the_server() {
     .await
     .unwrap();
     assert_eq!(in_database.iter().map(|(k, v, t, s)| show(k, *v, *t, *s)).collect::<Vec<_>>(), expected);
-    let (keys, values, timestamps, steps): (Vec<&str>, Vec<f64>, Vec<i64>, Vec<i64>) =
-        (metrics.iter().map(|m| m.key.as_str()).collect(), metrics.iter().map(|m| m.value).collect(), metrics.iter().map(|m| m.timestamp).collect(), metrics.iter().map(|m| m.step).collect());
+    let (keys, values, timestamps, steps) = metric_store::columns(&metrics);
     let packed_there: Vec<u8> = sqlx::query_scalar("SELECT metric_values_packed($1, $2, $3, $4)")
         .bind(&keys)
         .bind(&values)
