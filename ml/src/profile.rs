@@ -218,15 +218,21 @@ fn parse_number_slowly(s: &str) -> Option<(f64, bool)> {
     }
 }
 
+#[inline]
 fn is_bool(s: &str) -> bool {
-    s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false")
+    match s.len() {
+        4 => s.eq_ignore_ascii_case("true"),
+        5 => s.eq_ignore_ascii_case("false"),
+        _ => false,
+    }
 }
 
 /// `YYYY-MM-DD`, optionally followed by `[T ]HH:MM[:SS[.fff]]` and `Z` or `±HH[:]MM`.
 pub fn is_timestamp(s: &str) -> bool {
     let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b.get(r.clone()).is_some_and(|x| x.iter().all(u8::is_ascii_digit));
-    if b.len() < 10 || !digits(0..4) || b[4] != b'-' || !digits(5..7) || b[7] != b'-' || !digits(8..10) {
+    let Some(date) = b.first_chunk::<10>() else { return false };
+    let digit = |i: usize| date[i].is_ascii_digit();
+    if !(digit(0) && digit(1) && digit(2) && digit(3) && date[4] == b'-' && digit(5) && digit(6) && date[7] == b'-' && digit(8) && digit(9)) {
         return false;
     }
     let month = (b[5] - b'0') * 10 + (b[6] - b'0');
@@ -452,8 +458,9 @@ impl ExactCounts {
         }
     }
 
-    /// Counts `n` occurrences of `x` (finite; -0.0 and 0.0 are one value).
-    #[inline]
+    /// Counts `n` occurrences of `x` (finite; -0.0 and 0.0 are one value): inline when it is an
+    /// integer within the array.
+    #[inline(always)]
     fn add(&mut self, x: f64, n: u64) {
         if let ExactCounts::Dense { lo, counts, distinct } = self {
             let i = x as i64;
@@ -463,6 +470,17 @@ impl ExactCounts {
                     *c += n;
                     return;
                 }
+            }
+        }
+        self.add_elsewhere(x, n);
+    }
+
+    /// Counts `n` occurrences of `x` outside the array: widening it, or in the hash map.
+    #[inline(never)]
+    fn add_elsewhere(&mut self, x: f64, n: u64) {
+        if let ExactCounts::Dense { .. } = self {
+            let i = x as i64;
+            if i as f64 == x {
                 if self.widen(i) {
                     return self.add(x, n);
                 }
@@ -866,11 +884,14 @@ impl ColumnAcc {
     }
 
     /// Counts a text value: distinct values, top values, the text range.
+    #[inline(always)]
     fn add_text(&mut self, s: &str) {
         self.add_text_n(s, 1);
     }
 
-    /// Counts `n` occurrences of a text value.
+    /// Counts `n` occurrences of a text value: inline while it is one of the top values (as
+    /// the values of categorical columns are).
+    #[inline(always)]
     fn add_text_n(&mut self, s: &str, n: u64) {
         let h = hash_str(s);
         if let Some(e) = self.top.find_mut(h, |e| same_text(&e.0, s)) {
@@ -878,6 +899,12 @@ impl ColumnAcc {
             e.1 += n;
             return;
         }
+        self.add_other_text(s, h, n);
+    }
+
+    /// Counts `n` occurrences of a text value that is not (yet) a top value, whose hash is `h`.
+    #[inline(never)]
+    fn add_other_text(&mut self, s: &str, h: u64, n: u64) {
         self.add_distinct(h);
         if self.top.len() < TOP_TRACK_LIMIT {
             self.top.insert_unique(h, (s.to_string(), n), |e| hash_str(&e.0));
