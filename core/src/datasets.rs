@@ -572,20 +572,15 @@ fn csv_header_in_pieces(text: Box<dyn Read + Send>, piece_bytes: usize) -> anyho
 /// column's counting state stays in the cache while it is used.
 const BATCH_ROWS: usize = 512;
 
-/// Bytes of a piece whose separators are found at a time, before their cells are taken: the
-/// positions and the text stay in the cache between the two steps.
-const SCAN_BYTES: usize = 1 << 16;
-
 /// Splits a piece of whole records that holds no quote character: every `,` ends a cell and
 /// every line break a record (a `\r` before it is dropped; empty lines are skipped, as the CSV
-/// reader does). A block at a time, one vectorised scan finds the separators, then one loop
-/// takes the cells between them. `batch` gets the cells of up to [`BATCH_ROWS`] records at a
-/// time, record after record. Returns the records seen.
+/// reader does). Sixty-four bytes at a time, one vectorised compare finds the separators
+/// ([`separator_mask`]), then the cells between them are taken. `batch` gets the cells of up
+/// to [`BATCH_ROWS`] records at a time, record after record. Returns the records seen.
 fn split_unquoted(piece: &[u8], width: usize, mut batch: impl FnMut(&[&str])) -> anyhow::Result<u64> {
     let text = std::str::from_utf8(piece).map_err(|e| anyhow::anyhow!("invalid UTF-8 in the file ({e})"))?;
     let bytes = text.as_bytes();
     let mut cells: Vec<&str> = Vec::with_capacity(width * BATCH_ROWS + 1);
-    let mut separators: Vec<u32> = Vec::new();
     let mut record_start = 0;
     let mut rows = 0;
     let mut start = 0;
@@ -607,11 +602,16 @@ fn split_unquoted(piece: &[u8], width: usize, mut batch: impl FnMut(&[&str])) ->
         *record_start = cells.len();
         Ok(())
     };
-    for (block, offset) in bytes.chunks(SCAN_BYTES).zip((0..).step_by(SCAN_BYTES)) {
-        separators.clear();
-        separators_into(block, &mut separators);
-        for &at in &separators {
-            let at = offset + at as usize;
+    let mut blocks = bytes.chunks_exact(64);
+    let mut last = [0u8; 64];
+    last[..blocks.remainder().len()].copy_from_slice(blocks.remainder());
+    let mut offset = 0;
+    // The last block is padded with zeros, which are not separators.
+    for block in (&mut blocks).map(|b| b.try_into().expect("64 bytes")).chain(std::iter::once(&last)) {
+        let mut found = separator_mask(block);
+        while found != 0 {
+            let at = offset + found.trailing_zeros() as usize;
+            found &= found - 1;
             // SAFETY: `at` is the position of a separator in `bytes` (found above), and `start` is
             // 0 or one past an earlier separator: both within the text and, the separators being
             // ASCII, on character boundaries of the (checked) UTF-8 text.
@@ -624,6 +624,7 @@ fn split_unquoted(piece: &[u8], width: usize, mut batch: impl FnMut(&[&str])) ->
                 end_record(&mut cells, &mut record_start)?;
             }
         }
+        offset += 64;
     }
     if start < bytes.len() || cells.len() > record_start {
         let cell = &text[start..];
@@ -634,26 +635,6 @@ fn split_unquoted(piece: &[u8], width: usize, mut batch: impl FnMut(&[&str])) ->
         batch(&cells);
     }
     Ok(rows)
-}
-
-/// Appends the position of every `,` and line break in `bytes` (at most 4 GiB) to `out`, in
-/// order. Sixty-four bytes at a time: a mask of the block's separators ([`separator_mask`]),
-/// whose set bits are then taken lowest first; the last few bytes go in a block padded with
-/// zeros (not separators).
-fn separators_into(bytes: &[u8], out: &mut Vec<u32>) {
-    let mut blocks = bytes.chunks_exact(64);
-    let mut last = [0u8; 64];
-    last[..blocks.remainder().len()].copy_from_slice(blocks.remainder());
-    let mut base = 0;
-    for block in (&mut blocks).map(|b| b.try_into().expect("64 bytes")).chain(std::iter::once(&last)) {
-        let mut found = separator_mask(block);
-        out.reserve(found.count_ones() as usize);
-        while found != 0 {
-            out.push(base + found.trailing_zeros());
-            found &= found - 1;
-        }
-        base += 64;
-    }
 }
 
 /// Bit `i` set where byte `i` of `block` is a `,` or a line break: sixteen bytes compared at
@@ -1257,27 +1238,32 @@ mod tests {
     fn separators_are_found_where_a_plain_search_finds_them() {
         // Separators among bytes one bit or one step away from them.
         let alphabet = b"a,\n,b-+\x0b\x09\xff\x00\xac\x8a\x2e";
-        let text: Vec<u8> = (0..1000usize).map(|i| alphabet[(i * i + 3 * i + i / 7) % alphabet.len()]).collect();
-        for len in [0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 127, 128, 129, 1000] {
-            let mut found = Vec::new();
-            separators_into(&text[..len], &mut found);
-            let want: Vec<u32> = memchr::memchr2_iter(b',', b'\n', &text[..len]).map(|at| at as u32).collect();
-            assert_eq!(found, want, "{len} bytes");
+        let text: Vec<u8> = (0..1024usize).map(|i| alphabet[(i * i + 3 * i + i / 7) % alphabet.len()]).collect();
+        for block in text.chunks_exact(64) {
+            let mask = separator_mask(block.try_into().unwrap());
+            let found: Vec<usize> = (0..64).filter(|i| mask >> i & 1 == 1).collect();
+            let want: Vec<usize> = memchr::memchr2_iter(b',', b'\n', block).collect();
+            assert_eq!(found, want);
         }
     }
 
     #[test]
     fn unquoted_pieces_split_as_the_csv_reader_splits_them() {
-        let piece = "1,a,\r\n\n2,,x\n\r\n3,b,y";
-        let mut seen: Vec<Vec<String>> = Vec::new();
-        let rows = split_unquoted(piece.as_bytes(), 3, |cells| seen.extend(cells.chunks(3).map(|r| r.iter().map(|s| s.to_string()).collect()))).unwrap();
-        let mut want: Vec<Vec<String>> = Vec::new();
-        let mut rdr = csv::ReaderBuilder::new().has_headers(false).from_reader(piece.as_bytes());
-        for r in rdr.records() {
-            want.push(r.unwrap().iter().map(String::from).collect());
+        // A short piece, and one of many blocks whose cells and line ends cross block edges.
+        let long: String = (0..2000usize)
+            .map(|i| format!("{},{},é{}{}", "7".repeat(i % 13), "x".repeat(i * 7 % 61), i, ["\n", "\r\n", "\n\n", "\r\n\r\n"][i % 4]))
+            .collect();
+        for (piece, records) in [("1,a,\r\n\n2,,x\n\r\n3,b,y", 3), (long.as_str(), 2000)] {
+            let mut seen: Vec<Vec<String>> = Vec::new();
+            let rows = split_unquoted(piece.as_bytes(), 3, |cells| seen.extend(cells.chunks(3).map(|r| r.iter().map(|s| s.to_string()).collect()))).unwrap();
+            let mut want: Vec<Vec<String>> = Vec::new();
+            let mut rdr = csv::ReaderBuilder::new().has_headers(false).from_reader(piece.as_bytes());
+            for r in rdr.records() {
+                want.push(r.unwrap().iter().map(String::from).collect());
+            }
+            assert_eq!(rows, records);
+            assert_eq!(seen, want);
         }
-        assert_eq!(rows, 3);
-        assert_eq!(seen, want);
         let err = split_unquoted(b"1,2,3\n4,5\n", 3, |_| {}).unwrap_err();
         assert_eq!(err.to_string(), "a record has 2 fields where the header has 3");
         assert!(split_unquoted(b"1,\xff,3\n", 3, |_| {}).unwrap_err().to_string().contains("invalid UTF-8"));
