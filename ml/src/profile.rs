@@ -1097,6 +1097,52 @@ impl ColumnAcc {
     #[inline(always)]
     fn push_number(&mut self, x: f64) {
         self.moments.push(x);
+        self.count_number(x);
+    }
+
+    /// Cells `first`, `first + step`, … of `cells`, text cells whose type is still being
+    /// inferred, as [`ColumnAcc::push`] takes them one by one. While they are numbers (as in
+    /// most numeric columns) the counts and moments stay in registers, not in this state, until
+    /// the end of the batch or the first cell that is not a number; the rest go one by one.
+    #[inline(never)]
+    pub fn push_cells(&mut self, cells: &[&str], first: usize, step: usize) {
+        let mut at = first;
+        if self.all_float && self.declared.is_none() {
+            let mut moments = self.moments;
+            let (mut count, mut missing, mut all_int, mut numbers) = (self.count, self.missing, self.all_int, false);
+            while let Some(raw) = cells.get(at) {
+                let s = trimmed(raw);
+                if is_missing_trimmed(s) {
+                    missing += 1;
+                } else if let Some((x, int)) = parse_number(s).filter(|(x, _)| x.is_finite()) {
+                    count += 1;
+                    all_int &= int;
+                    numbers = true;
+                    // An integer's zero has no sign.
+                    let x = if int { x + 0.0 } else { x };
+                    moments.push(x);
+                    self.count_number(x);
+                } else {
+                    break; // not a number: the cells from here go one by one
+                }
+                at += step;
+            }
+            (self.moments, self.count, self.missing, self.all_int) = (moments, count, missing, all_int);
+            if numbers {
+                // A number is neither a boolean nor a timestamp.
+                self.all_bool = false;
+                self.all_ts = false;
+            }
+        }
+        while let Some(raw) = cells.get(at) {
+            self.push(raw);
+            at += step;
+        }
+    }
+
+    /// Counts a number (already in the moments): exactly, or kept, or into the sketches.
+    #[inline(always)]
+    fn count_number(&mut self, x: f64) {
         // -0.0 and 0.0 are one value.
         let bits = (x + 0.0).to_bits();
         if let Some(values) = &mut self.values {
@@ -1247,7 +1293,7 @@ impl Profiler {
         }
         self.rows += (cells.len() / width) as u64;
         for (i, acc) in self.cols.iter_mut().enumerate() {
-            cells.iter().skip(i).step_by(width).for_each(|cell| acc.push(cell));
+            acc.push_cells(cells, i, width);
         }
     }
 
