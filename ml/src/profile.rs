@@ -583,6 +583,9 @@ impl ExactCounts {
     }
 }
 
+/// Numbers of a column parsed before they are counted together ([`ColumnAcc::count_numbers`]).
+const NUMBERS_AT_ONCE: usize = 256;
+
 /// Distinct texts a column counts by comparison, before it hashes them.
 const FEW_TEXTS: usize = 16;
 
@@ -1110,6 +1113,9 @@ impl ColumnAcc {
         if self.all_float && self.declared.is_none() {
             let mut moments = self.moments;
             let (mut count, mut missing, mut all_int, mut numbers) = (self.count, self.missing, self.all_int, false);
+            // The numbers parsed, counted a few hundred at a time.
+            let mut parsed = [0.0; NUMBERS_AT_ONCE];
+            let mut n = 0;
             while let Some(raw) = cells.get(at) {
                 let s = trimmed(raw);
                 if is_missing_trimmed(s) {
@@ -1121,12 +1127,18 @@ impl ColumnAcc {
                     // An integer's zero has no sign.
                     let x = if int { x + 0.0 } else { x };
                     moments.push(x);
-                    self.count_number(x);
+                    parsed[n] = x;
+                    n += 1;
+                    if n == NUMBERS_AT_ONCE {
+                        self.count_numbers(&parsed);
+                        n = 0;
+                    }
                 } else {
                     break; // not a number: the cells from here go one by one
                 }
                 at += step;
             }
+            self.count_numbers(&parsed[..n]);
             (self.moments, self.count, self.missing, self.all_int) = (moments, count, missing, all_int);
             if numbers {
                 // A number is neither a boolean nor a timestamp.
@@ -1137,6 +1149,36 @@ impl ColumnAcc {
         while let Some(raw) = cells.get(at) {
             self.push(raw);
             at += step;
+        }
+    }
+
+    /// Counts numbers (already in the moments) as [`ColumnAcc::count_number`] does one by one:
+    /// past the exact counts, each step over all of them (the distinct sketch, then the kept
+    /// values a block at a time).
+    fn count_numbers(&mut self, mut xs: &[f64]) {
+        // Counted exactly while there are few distinct (the counts may spill part-way).
+        while self.values.is_some() {
+            let Some((&x, rest)) = xs.split_first() else { return };
+            self.count_number(x);
+            xs = rest;
+        }
+        if let Some(hll) = &mut self.hll {
+            // -0.0 and 0.0 are one value.
+            xs.iter().for_each(|&x| hll.add_hash(mix64((x + 0.0).to_bits())));
+        }
+        while !xs.is_empty() {
+            if self.digest.is_some() || !(self.kept + xs.len() <= self.kept_limit || self.may_keep(self.kept + xs.len())) {
+                // Not room for all: one by one, as far as there is.
+                xs.iter().for_each(|&x| self.keep_or_digest(x));
+                return;
+            }
+            if self.exact_values.len() >= KEPT_BLOCK {
+                self.start_block();
+            }
+            let (now, later) = xs.split_at(xs.len().min(KEPT_BLOCK - self.exact_values.len()));
+            self.exact_values.extend_from_slice(now);
+            self.kept += now.len();
+            xs = later;
         }
     }
 
@@ -1155,6 +1197,12 @@ impl ColumnAcc {
         if let Some(hll) = &mut self.hll {
             hll.add_hash(mix64(bits));
         }
+        self.keep_or_digest(x);
+    }
+
+    /// Keeps a number while this column may, else adds it to the t-digest.
+    #[inline(always)]
+    fn keep_or_digest(&mut self, x: f64) {
         if self.digest.is_none() && (self.kept < self.kept_limit || self.may_keep(self.kept + 1)) {
             if self.exact_values.len() >= KEPT_BLOCK {
                 self.start_block();
@@ -2203,6 +2251,40 @@ mod tests {
         assert!(!c.quantiles_exact);
         let median = c.quantiles.iter().find(|(p, _)| *p == 0.5).unwrap().1;
         assert!((median - n as f64 / 2.0).abs() / (n as f64 / 2.0) < 0.01, "{median}");
+    }
+
+    #[test]
+    fn cells_pushed_in_batches_profile_as_cells_pushed_row_by_row() {
+        // Columns that change course inside a batch: exact counts that spill, kept values that
+        // outgrow the budget and go to a digest, numbers that turn to text, missing cells,
+        // signed zeros, integers in a narrow range.
+        let names: Vec<String> = ["spill", "budget", "turns", "zeros", "narrow"].iter().map(|s| s.to_string()).collect();
+        let rows: Vec<Vec<String>> = (0..EXACT_QUANTILE_LIMIT as u64 + 3 * BUDGET_CHUNK as u64)
+            .map(|i| {
+                let turns = if i == 40_000 { "text".to_string() } else { format!("{}", i % 7) };
+                let zeros = ["-0", "0", "0.0", "-0.0", "NA", " 1.5 "][(i % 6) as usize].to_string();
+                // Within its own share of kept values (the budget goes to the second column).
+                let spill = if i < 90_000 { format!("{}.25", i * 7 % 30_011) } else { String::new() };
+                vec![spill, format!("{i}.5"), turns, zeros, if i % 11 == 0 { String::new() } else { (i % 50).to_string() }]
+            })
+            .collect();
+        let profile = |batches: bool| {
+            let budget = ValueBudget::new(BUDGET_CHUNK);
+            let mut p = Profiler::new(names.clone()).with_budget(&budget);
+            if batches {
+                for batch in rows.chunks(700) {
+                    let cells: Vec<&str> = batch.iter().flat_map(|r| r.iter().map(String::as_str)).collect();
+                    p.push_rows(&cells);
+                }
+            } else {
+                rows.iter().for_each(|r| p.push(r.iter().map(String::as_str)));
+            }
+            (p.finish().finish(), budget.left())
+        };
+        let (by_rows, by_batches) = (profile(false), profile(true));
+        assert!(!by_rows.0.columns[1].quantiles_exact, "the budget ran out");
+        assert_eq!(by_rows.0.columns[2].column_type, ColumnType::String);
+        assert_eq!(by_batches, by_rows);
     }
 
     #[test]
