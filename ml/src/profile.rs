@@ -209,6 +209,13 @@ fn digits_into(mut m: u64, b: &[u8]) -> (u64, usize) {
     (m, n)
 }
 
+/// The number a trimmed text cell holds, when it holds a finite one (an integer's zero without
+/// a sign), and whether it is an integer.
+#[inline(always)]
+fn cell_number(s: &str) -> Option<(f64, bool)> {
+    parse_number(s).filter(|(x, _)| x.is_finite()).map(|(x, int)| (if int { x + 0.0 } else { x }, int))
+}
+
 #[cold]
 #[inline(never)]
 fn parse_number_slowly(s: &str) -> Option<(f64, bool)> {
@@ -1074,10 +1081,8 @@ impl ColumnAcc {
         }
         self.count += 1;
         if self.all_float {
-            if let Some((x, int)) = parse_number(s).filter(|(x, _)| x.is_finite()) {
+            if let Some((x, int)) = cell_number(s) {
                 self.all_int &= int;
-                // An integer's zero has no sign.
-                let x = if int { x + 0.0 } else { x };
                 // A number is neither a boolean nor a timestamp.
                 self.all_bool = false;
                 self.all_ts = false;
@@ -1120,12 +1125,10 @@ impl ColumnAcc {
                 let s = trimmed(raw);
                 if is_missing_trimmed(s) {
                     missing += 1;
-                } else if let Some((x, int)) = parse_number(s).filter(|(x, _)| x.is_finite()) {
+                } else if let Some((x, int)) = cell_number(s) {
                     count += 1;
                     all_int &= int;
                     numbers = true;
-                    // An integer's zero has no sign.
-                    let x = if int { x + 0.0 } else { x };
                     moments.push(x);
                     parsed[n] = x;
                     n += 1;
