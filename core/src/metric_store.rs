@@ -122,23 +122,39 @@ pub async fn clear(conn: &mut sqlx::PgConnection, run_id: i64) -> Result<()> {
     Ok(())
 }
 
-/// The runs with pending values chosen by `scope` (a condition on `run_metric_pending` with `$1`).
-fn pending_runs_statement(scope: &str) -> String {
-    format!("SELECT DISTINCT run_id FROM run_metric_pending WHERE {scope}")
+/// Which of these runs have pending values: one index probe per run, which stops at its first
+/// pending row.
+const PENDING_OF_RUNS: &str =
+    "SELECT r.id FROM unnest($1::int8[]) AS r(id) WHERE EXISTS (SELECT 1 FROM run_metric_pending p WHERE p.run_id = r.id)";
+
+/// The runs of these experiments with pending values (usually none).
+const PENDING_OF_EXPERIMENTS: &str = "SELECT DISTINCT run_id FROM run_metric_pending WHERE experiment_id = ANY($1)";
+
+/// Folds the pending values of these runs into their histories and latest values; answers how
+/// many bytes of packed values it took from the pending rows.
+pub async fn fold_runs(db: &PgPool, run_ids: &[i64]) -> Result<usize> {
+    fold(db, PENDING_OF_RUNS, run_ids).await
 }
 
-static PENDING_OF_RUNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| pending_runs_statement("run_id = ANY($1)"));
-static PENDING_OF_EXPERIMENTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| pending_runs_statement("experiment_id = ANY($1)"));
-
-/// Folds the pending values of these runs into their histories and latest values.
-pub async fn fold_runs(db: &PgPool, run_ids: &[i64]) -> Result<()> {
-    fold(db, &PENDING_OF_RUNS, run_ids).await
+/// Folds the pending values of every run of these experiments; answers as [`fold_runs`] does.
+pub async fn fold_experiments(db: &PgPool, experiment_ids: &[i64]) -> Result<usize> {
+    fold(db, PENDING_OF_EXPERIMENTS, experiment_ids).await
 }
 
-/// Folds the pending values of every run of these experiments.
-pub async fn fold_experiments(db: &PgPool, experiment_ids: &[i64]) -> Result<()> {
-    fold(db, &PENDING_OF_EXPERIMENTS, experiment_ids).await
+/// Vacuums the pending values' table. Folding deletes pending rows; until a vacuum removes them
+/// they stay in the table and its indexes, and every fold's and reader's look at a run's pending
+/// rows passes them all (a run logged to at full speed leaves thousands per second, and
+/// autovacuum looks at a database about once a minute). The writer calls this after folding
+/// [`VACUUM_AFTER_BYTES`]. A vacuum does not block writes or folds; one that finds another under
+/// way waits for it.
+pub async fn vacuum_pending(db: &PgPool) -> Result<()> {
+    sqlx::raw_sql("VACUUM run_metric_pending").execute(db).await?;
+    Ok(())
 }
+
+/// Bytes of packed values folded (deleted from the pending rows) after which the writer vacuums
+/// them away ([`vacuum_pending`]): about 5,000 rows of 100 values.
+pub const VACUUM_AFTER_BYTES: usize = 16 << 20;
 
 /// Values per chunk at most: a page of history reads a few chunks, not the whole fold.
 pub const CHUNK_VALUES: usize = 8_192;
@@ -153,10 +169,10 @@ pub const CHUNK_VALUES: usize = 8_192;
 ///   and key;
 /// - raises the latest values (the greatest step, then timestamp, then value, as MLflow
 ///   defines them), in (run, key) order.
-async fn fold(db: &PgPool, pending_runs: &str, ids: &[i64]) -> Result<()> {
+async fn fold(db: &PgPool, pending_runs: &'static str, ids: &[i64]) -> Result<usize> {
     let runs: Vec<i64> = sqlx::query_scalar(pending_runs).bind(ids).fetch_all(db).await?;
     if runs.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let mut tx = db.begin().await?;
     let runs: Vec<i64> = sqlx::query_scalar("SELECT id FROM runs WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
@@ -168,8 +184,9 @@ async fn fold(db: &PgPool, pending_runs: &str, ids: &[i64]) -> Result<()> {
         .fetch_all(&mut *tx)
         .await?;
     if rows.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
+    let taken: usize = rows.iter().map(|(_, packed)| packed.len()).sum();
     // Per run and key; a key's name is copied once per fold, not once per value.
     let mut by_run: HashMap<i64, HashMap<String, Vec<Point>>> = HashMap::new();
     for (run_id, packed) in &rows {
@@ -258,7 +275,7 @@ async fn fold(db: &PgPool, pending_runs: &str, ids: &[i64]) -> Result<()> {
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(taken)
 }
 
 /// Chunks with fewer values than this are small: a fold of a few values of their key merges

@@ -6,9 +6,11 @@
 //! Values are written pending ([`crate::metric_store`]); the writer folds a run's pending values
 //! into its history once they add up to [`FOLD_VALUES`], and a background task folds the rest
 //! within about a second of their writing. Readers fold for themselves, so this only keeps the
-//! pending rows few, never decides what a reader sees.
+//! pending rows few, never decides what a reader sees. After folding
+//! [`metric_store::VACUUM_AFTER_BYTES`] the writer vacuums the folded rows away.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -44,6 +46,43 @@ type Packed = (Vec<Vec<u8>>, usize);
 pub struct MetricWriter {
     writes: GroupCommit<i64, Packed>,
     unfolded: Arc<Mutex<Unfolded>>,
+    folded: Arc<Folded>,
+}
+
+/// What the writer's folds took from the pending rows since the last vacuum of them, and
+/// whether one is under way (see [`metric_store::vacuum_pending`]).
+#[derive(Debug, Default)]
+struct Folded {
+    bytes: AtomicUsize,
+    vacuuming: AtomicBool,
+}
+
+impl Folded {
+    /// Notes a fold's bytes; vacuums the pending rows, beside further writes and folds, once
+    /// [`metric_store::VACUUM_AFTER_BYTES`] have been folded and no vacuum is under way.
+    fn add(self: &Arc<Self>, db: &PgPool, bytes: usize) {
+        if self.bytes.fetch_add(bytes, Ordering::Relaxed) + bytes < metric_store::VACUUM_AFTER_BYTES
+            || self.vacuuming.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        self.bytes.store(0, Ordering::Relaxed);
+        let (folded, db) = (self.clone(), db.clone());
+        tokio::spawn(async move {
+            if let Err(e) = metric_store::vacuum_pending(&db).await {
+                tracing::warn!(error = %e, "vacuuming folded metric values failed; autovacuum will");
+            }
+            folded.vacuuming.store(false, Ordering::Release);
+        });
+    }
+
+    /// Folds these runs' pending values and notes what they took.
+    async fn fold(self: &Arc<Self>, db: &PgPool, runs: &[i64]) {
+        match metric_store::fold_runs(db, runs).await {
+            Ok(bytes) => self.add(db, bytes),
+            Err(e) => tracing::warn!(runs = runs.len(), error = %e, "folding metric values failed; readers fold them"),
+        }
+    }
 }
 
 impl Default for MetricWriter {
@@ -64,6 +103,7 @@ struct Unfolded {
 /// run being inactive refuses as a whole. Notes the values it wrote, for folding.
 struct WriteValues {
     unfolded: Arc<Mutex<Unfolded>>,
+    folded: Arc<Folded>,
 }
 
 impl WriteTogether<i64, Packed> for WriteValues {
@@ -73,7 +113,7 @@ impl WriteTogether<i64, Packed> for WriteValues {
             let mut conn = db.acquire().await?;
             let written = metric_store::append_packed_if_active(&mut conn, *run_id, &rows).await?;
             if written {
-                MetricWriter::note_written(&self.unfolded, db, *run_id, writes.iter().map(|(_, values)| values).sum());
+                MetricWriter::note_written(&self.unfolded, &self.folded, db, *run_id, writes.iter().map(|(_, values)| values).sum());
             }
             Ok(vec![written; writes.len()])
         }
@@ -84,8 +124,10 @@ impl WriteTogether<i64, Packed> for WriteValues {
 impl MetricWriter {
     pub fn new() -> Self {
         let unfolded: Arc<Mutex<Unfolded>> = Default::default();
-        let writes = GroupCommit::new(WRITES_PER_RUN, MAX_COMBINED_VALUES, |(_, values): &Packed| *values, WriteValues { unfolded: unfolded.clone() });
-        Self { writes, unfolded }
+        let folded: Arc<Folded> = Default::default();
+        let write = WriteValues { unfolded: unfolded.clone(), folded: folded.clone() };
+        let writes = GroupCommit::new(WRITES_PER_RUN, MAX_COMBINED_VALUES, |(_, values): &Packed| *values, write);
+        Self { writes, unfolded, folded }
     }
 
     /// Appends `values` metric values, packed into `rows` ([`metric_store::pack`]), to run
@@ -100,10 +142,10 @@ impl MetricWriter {
     /// when there are enough, else leaves them to the background task (started when it is not
     /// running).
     pub fn wrote(&self, db: &PgPool, run_id: i64, values: usize) {
-        Self::note_written(&self.unfolded, db, run_id, values)
+        Self::note_written(&self.unfolded, &self.folded, db, run_id, values)
     }
 
-    fn note_written(unfolded: &Arc<Mutex<Unfolded>>, db: &PgPool, run_id: i64, values: usize) {
+    fn note_written(unfolded: &Arc<Mutex<Unfolded>>, folded: &Arc<Folded>, db: &PgPool, run_id: i64, values: usize) {
         let (fold_now, start) = {
             let mut unfolded = unfolded.lock().expect("metric writer lock");
             let entry = unfolded.runs.entry(run_id).or_insert((Instant::now(), 0));
@@ -118,21 +160,17 @@ impl MetricWriter {
         };
         if fold_now {
             // Beside further writes, which do not wait for it.
-            let db = db.clone();
-            tokio::spawn(async move {
-                if let Err(e) = metric_store::fold_runs(&db, &[run_id]).await {
-                    tracing::warn!(run = run_id, error = %e, "folding metric values failed; readers fold them");
-                }
-            });
+            let (folded, db) = (folded.clone(), db.clone());
+            tokio::spawn(async move { folded.fold(&db, &[run_id]).await });
         }
         if start {
-            tokio::spawn(Self::fold_in_background(unfolded.clone(), db.clone()));
+            tokio::spawn(Self::fold_in_background(unfolded.clone(), folded.clone(), db.clone()));
         }
     }
 
     /// Folds, a few times a second, the runs whose values have waited [`FOLD_AFTER`]; stops
     /// when none are left.
-    async fn fold_in_background(unfolded: Arc<Mutex<Unfolded>>, db: PgPool) {
+    async fn fold_in_background(unfolded: Arc<Mutex<Unfolded>>, folded: Arc<Folded>, db: PgPool) {
         loop {
             tokio::time::sleep(FOLD_AFTER / 4).await;
             let due: Vec<i64> = {
@@ -148,9 +186,7 @@ impl MetricWriter {
                 due
             };
             if !due.is_empty() {
-                if let Err(e) = metric_store::fold_runs(&db, &due).await {
-                    tracing::warn!(runs = due.len(), error = %e, "folding metric values failed; readers fold them");
-                }
+                folded.fold(&db, &due).await;
             }
         }
     }

@@ -782,3 +782,45 @@ async fn concurrent_run_creations_share_statements_and_keep_their_own_answers() 
     assert_eq!(runs, 16, "nothing written for the refused");
     assert!(transactions < runs, "{runs} runs in {transactions} transactions");
 }
+
+/// Folding deletes pending rows; once the writer has folded enough of them it vacuums them away,
+/// so that looks at a run's pending rows do not pass every row folded since the last vacuum.
+#[tokio::test]
+async fn pending_rows_folded_by_the_writer_are_vacuumed_away() {
+    let t = TestDb::new().await;
+    let (ada, run, run_id) = editor_run(&t, "busy").await;
+    let core = t.core();
+    let vacuums = || {
+        let pool = t.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'run_metric_pending'")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(vacuums().await, 0);
+    // Long keys, so that a few requests fold more bytes than the writer vacuums after.
+    let key = |i: usize| format!("{i:0>200}");
+    let per_value = 1 + key(0).len() + 24;
+    let requests = trellis_core::metric_store::VACUUM_AFTER_BYTES / (1000 * per_value) + 1;
+    for r in 0..requests as i64 {
+        let metrics: Vec<Metric> = (0..1000).map(|i| Metric { key: key(i % 10), value: (r * 1000 + i as i64) as f64, timestamp: r, step: r }).collect();
+        tracking::log_batch(&core, &ada, &run.run_uuid, &metrics, &[], &[]).await.unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while vacuums().await == 0 {
+        assert!(std::time::Instant::now() < deadline, "the pending rows were not vacuumed within 60 s");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM run_metric_pending").fetch_one(&t.pool).await.unwrap();
+    assert_eq!(pending, 0, "the vacuum comes after the fold");
+    let latest: (f64, i64) = sqlx::query_as("SELECT value, step FROM run_latest_metrics WHERE run_id = $1 AND key = $2")
+        .bind(run_id)
+        .bind(key(9))
+        .fetch_one(&t.pool)
+        .await
+        .unwrap();
+    let last = requests as i64 - 1;
+    assert_eq!(latest, ((last * 1000 + 999) as f64, last));
+}
