@@ -266,9 +266,10 @@ async fn packed_metric_values_read_the_same_in_the_database_and_the_server() {
     assert_eq!(toasted, 0, "pending rows went out of line");
     let show = |key: &str, value: f64, timestamp: i64, step: i64| format!("{key} {:x} {timestamp} {step}", if value.is_nan() { f64::NAN.to_bits() } else { value.to_bits() });
     let expected: Vec<String> = metrics.iter().map(|m| show(&m.key, m.value, m.timestamp, m.step)).collect();
+    // One insert into an empty table lays its rows out in the order it was given them.
     let in_database: Vec<(String, f64, i64, i64)> = sqlx::query_as(
         "SELECT u.key, u.value, u.timestamp, u.step FROM run_metric_pending p, metric_values_unpacked(p.packed) WITH ORDINALITY AS u
-          WHERE p.run_id = $1 ORDER BY p.id, u.ordinality",
+          WHERE p.run_id = $1 ORDER BY p.ctid, u.ordinality",
     )
     .bind(run_id)
     .fetch_all(&t.pool)
