@@ -153,7 +153,7 @@ pub async fn vacuum_pending(db: &PgPool) -> Result<()> {
 }
 
 /// Bytes of packed values folded (deleted from the pending rows) after which the writer vacuums
-/// them away ([`vacuum_pending`]): about 5,000 rows of 100 values.
+/// them away ([`vacuum_pending`]): about 6,000 requests of 100 values with short keys.
 pub const VACUUM_AFTER_BYTES: usize = 16 << 20;
 
 /// Values per chunk at most: a page of history reads a few chunks, not the whole fold.
