@@ -801,7 +801,8 @@ async fn pending_rows_folded_by_the_writer_are_vacuumed_away() {
         }
     };
     assert_eq!(vacuums().await, 0);
-    // Long keys, so that a few requests fold more bytes than the writer vacuums after.
+    // Long keys (225 packed bytes a value), so that some 75 requests fold more bytes than the
+    // writer vacuums after.
     let key = |i: usize| format!("{i:0>200}");
     let per_value = 1 + key(0).len() + 24;
     let requests = trellis_core::metric_store::VACUUM_AFTER_BYTES / (1000 * per_value) + 1;
