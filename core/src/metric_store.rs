@@ -169,7 +169,7 @@ pub const CHUNK_VALUES: usize = 8_192;
 ///   and key;
 /// - raises the latest values (the greatest step, then timestamp, then value, as MLflow
 ///   defines them), in (run, key) order.
-async fn fold(db: &PgPool, pending_runs: &'static str, ids: &[i64]) -> Result<usize> {
+async fn fold(db: &PgPool, pending_runs: &str, ids: &[i64]) -> Result<usize> {
     let runs: Vec<i64> = sqlx::query_scalar(pending_runs).bind(ids).fetch_all(db).await?;
     if runs.is_empty() {
         return Ok(0);

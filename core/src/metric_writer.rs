@@ -45,50 +45,19 @@ type Packed = (Vec<Vec<u8>>, usize);
 #[derive(Clone, Debug)]
 pub struct MetricWriter {
     writes: GroupCommit<i64, Packed>,
-    unfolded: Arc<Mutex<Unfolded>>,
-    folded: Arc<Folded>,
+    folding: Arc<Folding>,
 }
 
-/// What the writer's folds took from the pending rows since the last vacuum of them, and
-/// whether one is under way (see [`metric_store::vacuum_pending`]).
+/// What the writer keeps between writes, shared by its clones, its statements and its tasks:
+/// the runs with values not yet folded, and what its folds took from the pending rows since the
+/// last vacuum of them (see [`metric_store::vacuum_pending`]).
 #[derive(Debug, Default)]
-struct Folded {
-    bytes: AtomicUsize,
+struct Folding {
+    unfolded: Mutex<Unfolded>,
+    /// Bytes of packed values folded since the last vacuum.
+    folded_bytes: AtomicUsize,
+    /// Whether a vacuum is under way.
     vacuuming: AtomicBool,
-}
-
-impl Folded {
-    /// Notes a fold's bytes; vacuums the pending rows, beside further writes and folds, once
-    /// [`metric_store::VACUUM_AFTER_BYTES`] have been folded and no vacuum is under way.
-    fn add(self: &Arc<Self>, db: &PgPool, bytes: usize) {
-        if self.bytes.fetch_add(bytes, Ordering::Relaxed) + bytes < metric_store::VACUUM_AFTER_BYTES
-            || self.vacuuming.swap(true, Ordering::AcqRel)
-        {
-            return;
-        }
-        self.bytes.store(0, Ordering::Relaxed);
-        let (folded, db) = (self.clone(), db.clone());
-        tokio::spawn(async move {
-            if let Err(e) = metric_store::vacuum_pending(&db).await {
-                tracing::warn!(error = %e, "vacuuming folded metric values failed; autovacuum will");
-            }
-            folded.vacuuming.store(false, Ordering::Release);
-        });
-    }
-
-    /// Folds these runs' pending values and notes what they took.
-    async fn fold(self: &Arc<Self>, db: &PgPool, runs: &[i64]) {
-        match metric_store::fold_runs(db, runs).await {
-            Ok(bytes) => self.add(db, bytes),
-            Err(e) => tracing::warn!(runs = runs.len(), error = %e, "folding metric values failed; readers fold them"),
-        }
-    }
-}
-
-impl Default for MetricWriter {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 #[derive(Debug, Default)]
@@ -99,11 +68,93 @@ struct Unfolded {
     folding: bool,
 }
 
+impl Folding {
+    /// Notes `values` more unfolded values of a run (written and committed): starts folding them
+    /// when there are enough, else leaves them to the background task (started when it is not
+    /// running).
+    fn note_written(self: &Arc<Self>, db: &PgPool, run_id: i64, values: usize) {
+        let (fold_now, start) = {
+            let mut unfolded = self.unfolded.lock().expect("metric writer lock");
+            let entry = unfolded.runs.entry(run_id).or_insert((Instant::now(), 0));
+            entry.1 += values;
+            let fold_now = entry.1 >= FOLD_VALUES;
+            if fold_now {
+                unfolded.runs.remove(&run_id);
+            }
+            let start = !unfolded.folding && !unfolded.runs.is_empty();
+            unfolded.folding |= start;
+            (fold_now, start)
+        };
+        if fold_now {
+            // Beside further writes, which do not wait for it.
+            let (folding, db) = (self.clone(), db.clone());
+            tokio::spawn(async move { folding.fold(&db, &[run_id]).await });
+        }
+        if start {
+            tokio::spawn(self.clone().fold_in_background(db.clone()));
+        }
+    }
+
+    /// Folds, a few times a second, the runs whose values have waited [`FOLD_AFTER`]; stops
+    /// when none are left.
+    async fn fold_in_background(self: Arc<Self>, db: PgPool) {
+        loop {
+            tokio::time::sleep(FOLD_AFTER / 4).await;
+            let due: Vec<i64> = {
+                let mut unfolded = self.unfolded.lock().expect("metric writer lock");
+                if unfolded.runs.is_empty() {
+                    unfolded.folding = false;
+                    return;
+                }
+                let due: Vec<i64> = unfolded.runs.iter().filter(|(_, (since, _))| since.elapsed() >= FOLD_AFTER).map(|(id, _)| *id).collect();
+                for id in &due {
+                    unfolded.runs.remove(id);
+                }
+                due
+            };
+            if !due.is_empty() {
+                self.fold(&db, &due).await;
+            }
+        }
+    }
+
+    /// Folds these runs' pending values and notes what they took.
+    async fn fold(self: &Arc<Self>, db: &PgPool, runs: &[i64]) {
+        match metric_store::fold_runs(db, runs).await {
+            Ok(bytes) => self.folded(db, bytes),
+            Err(e) => tracing::warn!(runs = runs.len(), error = %e, "folding metric values failed; readers fold them"),
+        }
+    }
+
+    /// Notes a fold's bytes; vacuums the pending rows, beside further writes and folds, once
+    /// [`metric_store::VACUUM_AFTER_BYTES`] have been folded and no vacuum is under way.
+    fn folded(self: &Arc<Self>, db: &PgPool, bytes: usize) {
+        if self.folded_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes < metric_store::VACUUM_AFTER_BYTES
+            || self.vacuuming.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        self.folded_bytes.store(0, Ordering::Relaxed);
+        let (folding, db) = (self.clone(), db.clone());
+        tokio::spawn(async move {
+            if let Err(e) = metric_store::vacuum_pending(&db).await {
+                tracing::warn!(error = %e, "vacuuming folded metric values failed; autovacuum will");
+            }
+            folding.vacuuming.store(false, Ordering::Release);
+        });
+    }
+}
+
+impl Default for MetricWriter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// The statement writing a run's waiting values: all requests' rows in one insert, which the
 /// run being inactive refuses as a whole. Notes the values it wrote, for folding.
 struct WriteValues {
-    unfolded: Arc<Mutex<Unfolded>>,
-    folded: Arc<Folded>,
+    folding: Arc<Folding>,
 }
 
 impl WriteTogether<i64, Packed> for WriteValues {
@@ -113,7 +164,7 @@ impl WriteTogether<i64, Packed> for WriteValues {
             let mut conn = db.acquire().await?;
             let written = metric_store::append_packed_if_active(&mut conn, *run_id, &rows).await?;
             if written {
-                MetricWriter::note_written(&self.unfolded, &self.folded, db, *run_id, writes.iter().map(|(_, values)| values).sum());
+                self.folding.note_written(db, *run_id, writes.iter().map(|(_, values)| values).sum());
             }
             Ok(vec![written; writes.len()])
         }
@@ -123,11 +174,10 @@ impl WriteTogether<i64, Packed> for WriteValues {
 
 impl MetricWriter {
     pub fn new() -> Self {
-        let unfolded: Arc<Mutex<Unfolded>> = Default::default();
-        let folded: Arc<Folded> = Default::default();
-        let write = WriteValues { unfolded: unfolded.clone(), folded: folded.clone() };
+        let folding: Arc<Folding> = Default::default();
+        let write = WriteValues { folding: folding.clone() };
         let writes = GroupCommit::new(WRITES_PER_RUN, MAX_COMBINED_VALUES, |(_, values): &Packed| *values, write);
-        Self { writes, unfolded, folded }
+        Self { writes, folding }
     }
 
     /// Appends `values` metric values, packed into `rows` ([`metric_store::pack`]), to run
@@ -142,52 +192,6 @@ impl MetricWriter {
     /// when there are enough, else leaves them to the background task (started when it is not
     /// running).
     pub fn wrote(&self, db: &PgPool, run_id: i64, values: usize) {
-        Self::note_written(&self.unfolded, &self.folded, db, run_id, values)
-    }
-
-    fn note_written(unfolded: &Arc<Mutex<Unfolded>>, folded: &Arc<Folded>, db: &PgPool, run_id: i64, values: usize) {
-        let (fold_now, start) = {
-            let mut unfolded = unfolded.lock().expect("metric writer lock");
-            let entry = unfolded.runs.entry(run_id).or_insert((Instant::now(), 0));
-            entry.1 += values;
-            let fold_now = entry.1 >= FOLD_VALUES;
-            if fold_now {
-                unfolded.runs.remove(&run_id);
-            }
-            let start = !unfolded.folding && !unfolded.runs.is_empty();
-            unfolded.folding |= start;
-            (fold_now, start)
-        };
-        if fold_now {
-            // Beside further writes, which do not wait for it.
-            let (folded, db) = (folded.clone(), db.clone());
-            tokio::spawn(async move { folded.fold(&db, &[run_id]).await });
-        }
-        if start {
-            tokio::spawn(Self::fold_in_background(unfolded.clone(), folded.clone(), db.clone()));
-        }
-    }
-
-    /// Folds, a few times a second, the runs whose values have waited [`FOLD_AFTER`]; stops
-    /// when none are left.
-    async fn fold_in_background(unfolded: Arc<Mutex<Unfolded>>, folded: Arc<Folded>, db: PgPool) {
-        loop {
-            tokio::time::sleep(FOLD_AFTER / 4).await;
-            let due: Vec<i64> = {
-                let mut unfolded = unfolded.lock().expect("metric writer lock");
-                if unfolded.runs.is_empty() {
-                    unfolded.folding = false;
-                    return;
-                }
-                let due: Vec<i64> = unfolded.runs.iter().filter(|(_, (since, _))| since.elapsed() >= FOLD_AFTER).map(|(id, _)| *id).collect();
-                for id in &due {
-                    unfolded.runs.remove(id);
-                }
-                due
-            };
-            if !due.is_empty() {
-                folded.fold(&db, &due).await;
-            }
-        }
+        self.folding.note_written(db, run_id, values)
     }
 }
