@@ -35,6 +35,9 @@ export default defineConfig({
     url: `http://127.0.0.1:${port}/readyz`,
     timeout: 120_000,
     reuseExistingServer: false,
+    // Stopped with SIGTERM, so that the server stops the PostgreSQL it started (a SIGKILL,
+    // Playwright's default, would leave that PostgreSQL running).
+    gracefulShutdown: { signal: "SIGTERM", timeout: 20_000 },
     stdout: "pipe",
     stderr: "pipe",
   },
