@@ -64,8 +64,8 @@ struct Folding {
 struct Unfolded {
     /// Per run: when its oldest unfolded values were written, and how many there are.
     runs: HashMap<i64, (Instant, usize)>,
-    /// Whether the background task is running (it stops when nothing is left to fold).
-    folding: bool,
+    /// Whether the background fold task is running (it stops when nothing is left to fold).
+    background_task: bool,
 }
 
 impl Folding {
@@ -81,8 +81,8 @@ impl Folding {
             if fold_now {
                 unfolded.runs.remove(&run_id);
             }
-            let start = !unfolded.folding && !unfolded.runs.is_empty();
-            unfolded.folding |= start;
+            let start = !unfolded.background_task && !unfolded.runs.is_empty();
+            unfolded.background_task |= start;
             (fold_now, start)
         };
         if fold_now {
@@ -103,7 +103,7 @@ impl Folding {
             let due: Vec<i64> = {
                 let mut unfolded = self.unfolded.lock().expect("metric writer lock");
                 if unfolded.runs.is_empty() {
-                    unfolded.folding = false;
+                    unfolded.background_task = false;
                     return;
                 }
                 let due: Vec<i64> = unfolded.runs.iter().filter(|(_, (since, _))| since.elapsed() >= FOLD_AFTER).map(|(id, _)| *id).collect();
