@@ -17,8 +17,10 @@ use crate::group_commit::{GroupCommit, WriteTogether};
 use crate::projects::{self, Access};
 use crate::{audit, Actor, Result};
 
-/// Statements creating runs at a time, at most.
-const CREATES_AT_ONCE: usize = 2;
+/// Statements creating runs at a time, at most. One: each commit then carries every creation
+/// that arrived while the last was written, and waits for one flush of PostgreSQL's log; with
+/// two, their flushes alternate and each carries half (see `docs/benchmarks.md`).
+const CREATES_AT_ONCE: usize = 1;
 
 /// Runs created by one statement at most.
 const MAX_COMBINED: usize = 64;

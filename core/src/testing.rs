@@ -7,7 +7,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sha2::{Digest, Sha256};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 
 use crate::db::MIGRATOR;
@@ -76,7 +76,7 @@ impl TestDb {
         sqlx::query("SELECT pg_advisory_unlock(727274)").execute(&mut admin).await.unwrap();
         admin.close().await.unwrap();
         let options = server.database(&name);
-        let pool = PgPoolOptions::new().max_connections(10).connect_with(options.clone()).await.unwrap();
+        let pool = crate::db::connect(options.clone(), 10).await.unwrap();
         let dir = std::env::temp_dir().join(&name);
         let blobs = crate::storage::Blobs::local(&dir).unwrap();
         TestDb { pool, name, options, blobs, dir }
