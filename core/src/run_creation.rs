@@ -9,6 +9,9 @@
 //! administrators act as admins, members need a role that may write. A creation it refuses
 //! writes nothing and is answered `false`; the caller then looks the experiment up to say why.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use sqlx::PgPool;
@@ -24,6 +27,11 @@ const CREATES_AT_ONCE: usize = 1;
 
 /// Runs created by one statement at most.
 const MAX_COMBINED: usize = 64;
+
+/// The process analyzes `runs` each time the runs it created reach a power of two from this one
+/// up to [`ANALYZE_UNTIL`] (see [`Growth`]).
+const ANALYZE_FROM: usize = 64;
+const ANALYZE_UNTIL: usize = 1 << 16;
 
 /// A run to create, with its checked tags (the last value per key) and its creator.
 #[derive(Debug)]
@@ -55,7 +63,7 @@ impl RunCreator {
             CREATES_AT_ONCE,
             MAX_COMBINED,
             |_: &NewRun| 1,
-            CreateRuns,
+            CreateRuns { growth: Default::default() },
         );
         Self { creates }
     }
@@ -69,15 +77,53 @@ impl RunCreator {
 }
 
 /// The statement creating a batch of runs ([`CREATE_RUNS`]).
-struct CreateRuns;
+struct CreateRuns {
+    growth: Arc<Growth>,
+}
 
 impl WriteTogether<(), NewRun> for CreateRuns {
     fn write<'a>(&'a self, db: &'a PgPool, (): &'a (), runs: &'a [NewRun]) -> BoxFuture<'a, Result<Vec<bool>>> {
         async move {
             let created = insert(db, runs).await?;
+            self.growth.note_created(db, created.len());
             Ok((1..=runs.len() as i64).map(|n| created.contains(&n)).collect())
         }
         .boxed()
+    }
+}
+
+/// How many runs this process created, for analyzing `runs` while it grows from small.
+///
+/// Each connection keeps the plans of the lookups of a run by id made at the end of a creation
+/// (the foreign key checks of its tags, the revision trigger), made again only after `runs` is
+/// analyzed. Made while the table had a page or two (a young database, right after an analyze)
+/// they scan the whole table, and autovacuum analyzes it again only about a minute later:
+/// meanwhile a burst of creations (a sweep) scans thousands of runs for each run it creates.
+/// Analyzing at every doubling of the runs created keeps each plan's table within twice the size
+/// it was planned for, until the table is large enough that the index is chosen anyway.
+#[derive(Debug, Default)]
+struct Growth {
+    created: AtomicUsize,
+    /// Whether an analyze is under way.
+    analyzing: AtomicBool,
+}
+
+impl Growth {
+    fn note_created(self: &Arc<Self>, db: &PgPool, runs: usize) {
+        let before = self.created.fetch_add(runs, Ordering::Relaxed);
+        let next_power = (before + 1).next_power_of_two();
+        let crossed = runs > 0 && before + runs >= next_power && (ANALYZE_FROM..=ANALYZE_UNTIL).contains(&next_power);
+        if !crossed || self.analyzing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (growth, db) = (self.clone(), db.clone());
+        // Beside further creations, which do not wait for it.
+        tokio::spawn(async move {
+            if let Err(e) = sqlx::query("ANALYZE runs").execute(&db).await {
+                tracing::warn!(error = %e, "analyzing runs failed; autovacuum will");
+            }
+            growth.analyzing.store(false, Ordering::Release);
+        });
     }
 }
 

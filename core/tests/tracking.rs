@@ -826,3 +826,29 @@ async fn pending_rows_folded_by_the_writer_are_vacuumed_away() {
     let last = requests as i64 - 1;
     assert_eq!(latest, ((last * 1000 + 999) as f64, last));
 }
+
+/// A burst of creations in a young database has `runs` analyzed as it grows (at 64 runs created
+/// by the process, then at each doubling), so that lookups planned while the table had a page
+/// or two are planned again for its size instead of scanning it whole for each new run.
+#[tokio::test]
+async fn a_burst_of_creations_has_runs_analyzed_as_the_table_grows() {
+    let t = TestDb::new().await;
+    let team = team(&t.pool).await;
+    let exp = tracking::create_experiment(&t.pool, &team.editor, &format!("{}/sweep", team.project.slug), &[]).await.unwrap().to_string();
+    let core = t.core();
+    // Analyses asked for (autovacuum's are counted apart).
+    let analyses = || {
+        let pool = t.pool.clone();
+        async move { sqlx::query_scalar::<_, i64>("SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'runs'").fetch_one(&pool).await.unwrap() }
+    };
+    for i in 0..63 {
+        tracking::create_run(&core, &team.editor, &exp, Some(&format!("trial-{i}")), None, &[]).await.unwrap();
+    }
+    assert_eq!(analyses().await, 0, "not analyzed before 64 runs were created");
+    tracking::create_run(&core, &team.editor, &exp, Some("trial-63"), None, &[]).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while analyses().await == 0 {
+        assert!(std::time::Instant::now() < deadline, "runs was not analyzed within 60 s of the 64th creation");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
