@@ -1,5 +1,7 @@
 //! Connection pool and migrations.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -51,4 +53,35 @@ pub async fn is_ready(pool: &PgPool) -> Result<bool> {
             .fetch_all(pool)
             .await?;
     Ok(MIGRATOR.iter().filter(|m| m.migration_type.is_up_migration()).all(|m| applied.contains(&m.version)))
+}
+
+/// A maintenance statement (`VACUUM`, `ANALYZE`) run in the background, beside further work,
+/// one at a time. Cheap to clone (shared).
+#[derive(Clone, Debug)]
+pub struct Maintenance {
+    sql: &'static str,
+    /// Whether the statement is under way.
+    running: Arc<AtomicBool>,
+}
+
+impl Maintenance {
+    pub fn new(sql: &'static str) -> Self {
+        Self { sql, running: Default::default() }
+    }
+
+    /// Starts the statement unless it is under way; answers whether it started. A failure is
+    /// logged (autovacuum does the same work later).
+    pub fn start(&self, db: &PgPool) -> bool {
+        if self.running.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        let (this, db) = (self.clone(), db.clone());
+        tokio::spawn(async move {
+            if let Err(e) = sqlx::raw_sql(this.sql).execute(&db).await {
+                tracing::warn!(statement = this.sql, error = %e, "maintenance failed; autovacuum will do it");
+            }
+            this.running.store(false, Ordering::Release);
+        });
+        true
+    }
 }

@@ -141,19 +141,16 @@ pub async fn fold_experiments(db: &PgPool, experiment_ids: &[i64]) -> Result<usi
     fold(db, PENDING_OF_EXPERIMENTS, experiment_ids).await
 }
 
-/// Vacuums the pending values' table. Folding deletes pending rows; until a vacuum removes them
+/// The statement vacuuming the pending values' table. Folding deletes pending rows; until a vacuum removes them
 /// they stay in the table and its indexes, and every fold's and reader's look at a run's pending
 /// rows passes them all (a run logged to at full speed leaves thousands per second, and
 /// autovacuum looks at a database about once a minute). The writer calls this after folding
 /// [`VACUUM_AFTER_BYTES`]. A vacuum does not block writes or folds; one that finds another under
 /// way waits for it.
-pub async fn vacuum_pending(db: &PgPool) -> Result<()> {
-    sqlx::raw_sql("VACUUM run_metric_pending").execute(db).await?;
-    Ok(())
-}
+pub const VACUUM_PENDING: &str = "VACUUM run_metric_pending";
 
 /// Bytes of packed values folded (deleted from the pending rows) after which the writer vacuums
-/// them away ([`vacuum_pending`]): about 6,000 requests of 100 values with short keys.
+/// them away ([`VACUUM_PENDING`]): about 6,000 requests of 100 values with short keys.
 pub const VACUUM_AFTER_BYTES: usize = 16 << 20;
 
 /// Values per chunk at most: a page of history reads a few chunks, not the whole fold.

@@ -10,7 +10,7 @@
 //! [`metric_store::VACUUM_AFTER_BYTES`] the writer vacuums the folded rows away.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use sqlx::PgPool;
 
+use crate::db::Maintenance;
 use crate::group_commit::{GroupCommit, WriteTogether};
 use crate::metric_store;
 use crate::Result;
@@ -50,14 +51,19 @@ pub struct MetricWriter {
 
 /// What the writer keeps between writes, shared by its clones, its statements and its tasks:
 /// the runs with values not yet folded, and what its folds took from the pending rows since the
-/// last vacuum of them (see [`metric_store::vacuum_pending`]).
-#[derive(Debug, Default)]
+/// last vacuum of them (see [`metric_store::VACUUM_PENDING`]).
+#[derive(Debug)]
 struct Folding {
     unfolded: Mutex<Unfolded>,
     /// Bytes of packed values folded since the last vacuum.
     folded_bytes: AtomicUsize,
-    /// Whether a vacuum is under way.
-    vacuuming: AtomicBool,
+    vacuum: Maintenance,
+}
+
+impl Default for Folding {
+    fn default() -> Self {
+        Self { unfolded: Default::default(), folded_bytes: Default::default(), vacuum: Maintenance::new(metric_store::VACUUM_PENDING) }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -128,20 +134,10 @@ impl Folding {
 
     /// Notes a fold's bytes; vacuums the pending rows, beside further writes and folds, once
     /// [`metric_store::VACUUM_AFTER_BYTES`] have been folded and no vacuum is under way.
-    fn folded(self: &Arc<Self>, db: &PgPool, bytes: usize) {
-        if self.folded_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes < metric_store::VACUUM_AFTER_BYTES
-            || self.vacuuming.swap(true, Ordering::AcqRel)
-        {
-            return;
+    fn folded(&self, db: &PgPool, bytes: usize) {
+        if self.folded_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes >= metric_store::VACUUM_AFTER_BYTES && self.vacuum.start(db) {
+            self.folded_bytes.store(0, Ordering::Relaxed);
         }
-        self.folded_bytes.store(0, Ordering::Relaxed);
-        let (folding, db) = (self.clone(), db.clone());
-        tokio::spawn(async move {
-            if let Err(e) = metric_store::vacuum_pending(&db).await {
-                tracing::warn!(error = %e, "vacuuming folded metric values failed; autovacuum will");
-            }
-            folding.vacuuming.store(false, Ordering::Release);
-        });
     }
 }
 

@@ -9,13 +9,13 @@
 //! administrators act as admins, members need a role that may write. A creation it refuses
 //! writes nothing and is answered `false`; the caller then looks the experiment up to say why.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use sqlx::PgPool;
 
+use crate::db::Maintenance;
 use crate::group_commit::{GroupCommit, WriteTogether};
 use crate::projects::{self, Access};
 use crate::{audit, Actor, Result};
@@ -78,7 +78,7 @@ impl RunCreator {
 
 /// The statement creating a batch of runs ([`CREATE_RUNS`]).
 struct CreateRuns {
-    growth: Arc<Growth>,
+    growth: Growth,
 }
 
 impl WriteTogether<(), NewRun> for CreateRuns {
@@ -101,29 +101,26 @@ impl WriteTogether<(), NewRun> for CreateRuns {
 /// meanwhile a burst of creations (a sweep) scans thousands of runs for each run it creates.
 /// Analyzing at every doubling of the runs created keeps each plan's table within twice the size
 /// it was planned for, until the table is large enough that the index is chosen anyway.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Growth {
     created: AtomicUsize,
-    /// Whether an analyze is under way.
-    analyzing: AtomicBool,
+    analyze: Maintenance,
+}
+
+impl Default for Growth {
+    fn default() -> Self {
+        Self { created: AtomicUsize::new(0), analyze: Maintenance::new("ANALYZE runs") }
+    }
 }
 
 impl Growth {
-    fn note_created(self: &Arc<Self>, db: &PgPool, runs: usize) {
+    fn note_created(&self, db: &PgPool, runs: usize) {
         let before = self.created.fetch_add(runs, Ordering::Relaxed);
         let next_power = (before + 1).next_power_of_two();
-        let crossed = runs > 0 && before + runs >= next_power && (ANALYZE_FROM..=ANALYZE_UNTIL).contains(&next_power);
-        if !crossed || self.analyzing.swap(true, Ordering::AcqRel) {
-            return;
+        if runs > 0 && before + runs >= next_power && (ANALYZE_FROM..=ANALYZE_UNTIL).contains(&next_power) {
+            // Beside further creations, which do not wait for it.
+            self.analyze.start(db);
         }
-        let (growth, db) = (self.clone(), db.clone());
-        // Beside further creations, which do not wait for it.
-        tokio::spawn(async move {
-            if let Err(e) = sqlx::query("ANALYZE runs").execute(&db).await {
-                tracing::warn!(error = %e, "analyzing runs failed; autovacuum will");
-            }
-            growth.analyzing.store(false, Ordering::Release);
-        });
     }
 }
 
