@@ -136,9 +136,9 @@ pub async fn fold_runs(db: &PgPool, run_ids: &[i64]) -> Result<usize> {
     fold(db, PENDING_OF_RUNS, run_ids).await
 }
 
-/// Folds the pending values of every run of these experiments; answers as [`fold_runs`] does.
-pub async fn fold_experiments(db: &PgPool, experiment_ids: &[i64]) -> Result<usize> {
-    fold(db, PENDING_OF_EXPERIMENTS, experiment_ids).await
+/// Folds the pending values of every run of these experiments, so that a read sees them all.
+pub async fn fold_experiments(db: &PgPool, experiment_ids: &[i64]) -> Result<()> {
+    fold(db, PENDING_OF_EXPERIMENTS, experiment_ids).await.map(drop)
 }
 
 /// The statement vacuuming the pending values' table. Folding deletes pending rows; until a vacuum removes them
