@@ -217,14 +217,13 @@ async fn write_rows(core: &Core, actor: &Actor, project: &projects::Project, spe
     let run_name = w.run_name.clone().unwrap_or_else(|| default_run_name(&w.command, &w.filename));
     let (run_id, run_uuid) = training::insert_scheduled_run(&mut tx, experiment_id, &run_name, actor.user_id, &actor.email).await?;
     let tags = vec![
-        ("mlflow.runName".to_string(), run_name.clone()),
         ("mlflow.user".to_string(), actor.email.clone()),
         ("mlflow.source.type".to_string(), "JOB".to_string()),
         ("mlflow.source.name".to_string(), format!("trellis:{CUSTOM_KIND}")),
         ("trellis.command".to_string(), w.command.clone()),
         ("trellis.code".to_string(), format!("code/{}", w.filename)),
     ];
-    tracking::upsert_pairs(&mut tx, "run_tags", "run_id", run_id, &tags, true).await?;
+    tracking::set_run_tags(&mut tx, run_id, &tags).await?;
     if let Some((d, dataset, version)) = &w.data {
         training::link_dataset_version(&mut tx, run_id, &project.slug, dataset, *version, d.version_id).await?;
     }
@@ -246,7 +245,7 @@ async fn write_rows(core: &Core, actor: &Actor, project: &projects::Project, spe
         .bind(actor.user_id)
         .fetch_one(&mut *tx)
         .await?;
-    tracking::upsert_pairs(&mut tx, "run_tags", "run_id", run_id, &[("trellis.job_id".to_string(), job_id.to_string())], true).await?;
+    tracking::set_run_tags(&mut tx, run_id, &[("trellis.job_id".to_string(), job_id.to_string())]).await?;
     audit::record(
         &mut tx,
         actor,
@@ -493,7 +492,7 @@ async fn run_custom(ctx: &JobContext, core: &Core, p: &Payload, cleanup: &mut Cl
     if let Some(c) = exit_code {
         tags.push(("trellis.exit_code".to_string(), c.to_string()));
     }
-    tracking::upsert_pairs(&mut *core.db.acquire().await?, "run_tags", "run_id", p.run_id, &tags, true).await?;
+    tracking::set_run_tags(&mut *core.db.acquire().await?, p.run_id, &tags).await?;
     match ended {
         Ended::Exited(0) => {}
         Ended::Exited(c) => return Err(Permanent(format!("the command exited with code {c}")).into()),
@@ -654,7 +653,7 @@ async fn store_onnx_model(ctx: &JobContext, core: &Core, p: &Payload, files: &[(
             crate::artifacts::put_bytes_for_run(core, p.run_id, "model/baseline.json", serde_json::to_vec_pretty(&baseline)?).await?;
         }
     }
-    tracking::upsert_pairs(&mut *core.db.acquire().await?, "run_tags", "run_id", p.run_id, &[("trellis.model_format".to_string(), "onnx".to_string())], true).await?;
+    tracking::set_run_tags(&mut *core.db.acquire().await?, p.run_id, &[("trellis.model_format".to_string(), "onnx".to_string())]).await?;
     let summary = |v: &[trellis_ml::onnx::ValueSpec]| v.iter().map(|s| format!("{} {}{:?}", s.name, s.dtype, s.shape.clone().unwrap_or_default())).collect::<Vec<_>>().join(", ");
     ctx.log(&format!("model: output/{rel} → model/model.onnx; inputs: {}; outputs: {}", summary(&signature.inputs), summary(&signature.outputs))).await?;
     Ok(Some(json!({ "path": "model/model.onnx", "inputs": signature.inputs.len(), "outputs": signature.outputs.len() })))

@@ -460,6 +460,7 @@ pub const LOGGED_MODELS: Target = Target {
     metrics: Some(("logged_model_metrics", "model_id")),
     params: Some(("logged_model_params", "model_id")),
     tags: Some(("logged_model_tags", "model_id")),
+    derived_tags: &[],
     attributes: &[
         Attribute { name: "name", sql: "m.name", numeric: false, in_list: true },
         Attribute { name: "model_id", sql: "m.model_uuid", numeric: false, in_list: true },

@@ -272,6 +272,7 @@ pub const REGISTERED_MODELS: Target = Target {
     metrics: None,
     params: None,
     tags: Some(("registered_model_tags", "model_id")),
+    derived_tags: &[],
     attributes: &[
         Attribute { name: "name", sql: "rm.name", numeric: false, in_list: true },
         Attribute { name: "creation_timestamp", sql: "rm.creation_time", numeric: true, in_list: false },
@@ -650,6 +651,7 @@ pub const MODEL_VERSIONS: Target = Target {
     metrics: None,
     params: None,
     tags: Some(("model_version_tags", "version_id")),
+    derived_tags: &[],
     attributes: &[
         Attribute { name: "name", sql: "rm.name", numeric: false, in_list: true },
         Attribute { name: "version_number", sql: "v.version", numeric: true, in_list: false },

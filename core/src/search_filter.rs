@@ -34,6 +34,9 @@ pub struct Target {
     pub metrics: Option<(&'static str, &'static str)>,
     pub params: Option<(&'static str, &'static str)>,
     pub tags: Option<(&'static str, &'static str)>,
+    /// Tags not stored in the tags table: (key, SQL expression of the value, NULL when the row
+    /// has no such tag).
+    pub derived_tags: &'static [(&'static str, &'static str)],
     pub attributes: &'static [Attribute],
     /// Other names accepted for attributes (`run_uuid` for `run_id`).
     pub synonyms: &'static [(&'static str, &'static str)],
@@ -71,6 +74,7 @@ pub const RUNS: Target = Target {
     metrics: Some(("run_latest_metrics", "run_id")),
     params: Some(("run_params", "run_id")),
     tags: Some(("run_tags", "run_id")),
+    derived_tags: &[(crate::tracking::RUN_NAME_TAG, "(CASE WHEN r.name_tagged THEN r.name END)")],
     attributes: &[
         attr("status", "r.status", false),
         attr("run_name", "r.name", false),
@@ -91,6 +95,12 @@ pub const RUNS: Target = Target {
 impl Target {
     fn attribute(&self, name: &str) -> Option<&Attribute> {
         self.attributes.iter().find(|a| a.name == name)
+    }
+
+    /// The SQL expression of a tag the tags table does not hold.
+    fn derived_tag(&self, e: &Entity) -> Option<&'static str> {
+        let Entity::Tag(key) = e else { return None };
+        self.derived_tags.iter().find(|(k, _)| k == key).map(|(_, sql)| *sql)
     }
 }
 
@@ -352,7 +362,11 @@ fn attribute_column(target: &Target, k: &str) -> &'static str {
     target.attribute(k).map_or("NULL", |a| a.sql)
 }
 
+/// The table holding `e`'s values; none for attributes and derived tags.
 fn key_table(target: &Target, e: &Entity) -> Option<(&'static str, &'static str)> {
+    if target.derived_tag(e).is_some() {
+        return None;
+    }
     match e {
         Entity::Metric(_) => target.metrics,
         Entity::Param(_) => target.params,
@@ -410,6 +424,12 @@ pub fn push_where_joined(q: &mut QueryBuilder<'_, Postgres>, target: &Target, cl
                 continue;
             }
         };
+        if let Some(sql) = target.derived_tag(&c.entity) {
+            // NULL (no tag) matches no comparison: runs without the tag are left out.
+            q.push(format!("{sql} {} ", c.op));
+            push_value(q, &c.value);
+            continue;
+        }
         let Some((table, column)) = key_table(target, &c.entity) else { continue };
         let negated = target.missing_tag_is_not_equal && matches!(c.entity, Entity::Tag(_)) && c.op == "!=";
         if let Some(alias) = joined_alias(target, orders, &c.entity).filter(|_| !negated) {
@@ -495,7 +515,11 @@ pub fn push_order(q: &mut QueryBuilder<'_, Postgres>, target: &Target, orders: &
             (Entity::Attribute(k), _) => {
                 q.push(format!("{} {dir} NULLS LAST, ", attribute_column(target, k)));
             }
-            _ => {}
+            (e, None) => {
+                if let Some(sql) = target.derived_tag(e) {
+                    q.push(format!("{sql} {dir} NULLS LAST, "));
+                }
+            }
         }
     }
     // The same order, in the scoped term's columns when there is one (its index then holds it).

@@ -266,6 +266,30 @@ pub(crate) async fn upsert_pairs(
     Ok(())
 }
 
+/// The tag MLflow keeps equal to a run's name. It is not stored in `run_tags`: a run has it
+/// when `runs.name_tagged` (new runs do; deleting the tag clears it, setting it or renaming the
+/// run sets it again), with the run's name as its value.
+pub const RUN_NAME_TAG: &str = "mlflow.runName";
+
+/// Checks a run's name as the value of its name tag.
+fn check_run_name(name: &str) -> Result<()> {
+    check_tags(&[(RUN_NAME_TAG.to_string(), name.to_string())])
+}
+
+/// Sets tags of a run, as MLflow does: [`RUN_NAME_TAG`] renames the run (an empty name is
+/// ignored), the others are written to `run_tags` (a key given twice takes its last value).
+pub(crate) async fn set_run_tags(tx: &mut sqlx::PgConnection, run_id: i64, tags: &[(String, String)]) -> Result<()> {
+    let (names, others): (Vec<&(String, String)>, Vec<&(String, String)>) = tags.iter().partition(|(k, _)| k == RUN_NAME_TAG);
+    if let Some((_, name)) = names.last().filter(|(_, v)| !v.trim().is_empty()) {
+        sqlx::query("UPDATE runs SET name = $2, name_tagged = true WHERE id = $1").bind(run_id).bind(name).execute(&mut *tx).await?;
+    }
+    if names.is_empty() {
+        return upsert_pairs(tx, "run_tags", "run_id", run_id, tags, true).await;
+    }
+    let others: Vec<(String, String)> = others.into_iter().cloned().collect();
+    upsert_pairs(tx, "run_tags", "run_id", run_id, &others, true).await
+}
+
 /// The key/value rows of several owners from a key/value table (`run_tags`, `experiment_tags`,
 /// …; `column` names the owner), by owner, in key order: what [`upsert_pairs`] writes.
 pub(crate) async fn pairs_of(
@@ -338,6 +362,7 @@ pub const EXPERIMENTS: crate::search_filter::Target = crate::search_filter::Targ
     metrics: None,
     params: None,
     tags: Some(("experiment_tags", "experiment_id")),
+    derived_tags: &[],
     attributes: &[
         crate::search_filter::Attribute { name: "name", sql: "(p.slug || '/' || e.name)", numeric: false, in_list: true },
         EXPERIMENT_ATTRIBUTES_TAIL[0],
@@ -530,19 +555,24 @@ pub async fn create_run(
     actor.require_full_token()?;
     let n = experiment_number(experiment_id)?;
     let uuid = uuid::Uuid::new_v4().simple().to_string();
-    let run_name = name
-        .map(str::to_string)
-        .or_else(|| tags.iter().find(|(k, _)| k == "mlflow.runName").map(|(_, v)| v.clone()))
-        .filter(|n| !n.trim().is_empty())
-        .unwrap_or_else(|| format!("run-{}", &uuid[..8]));
-    let user_name = tags.iter().find(|(k, _)| k == "mlflow.user").map(|(_, v)| v.clone()).unwrap_or_else(|| actor.email.clone());
-    let mut all_tags: Vec<(String, String)> = tags.to_vec();
-    if !all_tags.iter().any(|(k, _)| k == "mlflow.runName") {
-        all_tags.push(("mlflow.runName".into(), run_name.clone()));
+    check_tags(tags)?;
+    let tags = last_per_key(tags);
+    let named = |n: &&str| !n.trim().is_empty();
+    let tag_name = tags.iter().find(|(k, _)| *k == RUN_NAME_TAG).map(|(_, v)| *v).filter(named);
+    if let (Some(n), Some(t)) = (name.filter(named), tag_name) {
+        if n != t {
+            return Err(Error::bad_request(format!(
+                "Both 'run_name' argument and '{RUN_NAME_TAG}' tag are specified, but with different values (run_name='{n}', {RUN_NAME_TAG}='{t}')."
+            )));
+        }
     }
-    check_tags(&all_tags)?;
+    let run_name = name.filter(named).or(tag_name).map_or_else(|| format!("run-{}", &uuid[..8]), str::to_string);
+    check_run_name(&run_name)?;
+    let user_name = tags.iter().find(|(k, _)| *k == "mlflow.user").map_or_else(|| actor.email.clone(), |(_, v)| v.to_string());
     let start_time = start_time.unwrap_or_else(now_ms);
-    let mut tags: Vec<(String, String)> = last_per_key(&all_tags).into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    // The name tag is the run's name (see `RUN_NAME_TAG`); the others are stored.
+    let mut tags: Vec<(String, String)> =
+        tags.into_iter().filter(|(k, _)| *k != RUN_NAME_TAG).map(|(k, v)| (k.to_string(), v.to_string())).collect();
     tags.sort();
     // The check that the experiment is active and the caller may write to it, the run, its tags
     // and the audit row in one statement, shared with concurrent creations (atomic for each
@@ -557,6 +587,9 @@ pub async fn create_run(
         return Err(Error::conflict(format!("The experiment {experiment_id} changed while the run was created; try again.")));
     };
     // The new run as stored (no need to read it back): running, active, with its tags.
+    let mut tags = created.tags;
+    let at = tags.partition_point(|(k, _)| k.as_str() < RUN_NAME_TAG);
+    tags.insert(at, (RUN_NAME_TAG.to_string(), created.name.clone()));
     Ok(Run {
         run_uuid: created.uuid,
         experiment_id: n,
@@ -569,7 +602,7 @@ pub async fn create_run(
         links: RunLinks::default(),
         metrics: Vec::new(),
         params: Vec::new(),
-        tags: created.tags,
+        tags,
     })
 }
 
@@ -656,7 +689,9 @@ const RUN_JOINS: &str = " JOIN runs r ON r.id = p.id
                array_agg(key) FILTER (WHERE kind = 2) tag_keys, array_agg(text) FILTER (WHERE kind = 2) tag_values
           FROM ((SELECT 0 kind, key, NULL::text text, value number, timestamp, step FROM run_latest_metrics WHERE run_id = r.id ORDER BY key)
                 UNION ALL (SELECT 1, key, value, NULL, NULL, NULL FROM run_params WHERE run_id = r.id ORDER BY key)
-                UNION ALL (SELECT 2, key, value, NULL, NULL, NULL FROM run_tags WHERE run_id = r.id ORDER BY key)) u) kv ON true
+                UNION ALL (SELECT 2, key, value, NULL, NULL, NULL
+                             FROM (SELECT key, value FROM run_tags WHERE run_id = r.id
+                                   UNION ALL SELECT 'mlflow.runName', r.name WHERE r.name_tagged) t ORDER BY key)) u) kv ON true
    LEFT JOIN LATERAL (SELECT jsonb_agg(jsonb_build_object('name', i.name, 'digest', i.digest, 'source_type', i.source_type,
                                                           'source', i.source, 'schema', i.schema, 'profile', i.profile,
                                                           'tags', i.tags, 'dataset', d.name, 'version', v.version) ORDER BY i.name) inputs
@@ -727,24 +762,22 @@ pub async fn update_run(
             return Err(Error::bad_request(format!("status '{s}' is not one of {}", STATUSES.join(", "))));
         }
     }
-    let mut tx = db.begin().await?;
+    let name = name.filter(|n| !n.trim().is_empty());
+    if let Some(n) = name {
+        check_run_name(n)?;
+    }
+    // A new name is also the run's name tag again (MLflow sets the tag with the name).
     sqlx::query(
-        "UPDATE runs SET status = coalesce($2, status), end_time = coalesce($3, end_time), name = coalesce($4, name) WHERE id = $1",
+        "UPDATE runs SET status = coalesce($2, status), end_time = coalesce($3, end_time), name = coalesce($4, name),
+                name_tagged = name_tagged OR $4 IS NOT NULL
+          WHERE id = $1",
     )
     .bind(r.id)
     .bind(status)
     .bind(end_time)
-    .bind(name.filter(|n| !n.trim().is_empty()))
-    .execute(&mut *tx)
+    .bind(name)
+    .execute(db)
     .await?;
-    if let Some(n) = name.filter(|n| !n.trim().is_empty()) {
-        sqlx::query("INSERT INTO run_tags (run_id, key, value) VALUES ($1, 'mlflow.runName', $2) ON CONFLICT (run_id, key) DO UPDATE SET value = EXCLUDED.value")
-            .bind(r.id)
-            .bind(n)
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
     load_run(db, r.id).await
 }
 
@@ -877,7 +910,7 @@ pub async fn log_batch(
         }
         upsert_pairs(&mut tx, "run_params", "run_id", r.id, params, false).await?;
     }
-    upsert_pairs(&mut tx, "run_tags", "run_id", r.id, tags, true).await?;
+    set_run_tags(&mut tx, r.id, tags).await?;
     metric_store::append(&mut tx, r.id, metrics).await?;
     tx.commit().await?;
     if !metrics.is_empty() {
@@ -914,7 +947,12 @@ async fn log_metrics(core: &crate::Core, actor: &Actor, run_id: &str, metrics: &
 pub async fn delete_tag(db: &PgPool, actor: &Actor, run_id: &str, key: &str) -> Result<()> {
     let r = run_ref(db, actor, run_id, Access::Write).await?;
     check_active(&r, run_id)?;
-    let gone = sqlx::query("DELETE FROM run_tags WHERE run_id = $1 AND key = $2").bind(r.id).bind(key).execute(db).await?;
+    let gone = if key == RUN_NAME_TAG {
+        // The run keeps its name (as in MLflow); only the tag goes.
+        sqlx::query("UPDATE runs SET name_tagged = false WHERE id = $1 AND name_tagged").bind(r.id).execute(db).await?
+    } else {
+        sqlx::query("DELETE FROM run_tags WHERE run_id = $1 AND key = $2").bind(r.id).bind(key).execute(db).await?
+    };
     if gone.rows_affected() == 0 {
         return Err(Error::not_found(format!("No tag with name: {key} in run with id {run_id}")));
     }

@@ -390,7 +390,6 @@ pub(crate) async fn create_training_run(tx: &mut sqlx::PgConnection, p: &Prepare
         }),
     ]);
     let mut tags = vec![
-        ("mlflow.runName".to_string(), run.name.to_string()),
         ("mlflow.user".to_string(), run.user_name.to_string()),
         ("mlflow.source.type".to_string(), "JOB".to_string()),
         ("mlflow.source.name".to_string(), format!("trellis:{TRAIN_KIND}")),
@@ -398,7 +397,7 @@ pub(crate) async fn create_training_run(tx: &mut sqlx::PgConnection, p: &Prepare
     ];
     tags.extend(run.tags);
     tracking::upsert_pairs(&mut *tx, "run_params", "run_id", run_id, &run_params, false).await?;
-    tracking::upsert_pairs(&mut *tx, "run_tags", "run_id", run_id, &tags, true).await?;
+    tracking::set_run_tags(&mut *tx, run_id, &tags).await?;
     link_dataset_version(&mut *tx, run_id, &p.project_slug, &p.dataset, p.version, t.version_id).await?;
     let payload = Payload { run_id, run_uuid: run_uuid.clone(), params: run.params, trial: run.trial, ..t.clone() };
     let job_id: i64 = sqlx::query_scalar("INSERT INTO jobs (project_id, kind, payload, max_attempts, created_by) VALUES ($1, $2, $3, 1, $4) RETURNING id")

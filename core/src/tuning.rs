@@ -354,7 +354,6 @@ async fn start_search(core: &Core, actor: &Actor, prepared: &Prepared, search: S
         ("direction".to_string(), if search.maximize { "maximize" } else { "minimize" }.to_string()),
     ]);
     let mut tags = vec![
-        ("mlflow.runName".to_string(), search.run_name.clone()),
         ("mlflow.user".to_string(), actor.email.clone()),
         ("mlflow.source.type".to_string(), "JOB".to_string()),
         ("mlflow.source.name".to_string(), format!("trellis:training.{}", search.kind)),
@@ -362,7 +361,7 @@ async fn start_search(core: &Core, actor: &Actor, prepared: &Prepared, search: S
     ];
     tags.extend(search.tags.clone());
     tracking::upsert_pairs(&mut tx, "run_params", "run_id", parent_id, &params, false).await?;
-    tracking::upsert_pairs(&mut tx, "run_tags", "run_id", parent_id, &tags, true).await?;
+    tracking::set_run_tags(&mut tx, parent_id, &tags).await?;
     let values: Vec<&BTreeMap<String, f64>> = search.trials.iter().map(|(_, v)| v).collect();
     let algorithms: Option<Vec<&str>> =
         search.trials.iter().any(|(a, _)| a.is_some()).then(|| search.trials.iter().map(|(a, _)| a.unwrap_or(t.algorithm).as_str()).collect());
@@ -591,7 +590,7 @@ async fn end_search(
         ("trellis.best_algorithm".to_string(), best_algorithm),
     ];
     tags.extend(best_params.into_iter().filter(|(k, _)| searched.contains(&k)).map(|(k, v)| (format!("best.{k}"), v)));
-    tracking::upsert_pairs(&mut *tx, "run_tags", "run_id", parent_run_id, &tags, true).await?;
+    tracking::set_run_tags(&mut *tx, parent_run_id, &tags).await?;
     let metric = tracking::Metric { key: format!("best_{metric}"), value, timestamp: now, step: 0 };
     crate::metric_store::append(&mut *tx, parent_run_id, &[metric]).await?;
     Ok(())

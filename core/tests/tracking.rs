@@ -852,3 +852,83 @@ async fn a_burst_of_creations_has_runs_analyzed_as_the_table_grows() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// A run's `mlflow.runName` tag is its name, kept as MLflow keeps it: a new run has it (from
+/// the name or the tag, which may not disagree), setting the tag renames the run, renaming sets
+/// the tag again, deleting the tag leaves the name; searches filter and order by it, and show
+/// every change to it.
+#[tokio::test]
+async fn the_run_name_tag_follows_the_run_name_as_in_mlflow() {
+    use trellis_core::tracking::{ViewType, RUN_NAME_TAG};
+    use trellis_core::Error;
+    let t = TestDb::new().await;
+    let core = t.core();
+    let team = team(&t.pool).await;
+    let exp = tracking::create_experiment(&t.pool, &team.editor, &format!("{}/names", team.project.slug), &[]).await.unwrap().to_string();
+    let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+    let name_tag = |v: &str| pair(RUN_NAME_TAG, v);
+    let tags_of = |uuid: String| {
+        let (pool, viewer) = (t.pool.clone(), team.viewer.clone());
+        async move { tracking::get_run(&pool, &viewer, &uuid).await.unwrap().tags }
+    };
+    let search = |filter: &'static str, order: &'static [&'static str]| {
+        let (core, viewer, exp) = (&core, &team.viewer, exp.clone());
+        async move {
+            let order: Vec<String> = order.iter().map(|o| o.to_string()).collect();
+            let runs = tracking::search_runs(&core.db, &core.runs, viewer, &[exp], filter, &order, ViewType::ActiveOnly, 100, 0).await.unwrap();
+            runs.iter().map(|r| r.name.clone()).collect::<Vec<String>>()
+        }
+    };
+
+    let alpha = tracking::create_run(&core, &team.editor, &exp, Some("alpha"), Some(1), &[]).await.unwrap();
+    assert_eq!(alpha.tags, [name_tag("alpha")]);
+    assert_eq!(tags_of(alpha.run_uuid.clone()).await, [name_tag("alpha")]);
+    let beta = tracking::create_run(&core, &team.editor, &exp, None, Some(2), &[pair("z", "1"), name_tag("beta")]).await.unwrap();
+    assert_eq!((beta.name.as_str(), &beta.tags[..]), ("beta", &[name_tag("beta"), pair("z", "1")][..]));
+    assert_eq!(tags_of(beta.run_uuid.clone()).await, [name_tag("beta"), pair("z", "1")]);
+    let same = tracking::create_run(&core, &team.editor, &exp, Some("same"), Some(0), &[name_tag("same")]).await.unwrap();
+    assert_eq!(same.tags, [name_tag("same")]);
+    tracking::set_run_stage(&t.pool, &team.editor, &same.run_uuid, "deleted").await.unwrap();
+    let refused = tracking::create_run(&core, &team.editor, &exp, Some("one"), None, &[name_tag("another")]).await;
+    assert!(matches!(&refused, Err(Error::BadRequest(m)) if m.contains("different values")), "{refused:?}");
+    assert_eq!(search("", &[]).await, ["beta", "alpha"], "the refused run was not written");
+
+    // Read once, so that the searches below see changes through the runs' revisions.
+    assert_eq!(search("tags.mlflow.runName = 'beta'", &[]).await, ["beta"]);
+    tracking::log_batch(&core, &team.editor, &beta.run_uuid, &[], &[], &[name_tag("gamma")]).await.unwrap();
+    let renamed = tracking::get_run(&t.pool, &team.viewer, &beta.run_uuid).await.unwrap();
+    assert_eq!((renamed.name.as_str(), &renamed.tags[..]), ("gamma", &[name_tag("gamma"), pair("z", "1")][..]));
+    assert!(search("tags.mlflow.runName = 'beta'", &[]).await.is_empty());
+    assert_eq!(search("tags.`mlflow.runName` LIKE '%a'", &["tags.mlflow.runName DESC"]).await, ["gamma", "alpha"]);
+    assert_eq!(search("tags.mlflow.runName != 'gamma'", &[]).await, ["alpha"]);
+    // An empty name changes nothing (MLflow ignores it too); a viewer may not set it.
+    tracking::log_batch(&core, &team.editor, &beta.run_uuid, &[], &[], &[name_tag(" ")]).await.unwrap();
+    assert_eq!(tags_of(beta.run_uuid.clone()).await[0], name_tag("gamma"));
+    let refused = tracking::log_batch(&core, &team.viewer, &beta.run_uuid, &[], &[], &[name_tag("mine")]).await;
+    assert!(matches!(refused, Err(Error::Forbidden(_))), "{refused:?}");
+
+    // Deleting the tag keeps the name; the run then has no such tag to filter by or delete.
+    tracking::delete_tag(&t.pool, &team.editor, &alpha.run_uuid, RUN_NAME_TAG).await.unwrap();
+    let untagged = tracking::get_run(&t.pool, &team.viewer, &alpha.run_uuid).await.unwrap();
+    assert_eq!((untagged.name.as_str(), untagged.tags.len()), ("alpha", 0));
+    let again = tracking::delete_tag(&t.pool, &team.editor, &alpha.run_uuid, RUN_NAME_TAG).await;
+    assert!(matches!(again, Err(Error::NotFound(_))), "{again:?}");
+    assert!(search("tags.mlflow.runName = 'alpha'", &[]).await.is_empty());
+    assert_eq!(search("attributes.run_name = 'alpha'", &[]).await, ["alpha"]);
+    assert_eq!(search("", &["tags.mlflow.runName ASC"]).await, ["gamma", "alpha"], "runs without the tag come last");
+    assert_eq!(search("", &["tags.mlflow.runName DESC"]).await, ["gamma", "alpha"]);
+    let count = tracking::count_runs(&t.pool, &team.viewer, &[exp.clone()], "tags.mlflow.runName LIKE '%'", ViewType::All).await.unwrap();
+    assert_eq!(count, 2, "gamma and the deleted run 'same'");
+
+    // Renaming the run gives it the tag again.
+    tracking::update_run(&t.pool, &team.editor, &alpha.run_uuid, None, None, Some("delta")).await.unwrap();
+    assert_eq!(tags_of(alpha.run_uuid.clone()).await, [name_tag("delta")]);
+    let long = "n".repeat(8001);
+    let refused = tracking::update_run(&t.pool, &team.editor, &alpha.run_uuid, None, None, Some(&long)).await;
+    assert!(matches!(&refused, Err(Error::BadRequest(m)) if m.contains("length limit")), "{refused:?}");
+    let refused = tracking::create_run(&core, &team.editor, &exp, Some(&long), None, &[]).await;
+    assert!(matches!(&refused, Err(Error::BadRequest(m)) if m.contains("length limit")), "{refused:?}");
+    assert_eq!(search("tags.mlflow.runName = 'delta'", &[]).await, ["delta"]);
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM run_tags WHERE key = $1").bind(RUN_NAME_TAG).fetch_one(&t.pool).await.unwrap();
+    assert_eq!(stored, 0, "the tag is never a row of its own");
+}

@@ -72,7 +72,7 @@ with tempfile.TemporaryDirectory() as d:
 
 runs = client.search_runs([exp.experiment_id])
 assert [r.info.run_id for r in runs] == [run_id]
-with mlflow.start_run(run_name="second"):
+with mlflow.start_run(run_name="second") as second:
     mlflow.log_param("lr", "0.01")
     mlflow.log_metric("loss", 0.1)
 found = mlflow.search_runs(experiment_ids=[exp.experiment_id], filter_string="metrics.loss < 0.5 and params.lr = '0.1'",
@@ -80,6 +80,19 @@ found = mlflow.search_runs(experiment_ids=[exp.experiment_id], filter_string="me
 assert [r.info.run_name for r in found] == ["first"], found
 ordered = client.search_runs([exp.experiment_id], order_by=["metrics.loss ASC"])
 assert [r.info.run_name for r in ordered] == ["second", "first"], [r.info.run_name for r in ordered]
+
+# The run name tag is the run's name, as on MLflow's own server: setting it renames the run,
+# searches find it, deleting it leaves the name.
+assert got.data.tags["mlflow.runName"] == "first", got.data.tags
+client.set_tag(second.info.run_id, "mlflow.runName", "second, renamed")
+assert client.get_run(second.info.run_id).info.run_name == "second, renamed"
+named = client.search_runs([exp.experiment_id], filter_string="tags.mlflow.runName = 'second, renamed'")
+assert [r.info.run_id for r in named] == [second.info.run_id], named
+by_name = client.search_runs([exp.experiment_id], order_by=["tags.`mlflow.runName` DESC"])
+assert [r.info.run_name for r in by_name] == ["second, renamed", "first"], [r.info.run_name for r in by_name]
+client.delete_tag(run_id, "mlflow.runName")
+untagged = client.get_run(run_id)
+assert (untagged.info.run_name, "mlflow.runName" in untagged.data.tags) == ("first", False), untagged
 
 try:
     client.get_run("0" * 32)
