@@ -145,8 +145,8 @@ pub async fn fold_experiments(db: &PgPool, experiment_ids: &[i64]) -> Result<()>
 /// vacuum removes them they stay in the table and its indexes, and every fold's and reader's look
 /// at a run's pending rows passes them all (a run logged to at full speed leaves thousands per
 /// second, and autovacuum looks at a database about once a minute). The writer runs it after
-/// folding [`VACUUM_AFTER_BYTES`]. A vacuum does not block writes or folds; one that finds another under
-/// way waits for it.
+/// folding [`VACUUM_AFTER_BYTES`]. A vacuum does not block writes or folds; one that finds
+/// another under way waits for it.
 pub const VACUUM_PENDING: &str = "VACUUM run_metric_pending";
 
 /// Bytes of packed values folded (deleted from the pending rows) after which the writer vacuums

@@ -279,14 +279,10 @@ fn check_run_name(name: &str) -> Result<()> {
 /// Sets tags of a run, as MLflow does: [`RUN_NAME_TAG`] renames the run (an empty name is
 /// ignored), the others are written to `run_tags` (a key given twice takes its last value).
 pub(crate) async fn set_run_tags(tx: &mut sqlx::PgConnection, run_id: i64, tags: &[(String, String)]) -> Result<()> {
-    let (names, others): (Vec<&(String, String)>, Vec<&(String, String)>) = tags.iter().partition(|(k, _)| k == RUN_NAME_TAG);
+    let (names, others): (Vec<(String, String)>, Vec<(String, String)>) = tags.iter().cloned().partition(|(k, _)| k == RUN_NAME_TAG);
     if let Some((_, name)) = names.last().filter(|(_, v)| !v.trim().is_empty()) {
         sqlx::query("UPDATE runs SET name = $2, name_tagged = true WHERE id = $1").bind(run_id).bind(name).execute(&mut *tx).await?;
     }
-    if names.is_empty() {
-        return upsert_pairs(tx, "run_tags", "run_id", run_id, tags, true).await;
-    }
-    let others: Vec<(String, String)> = others.into_iter().cloned().collect();
     upsert_pairs(tx, "run_tags", "run_id", run_id, &others, true).await
 }
 
